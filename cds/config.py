@@ -1,0 +1,178 @@
+"""Settings: defaults, `CDS_*` environment overrides, and test overrides by dict.
+
+Every setting is documented in README.md ("Configuration"); `SETTINGS_DOC` below is the
+single source of that table (a test checks the README lists each variable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from .errors import ConfigurationError
+
+RULE_SET_VERSION = "2026.1"
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected on/off, got {raw!r}")
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parse_datetime(raw: str) -> datetime | None:
+    if not raw.strip():
+        return None
+    parsed = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-11-25T12:00:00Z")
+    return parsed
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's configuration. Field `x_y` is read from `CDS_X_Y`."""
+
+    database_url: str = "sqlite:///calf-cds.sqlite3"
+    route_profile: str = "default"
+    fhir_base: str = "http://calf-cds.example/fhir"
+    auth_mode: str = "off"
+    trusted_issuers: str = ""
+    public_base_url: str = ""
+    cors_origins: tuple[str, ...] = ("*",)
+    console: bool = True
+    fhir_server_allowlist: tuple[str, ...] = ()
+    fhir_timeout_s: float = 3.0
+    fhir_page_cap: int = 5
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_entries: int = 10_000
+    max_json_depth: int = 64
+    patient_hash_salt: str = ""
+    log_level: str = "INFO"
+    evaluation_time: datetime | None = None
+    window_symptom_days: float = 14.0
+    window_lab_hours: float = 72.0
+    window_tsh_days: float = 90.0
+    window_abi_days: float = 365.0
+    window_chronic_observation_days: float = 365.0
+    window_pregnancy_observation_days: float = 274.0
+    ck_uln_u_per_l: float = 200.0
+    extra_observation_codes: tuple[str, ...] = ()
+    extra_cancer_codes: tuple[str, ...] = ()
+    jwks_cache_ttl_s: float = 3600.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then `CDS_*` variables from `environ` (default os.environ), then `overrides`.
+
+        Raises ConfigurationError naming the variable when a value cannot be parsed.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            if spec.name == "extra":
+                continue
+            raw = env.get(f"CDS_{spec.name.upper()}")
+            if raw is not None:
+                values[spec.name] = _coerce(spec.name, spec.type, raw)
+        known = {spec.name for spec in fields(cls)}
+        extra: dict[str, Any] = {}
+        for key, value in (overrides or {}).items():
+            if key in known:
+                values[key] = (
+                    _coerce(key, _field_type(cls, key), value) if isinstance(value, str) else value
+                )
+            else:
+                extra[key] = value
+        settings = cls(**values, extra=extra)
+        settings.check()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def check(self) -> None:
+        if self.route_profile not in ROUTE_PROFILES:
+            raise ConfigurationError(
+                f"CDS_ROUTE_PROFILE must be one of {', '.join(ROUTE_PROFILES)}, "
+                f"got {self.route_profile!r}"
+            )
+        if self.auth_mode not in {"required", "off"}:
+            raise ConfigurationError(
+                f"CDS_AUTH_MODE must be 'required' or 'off', got {self.auth_mode!r}"
+            )
+        if self.fhir_timeout_s <= 0 or self.max_body_bytes <= 0 or self.max_entries <= 0:
+            raise ConfigurationError("timeouts and limits must be positive")
+
+
+ROUTE_PROFILES = ("default", "nice")
+
+
+def _field_type(cls: type[Settings], name: str) -> Any:
+    return next(spec.type for spec in fields(cls) if spec.name == name)
+
+
+def _coerce(name: str, type_name: Any, raw: str) -> Any:
+    parsers: dict[str, Any] = {
+        "str": str,
+        "bool": _parse_bool,
+        "int": int,
+        "float": float,
+        "tuple[str, ...]": _parse_list,
+        "datetime | None": _parse_datetime,
+    }
+    parser = parsers.get(str(type_name))
+    if parser is None:
+        raise ConfigurationError(f"CDS_{name.upper()} cannot be set from the environment")
+    try:
+        return parser(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"CDS_{name.upper()}: {exc}") from exc
+
+
+SETTINGS_DOC: dict[str, str] = {
+    "CDS_DATABASE_URL": "SQLAlchemy URL of the store; SQLite file by default, "
+    "postgresql+psycopg://... in production",
+    "CDS_ROUTE_PROFILE": "`default` (the source article's routes) or `nice` (NICE pathways)",
+    "CDS_FHIR_BASE": "base of the service's CodeSystem canonical URLs",
+    "CDS_AUTH_MODE": "`required` (verify the EHR's JWT) or `off` (development only)",
+    "CDS_TRUSTED_ISSUERS": "JSON, or a path to a JSON file: trusted JWT issuers and their keys",
+    "CDS_PUBLIC_BASE_URL": "external base URL used to check the JWT `aud` behind a proxy",
+    "CDS_CORS_ORIGINS": "comma-separated allowed browser origins (`*` = any)",
+    "CDS_CONSOLE": "`on`/`off`: the tester console at `/`",
+    "CDS_FHIR_SERVER_ALLOWLIST": "comma-separated origins the service may fetch prefetch from",
+    "CDS_FHIR_TIMEOUT_S": "total budget in seconds for fetching missing prefetch",
+    "CDS_FHIR_PAGE_CAP": "maximum Bundle pages followed per prefetch query",
+    "CDS_MAX_BODY_BYTES": "largest accepted request body",
+    "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
+    "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
+    "CDS_PATIENT_HASH_SALT": "salt for the patient-id hash in logs and the store "
+    "(set it in production; a per-install random salt is used when empty)",
+    "CDS_LOG_LEVEL": "log level (DEBUG, INFO, WARNING, ...)",
+    "CDS_EVALUATION_TIME": "fixed evaluation clock (ISO 8601 with offset) for demos and tests; "
+    "empty = now",
+    "CDS_WINDOW_SYMPTOM_DAYS": "time window for symptoms, signs and acute disorders",
+    "CDS_WINDOW_LAB_HOURS": "time window for labs and vital signs",
+    "CDS_WINDOW_TSH_DAYS": "time window for TSH",
+    "CDS_WINDOW_ABI_DAYS": "time window for the ankle-brachial index",
+    "CDS_WINDOW_CHRONIC_OBSERVATION_DAYS": "window for chronic disorders recorded as Observations",
+    "CDS_WINDOW_PREGNANCY_OBSERVATION_DAYS": "window for pregnancy recorded as an Observation",
+    "CDS_CK_ULN_U_PER_L": "CK upper limit of normal when the Observation has no referenceRange",
+    "CDS_EXTRA_OBSERVATION_CODES": "extra `system|code` pairs added to the observations prefetch",
+    "CDS_EXTRA_CANCER_CODES": "extra SNOMED codes (or `system|code`) counted as active cancer",
+    "CDS_JWKS_CACHE_TTL_S": "seconds a fetched JWK Set is cached",
+}
