@@ -1,0 +1,59 @@
+"""calf-cds: a CDS Hooks 2.0 service that triages calf and lower-leg pain from FHIR R4 data.
+
+`create_app()` is the only way to get an app (gunicorn serves `cds:create_app()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from defaults, `CDS_*` environment variables, then `config` overrides.
+
+    `config` may also carry ready-made collaborators for tests: `store` (a cds.store.Store)
+    and `fetcher` (see cds.service.Fetcher).
+    """
+    from .config import Settings
+    from .http import BLUEPRINTS
+    from .http.errors import install_error_handlers
+    from .http.runtime import EXTENSION_KEY, Runtime
+    from .observability import configure_logging, install_request_logging
+    from .service import Deps
+    from .store import Store
+
+    settings = Settings.load(config)
+    configure_logging(settings)
+    store = settings.extra.get("store") or Store.open(settings.database_url, settings=settings)
+    fetcher = settings.extra.get("fetcher")
+    if fetcher is None:
+        from .fhir_client import fetch_queries
+
+        fetcher = fetch_queries
+    deps = Deps(settings=settings, store=store, fetcher=fetcher, hash_patient=store.patient_hash)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # cds.http.body enforces the limit with a clear 413
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = Runtime(settings=settings, deps=deps, store=store)
+    install_error_handlers(app)
+    install_request_logging(app)
+    _install_optional(app, settings, store)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def _install_optional(app: Flask, settings: Any, store: Any) -> None:
+    """Auth and CORS come from cds.http.auth when present (the security layer)."""
+    try:
+        from .http import auth
+    except ImportError:  # pragma: no cover - the security layer is always shipped
+        return
+    auth.install_cors(app, settings)
+    auth.install_auth(app, settings, store)

@@ -1,0 +1,75 @@
+"""Structured JSON logs: one line per request, never PHI (hookInstance, ids, timings, hashes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from .config import Settings
+
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; `extra={...}` fields become keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            payload["error"] = record.exc_info[0].__name__
+        return json.dumps(payload, default=str)
+
+
+def configure_logging(settings: Settings) -> None:
+    root = logging.getLogger("cds")
+    root.setLevel(settings.log_level.upper())
+    if not any(getattr(h, "_calf_cds", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._calf_cds = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+        root.propagate = False
+
+
+def install_request_logging(app: Flask) -> None:
+    access = logging.getLogger("cds.access")
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        access.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.url_rule.rule if request.url_rule else "(unmatched)",
+                "service": g.get("service_id"),
+                "hook_instance": g.get("hook_instance"),
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 2),
+                "rules": g.get("rule_ids", []),
+                "patient_hash": g.get("patient_hash") or None,
+            },
+        )
+        return response

@@ -1,0 +1,240 @@
+"""marshmallow schemas for the CDS Hooks 2.0 envelopes (the only marshmallow importer).
+
+Requests are validated here and turned into plain dataclasses; responses are described here for
+OpenAPI. Unknown fields are kept, not rejected: clients extend the envelope (cds-hooks.md "Request").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marshmallow import (
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from .errors import BadRequest
+
+USER_REFERENCE_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
+
+
+def _validate_uuid(value: str) -> None:
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise ValidationError("must be a UUID") from exc
+
+
+def _validate_user_reference(value: str) -> None:
+    resource_type, _, resource_id = value.partition("/")
+    if resource_type not in USER_REFERENCE_TYPES or not resource_id:
+        raise ValidationError(
+            "must be a reference like Practitioner/123 "
+            f"(one of {', '.join(USER_REFERENCE_TYPES)})"
+        )
+
+
+def _validate_id(value: str) -> None:
+    if not value.strip() or "/" in value or len(value) > 64:
+        raise ValidationError("must be a FHIR resource id (no '/', at most 64 characters)")
+
+
+class _Open(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+
+class FhirAuthorizationSchema(_Open):
+    """CDS Hooks 2.0 §fhirAuthorization."""
+
+    access_token = fields.String(required=True, validate=validate.Length(min=1))
+    token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
+    expires_in = fields.Integer(required=True, strict=True)
+    scope = fields.String(required=True)
+    subject = fields.String(required=True)
+    patient = fields.String()
+
+
+class PatientViewContextSchema(_Open):
+    """patient-view context (CDS Hooks Library STU1)."""
+
+    userId = fields.String(required=True, validate=_validate_user_reference)
+    patientId = fields.String(required=True, validate=_validate_id)
+    encounterId = fields.String(validate=_validate_id)
+
+
+class EncounterStartContextSchema(PatientViewContextSchema):
+    """encounter-start context: encounterId is required too."""
+
+    encounterId = fields.String(required=True, validate=_validate_id)
+
+
+CONTEXT_SCHEMAS: dict[str, type[Schema]] = {
+    "patient-view": PatientViewContextSchema,
+    "encounter-start": EncounterStartContextSchema,
+}
+
+
+class HookRequestSchema(_Open):
+    """The service call body (CDS Hooks 2.0 §HTTP Request)."""
+
+    hook = fields.String(required=True)
+    hookInstance = fields.String(required=True, validate=_validate_uuid)
+    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
+    fhirAuthorization = fields.Nested(FhirAuthorizationSchema)
+    context = fields.Dict(required=True)
+    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True)
+
+    @validates_schema
+    def _fhir_server_with_authorization(self, data: Mapping[str, Any], **_: Any) -> None:
+        if "fhirAuthorization" in data and "fhirServer" not in data:
+            raise ValidationError(
+                "fhirServer is required when fhirAuthorization is present", "fhirServer"
+            )
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    hook: str
+    hook_instance: str
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+    fhir_server: str | None = None
+    access_token: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def patient_id(self) -> str:
+        return str(self.context["patientId"])
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> list[str]:
+    """marshmallow's nested error dict -> ["context.patientId: Missing data ...", ...]."""
+    if isinstance(messages, Mapping):
+        out: list[str] = []
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
+            if isinstance(key, int):
+                path = f"{prefix}[{key}]"
+            out.extend(flatten_messages(value, path))
+        return out
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [f"{prefix}: {' '.join(messages)}" if prefix else " ".join(messages)]
+    if isinstance(messages, list):
+        return [line for item in messages for line in flatten_messages(item, prefix)]
+    return [f"{prefix}: {messages}"]
+
+
+def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
+    """Validate a service call body; raise BadRequest naming every bad field path."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("request body must be a JSON object (a CDS Hooks request)")
+    try:
+        data = HookRequestSchema().load(body)
+    except ValidationError as exc:
+        raise BadRequest("; ".join(flatten_messages(exc.messages))) from exc
+    if data["hook"] != expected_hook:
+        raise BadRequest(f"hook: this service answers '{expected_hook}', not '{data['hook']}'")
+    context_schema = CONTEXT_SCHEMAS[expected_hook]
+    try:
+        context = context_schema().load(data["context"])
+    except ValidationError as exc:
+        raise BadRequest("; ".join(flatten_messages(exc.messages, "context"))) from exc
+    authorization = data.get("fhirAuthorization") or {}
+    known = {"hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch"}
+    return HookRequest(
+        hook=data["hook"],
+        hook_instance=data["hookInstance"],
+        context=dict(context),
+        prefetch=data.get("prefetch"),
+        fhir_server=data.get("fhirServer"),
+        access_token=authorization.get("access_token"),
+        extra={key: value for key, value in data.items() if key not in known},
+    )
+
+
+# --- responses (documented for OpenAPI; cards are built by cds.cards) ---
+
+
+class CodingSchema(_Open):
+    system = fields.String()
+    code = fields.String(required=True)
+    display = fields.String()
+
+
+class SourceSchema(_Open):
+    label = fields.String(required=True)
+    url = fields.Url()
+    icon = fields.Url()
+    topic = fields.Nested(CodingSchema)
+
+
+class ActionSchema(_Open):
+    type = fields.String(required=True, validate=validate.OneOf(["create", "update", "delete"]))
+    description = fields.String(required=True)
+    resource = fields.Dict()
+    resourceId = fields.List(fields.String())
+
+
+class SuggestionSchema(_Open):
+    label = fields.String(required=True)
+    uuid = fields.String()
+    isRecommended = fields.Boolean()
+    actions = fields.List(fields.Nested(ActionSchema))
+
+
+class LinkSchema(_Open):
+    label = fields.String(required=True)
+    url = fields.Url(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(["absolute", "smart"]))
+    appContext = fields.String()
+
+
+class CardSchema(_Open):
+    uuid = fields.String()
+    summary = fields.String(required=True, validate=validate.Length(max=139))
+    detail = fields.String()
+    indicator = fields.String(
+        required=True, validate=validate.OneOf(["info", "warning", "critical"])
+    )
+    source = fields.Nested(SourceSchema, required=True)
+    suggestions = fields.List(fields.Nested(SuggestionSchema))
+    selectionBehavior = fields.String(validate=validate.OneOf(["at-most-one", "any"]))
+    overrideReasons = fields.List(fields.Nested(CodingSchema))
+    links = fields.List(fields.Nested(LinkSchema))
+    extension = fields.Dict()
+
+
+class HookResponseSchema(Schema):
+    cards = fields.List(fields.Nested(CardSchema), required=True)
+
+
+class ServiceDescriptionSchema(Schema):
+    hook = fields.String(required=True)
+    id = fields.String(required=True)
+    title = fields.String()
+    description = fields.String(required=True)
+    prefetch = fields.Dict(keys=fields.String(), values=fields.String())
+    usageRequirements = fields.String()
+
+
+class DiscoveryResponseSchema(Schema):
+    services = fields.List(fields.Nested(ServiceDescriptionSchema), required=True)
+
+
+class OperationOutcomeIssueSchema(Schema):
+    severity = fields.String(required=True)
+    code = fields.String(required=True)
+    diagnostics = fields.String()
+
+
+class OperationOutcomeSchema(Schema):
+    resourceType = fields.String(required=True, validate=validate.Equal("OperationOutcome"))
+    issue = fields.List(fields.Nested(OperationOutcomeIssueSchema), required=True)

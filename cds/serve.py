@@ -1,0 +1,79 @@
+"""Running the service: migrations first, then gunicorn (or Flask's server with --dev)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .config import Settings
+from .errors import StoreUnavailable
+
+log = logging.getLogger("cds.serve")
+
+
+def migrate_store(settings: Settings) -> None:
+    """Apply migrations at start; a database that is down must not stop cards (logged)."""
+    from .store import Store
+
+    store = Store.open(settings.database_url, settings=settings)
+    try:
+        store.upgrade()
+    except StoreUnavailable as exc:
+        log.warning("store unavailable at start; cards will not be recorded until it is back",
+                    extra={"error": str(exc)})
+    finally:
+        store.close()
+
+
+def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
+    from . import create_app
+    from .observability import configure_logging
+
+    settings = Settings.load()
+    configure_logging(settings)
+    migrate_store(settings)
+    if settings.auth_mode == "off":
+        log.warning("CDS_AUTH_MODE=off: JWT authentication is disabled (development only)")
+    if dev:
+        create_app().run(host=host, port=port, debug=False, use_reloader=False)
+        return 0
+    _GunicornApp(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": 4,
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "max_requests": 20_000,
+            "max_requests_jitter": 2_000,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "warning",
+        }
+    ).run()
+    return 0
+
+
+def _gunicorn_base() -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    return BaseApplication
+
+
+class _GunicornApp(_gunicorn_base()):  # type: ignore[misc]
+    """gunicorn serving `cds:create_app()` with options set in code (no config file)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app()

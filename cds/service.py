@@ -1,0 +1,231 @@
+"""The application layer: one hook call from validated request to cards (no Flask here).
+
+prefetch -> (fetch what is missing) -> fhir_input.extract -> engine.evaluate -> cards -> store.
+Clinical answers never wait on the store: a store failure is logged, the cards still go out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from . import cards as card_builder
+from . import engine, fhir_input
+from .config import RULE_SET_VERSION, Settings
+from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
+from .prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
+from .registry import ServiceDef
+from .schemas import HookRequest
+
+log = logging.getLogger("cds.service")
+
+
+class Fetcher(Protocol):
+    """Fetches unsatisfied prefetch queries from the EHR's FHIR server (cds.fhir_client)."""
+
+    def __call__(
+        self,
+        fhir_server: str,
+        queries: Mapping[str, str],
+        *,
+        access_token: str | None,
+        settings: Settings,
+    ) -> Mapping[str, Any]: ...
+
+
+class CardRecorder(Protocol):
+    def record_issued(self, cards: Sequence[Any]) -> None: ...
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: Any = None  # cds.store.Store; Any keeps SQLAlchemy out of this module's imports
+    fetcher: Fetcher | None = None
+    hash_patient: Callable[[str], str] = lambda patient_id: ""
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self.settings.evaluation_time or self.clock()
+
+
+@dataclass(frozen=True)
+class HookAnswer:
+    cards: list[dict[str, Any]]
+    rule_ids: list[str]
+    unsatisfied: list[str]
+    unreadable: int
+    recorded: bool
+    patient_hash: str
+
+    def body(self) -> dict[str, Any]:
+        return {"cards": self.cards}
+
+
+def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswer:
+    """Answer one validated hook call. Raises TooLarge or PrefetchUnsatisfiable (412)."""
+    settings = deps.settings
+    read = read_prefetch(request.prefetch)
+    _check_entry_limit(read, settings)
+    if deps.fetcher is not None and request.fhir_server and (read.unsatisfied or read.next_links):
+        _fetch_missing(read, request, deps)
+    missing_clinical = [key for key in CLINICAL_KEYS if key in read.unsatisfied]
+    if len(missing_clinical) == len(CLINICAL_KEYS):
+        raise PrefetchUnsatisfiable(
+            "prefetch unsatisfied and not fetchable: "
+            + ", ".join(read.unsatisfied)
+            + " (send them as prefetch, or a fhirServer this service may read)"
+        )
+    return _answer(
+        service,
+        read.resources,
+        patient_id=request.patient_id,
+        hook_instance=request.hook_instance,
+        unsatisfied=read.unsatisfied,
+        deps=deps,
+    )
+
+
+def evaluate_bundle(service: ServiceDef, bundle: Mapping[str, Any], deps: Deps) -> HookAnswer:
+    """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch."""
+    resources = fhir_input.bundle_resources(bundle)
+    if len(resources) > deps.settings.max_entries:
+        raise TooLarge(
+            f"Bundle has {len(resources)} entries; the limit is {deps.settings.max_entries}"
+        )
+    patient_ids = [
+        resource["id"]
+        for resource in resources
+        if isinstance(resource, Mapping)
+        and resource.get("resourceType") == "Patient"
+        and isinstance(resource.get("id"), str)
+    ]
+    patient_id = patient_ids[0] if len(set(patient_ids)) == 1 else None
+    return _answer(
+        service,
+        resources,
+        patient_id=patient_id,
+        hook_instance=None,
+        unsatisfied=[],
+        deps=deps,
+    )
+
+
+def _answer(
+    service: ServiceDef,
+    resources: list[Any],
+    *,
+    patient_id: str | None,
+    hook_instance: str | None,
+    unsatisfied: list[str],
+    deps: Deps,
+) -> HookAnswer:
+    settings = deps.settings
+    extraction = fhir_input.extract(resources, now=deps.now(), settings=settings)
+    assessment = engine.evaluate(extraction)
+    cards = card_builder.build_cards(
+        assessment,
+        settings=settings,
+        patient_id=patient_id,
+        unsatisfied_prefetch=tuple(unsatisfied),
+    )
+    patient_hash = deps.hash_patient(patient_id) if patient_id else ""
+    recorded = _record(cards, service, hook_instance, patient_hash, deps)
+    return HookAnswer(
+        cards=cards,
+        rule_ids=[rule_id for rule_id in map(card_rule_id, cards) if rule_id],
+        unsatisfied=list(unsatisfied),
+        unreadable=extraction.unreadable,
+        recorded=recorded,
+        patient_hash=patient_hash,
+    )
+
+
+def card_rule_id(card: Mapping[str, Any]) -> str | None:
+    topic = card.get("source", {}).get("topic") or {}
+    code = topic.get("code")
+    return code if isinstance(code, str) else None
+
+
+def _check_entry_limit(read: PrefetchRead, settings: Settings) -> None:
+    if read.entries > settings.max_entries:
+        raise TooLarge(
+            f"prefetch holds {read.entries} Bundle entries; the limit is {settings.max_entries}"
+        )
+
+
+def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None:
+    """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer."""
+    from .fhir_client import render_template  # httpx stays out of the import path until used
+
+    assert deps.fetcher is not None and request.fhir_server is not None
+    templates = prefetch_templates(deps.settings)
+    queries = {
+        key: render_template(templates[key], request.context)
+        for key in read.unsatisfied
+        if key in templates
+    }
+    queries.update({f"{key}#next": url for key, url in read.next_links.items()})
+    if not queries:
+        return
+    outcomes = deps.fetcher(
+        request.fhir_server,
+        queries,
+        access_token=request.access_token,
+        settings=deps.settings,
+    )
+    for query_key, outcome in outcomes.items():
+        key = query_key.removesuffix("#next")
+        resources = getattr(outcome, "resources", None)
+        if resources is None:
+            log.info(
+                "prefetch fetch failed",
+                extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")},
+            )
+            continue
+        read.resources.extend(resources)
+        read.entries += len(resources)
+        if key in read.unsatisfied:
+            read.unsatisfied.remove(key)
+    _check_entry_limit(read, deps.settings)
+
+
+def _record(
+    cards: list[dict[str, Any]],
+    service: ServiceDef,
+    hook_instance: str | None,
+    patient_hash: str,
+    deps: Deps,
+) -> bool:
+    if deps.store is None:
+        return False
+    from .store import IssuedCard
+
+    issued_at = datetime.now(UTC)
+    issued = [
+        IssuedCard(
+            card_uuid=card["uuid"],
+            suggestion_uuids=[s["uuid"] for s in card.get("suggestions", []) if "uuid" in s],
+            rule_id=card_rule_id(card),
+            rule_set_version=RULE_SET_VERSION,
+            service_id=service.id,
+            hook_instance=hook_instance,
+            patient_hash=patient_hash,
+            indicator=card["indicator"],
+            created_at=issued_at,
+        )
+        for card in cards
+        if "uuid" in card
+    ]
+    try:
+        deps.store.record_issued(issued)
+    except StoreUnavailable as exc:
+        log.warning(
+            "cards not recorded: store unavailable",
+            extra={"hook_instance": hook_instance, "cards": len(issued), "error": str(exc)},
+        )
+        return False
+    return True

@@ -1,0 +1,749 @@
+"""The store: issued cards, clinician feedback, JWT jti records (the only SQLAlchemy importer).
+
+SQLite (default, a file in the working directory, WAL mode) or PostgreSQL via psycopg 3, chosen by
+`CDS_DATABASE_URL`. The schema is owned by the Alembic migrations in `cds/migrations`; `METADATA`
+below mirrors them (a test checks the two agree). Every connectivity failure surfaces as
+`errors.StoreUnavailable` and fails fast, so clinical answers never wait on the store
+(cds-hooks.md "Feedback", "Security"; issue 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import URL, Connection, Engine
+
+from .errors import BadRequest, ConfigurationError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["accepted", "overridden"]
+OUTCOMES: tuple[str, ...] = ("accepted", "overridden")
+
+# Meta key of the per-install patient-hash salt, created by the first migration so that every
+# worker and every instance sharing the database hashes a patient id the same way.
+SALT_KEY = "patient_hash_salt"
+# How long a feedback/record call may wait for a locked SQLite file before giving up: short, so
+# a locked or stuck file never delays a clinical answer by more than about a second.
+SQLITE_BUSY_TIMEOUT_S = 1.0
+# PostgreSQL: connect timeout (libpq `connect_timeout`, whole seconds) and a statement timeout
+# so that a hung server cannot hold a request for long.
+PG_CONNECT_TIMEOUT_S = 2
+PG_STATEMENT_TIMEOUT_MS = 5000
+# Waiting for a free pooled connection is bounded too (QueuePool's default is 30 s).
+POOL_TIMEOUT_S = 2.0
+# SQLite caps bound parameters per statement; look cards up in chunks well below any limit.
+_IN_CHUNK = 500
+
+
+# --- time ---------------------------------------------------------------------------------
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes only, stored in UTC; read back as aware UTC on every dialect.
+
+    SQLite has no time-zone type: values are stored as naive UTC text (which also compares
+    correctly as text). PostgreSQL stores `timestamptz`. Two timestamps naming the same instant
+    in different offsets are therefore equal in the feedback unique constraint.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("the store takes aware datetimes only (with a UTC offset)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- schema (mirrors cds/migrations/versions) -------------------------------------------------
+
+METADATA = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+# SQLite only autoincrements an `INTEGER PRIMARY KEY`; PostgreSQL gets a 64-bit identity.
+_ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+ISSUED_CARDS = sa.Table(
+    "issued_cards",
+    METADATA,
+    sa.Column("card_uuid", sa.String(64), primary_key=True),
+    sa.Column("suggestion_uuids", sa.JSON(), nullable=False),
+    sa.Column("rule_id", sa.String(64), nullable=True),  # None: a data-quality (info) card
+    sa.Column("rule_set_version", sa.String(32), nullable=False),
+    sa.Column("service_id", sa.String(128), nullable=False),
+    sa.Column("hook_instance", sa.String(128), nullable=False),
+    sa.Column("patient_hash", sa.String(64), nullable=True),
+    sa.Column("indicator", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index(None, "rule_id", "created_at"),
+    sa.Index(None, "created_at"),
+)
+
+FEEDBACK = sa.Table(
+    "feedback",
+    METADATA,
+    sa.Column("id", _ID_TYPE, primary_key=True, autoincrement=True),
+    # No foreign key: feedback for a card the store never saw (issued while it was down) is
+    # kept all the same, flagged unmatched (cds-hooks.md "Feedback").
+    sa.Column("card_uuid", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("accepted_suggestions", sa.JSON(), nullable=False),
+    sa.Column("override_reason_system", sa.String(512), nullable=True),
+    sa.Column("override_reason_code", sa.String(128), nullable=True),
+    sa.Column("override_reason_display", sa.String(512), nullable=True),
+    sa.Column("user_comment", sa.Text(), nullable=True),
+    sa.Column("outcome_timestamp", UtcDateTime(), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("matched", sa.Boolean(), nullable=False),
+    # Duplicates (same card, outcome, timestamp) are stored once, also under concurrency: the
+    # insert is ON CONFLICT DO NOTHING against this constraint.
+    sa.UniqueConstraint("card_uuid", "outcome", "outcome_timestamp"),
+    sa.CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
+)
+
+JTI_RECORDS = sa.Table(
+    "jti_records",
+    METADATA,
+    sa.Column("issuer", sa.String(512), primary_key=True),
+    sa.Column("jti", sa.String(256), primary_key=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
+)
+
+META = sa.Table(
+    "meta",
+    METADATA,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+)
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """One card as answered to the EHR; no PHI (the patient id is a salted hash)."""
+
+    card_uuid: str
+    suggestion_uuids: tuple[str, ...]
+    rule_id: str | None  # None for data-quality cards that belong to no rule
+    rule_set_version: str
+    service_id: str
+    hook_instance: str
+    patient_hash: str | None
+    indicator: str
+    created_at: datetime
+
+    @classmethod
+    def from_card(
+        cls,
+        card: Mapping[str, Any],
+        *,
+        service_id: str,
+        hook_instance: str,
+        patient_hash: str | None,
+        rule_set_version: str,
+        created_at: datetime | None = None,
+    ) -> IssuedCard:
+        """Read a wire card (cds/cards.py output): `uuid`, suggestion `uuid`s, `indicator` and
+        `extension["calf-cds"]["ruleId"]` (absent on data-quality cards)."""
+        extension = card.get("extension")
+        ours = extension.get("calf-cds") if isinstance(extension, Mapping) else None
+        rule_id = ours.get("ruleId") if isinstance(ours, Mapping) else None
+        return cls(
+            card_uuid=str(card["uuid"]),
+            suggestion_uuids=tuple(
+                str(s["uuid"]) for s in card.get("suggestions", ()) if s.get("uuid")
+            ),
+            rule_id=str(rule_id) if rule_id else None,
+            rule_set_version=rule_set_version,
+            service_id=service_id,
+            hook_instance=hook_instance,
+            patient_hash=patient_hash,
+            indicator=str(card.get("indicator", "info")),
+            created_at=created_at or _now(),
+        )
+
+
+@dataclass(frozen=True)
+class OverrideReason:
+    """The Coding a clinician chose when overriding (all parts optional on the wire)."""
+
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackEntry:
+    """One element of a feedback body (cds-hooks.md "Feedback"), already envelope-valid."""
+
+    card_uuid: str
+    outcome: Outcome
+    outcome_timestamp: datetime  # aware
+    accepted_suggestions: tuple[str, ...] = ()
+    override_reason: OverrideReason | None = None
+    user_comment: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """stored: new rows; duplicates: entries already stored (or repeated within the body);
+    unmatched: of the stored rows, those naming a card the store never recorded."""
+
+    stored: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    system: str | None
+    code: str | None  # None: overridden without a coded reason
+    display: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class RuleReportRow:
+    """One rule's alert-fatigue numbers over the cards issued in the report window.
+
+    accepted/overridden count distinct cards with at least one such outcome; override_rate is
+    overridden / (accepted + overridden), None when no card of the rule has an outcome yet.
+    rule_id None collects the data-quality cards.
+    """
+
+    rule_id: str | None
+    issued: int
+    accepted: int
+    overridden: int
+    override_rate: float | None
+    top_override_reasons: tuple[ReasonCount, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleReport:
+    """The per-rule rows plus the feedback that names no recorded card (reported apart)."""
+
+    rows: tuple[RuleReportRow, ...]
+    unmatched_feedback: int
+    since: datetime | None = None
+    generated_at: datetime = field(default_factory=_now)
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+def normalise_url(raw: str) -> URL:
+    """Parse `CDS_DATABASE_URL`; `postgres://` and `postgresql://` mean psycopg 3.
+
+    Raises ConfigurationError for a malformed URL or a database other than SQLite/PostgreSQL.
+    """
+    try:
+        url = sa.make_url(raw)
+    except sa_exc.ArgumentError as exc:
+        raise ConfigurationError(f"CDS_DATABASE_URL is not a database URL: {exc}") from exc
+    backend = url.get_backend_name()
+    if backend in {"postgres", "postgresql"}:
+        driver = url.get_driver_name()
+        if url.drivername in {"postgres", "postgresql"} or driver != "psycopg":
+            url = url.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ConfigurationError(
+            f"CDS_DATABASE_URL must be sqlite:/// or postgresql+psycopg://, got {backend!r}"
+        )
+    return url
+
+
+def _engine_for(url: URL, *, busy_timeout_s: float) -> Engine:
+    """Create (not connect) the engine; the first connection is made by the first query."""
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": busy_timeout_s},
+            pool_pre_ping=True,
+            pool_timeout=POOL_TIMEOUT_S,
+        )
+        _configure_sqlite(engine, busy_timeout_s)
+        return engine
+    return sa.create_engine(
+        url,
+        connect_args={
+            "connect_timeout": PG_CONNECT_TIMEOUT_S,
+            "options": f"-c statement_timeout={PG_STATEMENT_TIMEOUT_MS}",
+            "application_name": "calf-cds",
+        },
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_S,
+    )
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
+    """WAL, a busy timeout, foreign keys, and transactions that SQLAlchemy (not pysqlite) opens.
+
+    pysqlite's own implicit BEGIN would start a read transaction that later has to upgrade to a
+    write lock, which in WAL mode fails at once with SQLITE_BUSY instead of waiting. Write
+    transactions here open with BEGIN IMMEDIATE (see `Store._transaction`) and wait for the
+    lock up to the busy timeout instead.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # WAL makes NORMAL durable across application crashes; only an OS crash can lose
+            # the last transactions, which is acceptable for feedback statistics.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("calf_cds_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+# Failures that mean "the database cannot be reached or used right now", as opposed to bugs.
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+class Store:
+    """Issued cards, feedback, jti records and the patient-hash salt, in one database.
+
+    Thread-safe (one engine, pooled connections). Not fork-safe by itself: pooled connections
+    are dropped in a forked child (os.register_at_fork) so gunicorn workers never share one.
+    Close with `close()` (or use as a context manager) to release connections.
+    """
+
+    def __init__(self, engine: Engine, *, patient_hash_salt: str = "") -> None:
+        self._engine = engine
+        self._salt: bytes | None = patient_hash_salt.encode() if patient_hash_salt else None
+        _forget_connections_after_fork(self)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        patient_hash_salt: str = "",
+        busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+    ) -> Store:
+        """A store for `url` (see `normalise_url`). Does not connect: the app starts with the
+        database down and each call reports StoreUnavailable until it is back.
+
+        `patient_hash_salt` empty: the per-install random salt in the `meta` table is used.
+        """
+        return cls(
+            _engine_for(normalise_url(url), busy_timeout_s=busy_timeout_s),
+            patient_hash_salt=patient_hash_salt,
+        )
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self._engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        """The URL with any password masked (safe to log)."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close pooled connections. The store can still be used afterwards (it reconnects)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing --
+
+    @contextmanager
+    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back on any exception.
+
+        Raises StoreUnavailable (from the driver error) when the database cannot be reached,
+        is locked past the busy timeout, or refuses the write.
+        """
+        try:
+            with self._engine.connect() as connection:
+                if write:
+                    connection.execution_options(calf_cds_write=True)
+                with connection.begin():
+                    yield connection
+        except _UNAVAILABLE as exc:
+            # The driver message may name hosts or paths; the class is enough for operators.
+            cause = getattr(exc, "orig", None) or exc
+            log.warning("store unavailable (%s)", type(cause).__name__)
+            raise StoreUnavailable() from exc
+
+    def _insert_ignoring_conflicts(self, table: sa.Table, *conflict_columns: str) -> Any:
+        """INSERT ... ON CONFLICT (columns) DO NOTHING in the engine's dialect.
+
+        The database, not a prior SELECT, decides what is a duplicate: that is what makes
+        concurrent writers (workers, instances) store each row exactly once.
+        """
+        dialect = sqlite_dialect if self.dialect == "sqlite" else pg_dialect
+        return dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+    # -- schema --
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to `revision` (idempotent; safe to run from several
+        workers at once: PostgreSQL takes an advisory lock, SQLite a write lock)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", "cds:migrations")
+        with self._transaction(write=True) as connection:
+            if self.dialect == "postgresql":
+                # An arbitrary constant naming "calf-cds migrations".
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+        # Connections made here must not be inherited by forked workers.
+        self._engine.dispose()
+
+    def current_revision(self) -> str | None:
+        """The applied migration revision, None before the first `upgrade()`."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self._transaction() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query now (readiness). Never raises."""
+        try:
+            with self._transaction() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except StoreUnavailable:
+            return False
+        return True
+
+    # -- patient hash --
+
+    def patient_hash(self, patient_id: str) -> str:
+        """HMAC-SHA-256 of the patient id under the install's salt, 32 hex characters.
+
+        With no configured salt the per-install salt is read from the store once (then cached);
+        raises StoreUnavailable if that first read cannot happen.
+        """
+        key = self._salt if self._salt is not None else self._load_salt()
+        return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _load_salt(self) -> bytes:
+        with self._transaction(write=True) as connection:
+            # The first migration creates the salt; this covers a meta row deleted by hand.
+            connection.execute(
+                self._insert_ignoring_conflicts(META, "key").values(
+                    key=SALT_KEY, value=secrets.token_hex(32)
+                )
+            )
+            value = connection.execute(
+                sa.select(META.c.value).where(META.c.key == SALT_KEY)
+            ).scalar_one()
+        self._salt = value.encode()
+        return self._salt
+
+    # -- issued cards --
+
+    def record_issued(self, cards: Sequence[IssuedCard]) -> None:
+        """Record cards as issued (a card uuid already recorded is left as it is).
+
+        Raises StoreUnavailable within about a second when the database is down or locked;
+        callers on the clinical path catch it and answer the cards anyway.
+        """
+        if not cards:
+            return
+        rows = [
+            {
+                "card_uuid": card.card_uuid,
+                "suggestion_uuids": list(card.suggestion_uuids),
+                "rule_id": card.rule_id,
+                "rule_set_version": card.rule_set_version,
+                "service_id": card.service_id,
+                "hook_instance": card.hook_instance,
+                "patient_hash": card.patient_hash,
+                "indicator": card.indicator,
+                "created_at": card.created_at,
+            }
+            for card in cards
+        ]
+        with self._transaction(write=True) as connection:
+            connection.execute(self._insert_ignoring_conflicts(ISSUED_CARDS, "card_uuid"), rows)
+
+    def issued_cards(self) -> list[IssuedCard]:
+        """All recorded cards, oldest first (tests and tooling; not for hot paths)."""
+        with self._transaction() as connection:
+            result = connection.execute(
+                sa.select(ISSUED_CARDS).order_by(ISSUED_CARDS.c.created_at)
+            )
+            return [
+                IssuedCard(
+                    card_uuid=row.card_uuid,
+                    suggestion_uuids=tuple(row.suggestion_uuids),
+                    rule_id=row.rule_id,
+                    rule_set_version=row.rule_set_version,
+                    service_id=row.service_id,
+                    hook_instance=row.hook_instance,
+                    patient_hash=row.patient_hash,
+                    indicator=row.indicator,
+                    created_at=row.created_at,
+                )
+                for row in result
+            ]
+
+    # -- feedback --
+
+    def record_feedback(
+        self, entries: Sequence[FeedbackEntry], *, received_at: datetime | None = None
+    ) -> FeedbackResult:
+        """Store a feedback body in ONE transaction: every entry or none.
+
+        Raises BadRequest naming `feedback[i]....` when an accepted suggestion is not one of
+        its (known) card's suggestions; StoreUnavailable when the database is down. Entries for
+        unknown cards are stored with matched=False.
+        """
+        received = received_at or _now()
+        with self._transaction(write=True) as connection:
+            known = self._suggestions_of(connection, {entry.card_uuid for entry in entries})
+            for index, entry in enumerate(entries):
+                _check_entry(index, entry, known.get(entry.card_uuid))
+            insert = self._insert_ignoring_conflicts(
+                FEEDBACK, "card_uuid", "outcome", "outcome_timestamp"
+            )
+            stored = duplicates = unmatched = 0
+            for entry in entries:
+                reason = entry.override_reason or OverrideReason()
+                matched = entry.card_uuid in known
+                result = connection.execute(
+                    insert.values(
+                        card_uuid=entry.card_uuid,
+                        outcome=entry.outcome,
+                        accepted_suggestions=list(entry.accepted_suggestions),
+                        override_reason_system=reason.system,
+                        override_reason_code=reason.code,
+                        override_reason_display=reason.display,
+                        user_comment=entry.user_comment,
+                        outcome_timestamp=entry.outcome_timestamp,
+                        received_at=received,
+                        matched=matched,
+                    )
+                )
+                # One row per execute, so rowcount is exact on both drivers: 0 = conflict.
+                if result.rowcount == 1:
+                    stored += 1
+                    unmatched += not matched
+                else:
+                    duplicates += 1
+        return FeedbackResult(stored=stored, duplicates=duplicates, unmatched=unmatched)
+
+    @staticmethod
+    def _suggestions_of(connection: Connection, card_uuids: set[str]) -> dict[str, set[str]]:
+        ordered = sorted(card_uuids)
+        known: dict[str, set[str]] = {}
+        for start in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[start : start + _IN_CHUNK]
+            rows = connection.execute(
+                sa.select(ISSUED_CARDS.c.card_uuid, ISSUED_CARDS.c.suggestion_uuids).where(
+                    ISSUED_CARDS.c.card_uuid.in_(chunk)
+                )
+            )
+            known.update((row.card_uuid, set(row.suggestion_uuids)) for row in rows)
+        return known
+
+    def feedback_count(self) -> int:
+        """Number of stored feedback rows (tests and tooling)."""
+        with self._transaction() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(FEEDBACK)).scalar_one()
+            )
+
+    # -- jti --
+
+    def claim_jti(
+        self, issuer: str, jti: str, expires_at: datetime, *, now: datetime | None = None
+    ) -> bool:
+        """Record a JWT id as used until `expires_at`. False = already claimed (a replay).
+
+        Atomic across processes and instances: the (issuer, jti) primary key decides. Expired
+        records are purged on the way (a token past `exp` is refused before its jti matters).
+        """
+        current = now or _now()
+        with self._transaction(write=True) as connection:
+            connection.execute(sa.delete(JTI_RECORDS).where(JTI_RECORDS.c.expires_at < current))
+            result = connection.execute(
+                self._insert_ignoring_conflicts(JTI_RECORDS, "issuer", "jti").values(
+                    issuer=issuer, jti=jti, expires_at=expires_at
+                )
+            )
+            return result.rowcount == 1
+
+    # -- reporting --
+
+    def report(self, since: datetime | None = None) -> RuleReport:
+        """Per-rule counts for cards issued at or after `since` (all when None), and the count
+        of unmatched feedback whose outcome timestamp is at or after `since`; one snapshot."""
+        with self._transaction() as connection:
+            rows = _rule_rows(connection, since)
+            unmatched = _unmatched_count(connection, since)
+        return RuleReport(rows=tuple(rows), unmatched_feedback=unmatched, since=since)
+
+    def rule_report(self, since: datetime | None = None) -> list[RuleReportRow]:
+        """The rows of `report(since)`, ordered by rule id (data-quality cards last)."""
+        return list(self.report(since).rows)
+
+
+def _check_entry(index: int, entry: FeedbackEntry, card_suggestions: set[str] | None) -> None:
+    """Raise BadRequest for an entry the envelope schema cannot judge alone."""
+    where = f"feedback[{index}]"
+    if entry.outcome not in OUTCOMES:
+        raise BadRequest(f"{where}.outcome: must be one of {', '.join(OUTCOMES)}")
+    if entry.outcome_timestamp.tzinfo is None:
+        raise BadRequest(f"{where}.outcomeTimestamp: needs a UTC offset")
+    if entry.outcome == "accepted" and not entry.accepted_suggestions:
+        raise BadRequest(f"{where}.acceptedSuggestions: required when the outcome is accepted")
+    if card_suggestions is None:
+        return  # unknown card: cannot judge its suggestions; stored unmatched
+    for position, suggestion in enumerate(entry.accepted_suggestions):
+        if suggestion not in card_suggestions:
+            raise BadRequest(
+                f"{where}.acceptedSuggestions[{position}].id: {suggestion!r} is not a "
+                f"suggestion of card {entry.card_uuid}"
+            )
+
+
+def _rule_rows(connection: Connection, since: datetime | None) -> list[RuleReportRow]:
+    issued, feedback = ISSUED_CARDS, FEEDBACK
+    window = [issued.c.created_at >= since] if since is not None else []
+
+    issued_counts = dict(
+        connection.execute(
+            sa.select(issued.c.rule_id, sa.func.count()).where(*window).group_by(issued.c.rule_id)
+        ).tuples()
+    )
+    joined = feedback.join(issued, feedback.c.card_uuid == issued.c.card_uuid)
+    outcome_counts: dict[tuple[str | None, str], int] = {
+        (rule_id, outcome): count
+        for rule_id, outcome, count in connection.execute(
+            sa.select(
+                issued.c.rule_id,
+                feedback.c.outcome,
+                sa.func.count(sa.distinct(feedback.c.card_uuid)),
+            )
+            .select_from(joined)
+            .where(*window)
+            .group_by(issued.c.rule_id, feedback.c.outcome)
+        ).tuples()
+    }
+    reasons: dict[str | None, list[ReasonCount]] = defaultdict(list)
+    for rule_id, system, code, display, count in connection.execute(
+        sa.select(
+            issued.c.rule_id,
+            feedback.c.override_reason_system,
+            feedback.c.override_reason_code,
+            sa.func.max(feedback.c.override_reason_display),
+            sa.func.count(),
+        )
+        .select_from(joined)
+        .where(feedback.c.outcome == "overridden", *window)
+        .group_by(
+            issued.c.rule_id,
+            feedback.c.override_reason_system,
+            feedback.c.override_reason_code,
+        )
+    ).tuples():
+        reasons[rule_id].append(ReasonCount(system, code, display, int(count)))
+
+    rows = []
+    for rule_id in sorted(issued_counts, key=lambda r: (r is None, r or "")):
+        accepted = int(outcome_counts.get((rule_id, "accepted"), 0))
+        overridden = int(outcome_counts.get((rule_id, "overridden"), 0))
+        answered = accepted + overridden
+        top = sorted(reasons[rule_id], key=lambda r: (-r.count, r.code is None, r.code or ""))
+        rows.append(
+            RuleReportRow(
+                rule_id=rule_id,
+                issued=int(issued_counts[rule_id]),
+                accepted=accepted,
+                overridden=overridden,
+                override_rate=round(overridden / answered, 4) if answered else None,
+                top_override_reasons=tuple(top[:3]),
+            )
+        )
+    return rows
+
+
+def _unmatched_count(connection: Connection, since: datetime | None) -> int:
+    # By join, not by the `matched` flag: the flag says whether the card was known when the
+    # feedback arrived; the report says whether it is known now.
+    feedback, issued = FEEDBACK, ISSUED_CARDS
+    query = (
+        sa.select(sa.func.count())
+        .select_from(feedback.outerjoin(issued, feedback.c.card_uuid == issued.c.card_uuid))
+        .where(issued.c.card_uuid.is_(None))
+    )
+    if since is not None:
+        query = query.where(feedback.c.outcome_timestamp >= since)
+    return int(connection.execute(query).scalar_one())
+
+
+def _forget_connections_after_fork(store: Store) -> None:
+    """In a forked child, drop (without closing) the parent's pooled connections.
+
+    Closing them would close the parent's sockets; `dispose(close=False)` only forgets them
+    (SQLAlchemy "Using Connection Pools with Multiprocessing"). A weak reference keeps the
+    hook from keeping closed stores alive.
+    """
+    ref = weakref.ref(store)
+
+    def _after_fork() -> None:
+        alive = ref()
+        if alive is not None:
+            alive._engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=_after_fork)

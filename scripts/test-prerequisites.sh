@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# System packages the test suite drives for real: PostgreSQL 15 binaries (store tests) and
+# Debian's Chromium (browser tests). Installed when missing and running as root; otherwise the
+# suite stops here with the command to run.
+set -euo pipefail
+
+missing=()
+pg_bin=""
+for dir in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+  if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pg_bin="$dir"; break; fi
+done
+[ -n "$pg_bin" ] || command -v initdb >/dev/null 2>&1 || missing+=(postgresql-15)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test prerequisites: installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "test prerequisites missing: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi

@@ -1,0 +1,80 @@
+"""Shared fixtures: settings, app, test client, and a live server on loopback (real HTTP)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from cds import create_app
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "fhir_samples"
+EXTERNAL = REPO.parent / "shared" / "external"
+# fhir_samples/ are dated around this instant; the golden tests evaluate at it.
+SAMPLE_CLOCK = "2026-11-25T12:00:00Z"
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}"
+
+
+@pytest.fixture
+def app_config(sqlite_url: str) -> dict[str, Any]:
+    return {"database_url": sqlite_url, "evaluation_time": SAMPLE_CLOCK, "auth_mode": "off"}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    application = create_app(app_config)
+    runtime = application.extensions["calf-cds"]
+    runtime.store.upgrade()
+    yield application
+    runtime.store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> Any:
+    return app.test_client()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+    server: BaseWSGIServer
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10, **kwargs)
+
+
+def serve_in_thread(application: Flask) -> tuple[BaseWSGIServer, threading.Thread]:
+    server = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The app served over real HTTP on an ephemeral loopback port."""
+    server, thread = serve_in_thread(app)
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, server=server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

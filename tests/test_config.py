@@ -1,0 +1,57 @@
+"""Settings come from defaults, CDS_* variables, then overrides; bad values fail at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cds.config import SETTINGS_DOC, Settings
+from cds.errors import ConfigurationError
+
+
+def test_defaults_serve_loopback_development() -> None:
+    settings = Settings.load(environ={})
+    assert settings.auth_mode == "off"
+    assert settings.database_url == "sqlite:///calf-cds.sqlite3"
+    assert settings.max_body_bytes == 5 * 1024 * 1024
+    assert settings.max_entries == 10_000
+
+
+def test_environment_variables_override_defaults() -> None:
+    settings = Settings.load(environ={
+        "CDS_ROUTE_PROFILE": "nice", "CDS_FHIR_TIMEOUT_S": "1.5", "CDS_CONSOLE": "off",
+        "CDS_FHIR_SERVER_ALLOWLIST": "https://a.example, https://b.example",
+    })
+    assert settings.route_profile == "nice"
+    assert settings.fhir_timeout_s == 1.5
+    assert settings.console is False
+    assert settings.fhir_server_allowlist == ("https://a.example", "https://b.example")
+
+
+def test_overrides_win_over_the_environment() -> None:
+    settings = Settings.load({"route_profile": "default"}, environ={"CDS_ROUTE_PROFILE": "nice"})
+    assert settings.route_profile == "default"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        pytest.param("CDS_ROUTE_PROFILE", "fast", "CDS_ROUTE_PROFILE", id="profile"),
+        pytest.param("CDS_AUTH_MODE", "maybe", "CDS_AUTH_MODE", id="auth"),
+        pytest.param("CDS_MAX_ENTRIES", "many", "CDS_MAX_ENTRIES", id="int"),
+        pytest.param("CDS_CONSOLE", "perhaps", "CDS_CONSOLE", id="bool"),
+        pytest.param("CDS_EVALUATION_TIME", "2026-11-25T12:00:00", "offset", id="naive-time"),
+    ],
+)
+def test_bad_values_name_the_variable(variable: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=fragment):
+        Settings.load(environ={variable: value})
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in SETTINGS_DOC if name not in readme]
+    assert missing == []
+    fields = {f"CDS_{name.upper()}" for name in Settings.__dataclass_fields__ if name != "extra"}
+    assert fields == set(SETTINGS_DOC)

@@ -1,0 +1,87 @@
+"""Reading prefetch values per cds-hooks.md "Request" and "Missing prefetch"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cds.config import Settings
+from cds.prefetch import prefetch_templates, read_prefetch
+
+OBSERVATION = {"resourceType": "Observation", "id": "o1"}
+
+
+def bundle(*resources: Any, next_url: str | None = None) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url:
+        value["link"] = [{"relation": "next", "url": next_url}]
+    return value
+
+
+def test_missing_keys_are_unsatisfied() -> None:
+    assert read_prefetch(None).unsatisfied == ["patient", "observations", "conditions"]
+
+
+def test_null_means_no_data_and_is_satisfied() -> None:
+    read = read_prefetch({"patient": None, "observations": None, "conditions": None})
+    assert read.unsatisfied == []
+    assert read.resources == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"resourceType": "OperationOutcome", "issue": []}, id="operation-outcome"),
+        pytest.param("Observation?patient=1", id="string"),
+        pytest.param([OBSERVATION], id="bare-list"),
+        pytest.param({"entry": []}, id="no-resource-type"),
+    ],
+)
+def test_non_resources_and_operation_outcomes_are_unsatisfied(value: Any) -> None:
+    read = read_prefetch({"patient": None, "observations": value, "conditions": None})
+    assert read.unsatisfied == ["observations"]
+
+
+def test_bundle_entries_and_single_resources_are_read() -> None:
+    read = read_prefetch(
+        {"patient": {"resourceType": "Patient", "id": "p"}, "observations": bundle(OBSERVATION),
+         "conditions": bundle()}
+    )
+    assert read.unsatisfied == []
+    assert read.resources == [{"resourceType": "Patient", "id": "p"}, OBSERVATION]
+    assert read.entries == 2
+
+
+def test_malformed_entries_are_passed_on_for_counting_not_dropped() -> None:
+    value = bundle(OBSERVATION)
+    value["entry"].append("garbage")
+    value["entry"].append({"fullUrl": "urn:x"})
+    read = read_prefetch({"observations": value})
+    assert read.resources == [OBSERVATION, "garbage", None]
+
+
+def test_next_links_are_remembered_for_fetching() -> None:
+    read = read_prefetch({"observations": bundle(OBSERVATION, next_url="https://ehr/next")})
+    assert read.next_links == {"observations": "https://ehr/next"}
+
+
+def test_extra_keys_are_read_too() -> None:
+    read = read_prefetch({"labs": bundle(OBSERVATION)})
+    assert OBSERVATION in read.resources
+
+
+def test_templates_are_generated_from_the_catalog() -> None:
+    templates = prefetch_templates(Settings.load({"extra_observation_codes": "urn:x|extra-1"}))
+    assert templates["patient"] == "Patient/{{context.patientId}}"
+    assert templates["conditions"] == "Condition?patient={{context.patientId}}"
+    observations = templates["observations"]
+    assert observations.startswith("Observation?patient={{context.patientId}}&code=")
+    for code in ("http://loinc.org|75325-1", "http://snomed.info/sct|418799008",
+                 "http://loinc.org|82810-3", "http://snomed.info/sct|300954003",
+                 "http://loinc.org|48065-7", "urn:x|extra-1"):
+        assert code in observations.split("code=", 1)[1].split(",")
