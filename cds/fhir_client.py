@@ -8,13 +8,15 @@ Nothing here logs a URL's path or query (they carry the patient id): origins and
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -68,9 +70,7 @@ _USER_TOKENS = {
 }
 
 
-def render_template(
-    template: str, context: Mapping[str, Any], user: str | None = None
-) -> str:
+def render_template(template: str, context: Mapping[str, Any], user: str | None = None) -> str:
     """Fill a prefetch template's tokens (CDS Hooks 2.0 "Prefetch tokens"), URL-encoding values.
 
     `{{context.<field>}}` takes a root primitive field of `context`; `{{userPractitionerId}}`,
@@ -129,8 +129,12 @@ def normalise_origin(url: str) -> str | None:
     return f"{scheme}://{host}:{port or _DEFAULT_PORTS[scheme]}"
 
 
-def allowed_origins(allowlist: Iterable[str]) -> frozenset[str]:
-    """The normalised origins of CDS_FHIR_SERVER_ALLOWLIST (paths in entries are ignored)."""
+@functools.lru_cache(maxsize=8)
+def allowed_origins(allowlist: tuple[str, ...]) -> frozenset[str]:
+    """The normalised origins of CDS_FHIR_SERVER_ALLOWLIST (paths in entries are ignored).
+
+    Cached per allowlist, so an invalid entry is warned about once, not on every request.
+    """
     origins = set()
     for entry in allowlist:
         origin = normalise_origin(entry)
@@ -143,7 +147,7 @@ def allowed_origins(allowlist: Iterable[str]) -> frozenset[str]:
 
 def is_allowed_fhir_server(fhir_server: str, settings: Settings) -> bool:
     origin = normalise_origin(fhir_server)
-    return origin is not None and origin in allowed_origins(settings.fhir_server_allowlist)
+    return origin is not None and origin in allowed_origins(tuple(settings.fhir_server_allowlist))
 
 
 # --- fetching ----------------------------------------------------------------------------------
@@ -172,7 +176,7 @@ def fetch_queries(
     if not queries:
         return {}
     origin = normalise_origin(fhir_server)
-    if origin is None or origin not in allowed_origins(settings.fhir_server_allowlist):
+    if origin is None or origin not in allowed_origins(tuple(settings.fhir_server_allowlist)):
         log.warning(
             "cannot fetch prefetch: fhirServer origin %s is not on CDS_FHIR_SERVER_ALLOWLIST",
             origin or "(invalid URL)",
@@ -244,10 +248,10 @@ class _Fetcher:
         return FetchOutcome(resources, pages=pages)
 
     def _first_url(self, base: str, query: str) -> str:
-        if "://" in query or query.startswith("//"):
-            url = query
-        else:
-            url = urljoin(base, query.lstrip("/"))
+        parts = urlsplit(query)
+        # Absolute ("https://...") or scheme-relative ("//host/..."): checked as given. A
+        # relative query may still hold "://" in its parameters (code=http://loinc.org|...).
+        url = query if parts.scheme or parts.netloc else urljoin(base, query.lstrip("/"))
         if normalise_origin(url) != self.origin:
             raise _Failure("query URL is not on the fhirServer origin")
         return url
@@ -279,6 +283,8 @@ class _Fetcher:
                 if media_type not in ACCEPTED_CONTENT_TYPES:
                     raise _Failure(f"content type {media_type or '(none)'!r} is not FHIR JSON")
                 body = self._read_body(response)
+        except httpx.InvalidURL as exc:  # not an HTTPError: e.g. control characters in a link
+            raise _Failure("invalid URL") from exc
         except httpx.TimeoutException as exc:
             raise _Failure(
                 f"time budget of {self.settings.fhir_timeout_s:g} s exhausted "
@@ -330,10 +336,9 @@ def _socket_of(response: httpx.Response) -> socket.socket | None:
 def _shutdown(sock: socket.socket | None) -> None:
     if sock is None:
         return
-    try:
+    # OSError: already closed by the reader, so there is nothing left to interrupt.
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed by the reader: nothing left to interrupt
-        pass
 
 
 def _read_page(page: Any) -> tuple[list[Any], str | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -12,6 +13,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
+from . import metrics
 from .config import Settings
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -26,6 +28,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,  # which gunicorn worker; operators correlate with /metrics
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
@@ -51,19 +54,24 @@ def install_request_logging(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        g.request_id = _client_request_id(request.headers.get("X-Request-Id")) or uuid.uuid4().hex
         g.started = time.perf_counter()
 
     @app.after_request
     def _log(response: Response) -> Response:
-        duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        duration_ms = seconds * 1000
+        route = request.url_rule.rule if request.url_rule else "(unmatched)"
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        metrics.observe_request(
+            service=g.get("service_id"), route=route, status=response.status_code, seconds=seconds
+        )
         access.info(
             "request",
             extra={
                 "request_id": g.get("request_id"),
                 "method": request.method,
-                "path": request.url_rule.rule if request.url_rule else "(unmatched)",
+                "path": route,
                 "service": g.get("service_id"),
                 "hook_instance": g.get("hook_instance"),
                 "status": response.status_code,
@@ -73,3 +81,12 @@ def install_request_logging(app: Flask) -> None:
             },
         )
         return response
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _client_request_id(raw: str | None) -> str | None:
+    """A caller's X-Request-Id when it is a plain token; anything else (free text that could
+    carry PHI, or a huge value) is replaced by our own id."""
+    return raw if raw is not None and _REQUEST_ID.fullmatch(raw) else None

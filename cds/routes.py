@@ -133,7 +133,9 @@ _DEFAULT: dict[str, Route] = {
     "orthopaedics-urgent": Route(
         "orthopaedics-urgent",
         "trauma and orthopaedics, today",
-        Code(LOCAL_REFERRAL, "referral-orthopaedics", LOCAL_REFERRAL_CODES["referral-orthopaedics"]),
+        Code(
+            LOCAL_REFERRAL, "referral-orthopaedics", LOCAL_REFERRAL_CODES["referral-orthopaedics"]
+        ),
         performer=Code(SNOMED, "394801008", "Trauma & orthopaedics"),
     ),
     "rheumatology": Route(
@@ -145,9 +147,7 @@ _DEFAULT: dict[str, Route] = {
         _REFER_RHEUMATOLOGY,
         performer=_RHEUMATOLOGY,
     ),
-    "primary-care": Route(
-        "primary-care", "GP follow-up", _REFER_GP, performer=_GENERAL_PRACTICE
-    ),
+    "primary-care": Route("primary-care", "GP follow-up", _REFER_GP, performer=_GENERAL_PRACTICE),
     "primary-care-same-day": Route(
         "primary-care-same-day",
         "GP assessment today",

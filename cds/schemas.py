@@ -6,9 +6,11 @@ OpenAPI. Unknown fields are kept, not rejected: clients extend the envelope (cds
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from marshmallow import (
@@ -238,3 +240,191 @@ class OperationOutcomeIssueSchema(Schema):
 class OperationOutcomeSchema(Schema):
     resourceType = fields.String(required=True, validate=validate.Equal("OperationOutcome"))
     issue = fields.List(fields.Nested(OperationOutcomeIssueSchema), required=True)
+
+
+# --- feedback (cds-hooks.md "Feedback"; CDS Hooks 2.0 §Feedback) ---
+
+# RFC 3339 date-time: seconds required, an offset required ("Z" or +hh:mm); fractions allowed.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+class Rfc3339DateTime(fields.Field[datetime]):
+    """An RFC 3339 timestamp with its offset, loaded as an aware datetime."""
+
+    default_error_messages = {  # noqa: RUF012 - marshmallow's own class-level convention
+        "invalid": "must be an RFC 3339 date-time with an offset, e.g. 2026-11-25T12:00:00Z",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError as exc:  # e.g. month 13: the shape matched, the date does not exist
+            raise self.make_error("invalid") from exc
+
+
+class AcceptedSuggestionSchema(_Open):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class OverrideReasonSchema(_Open):
+    reason = fields.Nested(CodingSchema)
+    userComment = fields.String()
+
+
+class FeedbackItemSchema(_Open):
+    """One card outcome."""
+
+    card = fields.String(required=True, validate=_validate_uuid)
+    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
+    acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
+    overrideReason = fields.Nested(OverrideReasonSchema)
+    outcomeTimestamp = Rfc3339DateTime(required=True)
+
+    @validates_schema
+    def _accepted_names_suggestions(self, data: Mapping[str, Any], **_: Any) -> None:
+        if data.get("outcome") == "accepted" and not data.get("acceptedSuggestions"):
+            raise ValidationError(
+                "required (at least one {id}) when the outcome is accepted",
+                "acceptedSuggestions",
+            )
+
+
+class FeedbackRequestSchema(_Open):
+    """The feedback body: `{"feedback": [...]}`, at least one entry."""
+
+    feedback = fields.List(
+        fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1)
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One validated feedback entry, in plain types (the store maps it to its own record)."""
+
+    card: str
+    outcome: str
+    outcome_timestamp: datetime
+    accepted_suggestions: tuple[str, ...] = ()
+    reason_system: str | None = None
+    reason_code: str | None = None
+    reason_display: str | None = None
+    user_comment: str | None = None
+
+
+def load_feedback(body: Any) -> list[FeedbackItem]:
+    """Validate a feedback body; raise BadRequest naming each bad entry and field, e.g.
+    `feedback[1].acceptedSuggestions: ...`. Entries keep the body's order (and index)."""
+    if not isinstance(body, Mapping):
+        raise BadRequest("request body must be a JSON object with a 'feedback' array")
+    try:
+        data = FeedbackRequestSchema().load(body)
+    except ValidationError as exc:
+        raise BadRequest("; ".join(flatten_messages(exc.messages))) from exc
+    items = []
+    for entry in data["feedback"]:
+        override = entry.get("overrideReason") or {}
+        reason = override.get("reason") or {}
+        items.append(
+            FeedbackItem(
+                card=entry["card"],
+                outcome=entry["outcome"],
+                outcome_timestamp=entry["outcomeTimestamp"],
+                accepted_suggestions=tuple(s["id"] for s in entry.get("acceptedSuggestions", [])),
+                reason_system=reason.get("system"),
+                reason_code=reason.get("code"),
+                reason_display=reason.get("display"),
+                user_comment=override.get("userComment"),
+            )
+        )
+    return items
+
+
+# --- bodies documented for OpenAPI (cds.openapi); the views build them as plain dicts ---
+
+
+class FeedbackResultSchema(Schema):
+    """`POST .../feedback` answer (cds-hooks.md "Feedback": a small JSON summary)."""
+
+    stored = fields.Integer(required=True, metadata={"description": "new entries stored"})
+    duplicates = fields.Integer(required=True, metadata={"description": "already stored"})
+    unmatched = fields.Integer(
+        required=True, metadata={"description": "stored, naming a card the store never issued"}
+    )
+
+
+class BundleEntrySchema(_Open):
+    resource = fields.Dict(metadata={"description": "any FHIR R4 resource"})
+    fullUrl = fields.String()
+
+
+class FhirBundleSchema(_Open):
+    """A FHIR R4 Bundle as `POST /evaluate` takes it (entries are judged one by one)."""
+
+    resourceType = fields.String(required=True, validate=validate.Equal("Bundle"))
+    type = fields.String(
+        validate=validate.OneOf(["searchset", "collection", "transaction", "batch"])
+    )
+    entry = fields.List(fields.Nested(BundleEntrySchema))
+
+
+class RuleCatalogEntrySchema(_Open):
+    id = fields.String(required=True)
+    tier = fields.String(required=True)
+    route = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+
+
+class RuleCatalogSchema(Schema):
+    """`GET /rules`."""
+
+    ruleSet = fields.String(required=True)
+    rules = fields.List(fields.Nested(RuleCatalogEntrySchema), required=True)
+
+
+class CodeSystemSchema(_Open):
+    """One of the service's FHIR R4 CodeSystems (only the envelope is described)."""
+
+    resourceType = fields.String(required=True, validate=validate.Equal("CodeSystem"))
+    url = fields.String(required=True)
+    status = fields.String(required=True)
+    content = fields.String(required=True)
+    concept = fields.List(fields.Dict())
+
+
+class ReasonCountSchema(Schema):
+    system = fields.String()
+    code = fields.String()
+    display = fields.String()
+    count = fields.Integer(required=True)
+
+
+class RuleReportRowSchema(Schema):
+    ruleId = fields.String(required=True, allow_none=True)
+    issued = fields.Integer(required=True)
+    accepted = fields.Integer(required=True)
+    overridden = fields.Integer(required=True)
+    overrideRate = fields.Float(required=True, allow_none=True)
+    topOverrideReasons = fields.List(fields.Nested(ReasonCountSchema), required=True)
+
+
+class RuleReportSchema(Schema):
+    """`GET /reports/rules` (cds.http.reports.report_to_wire)."""
+
+    rules = fields.List(fields.Nested(RuleReportRowSchema), required=True)
+    unmatchedFeedback = fields.Integer(required=True)
+    since = fields.String(required=True, allow_none=True)
+    generatedAt = fields.String(required=True)
+
+
+class HealthStatusSchema(Schema):
+    """`GET /healthz`, `GET /readyz`."""
+
+    status = fields.String(required=True)
+
+
+class ConsoleSampleListSchema(Schema):
+    """`GET /console/samples`: the bundled sample file names."""
+
+    samples = fields.List(fields.String(), required=True)

@@ -25,7 +25,42 @@ def migrate_store(settings: Settings) -> None:
         store.close()
 
 
+def prepare_metrics_dir() -> str:
+    """Point prometheus-client's multiprocess mode at a fresh, empty directory.
+
+    Must run before `prometheus_client` is first imported (cds.metrics, via cds.observability)
+    and before gunicorn forks its workers: each worker then writes its samples there and
+    `/metrics` sums them. A fresh directory per start, so counts never carry over from an
+    earlier run; removed when the master exits.
+    """
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    directory = tempfile.mkdtemp(prefix="calf-cds-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    master = os.getpid()
+
+    def _remove() -> None:
+        # Forked workers inherit atexit handlers; only the master may remove the directory.
+        if os.getpid() == master:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(_remove)
+    return directory
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn hook: a worker exited; tell prometheus-client its process is gone."""
+    from .metrics import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
+
+
 def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
+    if not dev:
+        prepare_metrics_dir()
     from . import create_app
     from .observability import configure_logging
 
@@ -51,6 +86,7 @@ def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
+            "child_exit": _child_exit,
         }
     ).run()
     return 0

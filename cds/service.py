@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import cards as card_builder
-from . import engine, fhir_input
+from . import engine, fhir_input, metrics
 from .config import RULE_SET_VERSION, Settings
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
 from .prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
@@ -132,6 +132,7 @@ def _answer(
         patient_id=patient_id,
         unsatisfied_prefetch=tuple(unsatisfied),
     )
+    metrics.count_cards(cards)
     patient_hash = deps.hash_patient(patient_id) if patient_id else ""
     recorded = _record(cards, service, hook_instance, patient_hash, deps)
     return HookAnswer(
@@ -159,15 +160,17 @@ def _check_entry_limit(read: PrefetchRead, settings: Settings) -> None:
 
 def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None:
     """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer."""
-    from .fhir_client import render_template  # httpx stays out of the import path until used
+    from .fhir_client import TemplateError, render_template
 
     assert deps.fetcher is not None and request.fhir_server is not None
     templates = prefetch_templates(deps.settings)
-    queries = {
-        key: render_template(templates[key], request.context)
-        for key in read.unsatisfied
-        if key in templates
-    }
+    queries: dict[str, str] = {}
+    for key in read.unsatisfied:
+        try:
+            queries[key] = render_template(templates[key], request.context)
+        except (KeyError, TemplateError):
+            # Cannot be asked for: the key stays unsatisfied and the 412 rule decides.
+            log.info("prefetch key not renderable", extra={"prefetch_key": key})
     queries.update({f"{key}#next": url for key, url in read.next_links.items()})
     if not queries:
         return
@@ -180,6 +183,7 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
     for query_key, outcome in outcomes.items():
         key = query_key.removesuffix("#next")
         resources = getattr(outcome, "resources", None)
+        metrics.count_prefetch_fetch(ok=resources is not None)
         if resources is None:
             log.info(
                 "prefetch fetch failed",

@@ -14,13 +14,14 @@ import hmac
 import logging
 import os
 import secrets
+import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -30,6 +31,9 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Engine
 
 from .errors import BadRequest, ConfigurationError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ SQLITE_BUSY_TIMEOUT_S = 1.0
 # so that a hung server cannot hold a request for long.
 PG_CONNECT_TIMEOUT_S = 2
 PG_STATEMENT_TIMEOUT_MS = 5000
+# After a failed connection, calls fail at once for this long before the next attempt.
+RECONNECT_AFTER_S = 5.0
 # Waiting for a free pooled connection is bounded too (QueuePool's default is 30 s).
 POOL_TIMEOUT_S = 2.0
 # SQLite caps bound parameters per statement; look cards up in chunks well below any limit.
@@ -107,7 +113,7 @@ ISSUED_CARDS = sa.Table(
     sa.Column("rule_id", sa.String(64), nullable=True),  # None: a data-quality (info) card
     sa.Column("rule_set_version", sa.String(32), nullable=False),
     sa.Column("service_id", sa.String(128), nullable=False),
-    sa.Column("hook_instance", sa.String(128), nullable=False),
+    sa.Column("hook_instance", sa.String(128), nullable=True),
     sa.Column("patient_hash", sa.String(64), nullable=True),
     sa.Column("indicator", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -162,44 +168,14 @@ class IssuedCard:
     """One card as answered to the EHR; no PHI (the patient id is a salted hash)."""
 
     card_uuid: str
-    suggestion_uuids: tuple[str, ...]
+    suggestion_uuids: Sequence[str]
     rule_id: str | None  # None for data-quality cards that belong to no rule
     rule_set_version: str
     service_id: str
-    hook_instance: str
-    patient_hash: str | None
+    hook_instance: str | None  # None on the testers' POST /evaluate path
+    patient_hash: str | None  # "" or None when the request named no patient
     indicator: str
     created_at: datetime
-
-    @classmethod
-    def from_card(
-        cls,
-        card: Mapping[str, Any],
-        *,
-        service_id: str,
-        hook_instance: str,
-        patient_hash: str | None,
-        rule_set_version: str,
-        created_at: datetime | None = None,
-    ) -> IssuedCard:
-        """Read a wire card (cds/cards.py output): `uuid`, suggestion `uuid`s, `indicator` and
-        `extension["calf-cds"]["ruleId"]` (absent on data-quality cards)."""
-        extension = card.get("extension")
-        ours = extension.get("calf-cds") if isinstance(extension, Mapping) else None
-        rule_id = ours.get("ruleId") if isinstance(ours, Mapping) else None
-        return cls(
-            card_uuid=str(card["uuid"]),
-            suggestion_uuids=tuple(
-                str(s["uuid"]) for s in card.get("suggestions", ()) if s.get("uuid")
-            ),
-            rule_id=str(rule_id) if rule_id else None,
-            rule_set_version=rule_set_version,
-            service_id=service_id,
-            hook_instance=hook_instance,
-            patient_hash=patient_hash,
-            indicator=str(card.get("indicator", "info")),
-            created_at=created_at or _now(),
-        )
 
 
 @dataclass(frozen=True)
@@ -282,9 +258,8 @@ def normalise_url(raw: str) -> URL:
         raise ConfigurationError(f"CDS_DATABASE_URL is not a database URL: {exc}") from exc
     backend = url.get_backend_name()
     if backend in {"postgres", "postgresql"}:
-        driver = url.get_driver_name()
-        if url.drivername in {"postgres", "postgresql"} or driver != "psycopg":
-            url = url.set(drivername="postgresql+psycopg")
+        # psycopg 3 is the one PostgreSQL driver shipped; "postgres://" is Heroku-style.
+        url = url.set(drivername="postgresql+psycopg")
     elif backend != "sqlite":
         raise ConfigurationError(
             f"CDS_DATABASE_URL must be sqlite:/// or postgresql+psycopg://, got {backend!r}"
@@ -356,9 +331,18 @@ class Store:
     Close with `close()` (or use as a context manager) to release connections.
     """
 
-    def __init__(self, engine: Engine, *, patient_hash_salt: str = "") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        patient_hash_salt: str = "",
+        reconnect_after_s: float = RECONNECT_AFTER_S,
+    ) -> None:
         self._engine = engine
         self._salt: bytes | None = patient_hash_salt.encode() if patient_hash_salt else None
+        self._fallback_salt = secrets.token_bytes(32)
+        self._reconnect_after_s = reconnect_after_s
+        self._down_until = 0.0  # time.monotonic() before which no connection is attempted
         _forget_connections_after_fork(self)
 
     @classmethod
@@ -366,17 +350,24 @@ class Store:
         cls,
         url: str,
         *,
-        patient_hash_salt: str = "",
+        settings: Settings | None = None,
+        patient_hash_salt: str | None = None,
         busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+        reconnect_after_s: float = RECONNECT_AFTER_S,
     ) -> Store:
         """A store for `url` (see `normalise_url`). Does not connect: the app starts with the
         database down and each call reports StoreUnavailable until it is back.
 
-        `patient_hash_salt` empty: the per-install random salt in the `meta` table is used.
+        The salt is `patient_hash_salt`, else `settings.patient_hash_salt`; when both are empty
+        the per-install random salt in the `meta` table is used. After a failed connection
+        the store answers StoreUnavailable at once for `reconnect_after_s` (see `_connect`).
         """
+        if patient_hash_salt is None:
+            patient_hash_salt = settings.patient_hash_salt if settings is not None else ""
         return cls(
             _engine_for(normalise_url(url), busy_timeout_s=busy_timeout_s),
             patient_hash_salt=patient_hash_salt,
+            reconnect_after_s=reconnect_after_s,
         )
 
     @property
@@ -401,23 +392,40 @@ class Store:
 
     # -- plumbing --
 
+    def _connect(self, *, probe: bool = False) -> Connection:
+        """A pooled connection, or StoreUnavailable.
+
+        A failed connection attempt opens a short circuit breaker: for `reconnect_after_s`
+        every call fails at once instead of waiting out another connect timeout, so a database
+        that is down (or a black-holed host) adds no latency to clinical answers. `probe`
+        (readiness) always tries, and a success closes the breaker.
+        """
+        if not probe and time.monotonic() < self._down_until:
+            raise StoreUnavailable()
+        try:
+            connection = self._engine.connect()
+        except _UNAVAILABLE as exc:
+            self._down_until = time.monotonic() + self._reconnect_after_s
+            _log_unavailable(exc)
+            raise StoreUnavailable() from exc
+        self._down_until = 0.0
+        return connection
+
     @contextmanager
-    def _transaction(self, *, write: bool = False) -> Iterator[Connection]:
+    def _transaction(self, *, write: bool = False, probe: bool = False) -> Iterator[Connection]:
         """One transaction: committed when the block ends, rolled back on any exception.
 
         Raises StoreUnavailable (from the driver error) when the database cannot be reached,
         is locked past the busy timeout, or refuses the write.
         """
         try:
-            with self._engine.connect() as connection:
+            with self._connect(probe=probe) as connection:
                 if write:
                     connection.execution_options(calf_cds_write=True)
                 with connection.begin():
                     yield connection
         except _UNAVAILABLE as exc:
-            # The driver message may name hosts or paths; the class is enough for operators.
-            cause = getattr(exc, "orig", None) or exc
-            log.warning("store unavailable (%s)", type(cause).__name__)
+            _log_unavailable(exc)
             raise StoreUnavailable() from exc
 
     def _insert_ignoring_conflicts(self, table: sa.Table, *conflict_columns: str) -> Any:
@@ -458,7 +466,7 @@ class Store:
     def ping(self) -> bool:
         """True when the database answers a trivial query now (readiness). Never raises."""
         try:
-            with self._transaction() as connection:
+            with self._transaction(probe=True) as connection:
                 connection.execute(sa.text("SELECT 1"))
         except StoreUnavailable:
             return False
@@ -467,12 +475,22 @@ class Store:
     # -- patient hash --
 
     def patient_hash(self, patient_id: str) -> str:
-        """HMAC-SHA-256 of the patient id under the install's salt, 32 hex characters.
+        """HMAC-SHA-256 of the patient id under the install's salt, 32 hex characters. Never
+        raises (it is on the clinical path, for logs and issued-card records).
 
-        With no configured salt the per-install salt is read from the store once (then cached);
-        raises StoreUnavailable if that first read cannot happen.
+        The salt is CDS_PATIENT_HASH_SALT, else the per-install salt read from the store once
+        and cached. While that read is impossible (store down), a random per-process salt
+        stands in: the hash still hides the id but matches only this process's other hashes.
         """
-        key = self._salt if self._salt is not None else self._load_salt()
+        key = self._salt
+        if key is None:
+            try:
+                key = self._load_salt()
+            except StoreUnavailable:
+                log.warning("patient hash: store unavailable, using this process's own salt")
+                key = self._fallback_salt
+        # HMAC rather than sha256(salt + id): the keyed construction is the standard way to
+        # salt a hash and has no length-extension or concatenation ambiguity.
         return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:32]
 
     def _load_salt(self) -> bytes:
@@ -483,7 +501,7 @@ class Store:
                     key=SALT_KEY, value=secrets.token_hex(32)
                 )
             )
-            value = connection.execute(
+            value: str = connection.execute(
                 sa.select(META.c.value).where(META.c.key == SALT_KEY)
             ).scalar_one()
         self._salt = value.encode()
@@ -507,7 +525,7 @@ class Store:
                 "rule_set_version": card.rule_set_version,
                 "service_id": card.service_id,
                 "hook_instance": card.hook_instance,
-                "patient_hash": card.patient_hash,
+                "patient_hash": card.patient_hash or None,
                 "indicator": card.indicator,
                 "created_at": card.created_at,
             }
@@ -519,9 +537,7 @@ class Store:
     def issued_cards(self) -> list[IssuedCard]:
         """All recorded cards, oldest first (tests and tooling; not for hot paths)."""
         with self._transaction() as connection:
-            result = connection.execute(
-                sa.select(ISSUED_CARDS).order_by(ISSUED_CARDS.c.created_at)
-            )
+            result = connection.execute(sa.select(ISSUED_CARDS).order_by(ISSUED_CARDS.c.created_at))
             return [
                 IssuedCard(
                     card_uuid=row.card_uuid,
@@ -573,9 +589,11 @@ class Store:
                         received_at=received,
                         matched=matched,
                     )
+                    # RETURNING, not rowcount: the row comes back only when it was inserted,
+                    # on both dialects (rowcount is not reliable with psycopg's pipeline).
+                    .returning(FEEDBACK.c.id)
                 )
-                # One row per execute, so rowcount is exact on both drivers: 0 = conflict.
-                if result.rowcount == 1:
+                if result.first() is not None:
                     stored += 1
                     unmatched += not matched
                 else:
@@ -617,11 +635,11 @@ class Store:
         with self._transaction(write=True) as connection:
             connection.execute(sa.delete(JTI_RECORDS).where(JTI_RECORDS.c.expires_at < current))
             result = connection.execute(
-                self._insert_ignoring_conflicts(JTI_RECORDS, "issuer", "jti").values(
-                    issuer=issuer, jti=jti, expires_at=expires_at
-                )
+                self._insert_ignoring_conflicts(JTI_RECORDS, "issuer", "jti")
+                .values(issuer=issuer, jti=jti, expires_at=expires_at)
+                .returning(JTI_RECORDS.c.jti)
             )
-            return result.rowcount == 1
+            return result.first() is not None
 
     # -- reporting --
 
@@ -636,6 +654,12 @@ class Store:
     def rule_report(self, since: datetime | None = None) -> list[RuleReportRow]:
         """The rows of `report(since)`, ordered by rule id (data-quality cards last)."""
         return list(self.report(since).rows)
+
+
+def _log_unavailable(exc: BaseException) -> None:
+    # The driver's message may name hosts, users or paths; the class is enough for operators.
+    cause = getattr(exc, "orig", None) or exc
+    log.warning("store unavailable (%s)", type(cause).__name__)
 
 
 def _check_entry(index: int, entry: FeedbackEntry, card_suggestions: set[str] | None) -> None:
@@ -661,10 +685,10 @@ def _rule_rows(connection: Connection, since: datetime | None) -> list[RuleRepor
     issued, feedback = ISSUED_CARDS, FEEDBACK
     window = [issued.c.created_at >= since] if since is not None else []
 
-    issued_counts = dict(
+    issued_counts: dict[str | None, int] = dict(
         connection.execute(
             sa.select(issued.c.rule_id, sa.func.count()).where(*window).group_by(issued.c.rule_id)
-        ).tuples()
+        ).all()  # a Result has .keys(), so dict() would read it as a mapping
     )
     joined = feedback.join(issued, feedback.c.card_uuid == issued.c.card_uuid)
     outcome_counts: dict[tuple[str | None, str], int] = {
@@ -678,7 +702,7 @@ def _rule_rows(connection: Connection, since: datetime | None) -> list[RuleRepor
             .select_from(joined)
             .where(*window)
             .group_by(issued.c.rule_id, feedback.c.outcome)
-        ).tuples()
+        )
     }
     reasons: dict[str | None, list[ReasonCount]] = defaultdict(list)
     for rule_id, system, code, display, count in connection.execute(
@@ -696,7 +720,7 @@ def _rule_rows(connection: Connection, since: datetime | None) -> list[RuleRepor
             feedback.c.override_reason_system,
             feedback.c.override_reason_code,
         )
-    ).tuples():
+    ):
         reasons[rule_id].append(ReasonCount(system, code, display, int(count)))
 
     rows = []

@@ -78,3 +78,7 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# The store's fixtures: a real PostgreSQL server and the sqlite/postgresql parametrisation.
+pytest_plugins = ["conftest_store"]

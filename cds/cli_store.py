@@ -1,0 +1,138 @@
+"""`calf-cds db upgrade|current` and `calf-cds report` (the store's commands; cds/cli.py adds them).
+
+Exit codes follow cds/cli.py: 0 success; 1 the store is unavailable; 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from .config import Settings
+from .errors import BadRequest, StoreUnavailable
+
+
+def add_store_commands(commands: Any) -> None:
+    """Add `db` and `report` to the `calf-cds` subparsers (argparse `add_subparsers()` result)."""
+    db = commands.add_parser("db", help="the store's schema (Alembic migrations)")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply the migrations (CDS_DATABASE_URL)")
+    upgrade.set_defaults(handler=_db_upgrade)
+    current = db_commands.add_parser("current", help="print the applied migration revision")
+    current.set_defaults(handler=_db_current)
+
+    report = commands.add_parser(
+        "report", help="per rule: cards issued, accepted, overridden, override rate, reasons"
+    )
+    report.add_argument(
+        "--since", type=_since, default=None, metavar="DATE", help="cards issued from DATE on"
+    )
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(handler=_report)
+
+
+def _since(raw: str) -> datetime | None:
+    from .http.reports import parse_since
+
+    try:
+        return parse_since(raw)
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from exc
+
+
+def _open_store(settings: Settings) -> Any:
+    from .store import Store
+
+    return Store.open(settings.database_url, settings=settings)
+
+
+def _db_upgrade(_args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    with _open_store(settings) as store:
+        try:
+            store.upgrade()
+            revision = store.current_revision()
+        except StoreUnavailable:
+            return _unavailable(store)
+    print(f"calf-cds: store at {store.url} is at revision {revision}")
+    return 0
+
+
+def _db_current(_args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    with _open_store(settings) as store:
+        try:
+            revision = store.current_revision()
+        except StoreUnavailable:
+            return _unavailable(store)
+    print(revision or "(no migrations applied; run `calf-cds db upgrade`)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    with _open_store(settings) as store:
+        try:
+            report = store.report(args.since)
+        except StoreUnavailable:
+            return _unavailable(store)
+    sys.stdout.write(render_report(report, args.format))
+    if args.format == "csv":
+        # Kept off stdout so that stdout stays one clean CSV table.
+        print(f"unmatched feedback: {report.unmatched_feedback}", file=sys.stderr)
+    return 0
+
+
+def _unavailable(store: Any) -> int:
+    print(f"calf-cds: the store at {store.url} is unavailable", file=sys.stderr)
+    return 1
+
+
+def render_report(report: Any, form: str) -> str:
+    """A cds.store.RuleReport as `table` (terminal), `csv` (spreadsheets) or `json` (the
+    `GET /reports/rules` body). Always ends with a newline."""
+    from .http.reports import report_to_wire
+
+    if form == "json":
+        return json.dumps(report_to_wire(report), indent=2) + "\n"
+    header = ("rule", "issued", "accepted", "overridden", "override_rate", "top_override_reasons")
+    rows = [
+        (
+            row.rule_id or "(data quality)",
+            str(row.issued),
+            str(row.accepted),
+            str(row.overridden),
+            "" if row.override_rate is None else f"{row.override_rate:.1%}",
+            "; ".join(_reason_label(reason) for reason in row.top_override_reasons),
+        )
+        for row in report.rows
+    ]
+    if form == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    table = [tuple(h.upper().replace("_", " ") for h in header), *rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])) + "  " + line[-1]
+        for line in table
+    ]
+    window = f" since {report.since.date().isoformat()}" if report.since else ""
+    lines.append("")
+    lines.append(f"{len(report.rows)} rules with cards issued{window}")
+    lines.append(f"unmatched feedback (card not recorded): {report.unmatched_feedback}")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _reason_label(reason: Any) -> str:
+    name = reason.code or "no reason given"
+    if reason.display:
+        name += f" ({reason.display})"
+    return f"{name} x{reason.count}"

@@ -1,0 +1,1114 @@
+"""Raw FHIR R4 JSON -> Extraction (clinical-rules.md §2 "Reading FHIR into findings").
+
+The only module importing fhir.resources (R4B models). Each resource is validated on its
+own; one that fails is skipped and counted in `unreadable` with a PHI-free note, never
+raised, so a malformed neighbour never hides a red flag (§1.1).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fhir.resources.R4B import fhirtypes, get_fhir_model_class
+from pydantic import ValidationError
+
+from . import findings as cat
+from . import units
+from .config import Settings
+from .model import (
+    LOCAL_FINDING_SYSTEM_SUFFIX,
+    TAG_ACTIVE_CONDITION,
+    TAG_BLOCKS_SELF_CARE,
+    TAG_DDU,
+    TAG_HEART_RATE,
+    TAG_MEASURED,
+    Code,
+    Extraction,
+    Finding,
+    Measurement,
+    PatientFacts,
+    Side,
+)
+
+log = logging.getLogger(__name__)
+
+READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
+COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
+IGNORED_OBSERVATION_STATUSES = frozenset({"entered-in-error", "cancelled", "registered", "unknown"})
+ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
+INACTIVE_CLINICAL = frozenset({"inactive", "remission", "resolved"})
+EXCLUDED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
+
+# Interpretation codes (HL7 v3 ObservationInterpretation; v2 0078 spells them the same).
+INTERPRETATION_SYSTEMS = frozenset(
+    {
+        "",
+        "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+        "http://hl7.org/fhir/v3/ObservationInterpretation",
+        "http://terminology.hl7.org/CodeSystem/v2-0078",
+        "http://hl7.org/fhir/v2/0078",
+    }
+)
+_HIGH = frozenset({"H", "HH", "HU"})
+_LOW = frozenset({"L", "LL", "LU"})
+_ABNORMAL = frozenset({"A", "AA"})
+_POSITIVE = frozenset({"POS", "DET"})
+_NEGATIVE = frozenset({"NEG", "ND"})
+_CRITICAL = frozenset({"LL", "HH", "LU", "HU"})
+
+# Analytes whose red flag is a high value (the rest: a low value); ABI has no direction.
+_HIGH_ANALYTES = frozenset(
+    {cat.TEMPERATURE, cat.HEART_RATE, cat.D_DIMER, cat.CK, cat.TSH, cat.CALF_CIRCUMFERENCE}
+)
+# Analytes whose referenceRange is preferred over the default cut-off (labs). Vital-sign
+# reference ranges are normal ranges, not the spec's red-flag cut-offs, so they are not used.
+_RANGE_ANALYTES = frozenset(
+    {cat.D_DIMER, cat.CK, cat.TSH, cat.POTASSIUM, cat.MAGNESIUM, cat.CALCIUM}
+)
+_BLOCKING_ANALYTES = frozenset({cat.D_DIMER, cat.CK, cat.POTASSIUM, cat.TEMPERATURE})
+_ANALYTE_LABEL = {
+    cat.TEMPERATURE: "Temperature",
+    cat.SPO2: "SpO2",
+    cat.HEART_RATE: "Heart rate",
+    cat.D_DIMER: "D-dimer",
+    cat.CK: "CK",
+    cat.ABI: "ABI",
+    cat.TSH: "TSH",
+    cat.POTASSIUM: "Potassium",
+    cat.MAGNESIUM: "Magnesium",
+    cat.CALCIUM: "Calcium",
+    cat.CALF_CIRCUMFERENCE: "Calf circumference difference",
+}
+_SIDE_TEXT = {Side.LEFT: "left", Side.RIGHT: "right", Side.BILATERAL: "both legs"}
+_LATERALITY = {
+    cat.LEFT_CODE: Side.LEFT,
+    cat.RIGHT_CODE: Side.RIGHT,
+    cat.BILATERAL_CODE: Side.BILATERAL,
+}
+
+_NUMBER = re.compile(r"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*([+-]?\d+(?:\.\d+)?)\s*(.*?)\s*$")
+_COMPARATOR_SPELLING = {"\u2264": "<=", "\u2265": ">="}
+_NAIVE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_NO_SECONDS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(Z|[+-]\d{2}:\d{2})$")
+_DATE_FIELDS = (
+    "effectiveDateTime",
+    "effectiveInstant",
+    "issued",
+    "onsetDateTime",
+    "recordedDate",
+    "abatementDateTime",
+)
+_PERIOD_FIELDS = ("effectivePeriod", "onsetPeriod", "abatementPeriod")
+
+
+class _BundleResource(dict[str, Any]):
+    """A Bundle entry's resource that remembers the entry's fullUrl (for id-less resources)."""
+
+    full_url: str | None = None
+
+
+def bundle_resources(bundle: Mapping[str, Any]) -> list[object]:
+    """The entries' `resource` values of a Bundle (any type), in order; never raises.
+
+    A dict resource comes back as a dict that also carries the entry's fullUrl, so a resource
+    without an id can still be referenced on a card.
+    """
+    entries = bundle.get("entry") if isinstance(bundle, Mapping) else None
+    if not isinstance(entries, list):
+        return []
+    out: list[object] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or "resource" not in entry:
+            continue
+        resource = entry["resource"]
+        full_url = entry.get("fullUrl")
+        if isinstance(resource, dict) and isinstance(full_url, str) and full_url:
+            wrapped = _BundleResource(resource)
+            wrapped.full_url = full_url
+            out.append(wrapped)
+        else:
+            out.append(resource)
+    return out
+
+
+def validate_resource(resource: Mapping[str, Any]) -> None:
+    """Validate any R4 resource by its resourceType with the R4B models.
+
+    Raises ValueError naming the resource type and the failing fields.
+    """
+    if not isinstance(resource, Mapping):
+        raise ValueError("not a JSON object")
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        raise ValueError("resourceType missing")
+    try:
+        model = get_fhir_model_class(resource_type)
+    except ValueError as exc:
+        raise ValueError(f"unknown resourceType {resource_type!r}") from exc
+    try:
+        model.model_validate(dict(resource))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(resource)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ValueError(f"{resource_type}: {problems}") from exc
+
+
+def extract(resources: Iterable[object], *, now: datetime, settings: Settings) -> Extraction:
+    """Read raw FHIR resources into Findings and PatientFacts (§2); never raises for bad data.
+
+    Unparseable resources are counted in `unreadable` with notes; resources filtered by status
+    or of other types are counted in `ignored`.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    reader = _Reader(now, settings)
+    for index, resource in enumerate(resources):
+        reader.read(index, resource)
+    return Extraction(
+        findings=tuple(reader.findings),
+        patient=reader.patient or PatientFacts(),
+        evaluated_at=now,
+        unreadable=reader.unreadable,
+        unreadable_notes=tuple(reader.notes),
+        ignored=reader.ignored,
+        resources_read=reader.count,
+    )
+
+
+# --------------------------------------------------------------------------- raw helpers
+
+
+def _as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _as_dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _codings(concept: object) -> list[tuple[str, str, str]]:
+    """(system, code, display) of a CodeableConcept (or Coding) already validated."""
+    concept = _as_dict(concept)
+    items = concept.get("coding") if "coding" in concept else [concept] if "code" in concept else []
+    out = []
+    for coding in _as_list(items):
+        coding = _as_dict(coding)
+        code = coding.get("code")
+        if isinstance(code, str) and code:
+            system = coding.get("system")
+            display = coding.get("display")
+            out.append(
+                (
+                    system if isinstance(system, str) else "",
+                    code,
+                    display if isinstance(display, str) else "",
+                )
+            )
+    return out
+
+
+def _clean_codings(concept: object) -> list[tuple[str, str]] | None:
+    """Codings of a raw CodeableConcept, or None when its shape is not the expected one."""
+    if concept is None:
+        return []
+    if not isinstance(concept, Mapping):
+        return None
+    coding = concept.get("coding", [])
+    if not isinstance(coding, list):
+        return None
+    out = []
+    for item in coding:
+        if not isinstance(item, Mapping):
+            return None
+        system = item.get("system", "")
+        code = item.get("code", "")
+        if not isinstance(system, str) or not isinstance(code, str):
+            return None
+        out.append((system, code))
+    return out
+
+
+def _number(raw: object) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):
+        try:
+            value = float(raw)
+        except ValueError:
+            return None
+    else:
+        # Decimal and friends
+        try:
+            value = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+    return value if math.isfinite(value) else None
+
+
+def _parse_when(raw: object) -> datetime | None:
+    """A FHIR date/dateTime/instant as an aware datetime (§2).
+
+    Date-only = midnight UTC; naive times = UTC; a partial date (year or year-month) is read as
+    its last day (conservative: a later date keeps the record inside its window).
+    """
+    if not isinstance(raw, str) or not raw:
+        return None
+    text = raw.strip()
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 12, 31, tzinfo=UTC)
+        if len(text) == 7:
+            year, month = int(text[:4]), int(text[5:7])
+            return datetime(year, month, calendar.monthrange(year, month)[1], tzinfo=UTC)
+        if len(text) == 10:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_birth_date(raw: object) -> date | None:
+    """birthDate; a partial date is read as its last day (youngest possible age, conservative)."""
+    when = _parse_when(raw)
+    return when.date() if when else None
+
+
+def _fix_datetime(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    if _NAIVE_DATETIME.match(raw):
+        return (raw if raw.count(":") >= 2 else raw + ":00") + "Z"
+    match = _NO_SECONDS.match(raw)
+    if match:
+        return f"{match.group(1)}:00{match.group(2)}"
+    return raw
+
+
+def _normalise_dates(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """A shallow copy whose naive or second-less date-times carry seconds and UTC.
+
+    R4 rejects `2026-11-20T10:00:00`; §2 reads naive times as UTC, so they are repaired rather
+    than losing the resource.
+    """
+    fixed = dict(resource)
+    for name in _DATE_FIELDS:
+        if name in fixed:
+            fixed[name] = _fix_datetime(fixed[name])
+    for name in _PERIOD_FIELDS:
+        period = fixed.get(name)
+        if isinstance(period, Mapping):
+            fixed[name] = {key: _fix_datetime(value) for key, value in period.items()}
+    return fixed
+
+
+def _error_note(index: int, resource_type: str, exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ()}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "content"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"entry {index} ({resource_type}): {where} invalid{more}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+@dataclass
+class _Statement:
+    """The part of an Observation that states one thing: the resource itself or a component."""
+
+    data: Mapping[str, Any]
+    is_component: bool
+
+
+@dataclass
+class _Context:
+    """What one resource contributes to each of its Findings."""
+
+    reference: str
+    resource_type: str
+    subject: str | None
+    when: datetime | None
+    site_codes: frozenset[str]
+    side: Side
+    is_condition: bool = False
+    active: bool = True
+
+
+@dataclass
+class _Reader:
+    now: datetime
+    settings: Settings
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    patient: PatientFacts | None = None
+    unreadable: int = 0
+    ignored: int = 0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.extra = cat.extra_cancer_entries(self.settings)
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def read(self, index: int, resource: object) -> None:
+        self.count += 1
+        if not isinstance(resource, Mapping):
+            self._unreadable(f"entry {index}: not a JSON object")
+            return
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str) or not resource_type:
+            self._unreadable(f"entry {index}: resourceType missing")
+            return
+        if resource_type not in READ_TYPES:
+            if _known_type(resource_type):
+                self.ignored += 1
+            else:
+                self._unreadable(f"entry {index}: unknown resourceType")
+            return
+        try:
+            if resource_type == "Observation":
+                self._observation(index, resource)
+            elif resource_type == "Condition":
+                self._condition(index, resource)
+            else:
+                self._patient(index, resource)
+        except Exception:  # §1.1: a reading bug in one resource must not drop the others
+            log.exception("could not read entry %d (%s)", index, resource_type)
+            self._unreadable(f"entry {index} ({resource_type}): could not be read")
+
+    def _unreadable(self, note: str) -> None:
+        self.unreadable += 1
+        self.notes.append(note)
+
+    def _validate(self, index: int, resource: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The resource (dates repaired) if the R4B model accepts it; None = counted unreadable."""
+        resource_type = str(resource["resourceType"])
+        fixed = _normalise_dates(resource)
+        try:
+            get_fhir_model_class(resource_type).model_validate(fixed)
+        except ValidationError as exc:
+            self._unreadable(_error_note(index, resource_type, exc))
+            return None
+        return fixed
+
+    # -- relevance pre-check -------------------------------------------------------------
+
+    def _relevant(self, concepts: Iterable[object]) -> bool:
+        """False only when every concept is well formed and none holds a catalog code.
+
+        Anything unexpected answers True, so the full model decides (a usable resource is
+        never skipped; only clean, unrelated resources skip validation).
+        """
+        for concept in concepts:
+            codings = _clean_codings(concept)
+            if codings is None:
+                return True
+            for system, code in codings:
+                if cat.lookup(system, code, self.extra) or cat.measurement_for(system, code):
+                    return True
+        return False
+
+    # -- Observation ---------------------------------------------------------------------
+
+    def _observation(self, index: int, resource: Mapping[str, Any]) -> None:
+        status = resource.get("status")
+        if isinstance(status, str) and status in IGNORED_OBSERVATION_STATUSES:
+            self.ignored += 1
+            return
+        if isinstance(status, str) and status in COUNTED_OBSERVATION_STATUSES:
+            components = resource.get("component", [])
+            if isinstance(components, list) and all(isinstance(c, Mapping) for c in components):
+                concepts: list[object] = [
+                    resource.get("code"),
+                    resource.get("valueCodeableConcept"),
+                ]
+                for component in components:
+                    concepts += [component.get("code"), component.get("valueCodeableConcept")]
+                if not self._relevant(concepts):
+                    return  # well formed and unrelated to any finding: nothing to read
+        data = self._validate(index, resource)
+        if data is None:
+            return
+        if data.get("status") not in COUNTED_OBSERVATION_STATUSES:
+            self._unreadable(f"entry {index} (Observation): status invalid")
+            return
+        site_codes, side = _body_site([data.get("bodySite")])
+        context = _Context(
+            reference=_reference(resource, "Observation", index),
+            resource_type="Observation",
+            subject=_subject(data),
+            when=_latest(
+                data.get("effectiveDateTime"),
+                _as_dict(data.get("effectivePeriod")).get("start"),
+                _as_dict(data.get("effectivePeriod")).get("end"),
+                data.get("effectiveInstant"),
+                data.get("issued"),
+            ),
+            site_codes=site_codes,
+            side=side,
+        )
+        made: dict[tuple[object, ...], Finding] = {}
+        statements = [_Statement(data, False)] + [
+            _Statement(_as_dict(c), True) for c in _as_list(data.get("component"))
+        ]
+        main_measure = _first_measurement(data.get("code"))
+        if main_measure is not None and main_measure.analyte == cat.ABI:
+            # The ABI's components are its right/left values, read by _abi, not statements.
+            self._abi(data, main_measure, context, made)
+            statements = statements[:1]
+        for statement in statements:
+            self._statement(statement, context, made)
+        self.findings.extend(made.values())
+
+    def _statement(
+        self, statement: _Statement, context: _Context, made: dict[tuple[object, ...], Finding]
+    ) -> None:
+        """Presence findings and (except the ABI, read apart) threshold findings of one part."""
+        data = statement.data
+        measure = _first_measurement(data.get("code"))
+        if measure is not None and measure.analyte != cat.ABI:
+            for finding in self._measure(data, measure, context):
+                made.setdefault(_key(finding), finding)
+        absent = _negated(data)
+        for concept in (data.get("code"), data.get("valueCodeableConcept")):
+            for system, code, display in _codings(concept):
+                for entry in cat.lookup(system, code, self.extra):
+                    record = self._presence(entry, display, not absent, context)
+                    if record is not None:
+                        made.setdefault(_key(record), record)
+
+    # -- Condition -----------------------------------------------------------------------
+
+    def _condition(self, index: int, resource: Mapping[str, Any]) -> None:
+        if not self._relevant([resource.get("code")]):
+            return
+        data = self._validate(index, resource)
+        if data is None:
+            return
+        verification = {code for _, code, _ in _codings(data.get("verificationStatus"))}
+        if verification & EXCLUDED_VERIFICATION:
+            self.ignored += 1
+            return
+        clinical = {code for _, code, _ in _codings(data.get("clinicalStatus"))}
+        # Absent or unrecognised clinicalStatus counts as active (R4 allows none; conservative).
+        active = bool(clinical & ACTIVE_CLINICAL) or not (clinical & INACTIVE_CLINICAL)
+        site_codes, side = _body_site(_as_list(data.get("bodySite")))
+        onset_period = _as_dict(data.get("onsetPeriod"))
+        context = _Context(
+            reference=_reference(resource, "Condition", index),
+            resource_type="Condition",
+            subject=_subject(data),
+            when=_latest(
+                data.get("onsetDateTime"),
+                onset_period.get("start"),
+                onset_period.get("end"),
+                data.get("recordedDate"),
+            ),
+            site_codes=site_codes,
+            side=side,
+            is_condition=True,
+            active=active,
+        )
+        made: dict[tuple[object, ...], Finding] = {}
+        for system, code, display in _codings(data.get("code")):
+            for entry in cat.lookup(system, code, self.extra):
+                finding = self._presence(entry, display, True, context)
+                if finding is not None:
+                    made.setdefault(_key(finding), finding)
+        self.findings.extend(made.values())
+
+    # -- Patient -------------------------------------------------------------------------
+
+    def _patient(self, index: int, resource: Mapping[str, Any]) -> None:
+        data = self._validate(index, resource)
+        if data is None or self.patient is not None:
+            return
+        birth = _parse_birth_date(data.get("birthDate"))
+        age = None
+        if birth is not None:
+            today = self.now.date()
+            age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+        resource_id = data.get("id")
+        self.patient = PatientFacts(
+            reference=f"Patient/{resource_id}" if isinstance(resource_id, str) else None,
+            birth_date=birth,
+            age_years=age,
+        )
+
+    # -- presence rule -------------------------------------------------------------------
+
+    def _presence(
+        self, entry: cat.CatalogEntry, sent_display: str, present: bool, context: _Context
+    ) -> Finding | None:
+        """One catalog entry applied to one record: body site, history and window rules (§2)."""
+        code_def = entry.code
+        finding_id = entry.finding.finding_id
+        tags = set(code_def.tags)
+        suffix = ""
+        if not _site_ok(code_def.site, context.site_codes):
+            if code_def.off_site_tags is None:
+                return None
+            tags |= code_def.off_site_tags
+            suffix = " (no leg site)" if code_def.site == cat.SITE_LEG else " (no calf site)"
+        window_class = code_def.window_class or entry.finding.window_class
+        if finding_id == "F-DVT-DX":
+            # Inactive, or active but older than 14 days: history (F-PREVIOUS-DVT), §2.
+            recent = context.when is None or self.now - context.when <= cat.FOURTEEN_DAYS
+            if present and (not context.active or not recent):
+                finding_id, window_class = "F-PREVIOUS-DVT", cat.WINDOW_HISTORY
+        elif context.is_condition and not context.active and finding_id != "F-PREVIOUS-DVT":
+            return None  # resolved/inactive Conditions count only as history (§2)
+        if context.is_condition and context.active:
+            tags.add(TAG_ACTIVE_CONDITION)
+        window = cat.window_for(
+            window_class, self.settings, condition=context.is_condition and context.active
+        )
+        side = Side.BILATERAL if code_def.bilateral else context.side
+        display = code_def.display or sent_display
+        label = display + suffix + ("" if present else ": absent")
+        if side in _SIDE_TEXT:
+            label += f" ({_SIDE_TEXT[side]})"
+        return Finding(
+            finding_id=finding_id,
+            present=present,
+            reference=context.reference,
+            code=Code(_wire_system(code_def.system, self.settings), code_def.code, display),
+            when=context.when,
+            in_window=self.in_window(context.when, window),
+            side=side,
+            tags=frozenset(tags),
+            resource_type=context.resource_type,
+            subject=context.subject,
+            label=label,
+        )
+
+    def in_window(self, when: datetime | None, window: timedelta | None) -> bool:
+        # Undated counts as current (conservative); a future date is inside the window.
+        return window is None or when is None or self.now - when <= window
+
+    # -- measurements --------------------------------------------------------------------
+
+    def _measure(
+        self, data: Mapping[str, Any], mdef: cat.MeasurementDef, context: _Context
+    ) -> list[Finding]:
+        """Threshold findings of one analyte value (§2 "Quantities", §3 cut-offs)."""
+        reading = _read_value(data)
+        if reading.absent_reason:
+            return []  # not done / not available: the item stays "not recorded"
+        interps = _interpretations(data)
+        judge = _Judgement(
+            reader=self,
+            mdef=mdef,
+            context=context,
+            reading=reading,
+            direction=_interpretation_direction(interps, mdef.analyte),
+            critical=bool(interps & _CRITICAL),
+        )
+        # D-dimer: FEU/DDU from the LOINC code; a contradicting annotation is not interpretable.
+        if mdef.analyte == cat.D_DIMER and reading.unit is not None:
+            note = units.dimer_annotation(reading.unit)
+            if note is not None and note != mdef.dimer_basis:
+                return judge.not_interpretable(f"unit says {note}, code says {mdef.dimer_basis}")
+        if reading.value is None:
+            decided = judge.direction if judge.direction is not None else reading.coded
+            if decided is None or mdef.analyte == cat.ABI:
+                return judge.not_interpretable("no usable value")
+            word = "positive" if decided else "negative"
+            return judge.decided(decided, None, f"{judge.label}{judge.basis}: {word}")
+        value = units.convert(mdef.analyte, reading.value, reading.unit, mdef.unit)
+        if value is not None:
+            return judge.numeric(data, value)
+        if reading.unit is None and mdef.analyte != cat.ABI:
+            return judge.unitless()
+        return judge.not_interpretable("unit not convertible")
+
+    def crossed_by_default(
+        self, mdef: cat.MeasurementDef, value: float, comparator: str | None
+    ) -> bool:
+        """The spec's default cut-off (§3); `>`/`<` at a strict limit counts as crossing."""
+        analyte = mdef.analyte
+        if analyte == cat.TEMPERATURE:
+            return value >= cat.FEVER_CEL
+        if analyte == cat.D_DIMER:
+            cut = cat.D_DIMER_DDU_NG_ML if mdef.dimer_basis == "DDU" else cat.D_DIMER_FEU_NG_ML
+            return value >= cut
+        if analyte == cat.CALF_CIRCUMFERENCE:
+            return abs(value) >= cat.CALF_DIFFERENCE_CM
+        high_limits = {
+            cat.HEART_RATE: cat.HEART_RATE_HIGH_PER_MIN,
+            cat.CK: self.settings.ck_uln_u_per_l,
+            cat.TSH: cat.TSH_HIGH_MIU_L,
+        }
+        if analyte in high_limits:
+            return _above(value, high_limits[analyte], comparator)
+        low_limits = {
+            cat.SPO2: cat.SPO2_LOW_PERCENT,
+            cat.POTASSIUM: cat.POTASSIUM_LOW_MMOL_L,
+            cat.MAGNESIUM: cat.MAGNESIUM_LOW.get(mdef.unit, 0.7),
+            cat.CALCIUM: cat.CALCIUM_LOW_MG_DL,
+        }
+        if analyte in low_limits:
+            return _below(value, low_limits[analyte], comparator)
+        return True  # ABI: always reported with its ratio
+
+    def _abi(
+        self,
+        data: Mapping[str, Any],
+        mdef: cat.MeasurementDef,
+        context: _Context,
+        made: dict[tuple[object, ...], Finding],
+    ) -> None:
+        """ABI: the resource's own value, or the lowest right/left component with its side (§2)."""
+        best: tuple[float, Side, _Reading] | None = None
+        for component in _as_list(data.get("component")):
+            reading = _read_value(_as_dict(component))
+            if reading.value is None:
+                continue
+            ratio = units.convert(cat.ABI, reading.value, reading.unit, "1")
+            if ratio is None:
+                continue  # e.g. an ankle pressure in mm[Hg]: not a ratio
+            side = _component_side(_as_dict(component))
+            if best is None or ratio < best[0]:
+                best = (ratio, side, reading)
+        if best is None:
+            for finding in self._measure(data, mdef, context):
+                made.setdefault(_key(finding), finding)
+            return
+        ratio, side, reading = best
+        sided = replace(context, side=side if side is not Side.UNKNOWN else context.side)
+        judge = _Judgement(self, mdef, sided, reading, None, False)
+        text = f"ABI {_cmp(reading.comparator)}{_fmt(ratio)}"
+        measurement = Measurement(round(ratio, 4), "1", reading.comparator, reading.original)
+        finding = judge.make("F-ABI", True, measurement=measurement, text=text)
+        made.setdefault(_key(finding), finding)
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """One analyte value being turned into threshold Findings (§2 "Quantities")."""
+
+    reader: _Reader
+    mdef: cat.MeasurementDef
+    context: _Context
+    reading: _Reading
+    direction: bool | None  # the observation's interpretation: True crossed, False normal
+    critical: bool  # interpretation LL/HH (F-SEVERE-ELECTROLYTE)
+
+    @property
+    def label(self) -> str:
+        return _ANALYTE_LABEL[self.mdef.analyte]
+
+    @property
+    def basis(self) -> str:
+        return f" {self.mdef.dimer_basis}" if self.mdef.dimer_basis else ""
+
+    def make(
+        self,
+        finding_id: str,
+        present: bool,
+        *,
+        measurement: Measurement | None = None,
+        interpretable: bool = True,
+        text: str = "",
+        extra_tags: Iterable[str] = (),
+    ) -> Finding:
+        mdef, context = self.mdef, self.context
+        tags = {TAG_MEASURED, *extra_tags}
+        if mdef.dimer_basis == "DDU":
+            tags.add(TAG_DDU)
+        if finding_id == "F-PE-SYMPTOM" and mdef.analyte == cat.HEART_RATE:
+            tags.add(TAG_HEART_RATE)
+        label = text or self.label
+        if context.side in _SIDE_TEXT:
+            label += f" ({_SIDE_TEXT[context.side]})"
+        window = cat.window_for(mdef.window_class, self.reader.settings, condition=False)
+        return Finding(
+            finding_id=finding_id,
+            present=present,
+            reference=context.reference,
+            code=Code(_wire_system(mdef.system, self.reader.settings), mdef.code, mdef.display),
+            when=context.when,
+            in_window=self.reader.in_window(context.when, window),
+            side=context.side,
+            measurement=measurement,
+            interpretable=interpretable,
+            tags=frozenset(tags),
+            resource_type=context.resource_type,
+            subject=context.subject,
+            label=label,
+        )
+
+    def _present_for(self, finding_id: str, present: bool) -> bool:
+        return self.critical if finding_id == "F-SEVERE-ELECTROLYTE" else present
+
+    def decided(self, present: bool, measurement: Measurement | None, text: str) -> list[Finding]:
+        return [
+            self.make(fid, self._present_for(fid, present), measurement=measurement, text=text)
+            for fid in self.mdef.finding_ids
+        ]
+
+    def not_interpretable(self, reason: str) -> list[Finding]:
+        """Unit or value unusable: shown, never fires a cut-off; the lab's own flag still counts."""
+        tags = [TAG_BLOCKS_SELF_CARE] if self.mdef.analyte in _BLOCKING_ANALYTES else []
+        sent = self.reading.original or "without a value"
+        text = f"{self.label} {sent}{self.basis}: not interpretable ({reason})"
+        flagged = self.direction is True and self.mdef.analyte != cat.ABI
+        return [
+            self.make(
+                fid,
+                self._present_for(fid, flagged),
+                interpretable=False,
+                text=text,
+                extra_tags=tags,
+            )
+            for fid in self.mdef.finding_ids
+        ]
+
+    def unitless(self) -> list[Finding]:
+        """No unit sent: decided only when every accepted unit gives the same answer."""
+        value = self.reading.value
+        assert value is not None
+        if self.direction is not None:
+            answers = {self.direction}
+        else:
+            answers = set()
+            for unit in units.candidate_units(self.mdef.analyte):
+                converted = units.convert(self.mdef.analyte, value, unit, self.mdef.unit)
+                if converted is not None:
+                    answers.add(
+                        self.reader.crossed_by_default(
+                            self.mdef, converted, self.reading.comparator
+                        )
+                    )
+        if len(answers) != 1:
+            return self.not_interpretable("no unit")
+        text = f"{self.label} {self.reading.original} (no unit){self.basis}"
+        return self.decided(answers.pop(), None, text)
+
+    def numeric(self, data: Mapping[str, Any], value: float) -> list[Finding]:
+        """Interpretation first, then the observation's own referenceRange, then the default."""
+        mdef, reading, analyte = self.mdef, self.reading, self.mdef.analyte
+        high_side = analyte in _HIGH_ANALYTES
+        limit = None
+        if analyte in _RANGE_ANALYTES:
+            limit = _range_limit(data, mdef, reading.unit, high=high_side)
+        if analyte == cat.CK:
+            return [self._ck(value, limit)]
+        measurement = Measurement(round(value, 4), mdef.unit, reading.comparator, reading.original)
+        text = f"{self.label} {_cmp(reading.comparator)}{_fmt(value)} {_unit_text(mdef.unit)}"
+        text = text.rstrip() + self.basis
+        if analyte == cat.ABI:
+            return [self.make("F-ABI", True, measurement=measurement, text=text)]
+        if limit is not None:
+            if analyte == cat.D_DIMER:
+                by_range = value >= limit  # the D-dimer cut-off convention is >= (§5)
+            elif high_side:
+                by_range = _above(value, limit, reading.comparator)
+            else:
+                by_range = _below(value, limit, reading.comparator)
+            present = self.direction is True or by_range
+        elif self.direction is not None:
+            present = self.direction
+        else:
+            present = self.reader.crossed_by_default(mdef, value, reading.comparator)
+        severe = self.critical or (
+            analyte == cat.POTASSIUM and _below(value, cat.POTASSIUM_SEVERE_MMOL_L, None)
+        )
+        return [
+            self.make(
+                fid,
+                severe if fid == "F-SEVERE-ELECTROLYTE" else present,
+                measurement=measurement,
+                text=text,
+            )
+            for fid in mdef.finding_ids
+        ]
+
+    def _ck(self, value: float, limit: float | None) -> Finding:
+        """CK as a multiple of ULN: referenceRange.high, else the configured ULN (§3)."""
+        uln = limit if limit is not None and limit > 0 else self.reader.settings.ck_uln_u_per_l
+        multiple = value / uln
+        by_number = _above(multiple, 1.0, self.reading.comparator)
+        if limit is not None:
+            present = self.direction is True or by_number
+        else:
+            present = self.direction if self.direction is not None else by_number
+        measurement = Measurement(
+            round(multiple, 3), "xULN", self.reading.comparator, self.reading.original
+        )
+        text = f"CK {self.reading.original} ({_fmt(multiple)} x ULN {_fmt(uln)} U/L)"
+        return self.make("F-CK", present, measurement=measurement, text=text)
+
+
+def _above(value: float, limit: float, comparator: str | None) -> bool:
+    return value > limit or (comparator == ">" and value >= limit)
+
+
+def _below(value: float, limit: float, comparator: str | None) -> bool:
+    return value < limit or (comparator == "<" and value <= limit)
+
+
+def _wire_system(system: str, settings: Settings) -> str:
+    if system == cat.LOCAL:
+        return settings.fhir_base.rstrip("/") + LOCAL_FINDING_SYSTEM_SUFFIX
+    return system
+
+
+# --------------------------------------------------------------------------- value reading
+
+
+@dataclass(frozen=True)
+class _Reading:
+    value: float | None = None
+    unit: str | None = None
+    comparator: str | None = None
+    original: str = ""
+    coded: bool | None = None  # qualitative result: True positive, False negative
+    absent_reason: bool = False
+
+
+def _read_value(data: Mapping[str, Any]) -> _Reading:
+    quantity = data.get("valueQuantity")
+    if isinstance(quantity, Mapping):
+        value = _number(quantity.get("value"))
+        code, unit = quantity.get("code"), quantity.get("unit")
+        code = code if isinstance(code, str) and code.strip() else None
+        unit = unit if isinstance(unit, str) and unit.strip() else None
+        chosen = code
+        # The UCUM code is preferred; the human `unit` is the fallback when the code is
+        # missing or not a spelling we know.
+        if chosen is None or (unit is not None and not _any_known(code) and _any_known(unit)):
+            chosen = unit
+        comparator = (
+            quantity.get("comparator") if isinstance(quantity.get("comparator"), str) else None
+        )
+        shown = unit or code or ""
+        original = f"{_cmp(comparator)}{quantity.get('value')} {shown}".strip()
+        return _Reading(value, chosen, comparator, original)
+    if isinstance(data.get("valueString"), str):
+        text = data["valueString"]
+        match = _NUMBER.match(text)
+        if not match:
+            return _Reading(original=text[:40])
+        comparator = _COMPARATOR_SPELLING.get(match.group(1) or "", match.group(1))
+        return _Reading(
+            _number(match.group(2)), match.group(3) or None, comparator, text.strip()[:40]
+        )
+    if isinstance(data.get("valueInteger"), int) and not isinstance(data.get("valueInteger"), bool):
+        return _Reading(float(data["valueInteger"]), None, None, str(data["valueInteger"]))
+    concept = data.get("valueCodeableConcept")
+    if concept is not None:
+        codes = {(s, c) for s, c, _ in _codings(concept)}
+        if (cat.SNOMED, cat.POSITIVE_CODE) in codes:
+            return _Reading(coded=True, original="Positive")
+        if (cat.SNOMED, cat.NEGATIVE_CODE) in codes:
+            return _Reading(coded=False, original="Negative")
+        return _Reading(original=str(_as_dict(concept).get("text", ""))[:40])
+    if data.get("dataAbsentReason") is not None:
+        return _Reading(absent_reason=True)
+    return _Reading()
+
+
+def _any_known(unit: str | None) -> bool:
+    return any(units.is_known_unit(analyte, unit) for analyte in units.ANALYTES) if unit else False
+
+
+def _canonical(mdef: cat.MeasurementDef, value: float, unit: str | None) -> float | None:
+    return units.convert(mdef.analyte, value, unit, mdef.unit)
+
+
+def _range_limit(
+    data: Mapping[str, Any], mdef: cat.MeasurementDef, value_unit: str | None, *, high: bool
+) -> float | None:
+    """The observation's own upper (or lower) reference limit in the canonical unit, or None."""
+    for item in _as_list(data.get("referenceRange")):
+        bound = _as_dict(_as_dict(item).get("high" if high else "low"))
+        number = _number(bound.get("value"))
+        if number is None:
+            continue
+        unit = bound.get("code") or bound.get("unit") or value_unit
+        converted = units.convert(
+            mdef.analyte, number, unit if isinstance(unit, str) else None, mdef.unit
+        )
+        if converted is not None:
+            return converted
+    return None
+
+
+def _interpretations(data: Mapping[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for concept in _as_list(data.get("interpretation")):
+        for system, code, _ in _codings(concept):
+            if system in INTERPRETATION_SYSTEMS:
+                out.add(code.upper())
+    return out
+
+
+def _interpretation_direction(codes: set[str], analyte: str) -> bool | None:
+    """True: the observation flags the red-flag direction; False: it says normal/negative."""
+    if not codes or analyte == cat.ABI:
+        return None
+    if analyte in _HIGH_ANALYTES:
+        if codes & (_HIGH | _ABNORMAL | _POSITIVE):
+            return True
+        if codes & (_LOW | _NEGATIVE):
+            return False
+        return None
+    if codes & (_LOW | _ABNORMAL):
+        return True
+    if codes & (_HIGH | _NEGATIVE):
+        return False
+    return None
+
+
+def _negated(data: Mapping[str, Any]) -> bool:
+    """Explicit absence (§2 "Presence"): valueBoolean false, SNOMED 373067005 No, or NEG."""
+    if data.get("valueBoolean") is False:
+        return True
+    if (cat.SNOMED, cat.NO_CODE) in {
+        (s, c) for s, c, _ in _codings(data.get("valueCodeableConcept"))
+    }:
+        return True
+    return bool(_interpretations(data) & {"NEG"})
+
+
+def _first_measurement(concept: object) -> cat.MeasurementDef | None:
+    for system, code, _ in _codings(concept):
+        found = cat.measurement_for(system, code)
+        if found is not None:
+            return found
+    return None
+
+
+def _site_ok(site: str | None, site_codes: frozenset[str]) -> bool:
+    if site is None:
+        return True
+    if site == cat.SITE_CALF:
+        return bool(site_codes & cat.CALF_SITE_CODES)
+    if site == cat.SITE_LEG:
+        return bool(site_codes & cat.LEG_SITE_CODES)
+    return not site_codes & cat.LEG_SITE_CODES  # SITE_NOT_LEG
+
+
+def _side_of(codes: Iterable[tuple[str, str, str]], sides: set[Side]) -> None:
+    for system, code, _ in codes:
+        if system in (cat.SNOMED, "") and code in _LATERALITY:
+            sides.add(_LATERALITY[code])
+
+
+def _extension_sides(element: Mapping[str, Any], sides: set[Side]) -> None:
+    for extension in _as_list(element.get("extension")):
+        extension = _as_dict(extension)
+        _side_of(_codings(extension.get("valueCodeableConcept")), sides)
+        _side_of(_codings(extension.get("valueCoding")), sides)
+
+
+def _body_site(concepts: Sequence[object]) -> tuple[frozenset[str], Side]:
+    """SNOMED site codes and laterality of bodySite (coding or extension, §2 "Laterality")."""
+    site_codes: set[str] = set()
+    sides: set[Side] = set()
+    for concept in concepts:
+        if not isinstance(concept, Mapping):
+            continue
+        codings = _codings(concept)
+        site_codes.update(code for system, code, _ in codings if system in (cat.SNOMED, ""))
+        _side_of(codings, sides)
+        _extension_sides(concept, sides)
+        for coding in _as_list(concept.get("coding")):
+            _extension_sides(_as_dict(coding), sides)
+    return frozenset(site_codes), _combine_sides(sides)
+
+
+def _combine_sides(sides: set[Side]) -> Side:
+    if not sides:
+        return Side.UNKNOWN
+    if Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides:
+        return Side.BILATERAL
+    return next(iter(sides))
+
+
+def _component_side(component: Mapping[str, Any]) -> Side:
+    """Side of an ABI component: laterality codes, an extension, or the words left/right."""
+    sides: set[Side] = set()
+    code = _as_dict(component.get("code"))
+    codings = _codings(code)
+    _side_of(codings, sides)
+    _extension_sides(component, sides)
+    _extension_sides(code, sides)
+    if not sides:
+        words = " ".join([str(code.get("text", ""))] + [d for _, _, d in codings]).lower()
+        if re.search(r"\bleft\b", words):
+            sides.add(Side.LEFT)
+        if re.search(r"\bright\b", words):
+            sides.add(Side.RIGHT)
+    return _combine_sides(sides)
+
+
+def _latest(*values: object) -> datetime | None:
+    parsed = [when for when in (_parse_when(value) for value in values) if when is not None]
+    return max(parsed) if parsed else None
+
+
+def _reference(resource: Mapping[str, Any], resource_type: str, index: int) -> str:
+    resource_id = resource.get("id")
+    if isinstance(resource_id, str) and resource_id:
+        return f"{resource_type}/{resource_id}"
+    full_url = getattr(resource, "full_url", None)
+    return full_url if isinstance(full_url, str) and full_url else f"{resource_type}/#{index}"
+
+
+def _subject(data: Mapping[str, Any]) -> str | None:
+    reference = _as_dict(data.get("subject")).get("reference")
+    return reference if isinstance(reference, str) else None
+
+
+def _key(finding: Finding) -> tuple[object, ...]:
+    return (finding.finding_id, finding.present, finding.tags, finding.side)
+
+
+def _cmp(comparator: str | None) -> str:
+    return comparator or ""
+
+
+def _unit_text(unit: str) -> str:
+    return {"Cel": "°C", "1": ""}.get(unit, unit)
+
+
+# Names the R4B package knows (resources and data types); building a model class for an
+# ignored type would import its module (slow), so only the name is checked.
+_KNOWN_TYPES = frozenset(
+    name[:-4] for name in dir(fhirtypes) if name.endswith("Type") and name[:1].isupper()
+)
+
+
+def _known_type(resource_type: str) -> bool:
+    return resource_type in _KNOWN_TYPES
+
+
+def _warm_up() -> None:
+    """Build the three R4B validators at import so the first request does not pay ~150 ms."""
+    for resource in (
+        {"resourceType": "Observation", "status": "final", "code": {"text": "warm-up"}},
+        {"resourceType": "Condition", "subject": {"reference": "Patient/warm-up"}},
+        {"resourceType": "Patient"},
+    ):
+        get_fhir_model_class(str(resource["resourceType"])).model_validate(resource)
+
+
+_warm_up()

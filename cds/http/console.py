@@ -1,0 +1,234 @@
+"""The testers' card console: `GET /`, `GET /console/rules`, the bundled samples, static files.
+
+Server-rendered Jinja (autoescaped) plus one local script; nothing from a CDN, so it works
+offline. Cards are fetched by the browser from the real API and drawn with DOM text nodes
+(cds/static/console.js), never as HTML. Everything here answers 404 when CDS_CONSOLE=off
+(the Docker image), including the static files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template, request
+
+from .. import codesystems
+from ..errors import NotFound, StoreUnavailable
+from ..findings import FINDINGS
+from ..registry import SERVICES
+from ..scores import WELLS_ITEMS
+from .runtime import runtime
+
+_CDS = Path(__file__).resolve().parent.parent
+DEFAULT_SAMPLES_DIR = _CDS.parent / "fhir_samples"
+SAMPLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.json")
+
+blueprint = Blueprint(
+    "console",
+    __name__,
+    template_folder=str(_CDS / "templates"),
+    static_folder=str(_CDS / "static"),
+    static_url_path="/console/static",
+)
+
+
+@blueprint.before_app_request
+def _console_enabled() -> None:
+    """CDS_CONSOLE=off hides the console and every file it serves (also Flask's /static)."""
+    if runtime().settings.console:
+        return
+    if request.blueprint == "console" or request.endpoint == "static":
+        raise NotFound("no such endpoint; see GET /cds-services")
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+def samples_dir() -> Path:
+    """fhir_samples/ next to the package (a checkout); tests may pass `samples_dir` in config."""
+    configured = runtime().settings.extra.get("samples_dir")
+    return Path(configured) if configured else DEFAULT_SAMPLES_DIR
+
+
+def sample_files() -> dict[str, Path]:
+    """name -> path of each `*.json` directly in the samples directory ({} when it is absent).
+
+    Only names matching SAMPLE_NAME are listed, and a sample is later looked up in this dict,
+    never by joining a requested name to a path: `../`, absolute paths, symlinks out of the
+    directory and encoded slashes cannot reach any other file.
+    """
+    directory = samples_dir()
+    if not directory.is_dir():
+        return {}
+    root = directory.resolve()
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if not SAMPLE_NAME.fullmatch(path.name) or not path.is_file():
+            continue
+        if path.resolve().parent != root:  # a symlink pointing out of the directory
+            continue
+        found[path.name] = path
+    return found
+
+
+@blueprint.get("/console/samples")
+def samples() -> Response:
+    return jsonify({"samples": list(sample_files())})
+
+
+@blueprint.get("/console/samples/<name>")
+def sample(name: str) -> Response:
+    path = sample_files().get(name)
+    if path is None:
+        raise NotFound(f"no sample named {name!r}; see GET /console/samples")
+    return Response(path.read_bytes(), status=200, mimetype="application/json")
+
+
+# --- pages ---------------------------------------------------------------------------------
+
+
+@blueprint.get("/")
+def index() -> str:
+    services = [
+        {"id": service.id, "hook": service.hook, "title": service.title}
+        for service in SERVICES.values()
+    ]
+    return render_template(
+        "console.html",
+        services=services,
+        samples=list(sample_files()),
+        finding_labels=_finding_labels(),
+        page="console",
+    )
+
+
+@blueprint.get("/console/rules")
+def rules() -> str:
+    catalog = codesystems.rule_catalog()
+    counts, store_error = _rule_counts()
+    rows = [_rule_row(entry, counts.get(str(entry.get("id")))) for entry in catalog]
+    data_quality = counts.get(None)
+    return render_template(
+        "rules.html",
+        rule_set=codesystems.RULE_SET_LABEL,
+        rows=rows,
+        data_quality=data_quality,
+        counts_available=store_error is None,
+        store_error=store_error,
+        chart=override_chart(rows),
+        page="rules",
+    )
+
+
+@dataclass(frozen=True)
+class RuleCounts:
+    issued: int
+    accepted: int
+    overridden: int
+    override_rate: float | None
+
+
+def _rule_counts() -> tuple[dict[str | None, RuleCounts], str | None]:
+    """Per-rule counts from the store, or ({}, why) when the store cannot answer."""
+    store = runtime().store
+    if store is None:
+        return {}, "no feedback store is configured"
+    try:
+        report = store.rule_report()
+    except StoreUnavailable as exc:
+        return {}, exc.diagnostics
+    return (
+        {
+            row.rule_id: RuleCounts(row.issued, row.accepted, row.overridden, row.override_rate)
+            for row in report
+        },
+        None,
+    )
+
+
+def _rule_row(entry: Mapping[str, Any], counts: RuleCounts | None) -> dict[str, Any]:
+    source = entry.get("source")
+    if isinstance(source, Mapping):
+        source_label, source_url = source.get("label"), source.get("url")
+    else:
+        source_label, source_url = source, entry.get("sourceUrl") or entry.get("url")
+    return {
+        "id": str(entry.get("id", "")),
+        "name": entry.get("name") or entry.get("display") or "",
+        "tier": entry.get("tier", ""),
+        "route": entry.get("route", ""),
+        "source_label": source_label or "",
+        "source_url": source_url if _is_http_url(source_url) else None,
+        "counts": counts,
+    }
+
+
+def _is_http_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _finding_labels() -> dict[str, str]:
+    """finding id -> its name (§3 catalog; Wells items by their NICE NG158 wording)."""
+    labels = {finding_id: definition.name for finding_id, definition in FINDINGS.items()}
+    labels.update({finding_id: label for finding_id, label, _points in WELLS_ITEMS})
+    return labels
+
+
+# --- the override-rate chart ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    rule_id: str
+    rate: float  # 0..1
+    label: str  # "25% (1 of 4)"
+    y: int
+    width: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    label_width: int
+    bar_area: int
+    bar_height: int
+    bars: tuple[Bar, ...]
+
+
+def override_chart(rows: Sequence[Mapping[str, Any]]) -> Chart:
+    """Horizontal bars of override rate (overridden / cards with an outcome) per rule.
+
+    Only rules with at least one outcome get a bar; geometry is computed here so the template
+    only places shapes (SVG presentation attributes; no inline style, which the CSP forbids).
+    """
+    label_width, bar_area, bar_height, gap = 190, 360, 18, 8
+    bars: list[Bar] = []
+    for row in rows:
+        counts: RuleCounts | None = row.get("counts")
+        if counts is None or counts.override_rate is None:
+            continue
+        decided = counts.accepted + counts.overridden
+        rate = max(0.0, min(1.0, counts.override_rate))
+        bars.append(
+            Bar(
+                rule_id=str(row["id"]),
+                rate=rate,
+                label=f"{rate:.0%} ({counts.overridden} of {decided})",
+                y=len(bars) * (bar_height + gap) + gap,
+                width=round(rate * bar_area, 1),
+            )
+        )
+    height = max(1, len(bars)) * (bar_height + gap) + gap + 20
+    return Chart(
+        width=label_width + bar_area + 120,
+        height=height,
+        label_width=label_width,
+        bar_area=bar_area,
+        bar_height=bar_height,
+        bars=tuple(bars),
+    )

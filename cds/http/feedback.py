@@ -1,0 +1,67 @@
+"""`POST /cds-services/<id>/feedback`: card outcomes from the EHR (cds-hooks.md "Feedback").
+
+Parse (schemas.load_feedback) -> store.record_feedback (one transaction) -> a small summary.
+Any invalid entry is a 400 naming it and nothing is stored; the store down is a 503 with
+Retry-After and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from ..errors import NotFound, StoreUnavailable, TooLarge
+from ..registry import SERVICES
+from ..schemas import FeedbackItem, load_feedback
+from ..store import FeedbackEntry, OverrideReason
+from .body import read_json
+from .runtime import runtime
+
+log = logging.getLogger("cds.http")
+blueprint = Blueprint("feedback", __name__)
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    if service_id not in SERVICES:
+        raise NotFound(f"unknown service '{service_id}'; known: {', '.join(sorted(SERVICES))}")
+    g.service_id = service_id
+    current = runtime()
+    items = load_feedback(read_json(request, current.settings))
+    if len(items) > current.settings.max_entries:
+        raise TooLarge(
+            f"feedback holds {len(items)} entries; the limit is {current.settings.max_entries}"
+        )
+    if current.store is None:
+        raise StoreUnavailable()
+    result = current.store.record_feedback([to_entry(item) for item in items])
+    log.info(
+        "feedback recorded",
+        extra={
+            "service": service_id,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "unmatched": result.unmatched,
+        },
+    )
+    return jsonify(
+        {"stored": result.stored, "duplicates": result.duplicates, "unmatched": result.unmatched}
+    )
+
+
+def to_entry(item: FeedbackItem) -> FeedbackEntry:
+    """The store's record of one validated wire entry."""
+    has_reason = any((item.reason_system, item.reason_code, item.reason_display))
+    return FeedbackEntry(
+        card_uuid=item.card,
+        outcome="accepted" if item.outcome == "accepted" else "overridden",
+        outcome_timestamp=item.outcome_timestamp,
+        accepted_suggestions=item.accepted_suggestions,
+        override_reason=(
+            OverrideReason(item.reason_system, item.reason_code, item.reason_display)
+            if has_reason
+            else None
+        ),
+        user_comment=item.user_comment,
+    )

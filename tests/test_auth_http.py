@@ -1,0 +1,215 @@
+"""The JWT guard through the real app (create_app) and a real SQLite store.
+
+cds-hooks.md "Security" and the endpoint table: every endpoint needs the JWT in `required`
+mode except CORS preflight, /healthz, /readyz, /metrics, /openapi.json; a failure is a 401
+OperationOutcome saying only "unauthorized" with `WWW-Authenticate: Bearer`; the reason is
+logged, the token never is; jti replays are caught across app instances sharing a database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from jwt.algorithms import ECAlgorithm
+
+from cds import create_app
+from cds.errors import ConfigurationError
+
+ISS = "https://ehr.example.org"
+BASE = "https://cds.example.org"
+KEY = ec.generate_private_key(ec.SECP384R1())
+JWK = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "k1", "alg": "ES384"}
+ISSUERS = json.dumps({ISS: {"jwks": {"keys": [JWK]}}})
+
+
+def token(path: str, *, base: str = BASE, **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": ISS,
+        "aud": base + path,
+        "iat": now,
+        "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+        **overrides,
+    }
+    return jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": "k1", "typ": "JWT"})
+
+
+def bearer(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+def make_app(database_url: str, **overrides: Any) -> Flask:
+    config = {
+        "database_url": database_url,
+        "auth_mode": "required",
+        "trusted_issuers": ISSUERS,
+        "public_base_url": BASE,
+        **overrides,
+    }
+    application = create_app(config)
+    return application
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+
+
+@pytest.fixture
+def secured(database_url: str) -> Iterator[Flask]:
+    application = make_app(database_url)
+    store = application.extensions["calf-cds"].store
+    store.upgrade()
+    yield application
+    store.close()
+
+
+@pytest.fixture
+def cds_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The app's "cds" logger does not propagate to the root: listen on it directly."""
+    logger = logging.getLogger("cds")
+    logger.addHandler(caplog.handler)
+    caplog.handler.setLevel(logging.INFO)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
+def test_a_request_without_a_token_is_a_401_operation_outcome(
+    secured: Flask, cds_log: pytest.LogCaptureFixture
+) -> None:
+    response = secured.test_client().get("/cds-services")
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.get_json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "security", "diagnostics": "unauthorized"}],
+    }
+    assert "no Authorization header" in cds_log.text
+
+
+def test_a_valid_token_opens_discovery(secured: Flask) -> None:
+    response = secured.test_client().get("/cds-services", headers=bearer(token("/cds-services")))
+    assert response.status_code == 200
+    assert response.get_json()["services"]
+
+
+def test_the_reason_is_logged_but_never_the_token(
+    secured: Flask, cds_log: pytest.LogCaptureFixture
+) -> None:
+    bad = token("/cds-services", aud=f"{BASE}/somewhere-else")
+    response = secured.test_client().get("/cds-services", headers=bearer(bad))
+
+    assert response.status_code == 401
+    assert response.get_json()["issue"][0]["diagnostics"] == "unauthorized"
+    assert "aud is not this endpoint" in cds_log.text
+    for part in bad.split("."):
+        assert part not in cds_log.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("post", "/cds-services/calf-pain-triage", id="service"),
+        pytest.param("post", "/cds-services/calf-pain-triage/feedback", id="feedback"),
+        pytest.param("post", "/evaluate?service=calf-pain-triage", id="evaluate"),
+        pytest.param("get", "/rules", id="rules"),
+        pytest.param("get", "/reports/rules", id="reports"),
+        pytest.param("get", "/fhir/CodeSystem/finding", id="codesystem"),
+        pytest.param("get", "/no-such-path", id="unknown-path"),
+    ],
+)
+def test_every_other_endpoint_needs_the_token(secured: Flask, method: str, path: str) -> None:
+    response = getattr(secured.test_client(), method)(path, json={})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
+def test_operational_endpoints_need_no_token(secured: Flask, path: str) -> None:
+    assert secured.test_client().get(path).status_code != 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/cds-services", "/cds-services/calf-pain-triage", "/cds-services/calf-pain-triage/feedback"],
+)
+def test_options_needs_no_token(secured: Flask, path: str) -> None:
+    response = secured.test_client().options(
+        path,
+        headers={
+            "Origin": "https://sandbox.cds-hooks.org",
+            "Access-Control-Request-Method": "POST",
+        },
+    )
+    assert response.status_code == 204
+
+
+def test_aud_is_the_request_url_when_no_public_base_url_is_set(database_url: str) -> None:
+    application = make_app(database_url, public_base_url="")
+    application.extensions["calf-cds"].store.upgrade()
+    client = application.test_client()
+
+    local = token("/cds-services", base="http://localhost")
+    assert client.get("/cds-services", headers=bearer(local)).status_code == 200
+    public = token("/cds-services")
+    assert client.get("/cds-services", headers=bearer(public)).status_code == 401
+
+
+def test_a_replay_is_caught_by_another_app_instance_sharing_the_database(
+    database_url: str, cds_log: pytest.LogCaptureFixture
+) -> None:
+    first, second = make_app(database_url), make_app(database_url)
+    first.extensions["calf-cds"].store.upgrade()
+    once = token("/cds-services")
+
+    assert first.test_client().get("/cds-services", headers=bearer(once)).status_code == 200
+    assert second.test_client().get("/cds-services", headers=bearer(once)).status_code == 401
+    assert "replayed jti" in cds_log.text
+
+
+def test_with_the_store_down_tokens_still_work_and_the_service_says_it_is_degraded(
+    tmp_path: Path, cds_log: pytest.LogCaptureFixture
+) -> None:
+    # A database file in a directory that does not exist: every store call is unavailable.
+    application = make_app(f"sqlite:///{tmp_path / 'missing' / 'db.sqlite3'}")
+    client = application.test_client()
+    once = token("/cds-services")
+
+    assert client.get("/cds-services", headers=bearer(once)).status_code == 200
+    assert "degraded: jti replay protection is per-process" in cds_log.text
+    assert client.get("/cds-services", headers=bearer(once)).status_code == 401
+
+
+def test_required_mode_without_trusted_issuers_refuses_to_start(database_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="CDS_TRUSTED_ISSUERS"):
+        make_app(database_url, trusted_issuers="")
+
+
+def test_off_mode_warns_at_startup_and_lets_requests_through(
+    database_url: str, cds_log: pytest.LogCaptureFixture
+) -> None:
+    application = make_app(database_url, auth_mode="off")
+    assert "CDS_AUTH_MODE=off" in cds_log.text
+    assert [r.levelname for r in cds_log.records if "CDS_AUTH_MODE=off" in r.getMessage()] == [
+        "WARNING"
+    ]
+    assert application.test_client().get("/cds-services").status_code == 200
+
+
+def test_the_shipped_sandbox_configuration_loads_from_its_path(database_url: str) -> None:
+    sandbox = Path(__file__).resolve().parent.parent / "config" / "sandbox-issuers.json"
+    application = make_app(database_url, trusted_issuers=str(sandbox))
+    assert application.test_client().get("/cds-services").status_code == 401

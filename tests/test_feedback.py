@@ -1,0 +1,384 @@
+"""`POST /cds-services/{id}/feedback` on both databases (cds-hooks.md "Feedback"; issue 4).
+
+The real app (create_app) through Flask's test client; `[sqlite]` and `[postgresql]` variants.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest_store import (
+    OVERRIDE_SYSTEM,
+    close_store_app,
+    dead_postgres_url,
+    issued_card,
+    make_store_app,
+    run_concurrent_writers,
+)
+from flask import Flask
+
+from cds.store import IssuedCard, Store
+
+SERVICE = "calf-pain-triage"
+FEEDBACK_URL = f"/cds-services/{SERVICE}/feedback"
+TS = "2026-11-25T12:00:00Z"
+SAMPLES = Path(__file__).resolve().parent.parent / "fhir_samples"
+
+
+def accepted_item(card: IssuedCard | str, *suggestions: str, at: str = TS) -> dict[str, Any]:
+    card_uuid = card if isinstance(card, str) else card.card_uuid
+    chosen = suggestions or (() if isinstance(card, str) else tuple(card.suggestion_uuids[:1]))
+    return {
+        "card": card_uuid,
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": s} for s in chosen],
+        "outcomeTimestamp": at,
+    }
+
+
+def overridden_item(
+    card: IssuedCard | str, code: str = "not-applicable", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "card": card if isinstance(card, str) else card.card_uuid,
+        "outcome": "overridden",
+        "overrideReason": {
+            "reason": {"system": OVERRIDE_SYSTEM, "code": code, "display": code},
+            "userComment": "clinically not relevant",
+        },
+        "outcomeTimestamp": "2026-11-25T12:05:00Z",
+        **extra,
+    }
+
+
+def store_of(app: Flask) -> Store:
+    store: Store = app.extensions["calf-cds"].store
+    return store
+
+
+def diagnostics(response: Any) -> str:
+    body = response.get_json()
+    assert body["resourceType"] == "OperationOutcome"
+    return str(body["issue"][0]["diagnostics"])
+
+
+# --- answers ---
+
+
+def test_feedback_is_stored_and_summarised(store_app: Flask, store_client: Any) -> None:
+    dvt = issued_card(suggestions=(str(uuid.uuid4()), str(uuid.uuid4())))
+    other = issued_card(rule_id="R-ALI-1")
+    store_of(store_app).record_issued([dvt, other])
+
+    response = store_client.post(
+        FEEDBACK_URL,
+        json={"feedback": [accepted_item(dvt, dvt.suggestion_uuids[1]), overridden_item(other)]},
+    )
+
+    assert response.status_code == 200
+    assert response.get_json() == {"stored": 2, "duplicates": 0, "unmatched": 0}
+    assert store_of(store_app).feedback_count() == 2
+
+
+def test_unknown_extra_fields_are_tolerated(store_app: Flask, store_client: Any) -> None:
+    card = issued_card()
+    store_of(store_app).record_issued([card])
+
+    response = store_client.post(
+        FEEDBACK_URL,
+        json={"feedback": [overridden_item(card, extension={"x": 1})], "vendorField": True},
+    )
+
+    assert response.status_code == 200
+
+
+def test_duplicate_feedback_is_stored_once(store_app: Flask, store_client: Any) -> None:
+    card = issued_card(suggestions=(str(uuid.uuid4()),))
+    store_of(store_app).record_issued([card])
+    body = {"feedback": [accepted_item(card), accepted_item(card, at="2026-11-25T13:00:00+01:00")]}
+
+    first = store_client.post(FEEDBACK_URL, json=body)
+    again = store_client.post(FEEDBACK_URL, json=body)
+
+    assert first.get_json() == {"stored": 1, "duplicates": 1, "unmatched": 0}
+    assert again.get_json() == {"stored": 0, "duplicates": 2, "unmatched": 0}
+    assert store_of(store_app).feedback_count() == 1
+
+
+def test_unknown_card_is_stored_unmatched(store_app: Flask, store_client: Any) -> None:
+    response = store_client.post(
+        FEEDBACK_URL, json={"feedback": [overridden_item(str(uuid.uuid4()))]}
+    )
+
+    assert response.get_json() == {"stored": 1, "duplicates": 0, "unmatched": 1}
+    assert store_of(store_app).report().unmatched_feedback == 1
+
+
+def test_feedback_persists_across_an_app_restart(store_url: str) -> None:
+    card = issued_card()
+    first = make_store_app(store_url)
+    try:
+        store_of(first).record_issued([card])
+        posted = first.test_client().post(FEEDBACK_URL, json={"feedback": [overridden_item(card)]})
+        assert posted.get_json()["stored"] == 1
+    finally:
+        close_store_app(first)
+
+    restarted = make_store_app(store_url)
+    try:
+        again = restarted.test_client().post(
+            FEEDBACK_URL, json={"feedback": [overridden_item(card)]}
+        )
+        assert again.get_json() == {"stored": 0, "duplicates": 1, "unmatched": 0}
+        assert [row.overridden for row in store_of(restarted).rule_report()] == [1]
+    finally:
+        close_store_app(restarted)
+
+
+# --- refusals: nothing stored ---
+
+
+def test_accepted_suggestion_of_another_card_is_400_and_stores_nothing(
+    store_app: Flask, store_client: Any
+) -> None:
+    dvt = issued_card(suggestions=(str(uuid.uuid4()),))
+    other = issued_card(suggestions=(str(uuid.uuid4()),))
+    store_of(store_app).record_issued([dvt, other])
+
+    response = store_client.post(
+        FEEDBACK_URL,
+        json={"feedback": [overridden_item(other), accepted_item(dvt, other.suggestion_uuids[0])]},
+    )
+
+    assert response.status_code == 400
+    assert diagnostics(response).startswith("feedback[1].acceptedSuggestions[0].id:")
+    assert store_of(store_app).feedback_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("second", "named"),
+    [
+        pytest.param(
+            {"outcome": "accepted", "outcomeTimestamp": TS},
+            "feedback[1].acceptedSuggestions",
+            id="accepted-without-suggestions",
+        ),
+        pytest.param(
+            {"outcome": "accepted", "acceptedSuggestions": [], "outcomeTimestamp": TS},
+            "feedback[1].acceptedSuggestions",
+            id="accepted-with-empty-suggestions",
+        ),
+        pytest.param(
+            {"outcome": "ignored", "outcomeTimestamp": TS},
+            "feedback[1].outcome",
+            id="unknown-outcome",
+        ),
+        pytest.param(
+            {"outcome": "overridden", "outcomeTimestamp": "2026-11-25T12:00:00"},
+            "feedback[1].outcomeTimestamp",
+            id="timestamp-without-offset",
+        ),
+        pytest.param(
+            {"outcome": "overridden", "outcomeTimestamp": "25/11/2026"},
+            "feedback[1].outcomeTimestamp",
+            id="timestamp-not-rfc3339",
+        ),
+        pytest.param(
+            {"outcome": "overridden"},
+            "feedback[1].outcomeTimestamp",
+            id="timestamp-missing",
+        ),
+        pytest.param(
+            {"card": "not-a-uuid", "outcome": "overridden", "outcomeTimestamp": TS},
+            "feedback[1].card",
+            id="card-not-a-uuid",
+        ),
+        pytest.param(
+            {
+                "outcome": "overridden",
+                "outcomeTimestamp": TS,
+                "overrideReason": {"reason": {"system": OVERRIDE_SYSTEM}},
+            },
+            "feedback[1].overrideReason.reason.code",
+            id="reason-without-code",
+        ),
+    ],
+)
+def test_an_invalid_second_entry_is_400_naming_it_and_stores_nothing(
+    store_app: Flask, store_client: Any, second: dict[str, Any], named: str
+) -> None:
+    card = issued_card()
+    store_of(store_app).record_issued([card])
+    invalid = {"card": card.card_uuid, **second}
+
+    response = store_client.post(FEEDBACK_URL, json={"feedback": [overridden_item(card), invalid]})
+
+    assert response.status_code == 400
+    assert named + ":" in diagnostics(response)
+    assert store_of(store_app).feedback_count() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({}, id="no-feedback"),
+        pytest.param({"feedback": []}, id="empty-feedback"),
+        pytest.param({"feedback": {"card": "x"}}, id="feedback-not-a-list"),
+        pytest.param([], id="not-an-object"),
+    ],
+)
+def test_a_malformed_body_is_400(store_client: Any, body: Any) -> None:
+    response = store_client.post(FEEDBACK_URL, json=body)
+
+    assert response.status_code == 400
+    assert diagnostics(response)
+
+
+def test_unknown_service_is_404(store_client: Any) -> None:
+    response = store_client.post(
+        "/cds-services/no-such-service/feedback",
+        json={"feedback": [overridden_item(str(uuid.uuid4()))]},
+    )
+
+    assert response.status_code == 404
+    assert "no-such-service" in diagnostics(response)
+
+
+# --- the database down ---
+
+
+@pytest.mark.postgres
+def test_feedback_is_503_with_retry_after_while_the_database_is_down() -> None:
+    app = make_app_without_migrating(dead_postgres_url())
+    try:
+        response = app.test_client().post(
+            FEEDBACK_URL, json={"feedback": [overridden_item(str(uuid.uuid4()))]}
+        )
+    finally:
+        close_store_app(app)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert response.get_json()["issue"][0]["code"] == "transient"
+
+
+def test_feedback_is_503_while_sqlite_cannot_be_opened(tmp_path: Path) -> None:
+    app = make_app_without_migrating(f"sqlite:///{tmp_path / 'missing-dir' / 'x.sqlite3'}")
+    try:
+        response = app.test_client().post(
+            FEEDBACK_URL, json={"feedback": [overridden_item(str(uuid.uuid4()))]}
+        )
+    finally:
+        close_store_app(app)
+
+    assert response.status_code == 503
+    assert "Retry-After" in response.headers
+
+
+def make_app_without_migrating(url: str) -> Flask:
+    from cds import create_app
+
+    return create_app({"database_url": url, "auth_mode": "off"})
+
+
+# --- cards are answered and recorded; feedback closes the loop ---
+
+
+def sample_request() -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        (SAMPLES / "acute-limb-ischaemia-cold-pulseless-right-foot.json").read_text("utf-8")
+    )
+    return body
+
+
+def test_issued_cards_are_recorded_and_their_feedback_matched(
+    store_app: Flask, store_client: Any
+) -> None:
+    answer = store_client.post(f"/cds-services/{SERVICE}", json=sample_request())
+    assert answer.status_code == 200
+    cards = answer.get_json()["cards"]
+    recorded = {card.card_uuid: card for card in store_of(store_app).issued_cards()}
+    assert set(recorded) == {card["uuid"] for card in cards}
+
+    with_suggestion = next(card for card in cards if card.get("suggestions"))
+    suggestion_uuid = with_suggestion["suggestions"][0]["uuid"]
+    response = store_client.post(
+        FEEDBACK_URL,
+        json={"feedback": [accepted_item(with_suggestion["uuid"], suggestion_uuid)]},
+    )
+
+    assert response.get_json() == {"stored": 1, "duplicates": 0, "unmatched": 0}
+    rule_id = recorded[with_suggestion["uuid"]].rule_id
+    row = next(row for row in store_of(store_app).rule_report() if row.rule_id == rule_id)
+    assert row.accepted == 1
+
+
+@pytest.mark.postgres
+def test_cards_are_still_answered_quickly_while_the_database_is_down() -> None:
+    app = make_app_without_migrating(dead_postgres_url())
+    try:
+        client = app.test_client()
+        started = time.monotonic()
+        answer = client.post(f"/cds-services/{SERVICE}", json=sample_request())
+        elapsed = time.monotonic() - started
+    finally:
+        close_store_app(app)
+
+    assert answer.status_code == 200
+    assert answer.get_json()["cards"]
+    assert elapsed < 5
+
+
+# --- two processes posting at once ---
+
+HTTP_WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from cds import create_app
+
+    url, go, ready, card, first, last = sys.argv[1:7]
+    app = create_app({"database_url": url, "auth_mode": "off", "log_level": "ERROR"})
+    client = app.test_client()
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.005)
+    totals = {"stored": 0, "duplicates": 0}
+    for n in range(int(first), int(last), 2):
+        items = [
+            {"card": card, "outcome": "overridden",
+             "outcomeTimestamp": f"2026-11-25T12:00:{s:02d}Z"}
+            for s in (n, n + 1)
+        ]
+        response = client.post(
+            "/cds-services/calf-pain-triage/feedback", json={"feedback": items}
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        totals["stored"] += body["stored"]
+        totals["duplicates"] += body["duplicates"]
+    app.extensions["calf-cds"].store.close()
+    print(json.dumps(totals))
+    """
+)
+
+
+def test_concurrent_feedback_posts_from_two_processes_count_exactly(
+    store_app: Flask, store_url: str, tmp_path: Path
+) -> None:
+    card = issued_card()
+    store_of(store_app).record_issued([card])
+    # Process A posts timestamps 0..39, B 20..59: 20 entries overlap, 60 are distinct.
+    totals = run_concurrent_writers(
+        HTTP_WRITER, store_url, card.card_uuid, [(0, 40), (20, 60)], tmp_path
+    )
+
+    assert sum(t["stored"] for t in totals) == 60
+    assert sum(t["duplicates"] for t in totals) == 20
+    assert store_of(store_app).feedback_count() == 60

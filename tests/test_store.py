@@ -1,0 +1,421 @@
+"""cds.store against both real databases: SQLite and the suite's PostgreSQL 15 (issue 4).
+
+Every test taking `store` or `store_url` runs twice: `[sqlite]` and `[postgresql]`.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+import time
+import uuid
+from contextlib import closing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest_store import (
+    T0,
+    accepted,
+    dead_postgres_url,
+    issued_card,
+    overridden,
+    run_concurrent_writers,
+)
+
+from cds.errors import BadRequest, ConfigurationError, StoreUnavailable
+from cds.store import METADATA, FeedbackResult, Store, normalise_url
+
+CDS = Path(__file__).resolve().parent.parent / "cds"
+
+
+# --- schema ---
+
+
+def test_migrations_create_the_schema(store_url: str) -> None:
+    with Store.open(store_url) as fresh:
+        assert fresh.current_revision() is None
+        fresh.upgrade()
+        assert fresh.current_revision() == "0001"
+    engine = sa.create_engine(store_url)
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"issued_cards", "feedback", "jti_records", "meta", "alembic_version"} <= tables
+
+
+def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "wal.sqlite3"
+    with Store.open(f"sqlite:///{path}") as store:
+        store.upgrade()
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_upgrade_twice_changes_nothing(store: Store) -> None:
+    store.upgrade()
+    assert store.current_revision() == "0001"
+
+
+def test_migrations_match_the_store_metadata(store: Store, store_url: str) -> None:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            differences = compare_metadata(context, METADATA)
+    finally:
+        engine.dispose()
+    assert differences == []
+
+
+def test_sqlalchemy_is_imported_by_the_store_and_its_migrations_only() -> None:
+    importers = set()
+    for path in CDS.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            if any(name.split(".")[0] in {"sqlalchemy", "alembic"} for name in names):
+                importers.add(path.relative_to(CDS).as_posix())
+    assert importers == {
+        "store.py",
+        "migrations/env.py",
+        "migrations/versions/0001_initial.py",
+    }
+
+
+# --- issued cards ---
+
+
+def test_issued_cards_are_recorded(store: Store) -> None:
+    cards = [
+        issued_card(suggestions=("s-1", "s-2")),
+        issued_card(rule_id=None, indicator="info"),
+    ]
+
+    store.record_issued(cards)
+    store.record_issued(cards[:1])  # recording again changes nothing
+
+    recorded = {card.card_uuid: card for card in store.issued_cards()}
+    assert set(recorded) == {card.card_uuid for card in cards}
+    first = recorded[cards[0].card_uuid]
+    assert first.suggestion_uuids == ("s-1", "s-2")
+    assert first.rule_id == "R-DVT-1"
+    assert first.created_at == T0
+    assert recorded[cards[1].card_uuid].rule_id is None
+
+
+# --- feedback ---
+
+
+def test_accepted_and_overridden_feedback_is_stored(store: Store) -> None:
+    dvt = issued_card(suggestions=("s-1", "s-2"))
+    other = issued_card(rule_id="R-ALI-1")
+    store.record_issued([dvt, other])
+
+    result = store.record_feedback(
+        [accepted(dvt, "s-2"), overridden(other, "already-done", comment="seen this morning")]
+    )
+
+    assert result == FeedbackResult(stored=2, duplicates=0, unmatched=0)
+    assert store.feedback_count() == 2
+
+
+def test_accepted_suggestion_of_another_card_stores_nothing(store: Store) -> None:
+    dvt = issued_card(suggestions=("s-1",))
+    other = issued_card(suggestions=("s-9",))
+    store.record_issued([dvt, other])
+
+    with pytest.raises(BadRequest, match=r"feedback\[1\]\.acceptedSuggestions\[0\]\.id"):
+        store.record_feedback([overridden(other), accepted(dvt, "s-9")])
+
+    assert store.feedback_count() == 0
+
+
+def test_duplicates_are_stored_once(store: Store) -> None:
+    card = issued_card(suggestions=("s-1",))
+    store.record_issued([card])
+    same_instant_other_offset = T0.astimezone(timezone(timedelta(hours=2)))
+
+    first = store.record_feedback([accepted(card), accepted(card)])
+    second = store.record_feedback([accepted(card, at=same_instant_other_offset), overridden(card)])
+
+    assert first == FeedbackResult(stored=1, duplicates=1)
+    assert second == FeedbackResult(stored=1, duplicates=1)
+    assert store.feedback_count() == 2
+
+
+def test_unknown_card_is_stored_unmatched_and_reported_apart(store: Store) -> None:
+    known = issued_card()
+    store.record_issued([known])
+    unknown = str(uuid.uuid4())
+
+    result = store.record_feedback(
+        [overridden(known), accepted(unknown, "a-suggestion-we-never-saw"), overridden(unknown)]
+    )
+
+    assert result == FeedbackResult(stored=3, duplicates=0, unmatched=2)
+    report = store.report()
+    assert report.unmatched_feedback == 2
+    assert [(row.rule_id, row.overridden) for row in report.rows] == [("R-DVT-1", 1)]
+
+
+def test_feedback_persists_across_a_restart(store_url: str) -> None:
+    card = issued_card(suggestions=("s-1",))
+    with Store.open(store_url) as first:
+        first.upgrade()
+        first.record_issued([card])
+        first.record_feedback([accepted(card)])
+
+    with Store.open(store_url) as second:
+        second.upgrade()
+        assert second.feedback_count() == 1
+        assert second.record_feedback([accepted(card)]) == FeedbackResult(duplicates=1)
+        assert [row.accepted for row in second.rule_report()] == [1]
+
+
+CONCURRENT_WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    from datetime import datetime, timedelta, UTC
+    from pathlib import Path
+    from cds.store import Store, FeedbackEntry
+
+    url, go, ready, card, first, last = sys.argv[1:7]
+    t0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    entries = [
+        FeedbackEntry(card, "overridden", t0 + timedelta(seconds=n))
+        for n in range(int(first), int(last))
+    ]
+    store = Store.open(url)
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.005)
+    totals = {"stored": 0, "duplicates": 0}
+    for start in range(0, len(entries), 2):
+        result = store.record_feedback(entries[start:start + 2])
+        totals["stored"] += result.stored
+        totals["duplicates"] += result.duplicates
+    store.close()
+    print(json.dumps(totals))
+    """
+)
+
+
+def test_concurrent_feedback_from_two_processes_is_counted_exactly(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    card = issued_card()
+    store.record_issued([card])
+    # Process A sends timestamps 0..29, B 15..44: 15 entries overlap, 45 are distinct.
+    totals = run_concurrent_writers(
+        CONCURRENT_WRITER, store_url, card.card_uuid, [(0, 30), (15, 45)], tmp_path
+    )
+
+    assert sum(t["stored"] for t in totals) == 45
+    assert sum(t["duplicates"] for t in totals) == 15
+    assert store.feedback_count() == 45
+
+
+# --- the database down ---
+
+
+def test_opening_a_store_does_not_connect() -> None:
+    with Store.open(dead_postgres_url()) as down:
+        assert down.dialect == "postgresql"
+
+
+@pytest.mark.postgres
+def test_record_issued_fails_fast_when_postgresql_is_down() -> None:
+    with Store.open(dead_postgres_url()) as down:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            down.record_issued([issued_card()])
+        assert time.monotonic() - started < 3
+        # The breaker answers at once until the reconnect delay has passed.
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            down.record_issued([issued_card()])
+        assert time.monotonic() - started < 0.1
+        assert down.ping() is False
+
+
+def test_record_issued_fails_within_about_a_second_when_sqlite_is_locked(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.sqlite3'}"
+    with Store.open(url) as store:
+        store.upgrade()
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as holder:
+                holder.exec_driver_sql("BEGIN EXCLUSIVE")
+                started = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    store.record_issued([issued_card()])
+                assert time.monotonic() - started < 2
+                holder.exec_driver_sql("ROLLBACK")
+        finally:
+            engine.dispose()
+        # Contention is not an outage: the next call goes through at once.
+        store.record_issued([issued_card()])
+        assert len(store.issued_cards()) == 1
+
+
+def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}") as store:
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([issued_card()])
+        with pytest.raises(StoreUnavailable):
+            store.record_feedback([overridden(str(uuid.uuid4()))])
+        assert store.ping() is False
+
+
+def test_the_store_comes_back_after_an_outage(store_url: str) -> None:
+    with Store.open(store_url, reconnect_after_s=0) as store:
+        store.upgrade()
+        store._down_until = time.monotonic() + 60  # as after a failed connection
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([issued_card()])
+        assert store.ping() is True  # readiness probes always try, and close the breaker
+        store.record_issued([issued_card()])
+
+
+# --- jti ---
+
+
+def test_a_jti_is_claimed_once(store: Store) -> None:
+    expires = T0 + timedelta(minutes=5)
+
+    assert store.claim_jti("https://ehr.example", "abc", expires, now=T0) is True
+    assert store.claim_jti("https://ehr.example", "abc", expires, now=T0) is False
+    assert store.claim_jti("https://other.example", "abc", expires, now=T0) is True
+
+
+def test_expired_jti_records_are_purged(store: Store) -> None:
+    store.claim_jti("iss", "old", T0 + timedelta(minutes=5), now=T0)
+
+    later = T0 + timedelta(minutes=6)
+    assert store.claim_jti("iss", "new", later + timedelta(minutes=5), now=later) is True
+    assert store.claim_jti("iss", "old", later + timedelta(minutes=5), now=later) is True
+
+
+# --- patient hash ---
+
+
+def test_patient_hash_is_shared_by_every_store_on_the_database(
+    store: Store, store_url: str
+) -> None:
+    with Store.open(store_url) as other_worker:
+        assert other_worker.patient_hash("123") == store.patient_hash("123")
+    assert store.patient_hash("123") != store.patient_hash("124")
+    assert len(store.patient_hash("123")) == 32
+    assert "123" not in store.patient_hash("123")
+
+
+def test_configured_salt_is_used_and_needs_no_database() -> None:
+    with (
+        Store.open(dead_postgres_url(), patient_hash_salt="pepper") as down,
+        Store.open(dead_postgres_url(), patient_hash_salt="pepper") as twin,
+    ):
+        assert down.patient_hash("123") == twin.patient_hash("123")
+
+
+def test_patient_hash_never_raises_while_the_store_is_down() -> None:
+    with Store.open(dead_postgres_url()) as down:
+        assert len(down.patient_hash("123")) == 32
+
+
+# --- report ---
+
+
+def test_report_counts_rates_and_top_reasons(store: Store) -> None:
+    dvt = [issued_card(rule_id="R-DVT-1", suggestions=(f"s-{n}",)) for n in range(5)]
+    ali = [issued_card(rule_id="R-ALI-1") for _ in range(2)]
+    quality = issued_card(rule_id=None, indicator="info")
+    store.record_issued([*dvt, *ali, quality])
+    store.record_feedback(
+        [
+            accepted(dvt[0]),
+            overridden(dvt[1], "not-applicable"),
+            overridden(dvt[2], "not-applicable"),
+            overridden(dvt[3], "already-done"),
+            overridden(dvt[3], "already-done", at=T0 + timedelta(minutes=1)),  # same card again
+            overridden(dvt[4], None, comment="no coded reason"),
+        ]
+    )
+
+    rows = {row.rule_id: row for row in store.rule_report()}
+
+    assert list(rows) == ["R-ALI-1", "R-DVT-1", None]
+    row = rows["R-DVT-1"]
+    assert (row.issued, row.accepted, row.overridden) == (5, 1, 4)
+    assert row.override_rate == 0.8
+    assert [(r.code, r.count) for r in row.top_override_reasons] == [
+        ("already-done", 2),
+        ("not-applicable", 2),
+        (None, 1),
+    ]
+    assert rows["R-ALI-1"].override_rate is None
+    assert (rows[None].issued, rows[None].accepted) == (1, 0)
+
+
+def test_report_since_counts_cards_issued_from_that_moment(store: Store) -> None:
+    old = issued_card(created_at=T0 - timedelta(days=10))
+    new = issued_card(created_at=T0)
+    store.record_issued([old, new])
+    store.record_feedback(
+        [
+            overridden(old, at=T0),
+            overridden(new),
+            overridden(str(uuid.uuid4()), at=T0 - timedelta(days=5)),
+            overridden(str(uuid.uuid4()), at=T0),
+        ]
+    )
+
+    everything = store.report()
+    recent = store.report(since=T0 - timedelta(days=1))
+
+    assert [(r.issued, r.overridden) for r in everything.rows] == [(2, 2)]
+    assert everything.unmatched_feedback == 2
+    assert [(r.issued, r.overridden) for r in recent.rows] == [(1, 1)]
+    assert recent.unmatched_feedback == 1
+
+
+# --- URLs ---
+
+
+@pytest.mark.parametrize(
+    ("raw", "driver"),
+    [
+        pytest.param("postgres://u:p@db/calf", "postgresql+psycopg", id="postgres-scheme"),
+        pytest.param("postgresql://u@db/calf", "postgresql+psycopg", id="postgresql-scheme"),
+        pytest.param("postgresql+psycopg://u@db/calf", "postgresql+psycopg", id="psycopg"),
+        pytest.param("sqlite:///calf-cds.sqlite3", "sqlite", id="sqlite"),
+    ],
+)
+def test_database_urls_are_normalised_to_psycopg(raw: str, driver: str) -> None:
+    assert normalise_url(raw).drivername == driver
+
+
+@pytest.mark.parametrize("raw", ["mysql://u@db/calf", "not a url"])
+def test_unsupported_database_url_is_a_configuration_error(raw: str) -> None:
+    with pytest.raises(ConfigurationError, match="CDS_DATABASE_URL"):
+        normalise_url(raw)
+
+
+def test_store_url_hides_the_password() -> None:
+    with Store.open("postgresql+psycopg://calf:secret@127.0.0.1:1/calf") as store:
+        assert "secret" not in store.url
+
+
+def test_naive_datetimes_are_refused(store: Store) -> None:
+    card = issued_card(created_at=datetime(2026, 11, 25, 12))  # no offset
+    with pytest.raises(sa.exc.StatementError):
+        store.record_issued([card])
+    assert store.issued_cards() == []
