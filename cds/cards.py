@@ -115,7 +115,7 @@ def _date(record: Finding) -> str:
 
 def _side_text(record: Finding, lateral: bool) -> str:
     if record.side is not Side.UNKNOWN:
-        return record.side.value
+        return str(record.side.value)
     if lateral and record.finding_id in SIDED_FINDINGS:
         return "side not recorded (counted as one-sided)"
     return ""
@@ -396,6 +396,10 @@ def info_card(
             f"Prefetch not satisfied (and not fetched): {_md(keys)}. Data from these queries was "
             "not evaluated."
         )
+    if assessment.not_interpretable:  # §2: named on every card, this one included
+        lines.append("")
+        lines.append("**Not interpretable**")
+        lines.extend(_not_interpretable_lines(assessment))
     lines.append("")
     lines.append(f"_{DISCLAIMER}_")
     card = {

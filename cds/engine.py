@@ -146,7 +146,7 @@ class FindingSet:
 
     def bilateral(self, selector: Present) -> tuple[Finding, ...]:
         """Records showing the finding bilateral: a bilateral record, or both left and right."""
-        records = self.standing(Present(**_selector_fields(selector)))
+        records = self.standing(_as_present(selector))
         both = [r for r in records if r.side is Side.BILATERAL]
         if both:
             return tuple(both)
@@ -203,15 +203,16 @@ def _value(record: Finding) -> float:
     return record.measurement.value
 
 
-def _selector_fields(selector: Present) -> dict[str, object]:
-    return {
-        "finding": selector.finding,
-        "with_tags": selector.with_tags,
-        "without_tags": selector.without_tags,
-        "codes": selector.codes,
-        "without_codes": selector.without_codes,
-        "any_site": selector.any_site,
-    }
+def _as_present(selector: Present) -> Present:
+    """The same selection as a plain Present (Bilateral reads every standing record)."""
+    return Present(
+        selector.finding,
+        selector.with_tags,
+        selector.without_tags,
+        selector.codes,
+        selector.without_codes,
+        selector.any_site,
+    )
 
 
 def _selected(record: Finding, selector: Present) -> bool:

@@ -813,6 +813,8 @@ class _Judgement:
         measurement = Measurement(round(value, 4), mdef.unit, reading.comparator, reading.original)
         text = f"{self.label} {_cmp(reading.comparator)}{_fmt(value)} {_unit_text(mdef.unit)}"
         text = text.rstrip() + self.basis
+        if reading.value is not None and abs(value - reading.value) > 1e-9:
+            text += f" (sent as {reading.original})"  # converted: show what the EHR sent
         if analyte == cat.ABI:
             return [self.make("F-ABI", True, measurement=measurement, text=text)]
         if limit is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from . import findings as _catalog
 from .model import (
+    TAG_HEART_RATE,
     TAG_MOTOR,
     TAG_PAIN_OUT_OF_PROPORTION,
     TAG_SUPERFICIAL_CORD,
@@ -318,8 +319,8 @@ _ROWS: tuple[Rule, ...] = (
         tier=EMERGENCY,
         route="emergency",
         source=Source(
-            "BOAST compartment syndrome 2014",
-            "https://www.boa.ac.uk/standards-guidance/boasts.html",
+            "BOAST 10 compartment syndrome of the limbs 2014",
+            "https://www.boa.ac.uk/resources/boast-10-pdf.html",
         ),
         summary="Possible compartment syndrome: emergency orthopaedic review; send to {route}",
         next_step="Emergency orthopaedic assessment; remove constricting dressings or casts; "
@@ -419,7 +420,7 @@ _ROWS: tuple[Rule, ...] = (
                 _p("F-DVT-DX"),
                 _p("F-CYANOSIS"),
                 # §4: "F-PE-SYMPTOM other than heart rate alone".
-                Present("F-PE-SYMPTOM", without_tags=("heart-rate",)),
+                Present("F-PE-SYMPTOM", without_tags=(TAG_HEART_RATE,)),
             ),
         ),
         wells=True,

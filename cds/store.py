@@ -326,8 +326,8 @@ _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutEr
 class Store:
     """Issued cards, feedback, jti records and the patient-hash salt, in one database.
 
-    Thread-safe (one engine, pooled connections). Not fork-safe by itself: pooled connections
-    are dropped in a forked child (os.register_at_fork) so gunicorn workers never share one.
+    Thread-safe (one engine, pooled connections) and fork-safe: a forked child forgets the
+    parent's pooled connections (os.register_at_fork), so gunicorn workers never share one.
     Close with `close()` (or use as a context manager) to release connections.
     """
 
@@ -692,26 +692,26 @@ def _rule_rows(connection: Connection, since: datetime | None) -> list[RuleRepor
     )
     joined = feedback.join(issued, feedback.c.card_uuid == issued.c.card_uuid)
     outcome_counts: dict[tuple[str | None, str], int] = {
-        (rule_id, outcome): count
-        for rule_id, outcome, count in connection.execute(
+        (row["rule_id"], row["outcome"]): int(row["cards"])
+        for row in connection.execute(
             sa.select(
                 issued.c.rule_id,
                 feedback.c.outcome,
-                sa.func.count(sa.distinct(feedback.c.card_uuid)),
+                sa.func.count(sa.distinct(feedback.c.card_uuid)).label("cards"),
             )
             .select_from(joined)
             .where(*window)
             .group_by(issued.c.rule_id, feedback.c.outcome)
-        )
+        ).mappings()
     }
     reasons: dict[str | None, list[ReasonCount]] = defaultdict(list)
-    for rule_id, system, code, display, count in connection.execute(
+    for row in connection.execute(
         sa.select(
             issued.c.rule_id,
-            feedback.c.override_reason_system,
-            feedback.c.override_reason_code,
-            sa.func.max(feedback.c.override_reason_display),
-            sa.func.count(),
+            feedback.c.override_reason_system.label("system"),
+            feedback.c.override_reason_code.label("code"),
+            sa.func.max(feedback.c.override_reason_display).label("display"),
+            sa.func.count().label("entries"),
         )
         .select_from(joined)
         .where(feedback.c.outcome == "overridden", *window)
@@ -720,8 +720,10 @@ def _rule_rows(connection: Connection, since: datetime | None) -> list[RuleRepor
             feedback.c.override_reason_system,
             feedback.c.override_reason_code,
         )
-    ):
-        reasons[rule_id].append(ReasonCount(system, code, display, int(count)))
+    ).mappings():
+        reasons[row["rule_id"]].append(
+            ReasonCount(row["system"], row["code"], row["display"], int(row["entries"]))
+        )
 
     rows = []
     for rule_id in sorted(issued_counts, key=lambda r: (r is None, r or "")):

@@ -47,7 +47,11 @@ def body_site(site: str | None = None, side: str | None = None) -> dict[str, Any
 
 
 def quantity(
-    value: float | str, unit: str | None = "Cel", *, code: str | None = _UNSET, comparator: str | None = None
+    value: float | str,
+    unit: str | None = "Cel",
+    *,
+    code: str | None = _UNSET,
+    comparator: str | None = None,
 ) -> dict[str, Any]:
     """A valueQuantity; `code` defaults to `unit` (UCUM); pass code=None to send `unit` only."""
     out: dict[str, Any] = {"value": value}
@@ -79,7 +83,11 @@ def observation(
     **fields: Any,
 ) -> dict[str, Any]:
     """An Observation; extra FHIR fields are passed through (valueQuantity=..., issued=...)."""
-    out: dict[str, Any] = {"resourceType": "Observation", "status": status, "code": concept(code, system)}
+    out: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": status,
+        "code": concept(code, system),
+    }
     out["id"] = f"obs-{next(_ids)}" if id is _UNSET else id
     if out["id"] is None:
         del out["id"]
@@ -93,9 +101,7 @@ def observation(
     return out
 
 
-def measurement(
-    loinc: str, value: float | str, unit: str | None, **fields: Any
-) -> dict[str, Any]:
+def measurement(loinc: str, value: float | str, unit: str | None, **fields: Any) -> dict[str, Any]:
     """A LOINC Observation with a valueQuantity in `unit`."""
     return observation(loinc, LOINC, valueQuantity=quantity(value, unit), **fields)
 

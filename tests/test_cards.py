@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 import pytest
+from finding_factory import L, U, extraction, f
+from test_rules import FIRING
 
 from cds.cards import (
     DISCLAIMER,
@@ -25,8 +27,6 @@ from cds.model import (
 )
 from cds.routes import PROFILES
 from cds.rules import RULES, RULES_BY_ID
-from finding_factory import L, U, extraction, f
-from test_rules import FIRING
 
 BASE = "http://calf-cds.example/fhir"
 SETTINGS = Settings()
@@ -124,7 +124,9 @@ def test_uuids_come_from_the_injected_source_and_are_unique() -> None:
         new_uuid=lambda: f"uuid-{next(counter)}",
     )
 
-    uuids = [c["uuid"] for c in cards] + [s["uuid"] for c in cards for s in c.get("suggestions", [])]
+    uuids = [c["uuid"] for c in cards] + [
+        s["uuid"] for c in cards for s in c.get("suggestions", [])
+    ]
     assert len(uuids) == len(set(uuids))
     assert all(u.startswith("uuid-") for u in uuids)
 

@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 import pytest
+from finding_factory import NOW, B, L, R, U, extraction, f
 
 from cds.engine import FindingSet, evaluate
 from cds.model import (
@@ -16,7 +17,6 @@ from cds.model import (
     Finding,
 )
 from cds.rules import Present, Unilateral
-from finding_factory import NOW, B, L, R, U, extraction, f
 
 
 def ids(*records: Finding, age: int | None = 60) -> tuple[str, ...]:
@@ -55,7 +55,14 @@ def ids(*records: Finding, age: int | None = 60) -> tuple[str, ...]:
         pytest.param(
             [
                 f("F-FEVER", tags={TAG_MEASURED}, value=38.6, unit="Cel", days_ago=1),
-                f("F-FEVER", present=False, tags={TAG_MEASURED}, value=36.9, unit="Cel", days_ago=0),
+                f(
+                    "F-FEVER",
+                    present=False,
+                    tags={TAG_MEASURED},
+                    value=36.9,
+                    unit="Cel",
+                    days_ago=0,
+                ),
             ],
             True,
             id="threshold-yesterday-crossing-counts",
@@ -234,14 +241,14 @@ EXERTION = [f("F-CALF-PAIN"), f("F-EXERTION")]
     ("extra", "blocker"),
     [
         pytest.param([f("F-COMPARTMENT")], "R-COMPARTMENT", id="emergency"),
-        pytest.param([f("F-LOW-BACK-PAIN"), f("F-ACTIVE-CANCER")], "R-SPINAL-RED-FLAG", id="urgent"),
+        pytest.param(
+            [f("F-LOW-BACK-PAIN"), f("F-ACTIVE-CANCER")], "R-SPINAL-RED-FLAG", id="urgent"
+        ),
         pytest.param([f("F-VARICOSE")], "R-VARICOSE", id="routine"),
         pytest.param([f("F-LEG-SWELLING", side=L)], "R-DVT-PATHWAY", id="one-sided-swelling"),
     ],
 )
-def test_self_care_never_stands_beside_an_e_u_or_r_rule(
-    extra: list[Finding], blocker: str
-) -> None:
+def test_self_care_never_stands_beside_an_e_u_or_r_rule(extra: list[Finding], blocker: str) -> None:
     result = ids(*EXERTION, *extra)
 
     assert blocker in result
@@ -372,8 +379,10 @@ def test_principle_5_caveats(records: list[Finding], age: int, words: str) -> No
     assessment = evaluate(extraction(f("F-CALF-PAIN"), *records, age=age))
 
     assert not assessment.scores_apply
-    assert any(words in c and "validated scores do not apply; assess clinically" in c
-               for c in assessment.caveats)
+    assert any(
+        words in c and "validated scores do not apply; assess clinically" in c
+        for c in assessment.caveats
+    )
 
 
 def test_unknown_age_is_treated_as_adult_and_said() -> None:

@@ -47,7 +47,9 @@ from cds.model import (
 
 SETTINGS = Settings()
 EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "external"
-SYNTHEA = sorted((EXTERNAL / "smart-on-fhir_generated-sample-data" / "R4" / "SYNTHEA").glob("*.json"))
+SYNTHEA = sorted(
+    (EXTERNAL / "smart-on-fhir_generated-sample-data" / "R4" / "SYNTHEA").glob("*.json")
+)
 CALF_PAIN = "300954003"
 
 
@@ -110,7 +112,10 @@ def test_observation_with_an_invalid_status_code_is_unreadable_not_silently_drop
 
 @pytest.mark.parametrize(
     "verification",
-    [pytest.param("entered-in-error", id="entered-in-error"), pytest.param("refuted", id="refuted")],
+    [
+        pytest.param("entered-in-error", id="entered-in-error"),
+        pytest.param("refuted", id="refuted"),
+    ],
 )
 def test_condition_excluded_by_verification_status_is_ignored(verification: str) -> None:
     extraction = read(condition("449615005", verification=verification))
@@ -158,7 +163,9 @@ def test_active_condition_counts_as_an_acute_finding(clinical: str | None) -> No
     ],
 )
 def test_inactive_condition_never_counts_as_an_acute_finding(clinical: str) -> None:
-    extraction = read(condition("449615005", clinical=clinical), condition("363346000", clinical=clinical))
+    extraction = read(
+        condition("449615005", clinical=clinical), condition("363346000", clinical=clinical)
+    )
 
     assert extraction.findings == ()
 
@@ -170,7 +177,11 @@ def test_inactive_condition_never_counts_as_an_acute_finding(clinical: str) -> N
 def test_inactive_dvt_condition_counts_as_previous_dvt(clinical: str) -> None:
     finding = only(read(condition("128053003", clinical=clinical, onset="2026-11-20")))
 
-    assert (finding.finding_id, finding.present, finding.in_window) == ("F-PREVIOUS-DVT", True, True)
+    assert (finding.finding_id, finding.present, finding.in_window) == (
+        "F-PREVIOUS-DVT",
+        True,
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -285,7 +296,11 @@ def test_generic_symptom_code_with_the_finding_as_value_is_a_record(code: str, s
 
     finding = only(read(resource))
 
-    assert (finding.finding_id, finding.present, finding.code.code) == ("F-CALF-PAIN", True, CALF_PAIN)
+    assert (finding.finding_id, finding.present, finding.code.code) == (
+        "F-CALF-PAIN",
+        True,
+        CALF_PAIN,
+    )
 
 
 def test_pregnancy_status_with_pregnant_as_value_is_a_record() -> None:
@@ -296,7 +311,10 @@ def test_pregnancy_status_with_pregnant_as_value_is_a_record() -> None:
 
 def test_generic_code_negated_by_interpretation_is_an_absence() -> None:
     resource = observation(
-        "75325-1", LOINC, valueCodeableConcept=concept(CALF_PAIN), interpretation=interpretation("NEG")
+        "75325-1",
+        LOINC,
+        valueCodeableConcept=concept(CALF_PAIN),
+        interpretation=interpretation("NEG"),
     )
 
     assert only(read(resource)).present is False
@@ -317,12 +335,23 @@ def test_hl7_be_pain_in_calves_example_reads_as_present_calf_pain() -> None:
         "status": "final",
         "code": {"coding": [{"system": SNOMED, "code": "1264028004"}]},
         "subject": {
-            "identifier": {"system": "urn:tmp:patient-id", "value": "D358D4B4-6007-4C3E-A33B-056773F45DC9"}
+            "identifier": {
+                "system": "urn:tmp:patient-id",
+                "value": "D358D4B4-6007-4C3E-A33B-056773F45DC9",
+            }
         },
         "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "373066001"}]},
-        "effectivePeriod": {"start": "2024-11-15T09:56:00+00:00", "end": "2024-11-15T09:57:00+00:00"},
+        "effectivePeriod": {
+            "start": "2024-11-15T09:56:00+00:00",
+            "end": "2024-11-15T09:57:00+00:00",
+        },
         "performer": [
-            {"identifier": {"system": "urn:tmp:patient-id", "value": "D358D4B4-6007-4C3E-A33B-056773F45DC9"}}
+            {
+                "identifier": {
+                    "system": "urn:tmp:patient-id",
+                    "value": "D358D4B4-6007-4C3E-A33B-056773F45DC9",
+                }
+            }
         ],
     }
 
@@ -554,8 +583,12 @@ def test_label_names_the_finding_and_its_side() -> None:
         pytest.param("414941008", None, "F-TROPHIC-SKIN", False, id="onychomycosis-is-leg"),
         pytest.param("54518005", None, "F-PULSELESS", True, id="absent-pulse-no-site"),
         pytest.param("771542000", FOOT, "F-COLD-LIMB", False, id="cold-foot"),
-        pytest.param("3253007", CALF, "F-SKIN-DISCOLOURATION", True, id="discolouration-always-supporting"),
-        pytest.param("202708005", None, "F-LUMBAR-DISC-DISEASE", True, id="disc-disease-supporting"),
+        pytest.param(
+            "3253007", CALF, "F-SKIN-DISCOLOURATION", True, id="discolouration-always-supporting"
+        ),
+        pytest.param(
+            "202708005", None, "F-LUMBAR-DISC-DISEASE", True, id="disc-disease-supporting"
+        ),
         pytest.param("247348008", None, "F-DEEP-VEIN-TENDERNESS", True, id="tenderness-no-site"),
     ],
 )
@@ -607,7 +640,12 @@ def test_tenderness_on_the_calf_counts_but_is_not_localised_to_the_deep_veins() 
 @pytest.mark.parametrize(
     ("code", "finding_id", "tag"),
     [
-        pytest.param("pain-out-of-proportion", "F-COMPARTMENT", TAG_PAIN_OUT_OF_PROPORTION, id="pain-out-of-proportion"),
+        pytest.param(
+            "pain-out-of-proportion",
+            "F-COMPARTMENT",
+            TAG_PAIN_OUT_OF_PROPORTION,
+            id="pain-out-of-proportion",
+        ),
         pytest.param("superficial-vein-cord", "F-SVT", TAG_SUPERFICIAL_CORD, id="superficial-cord"),
     ],
 )
@@ -681,7 +719,13 @@ def test_measurement_without_value_or_interpretation_is_not_interpretable() -> N
 
 
 def test_measurement_not_done_is_not_recorded() -> None:
-    resource = observation("48065-7", LOINC, dataAbsentReason=concept("not-performed", "http://terminology.hl7.org/CodeSystem/data-absent-reason"))
+    resource = observation(
+        "48065-7",
+        LOINC,
+        dataAbsentReason=concept(
+            "not-performed", "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+        ),
+    )
 
     assert read(resource).findings == ()
 
@@ -703,7 +747,11 @@ def test_d_dimer_cut_off_depends_on_feu_or_ddu_from_the_loinc_code(
 ) -> None:
     finding = only(read(measurement(loinc, value, unit)))
 
-    assert (finding.finding_id, finding.present, finding.interpretable) == ("F-D-DIMER", present, True)
+    assert (finding.finding_id, finding.present, finding.interpretable) == (
+        "F-D-DIMER",
+        present,
+        True,
+    )
     assert finding.measurement is not None
     assert finding.measurement.value == pytest.approx(ng_ml)
     assert finding.measurement.unit == "ng/mL"
@@ -723,7 +771,9 @@ def test_d_dimer_label_shows_value_unit_and_basis() -> None:
         pytest.param("48066-5", "mg/L{FEU}", id="DDU-code-FEU-unit"),
     ],
 )
-def test_d_dimer_annotation_contradicting_the_code_is_not_interpretable(loinc: str, unit: str) -> None:
+def test_d_dimer_annotation_contradicting_the_code_is_not_interpretable(
+    loinc: str, unit: str
+) -> None:
     finding = only(read(measurement(loinc, 900, unit)))
 
     assert (finding.interpretable, finding.present) == (False, False)
@@ -734,11 +784,15 @@ def test_d_dimer_annotation_contradicting_the_code_is_not_interpretable(loinc: s
     ("value", "present"),
     [
         pytest.param({"valueString": ">20000 ng/mL"}, True, id="string-with-unit"),
-        pytest.param({"valueString": ">20000"}, True, id="string-without-unit-positive-in-any-unit"),
+        pytest.param(
+            {"valueString": ">20000"}, True, id="string-without-unit-positive-in-any-unit"
+        ),
         pytest.param({"valueString": "0.6"}, None, id="unitless-ambiguous-not-interpretable"),
         pytest.param({"valueString": "0.2"}, False, id="unitless-negative-in-any-unit"),
         pytest.param({"valueString": "see report"}, None, id="text-not-interpretable"),
-        pytest.param({"valueQuantity": quantity(500, "ng/mL", comparator=">")}, True, id="comparator"),
+        pytest.param(
+            {"valueQuantity": quantity(500, "ng/mL", comparator=">")}, True, id="comparator"
+        ),
         pytest.param({"valueCodeableConcept": concept("10828004")}, True, id="coded-positive"),
         pytest.param({"interpretation": interpretation("POS")}, True, id="interpretation-pos-only"),
     ],
@@ -765,11 +819,21 @@ def test_d_dimer_string_keeps_the_comparator_for_the_card() -> None:
         pytest.param(620, {"interpretation": interpretation("NEG")}, False, id="neg-beats-cut-off"),
         pytest.param(620, {"interpretation": interpretation("N")}, True, id="N-is-not-decisive"),
         pytest.param(400, {"interpretation": interpretation("H")}, True, id="H-beats-cut-off"),
-        pytest.param(620, {"referenceRange": [{"high": quantity(700, "ng/mL")}]}, False, id="own-range-700"),
-        pytest.param(400, {"referenceRange": [{"high": quantity(0.35, "mg/L")}]}, True, id="own-range-converted"),
+        pytest.param(
+            620, {"referenceRange": [{"high": quantity(700, "ng/mL")}]}, False, id="own-range-700"
+        ),
         pytest.param(
             400,
-            {"referenceRange": [{"high": quantity(700, "ng/mL")}], "interpretation": interpretation("H")},
+            {"referenceRange": [{"high": quantity(0.35, "mg/L")}]},
+            True,
+            id="own-range-converted",
+        ),
+        pytest.param(
+            400,
+            {
+                "referenceRange": [{"high": quantity(700, "ng/mL")}],
+                "interpretation": interpretation("H"),
+            },
             True,
             id="H-with-range",
         ),
@@ -786,14 +850,22 @@ def test_observation_interpretation_and_reference_range_are_preferred_over_the_c
 @pytest.mark.parametrize(
     ("value", "unit", "reference_range", "multiple", "present"),
     [
-        pytest.param(4200, "U/L", [{"high": quantity(170, "U/L")}], 24.706, True, id="range-uln-170"),
+        pytest.param(
+            4200, "U/L", [{"high": quantity(170, "U/L")}], 24.706, True, id="range-uln-170"
+        ),
         pytest.param(1000, "IU/L", None, 5.0, True, id="default-uln-200"),
         pytest.param(150, "[IU]/L", None, 0.75, False, id="normal"),
-        pytest.param(9000, "U/L", [{"low": quantity(20, "U/L")}], 45.0, True, id="range-without-high"),
+        pytest.param(
+            9000, "U/L", [{"low": quantity(20, "U/L")}], 45.0, True, id="range-without-high"
+        ),
     ],
 )
 def test_ck_is_measured_in_multiples_of_the_upper_limit_of_normal(
-    value: float, unit: str, reference_range: list[dict[str, Any]] | None, multiple: float, present: bool
+    value: float,
+    unit: str,
+    reference_range: list[dict[str, Any]] | None,
+    multiple: float,
+    present: bool,
 ) -> None:
     extra = {"referenceRange": reference_range} if reference_range else {}
 
@@ -819,8 +891,18 @@ def test_ck_uln_is_configurable() -> None:
         pytest.param("2823-3", 3.2, "mmol/L", {}, True, False, id="K-3.2-low"),
         pytest.param("6298-4", 2.3, "meq/L", {}, True, True, id="K-2.3-severe"),
         pytest.param("2823-3", 4.1, "mEq/L", {}, False, False, id="K-normal"),
-        pytest.param("2823-3", 3.6, "mmol/L", {"interpretation": interpretation("LL")}, True, True, id="K-LL"),
-        pytest.param("2823-3", 6.9, "mmol/L", {"interpretation": interpretation("HH")}, False, True, id="K-HH"),
+        pytest.param(
+            "2823-3", 3.6, "mmol/L", {"interpretation": interpretation("LL")}, True, True, id="K-LL"
+        ),
+        pytest.param(
+            "2823-3",
+            6.9,
+            "mmol/L",
+            {"interpretation": interpretation("HH")},
+            False,
+            True,
+            id="K-HH",
+        ),
         pytest.param("2601-3", 0.6, "mmol/L", {}, True, False, id="Mg-mmol"),
         pytest.param("2601-3", 1.6, "mg/dL", {}, True, False, id="Mg-mmol-code-sent-in-mg/dL"),
         pytest.param("19123-9", 1.6, "mg/dL", {}, True, False, id="Mg-mg/dL"),
@@ -828,9 +910,22 @@ def test_ck_uln_is_configurable() -> None:
         pytest.param("17861-6", 8.2, "mg/dL", {}, True, False, id="Ca-mg/dL"),
         pytest.param("17861-6", 2.0, "mmol/L", {}, True, False, id="Ca-mmol/L"),
         pytest.param("17861-6", 2.3, "mmol/L", {}, False, False, id="Ca-mmol/L-normal"),
-        pytest.param("17861-6", 9.0, "mg/dL", {"interpretation": interpretation("LL")}, True, True, id="Ca-LL"),
         pytest.param(
-            "2823-3", 3.4, "mmol/L", {"referenceRange": [{"low": quantity(3.3, "mmol/L")}]}, False, False,
+            "17861-6",
+            9.0,
+            "mg/dL",
+            {"interpretation": interpretation("LL")},
+            True,
+            True,
+            id="Ca-LL",
+        ),
+        pytest.param(
+            "2823-3",
+            3.4,
+            "mmol/L",
+            {"referenceRange": [{"low": quantity(3.3, "mmol/L")}]},
+            False,
+            False,
             id="K-own-range",
         ),
     ],
@@ -849,7 +944,13 @@ def test_electrolytes_give_cramp_cause_and_severe_disturbance(
     [
         pytest.param(6.0, "m[IU]/L", {}, True, id="above-default-4.5"),
         pytest.param(4.0, "uIU/mL", {}, False, id="normal"),
-        pytest.param(5.0, "mIU/L", {"referenceRange": [{"high": quantity(5.5, "mIU/L")}]}, False, id="own-range"),
+        pytest.param(
+            5.0,
+            "mIU/L",
+            {"referenceRange": [{"high": quantity(5.5, "mIU/L")}]},
+            False,
+            id="own-range",
+        ),
     ],
 )
 def test_tsh_above_its_reference_range_is_a_cramp_cause(
@@ -897,7 +998,9 @@ def test_heart_rate_over_comparator_crosses_a_strict_limit() -> None:
 def test_calf_circumference_difference_of_3_cm_is_calf_swelling(
     value: float, unit: str, present: bool
 ) -> None:
-    resource = observation("calf-circumference-difference", LOCAL, valueQuantity=quantity(value, unit))
+    resource = observation(
+        "calf-circumference-difference", LOCAL, valueQuantity=quantity(value, unit)
+    )
 
     finding = only(read(resource))
 
@@ -931,7 +1034,9 @@ def test_abi_components_use_the_lowest_with_its_side() -> None:
     ],
 )
 def test_abi_value_is_reported_with_its_ratio(code: str, system: str, unit: str | None) -> None:
-    resource = observation(code, system, valueQuantity=quantity(0.85, unit), site=ANKLE, side="right")
+    resource = observation(
+        code, system, valueQuantity=quantity(0.85, unit), site=ANKLE, side="right"
+    )
 
     finding = only(read(resource))
 
@@ -1010,7 +1115,11 @@ def test_missing_patient_leaves_age_unknown() -> None:
 def test_finding_carries_subject_and_resource_type() -> None:
     finding = only(read(condition("449615005", id="c1", subject="Patient/p9")))
 
-    assert (finding.reference, finding.subject, finding.resource_type) == ("Condition/c1", "Patient/p9", "Condition")
+    assert (finding.reference, finding.subject, finding.resource_type) == (
+        "Condition/c1",
+        "Patient/p9",
+        "Condition",
+    )
 
 
 def test_resource_without_id_is_referenced_by_full_url_or_position() -> None:
@@ -1087,12 +1196,19 @@ def test_validate_resource_accepts_a_valid_service_request() -> None:
         pytest.param({"resourceType": "Nope"}, "unknown resourceType", id="unknown-type"),
         pytest.param({"status": "draft"}, "resourceType missing", id="no-type"),
         pytest.param(
-            {"resourceType": "CodeSystem", "status": "active", "content": "complete", "concept": "x"},
+            {
+                "resourceType": "CodeSystem",
+                "status": "active",
+                "content": "complete",
+                "concept": "x",
+            },
             "concept",
             id="codesystem-bad-concept",
         ),
     ],
 )
-def test_validate_resource_raises_a_readable_value_error(resource: dict[str, Any], message: str) -> None:
+def test_validate_resource_raises_a_readable_value_error(
+    resource: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         validate_resource(resource)

@@ -102,11 +102,7 @@ def test_local_code_under_another_system_does_not_match() -> None:
 
 
 def test_motor_codes_carry_the_motor_tag() -> None:
-    motor = {
-        c.code
-        for c in cat.FINDINGS["F-SENSORY-MOTOR-LOSS"].codes
-        if TAG_MOTOR in c.tags
-    }
+    motor = {c.code for c in cat.FINDINGS["F-SENSORY-MOTOR-LOSS"].codes if TAG_MOTOR in c.tags}
 
     assert motor == {"102568007", "713514005"}
 

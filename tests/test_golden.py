@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from conftest import REPO, SAMPLES, load_json
 
+from cds.fhir_input import validate_resource
+
 SCT = "http://snomed.info/sct"
 CDS_BASE = "http://calf-cds.example/fhir"
 RULE_SYSTEM = f"{CDS_BASE}/CodeSystem/rule"
@@ -229,6 +231,17 @@ GOLDEN: dict[str, Golden] = {
     "units-d-dimer-not-interpretable-blocks-rest.json": Golden(
         ("R-NO-RED-FLAG-DATA",), text={"R-NO-RED-FLAG-DATA": ("not interpretable",)}
     ),
+    "conflict-latest-record-wins-no-calf-pain.json": Golden(()),
+    "conflict-equal-times-present-wins.json": Golden(("R-NO-RED-FLAG-DATA",)),
+    "fever-yesterday-not-cancelled-by-normal-today.json": Golden(("R-CALF-PAIN-FEVER",)),
+    "units-fahrenheit-exactly-100-4.json": Golden(("R-CALF-PAIN-FEVER",)),
+    "dvt-d-dimer-exactly-500-feu.json": Golden((DVT,)),
+    "pad-abi-exactly-0-90.json": Golden(("R-PAD",)),
+    "condition-without-clinical-status-counts-active.json": Golden(("R-CLTI",)),
+    "condition-resolved-cellulitis-not-acute.json": Golden(("R-NO-RED-FLAG-DATA",)),
+    "pe-suspected-cyanosis-without-leg-site.json": Golden(("R-PE-SUSPECTED", DVT)),
+    "phlegmasia-near-miss-cyanosis-other-side.json": Golden((DVT,)),
+    "ali-near-miss-cold-and-pulseless-on-opposite-sides.json": Golden(("R-NO-RED-FLAG-DATA",)),
     "laterality-bilateral-oedema-no-dvt.json": Golden(("R-NO-RED-FLAG-DATA",)),
     "laterality-side-unknown-swelling-dvt.json": Golden(
         (DVT,),
@@ -387,8 +400,14 @@ def test_golden_sample_over_http(live_server: Any, name: str) -> None:
 
     for card in cards:
         _check_every_card(card)
+    references = _request_references(body)
     for card in rule_cards:
         _check_rule_card(card, patient_id=body["context"]["patientId"], golden=golden)
+        for suggestion in card.get("suggestions", []):
+            service_request = suggestion["actions"][0]["resource"]
+            validate_resource(service_request)  # a valid R4 ServiceRequest (issue 2, item 5)
+            for reason in service_request["reasonReference"]:
+                assert reason["reference"] in references, (rule_id(card), reason)
 
     if golden.info is None:
         assert info_cards == [], _explain(info_cards)
@@ -400,6 +419,21 @@ def test_golden_sample_over_http(live_server: Any, name: str) -> None:
                 pattern,
                 card_text(info_cards[0]),
             )
+
+
+def _request_references(body: dict[str, Any]) -> set[str]:
+    """`Type/id` and fullUrl of every resource the request carried."""
+    references: set[str] = set()
+    for value in body["prefetch"].values():
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            continue
+        for entry in value.get("entry", []):
+            resource = entry.get("resource")
+            if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+                references.add(f"{resource['resourceType']}/{resource['id']}")
+            if entry.get("fullUrl"):
+                references.add(entry["fullUrl"])
+    return references
 
 
 def _explain(cards: list[dict[str, Any]]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from finding_factory import L, extraction, f
 
 from cds.cards import build_cards
 from cds.config import Settings
@@ -12,7 +13,6 @@ from cds.engine import Assessment, FiredRule, evaluate
 from cds.fhir_input import validate_resource
 from cds.routes import PROFILES, ROUTE_KEYS, SNOMED, coding, route_for
 from cds.rules import RULES
-from finding_factory import L, extraction, f
 
 NUCC = "http://nucc.org/provider-taxonomy"
 
@@ -70,7 +70,8 @@ def test_route_codes_follow_the_spec_table(
 ) -> None:
     route = route_for(key, profile)
 
-    assert route.code is not None and route.performer is not None
+    assert route.code is not None
+    assert route.performer is not None
     assert (route.code.code, route.performer.code) == (code, performer)
 
 

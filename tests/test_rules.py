@@ -101,7 +101,9 @@ FIRING: list[Any] = [
     ),
     pytest.param("R-ALI", [f("F-ALI-DX")], id="ali-dx"),
     pytest.param("R-ALI", [f("F-PAINFUL-COLD-LIMB")], id="ali-painful-cold-limb-alone"),
-    pytest.param("R-ALI", [f("F-COLD-LIMB", side=L), f("F-PULSELESS", side=L)], id="ali-cold-pulse"),
+    pytest.param(
+        "R-ALI", [f("F-COLD-LIMB", side=L), f("F-PULSELESS", side=L)], id="ali-cold-pulse"
+    ),
     pytest.param(
         "R-ALI",
         [f("F-COLD-LIMB", side=L), f("F-SENSORY-MOTOR-LOSS", side=U)],
@@ -143,7 +145,10 @@ FIRING: list[Any] = [
     pytest.param("R-RHABDO", [ck(41)], id="rhabdo-ck-over-40x"),
     pytest.param(
         "R-RHABDO",
-        [f("F-RHABDO", code="dark-urine"), f("F-CALF-PAIN", tags={TAG_AT_ANY_SITE, TAG_SUPPORTING})],
+        [
+            f("F-RHABDO", code="dark-urine"),
+            f("F-CALF-PAIN", tags={TAG_AT_ANY_SITE, TAG_SUPPORTING}),
+        ],
         id="rhabdo-dark-urine-muscle-pain-any-site",
     ),
     pytest.param("R-SEVERE-ELECTROLYTE", [f("F-SEVERE-ELECTROLYTE")], id="electrolyte"),
@@ -440,7 +445,9 @@ def test_conditions_are_data_made_of_the_vocabulary(rule: rules.Rule) -> None:
     for node in walk(rule.condition):
         assert isinstance(node, VOCABULARY)
         assert dataclasses.is_dataclass(node)
-        for value in dataclasses.asdict(node).values() if not isinstance(node, AllOf | AnyOf) else ():
+        for value in (
+            dataclasses.asdict(node).values() if not isinstance(node, AllOf | AnyOf) else ()
+        ):
             assert not callable(value)
     hash(rule.condition)  # frozen all the way down
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from finding_factory import B, L, extraction, f
 
 from cds import scores
 from cds.engine import FindingSet, evaluate
@@ -20,7 +21,6 @@ from cds.scores import (
     d_dimer_cutoff,
     wells,
 )
-from finding_factory import B, L, extraction, f
 
 ITEM_IDS = [finding_id for finding_id, _, _ in WELLS_ITEMS]
 
@@ -116,7 +116,10 @@ def test_incomplete_never_says_unlikely_and_takes_the_likely_step() -> None:
 
 
 def test_an_undated_absence_does_not_fill_an_item() -> None:
-    records = [*all_absent(except_=("F-COLLATERAL-VEINS",)), f("F-COLLATERAL-VEINS", present=False, days_ago=None)]
+    records = [
+        *all_absent(except_=("F-COLLATERAL-VEINS",)),
+        f("F-COLLATERAL-VEINS", present=False, days_ago=None),
+    ]
 
     result = wells(FindingSet(records))
 
@@ -142,7 +145,10 @@ def test_the_dvt_counted_as_f_dvt_dx_is_not_also_a_previous_dvt() -> None:
 
 
 def test_an_older_dvt_still_counts_as_previous_dvt_beside_a_current_one() -> None:
-    records = [f("F-DVT-DX", reference="Condition/new"), f("F-PREVIOUS-DVT", reference="Condition/old")]
+    records = [
+        f("F-DVT-DX", reference="Condition/new"),
+        f("F-PREVIOUS-DVT", reference="Condition/old"),
+    ]
 
     assert status(wells(FindingSet(records)), "F-PREVIOUS-DVT") == PRESENT
 
@@ -177,7 +183,9 @@ def test_principle_5_states_no_likely_or_unlikely_and_no_age_adjusted_cutoff(
 
     fired = evaluate(extraction(*dvt, *records, age=age)).fired_rule("R-DVT-PATHWAY")
 
-    assert fired is not None and fired.wells is not None and fired.d_dimer is not None
+    assert fired is not None
+    assert fired.wells is not None
+    assert fired.d_dimer is not None
     assert fired.wells.classification == NOT_APPLICABLE
     text = (fired.wells.statement + fired.wells.next_step).lower()
     assert "likely" not in text
@@ -204,7 +212,8 @@ def test_age_adjusted_cutoff_is_stated_and_never_suppresses_the_card() -> None:
 
     fired = evaluate(extraction(f("F-CALF-PAIN"), d_dimer, age=80)).fired_rule("R-DVT-PATHWAY")
 
-    assert fired is not None and fired.d_dimer is not None
+    assert fired is not None
+    assert fired.d_dimer is not None
     assert "800 ng/mL FEU" in fired.d_dimer.statement
     assert "below the age-adjusted cut-off" in fired.d_dimer.statement
     assert "complete and unlikely" in fired.d_dimer.statement

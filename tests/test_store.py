@@ -6,6 +6,7 @@ Every test taking `store` or `store_url` runs twice: `[sqlite]` and `[postgresql
 from __future__ import annotations
 
 import ast
+import sqlite3
 import textwrap
 import time
 import uuid
@@ -419,3 +420,18 @@ def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(sa.exc.StatementError):
         store.record_issued([card])
     assert store.issued_cards() == []
+
+
+# --- the suite's PostgreSQL fixture ---
+
+
+def test_missing_postgresql_binaries_fail_loudly_with_an_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import conftest_store
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(conftest_store, "PG_BIN_DIRS", (tmp_path,))
+
+    with pytest.raises(pytest.fail.Exception, match="apt-get install postgresql-15"):
+        conftest_store.find_pg_bin()
