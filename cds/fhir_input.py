@@ -931,10 +931,6 @@ def _any_known(unit: str | None) -> bool:
     return any(units.is_known_unit(analyte, unit) for analyte in units.ANALYTES) if unit else False
 
 
-def _canonical(mdef: cat.MeasurementDef, value: float, unit: str | None) -> float | None:
-    return units.convert(mdef.analyte, value, unit, mdef.unit)
-
-
 def _range_limit(
     data: Mapping[str, Any], mdef: cat.MeasurementDef, value_unit: str | None, *, high: bool
 ) -> float | None:

@@ -369,11 +369,21 @@ class FhirBundleSchema(_Open):
     entry = fields.List(fields.Nested(BundleEntrySchema))
 
 
+class RuleSourceSchema(_Open):
+    label = fields.String(required=True)
+    url = fields.String()
+
+
 class RuleCatalogEntrySchema(_Open):
+    """One row of cds.codesystems.rule_catalog()."""
+
     id = fields.String(required=True)
-    tier = fields.String(required=True)
-    route = fields.String(allow_none=True)
-    source = fields.String(allow_none=True)
+    name = fields.String(required=True)
+    tier = fields.String(required=True, validate=validate.OneOf(["E", "U", "R", "S"]))
+    route = fields.String(required=True)
+    source = fields.Nested(RuleSourceSchema, required=True)
+    summary = fields.String()
+    findings = fields.List(fields.String())
 
 
 class RuleCatalogSchema(Schema):

@@ -1237,6 +1237,18 @@ SCENARIOS: tuple[Scenario, ...] = (
         override={"conditions": None},
     ),
     Scenario(
+        "prefetch-null-patient-red-flag-still-fires",
+        "`patient` prefetch is null (no Patient: age unknown); a cold, pulseless right foot",
+        "R-ALI (critical, A&E, stat): a red flag never waits on the Patient; no info card",
+        given="Unknown",
+        observations=(
+            CALF_PAIN_RIGHT,
+            sct("771542000", "Cold extremity", site=FOOT, side=RIGHT),
+            sct("54518005", "Absent pulse", site=FOOT, side=RIGHT),
+        ),
+        override={"patient": None},
+    ),
+    Scenario(
         "prefetch-operation-outcome-conditions",
         "`conditions` prefetch is an OperationOutcome (unsatisfied, not fetchable from this"
         " fhirServer); one-sided ankle swelling in observations",

@@ -320,6 +320,22 @@ def test_generic_code_negated_by_interpretation_is_an_absence() -> None:
     assert only(read(resource)).present is False
 
 
+def test_finding_coded_in_a_component_is_read() -> None:
+    panel = observation(
+        "85353-1",
+        LOINC,
+        component=[
+            {"code": concept("8867-4", LOINC), "valueQuantity": quantity(124, "/min")},
+            {"code": concept(CALF_PAIN), "valueBoolean": False},
+        ],
+    )
+
+    extraction = read(panel)
+
+    assert only(extraction, "F-PE-SYMPTOM").present is True
+    assert only(extraction, "F-CALF-PAIN").present is False
+
+
 def test_unrelated_observation_yields_nothing() -> None:
     extraction = read(observation("72514-3", LOINC, valueQuantity=quantity(3.3, "{score}")))
 

@@ -255,6 +255,7 @@ GOLDEN: dict[str, Golden] = {
         ("R-COMPARTMENT",), info=(r"\b3\b", "could not be read")
     ),
     "prefetch-null-conditions.json": Golden(("R-PAD",)),
+    "prefetch-null-patient-red-flag-still-fires.json": Golden(("R-ALI",)),
     "prefetch-operation-outcome-conditions.json": Golden((DVT,), info=("conditions",)),
 }
 
@@ -267,6 +268,7 @@ OLDER_DATA = {
 
 
 NO_BIRTH_DATE = {"dvt-age-unknown-no-birth-date.json"}  # §1 principle 5: age unknown
+NO_PATIENT = {"prefetch-null-patient-red-flag-still-fires.json"}  # §1 principle 1
 
 
 def sample_files() -> list[str]:
@@ -353,10 +355,13 @@ def test_sample_is_a_complete_cds_hooks_request(name: str) -> None:
     if body["hook"] == "encounter-start":
         assert context["encounterId"]
     patient = body["prefetch"]["patient"]
-    assert patient["resourceType"] == "Patient"
-    assert patient["id"] == context["patientId"]
-    if name not in NO_BIRTH_DATE:
-        assert patient["birthDate"]
+    if name in NO_PATIENT:
+        assert patient is None
+    else:
+        assert patient["resourceType"] == "Patient"
+        assert patient["id"] == context["patientId"]
+        if name not in NO_BIRTH_DATE:
+            assert patient["birthDate"]
     assert set(body["prefetch"]) == {"patient", "observations", "conditions"}
     observations = [
         entry["resource"]
@@ -484,6 +489,9 @@ def _check_rule_card(card: dict[str, Any], *, patient_id: str, golden: Golden) -
         _check_suggestion(card, rule, route, priority, patient_id)
 
     text = card_text(card)
+    # §7: why (each finding with its resource reference), and a safety-net line.
+    assert re.search(r"\b(Observation|Condition)/", card["detail"]), f"{rule}: no evidence"
+    assert re.search(r"safety[- ]net", card["detail"], re.IGNORECASE), f"{rule}: no safety net"
     for pattern in golden.text.get(rule, ()):
         assert re.search(pattern, text, re.IGNORECASE), f"{rule}: /{pattern}/ not in:\n{text}"
     for pattern in golden.absent.get(rule, ()):
