@@ -50,10 +50,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _install_optional(app: Flask, settings: Any, store: Any) -> None:
-    """Auth and CORS come from cds.http.auth when present (the security layer)."""
-    try:
-        from .http import auth
-    except ImportError:  # pragma: no cover - the security layer is always shipped
-        return
-    auth.install_cors(app, settings)
-    auth.install_auth(app, settings, store)
+    """CORS first (preflight needs no token), then the JWT guard (cds.http.auth)."""
+    from .http.auth import install_auth, install_cors
+
+    install_cors(app, settings)
+    install_auth(app, settings, store)

@@ -67,8 +67,6 @@ def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
     settings = Settings.load()
     configure_logging(settings)
     migrate_store(settings)
-    if settings.auth_mode == "off":
-        log.warning("CDS_AUTH_MODE=off: JWT authentication is disabled (development only)")
     if dev:
         create_app().run(host=host, port=port, debug=False, use_reloader=False)
         return 0

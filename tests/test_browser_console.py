@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import EXTERNAL, REPO, SAMPLES, LiveServer, load_json
 
 pytestmark = pytest.mark.browser
@@ -202,9 +201,7 @@ def test_markup_in_an_observation_display_renders_as_text(
     assert page.dialogs == []
 
 
-def test_markup_echoed_in_an_error_renders_as_text(
-    page: Watched, live_server: LiveServer
-) -> None:
+def test_markup_echoed_in_an_error_renders_as_text(page: Watched, live_server: LiveServer) -> None:
     console = open_console(page, live_server)
     request = load_json(SAMPLES / DVT_SAMPLE)
     request["hook"] = "<img src=x onerror=alert(2)>"

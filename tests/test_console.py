@@ -4,7 +4,6 @@ rules page with its chart, and a script that never turns strings into markup."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -201,7 +200,8 @@ def test_rules_page_shows_counts_and_an_override_rate_bar(client: Any) -> None:
     chart = re.search(r'<svg class="chart".*?</svg>', html, re.S)
     assert chart is not None
     bar = re.search(r'<rect [^>]*width="([\d.]+)"[^>]*data-rule="R-DVT-PATHWAY"', chart.group(0))
-    assert bar is not None and float(bar.group(1)) == pytest.approx(0.75 * 360)
+    assert bar is not None
+    assert float(bar.group(1)) == pytest.approx(0.75 * 360)
     assert "75% (3 of 4)" in chart.group(0)
 
 
@@ -232,8 +232,8 @@ class DownStore:
 
 
 @pytest.fixture
-def app_with_store_down(app_config: dict[str, Any]) -> Iterator[Flask]:
-    yield create_app({**app_config, "store": DownStore()})
+def app_with_store_down(app_config: dict[str, Any]) -> Flask:
+    return create_app({**app_config, "store": DownStore()})
 
 
 def test_rules_page_renders_when_the_store_is_down(app_with_store_down: Flask) -> None:
@@ -249,4 +249,3 @@ def test_rules_page_renders_when_the_store_is_down(app_with_store_down: Flask) -
 
 def test_console_page_renders_when_the_store_is_down(app_with_store_down: Flask) -> None:
     assert app_with_store_down.test_client().get("/").status_code == 200
-

@@ -61,24 +61,27 @@ def test_metrics_is_prometheus_text(client: Any) -> None:
 def test_a_service_call_moves_requests_latency_and_cards(client: Any) -> None:
     before = scrape(client)
 
-    response = client.post(
-        "/cds-services/calf-pain-triage", json=load_json(SAMPLES / DVT_SAMPLE)
-    )
+    response = client.post("/cds-services/calf-pain-triage", json=load_json(SAMPLES / DVT_SAMPLE))
     after = scrape(client)
 
     assert response.status_code == 200
     ok = {"service": "calf-pain-triage", "route": SERVICE_ROUTE, "status": "200"}
-    assert value(after, "calf_cds_requests_total", **ok) - value(
-        before, "calf_cds_requests_total", **ok
-    ) == 1
+    assert (
+        value(after, "calf_cds_requests_total", **ok)
+        - value(before, "calf_cds_requests_total", **ok)
+        == 1
+    )
     latency = {"service": "calf-pain-triage", "route": SERVICE_ROUTE}
-    assert value(after, "calf_cds_request_duration_seconds_count", **latency) - value(
-        before, "calf_cds_request_duration_seconds_count", **latency
-    ) == 1
+    assert (
+        value(after, "calf_cds_request_duration_seconds_count", **latency)
+        - value(before, "calf_cds_request_duration_seconds_count", **latency)
+        == 1
+    )
     dvt = {"rule": "R-DVT-PATHWAY", "indicator": "warning"}
-    assert value(after, "calf_cds_cards_total", **dvt) - value(
-        before, "calf_cds_cards_total", **dvt
-    ) == 1
+    assert (
+        value(after, "calf_cds_cards_total", **dvt) - value(before, "calf_cds_cards_total", **dvt)
+        == 1
+    )
 
 
 def test_errors_are_counted_by_status(client: Any) -> None:
@@ -89,9 +92,11 @@ def test_errors_are_counted_by_status(client: Any) -> None:
     after = scrape(client)
 
     for status in ("404", "415"):
-        assert total(after, "calf_cds_requests_total", status=status) - total(
-            before, "calf_cds_requests_total", status=status
-        ) >= 1
+        assert (
+            total(after, "calf_cds_requests_total", status=status)
+            - total(before, "calf_cds_requests_total", status=status)
+            >= 1
+        )
 
 
 @dataclass
@@ -135,7 +140,8 @@ def test_prefetch_fetches_are_counted_by_outcome(app_config: dict[str, Any]) -> 
     after = scrape(client)
 
     assert response.status_code == 200
-    assert fetcher.calls and {"observations", "conditions"} <= set(fetcher.calls[0])
+    assert fetcher.calls
+    assert {"observations", "conditions"} <= set(fetcher.calls[0])
     for outcome in ("ok", "failed"):
         name = "calf_cds_prefetch_fetches_total"
         assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1

@@ -113,9 +113,7 @@ def _check(document: dict[str, Any], name: str, instance: Any) -> None:
     OAS31Validator(schema).validate(instance)
 
 
-def test_real_answers_match_their_documented_schemas(
-    client: Any, document: dict[str, Any]
-) -> None:
+def test_real_answers_match_their_documented_schemas(client: Any, document: dict[str, Any]) -> None:
     request = load_json(SAMPLES / DVT_SAMPLE)
     discovery = client.get("/cds-services").get_json()
     answer = client.post("/cds-services/calf-pain-triage", json=request).get_json()
