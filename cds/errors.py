@@ -1,18 +1,18 @@
 """The exception tree. Each HTTP-facing error knows its status and FHIR issue type.
 
-    CdsError
-    ├── ConfigurationError               (startup: a CDS_* setting is invalid)
-    ├── ServiceError                     (answered as an OperationOutcome)
-    │   ├── BadRequest            400 invalid     malformed JSON or envelope
-    │   │   └── TooDeep           400 structure   JSON nesting deeper than the limit
-    │   ├── Unauthorized          401 security    body says only "unauthorized"
-    │   ├── NotFound              404 not-found   unknown service or path
-    │   ├── MethodNotAllowed      405 not-supported
-    │   ├── PrefetchUnsatisfiable 412 incomplete  neither observations nor conditions
-    │   ├── TooLarge              413 too-costly  body or Bundle entries over the limit
-    │   ├── UnsupportedMediaType  415 not-supported
-    │   └── StoreUnavailable      503 transient   feedback/reports while the store is down
-    └── (anything else)           500 exception   bugs only; no stack trace in the body
+CdsError
+├── ConfigurationError               (startup: a CDS_* setting is invalid)
+├── ServiceError                     (answered as an OperationOutcome)
+│   ├── BadRequest            400 invalid     malformed JSON or envelope
+│   │   └── TooDeep           400 structure   JSON nesting deeper than the limit
+│   ├── Unauthorized          401 security    body says only "unauthorized"
+│   ├── NotFound              404 not-found   unknown service or path
+│   ├── MethodNotAllowed      405 not-supported
+│   ├── PrefetchUnsatisfiable 412 incomplete  neither observations nor conditions
+│   ├── TooLarge              413 too-costly  body or Bundle entries over the limit
+│   ├── UnsupportedMediaType  415 not-supported
+│   └── StoreUnavailable      503 transient   feedback/reports while the store is down
+└── (anything else)           500 exception   bugs only; no stack trace in the body
 """
 
 from __future__ import annotations
@@ -90,8 +90,12 @@ class StoreUnavailable(ServiceError):
     status = 503
     issue_code = "transient"
 
-    def __init__(self, diagnostics: str = "the feedback store is unavailable; retry later",
-                 *, retry_after_s: int = 30) -> None:
+    def __init__(
+        self,
+        diagnostics: str = "the feedback store is unavailable; retry later",
+        *,
+        retry_after_s: int = 30,
+    ) -> None:
         super().__init__(diagnostics, headers={"Retry-After": str(retry_after_s)})
 
 

@@ -948,11 +948,27 @@ CODE_INDEX: Mapping[tuple[str, str], tuple[CatalogEntry, ...]] = _build_index(FI
 GENERIC_KEYS = frozenset((system, code) for system, code, _, _ in GENERIC_OBSERVATION_CODES)
 
 
+# Spellings of the two standard systems that EHRs send (OIDs from HL7 v3/CDA-derived feeds,
+# https, a trailing slash). Matching them all is the conservative choice: a red flag coded
+# with the OID is still a red flag.
+_SYSTEM_ALIASES = {
+    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
+    "https://snomed.info/sct": SNOMED,
+    "http://snomed.info/sct/": SNOMED,
+    "urn:oid:2.16.840.1.113883.6.1": LOINC,
+    "https://loinc.org": LOINC,
+    "http://loinc.org/": LOINC,
+}
+
+
 def normalise_system(system: str | None) -> str:
-    """Map any `…/CodeSystem/finding` URL to the LOCAL sentinel; other systems unchanged."""
-    if system and system.endswith(LOCAL_FINDING_SYSTEM_SUFFIX):
+    """Map `…/CodeSystem/finding` URLs to the LOCAL sentinel and known aliases of SNOMED CT and
+    LOINC (OIDs, https, trailing slash) to their canonical URL; other systems unchanged."""
+    if not system:
+        return ""
+    if system.endswith(LOCAL_FINDING_SYSTEM_SUFFIX):
         return LOCAL
-    return system or ""
+    return _SYSTEM_ALIASES.get(system, system)
 
 
 def _parse_extra_code(raw: str) -> tuple[str, str]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     """Laterality from bodySite (clinical-rules.md §2 "Laterality")."""
 
     LEFT = "left"
@@ -24,7 +24,7 @@ class Side(str, Enum):
         return self is not Side.BILATERAL
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     """Urgency tiers, highest first (clinical-rules.md §1.2)."""
 
     EMERGENCY = "E"

@@ -303,13 +303,7 @@ def _paths(settings: Settings) -> dict[str, dict[str, Any]]:
                     "Readiness: the store is reachable",
                     "operations",
                     ok=_json("HealthStatus", "ready"),
-                    errors=(),
-                    extra_responses={
-                        "503": {
-                            **_json("HealthStatus", "the store is unreachable"),
-                            "headers": _RETRY_AFTER,
-                        }
-                    },
+                    errors=(503,),
                 ),
                 **public,
             }

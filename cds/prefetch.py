@@ -57,8 +57,7 @@ class PrefetchRead:
                 entries = [entries]
             self.entries += len(entries)
             self.resources.extend(
-                entry.get("resource") if isinstance(entry, Mapping) else entry
-                for entry in entries
+                entry.get("resource") if isinstance(entry, Mapping) else entry for entry in entries
             )
             next_url = _next_link(value)
             if next_url:
@@ -77,9 +76,9 @@ def read_prefetch(prefetch: Mapping[str, Any] | None) -> PrefetchRead:
     read = PrefetchRead()
     prefetch = prefetch or {}
     for key in PREFETCH_KEYS:
-        if key not in prefetch:
-            read.unsatisfied.append(key)
-        elif prefetch[key] is not None and not read.add_bundle_or_resource(key, prefetch[key]):
+        if key not in prefetch or (
+            prefetch[key] is not None and not read.add_bundle_or_resource(key, prefetch[key])
+        ):
             read.unsatisfied.append(key)
     for key, value in prefetch.items():
         if key not in PREFETCH_KEYS and value is not None:

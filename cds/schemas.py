@@ -1,7 +1,8 @@
 """marshmallow schemas for the CDS Hooks 2.0 envelopes (the only marshmallow importer).
 
-Requests are validated here and turned into plain dataclasses; responses are described here for
-OpenAPI. Unknown fields are kept, not rejected: clients extend the envelope (cds-hooks.md "Request").
+Requests are validated here and turned into plain dataclasses; responses are described here
+for OpenAPI. Unknown fields are kept, not rejected: clients extend the envelope
+(cds-hooks.md "Request").
 """
 
 from __future__ import annotations
@@ -38,8 +39,7 @@ def _validate_user_reference(value: str) -> None:
     resource_type, _, resource_id = value.partition("/")
     if resource_type not in USER_REFERENCE_TYPES or not resource_id:
         raise ValidationError(
-            "must be a reference like Practitioner/123 "
-            f"(one of {', '.join(USER_REFERENCE_TYPES)})"
+            f"must be a reference like Practitioner/123 (one of {', '.join(USER_REFERENCE_TYPES)})"
         )
 
 
@@ -88,11 +88,15 @@ class HookRequestSchema(_Open):
     """The service call body (CDS Hooks 2.0 §HTTP Request)."""
 
     hook = fields.String(required=True)
-    hookInstance = fields.String(required=True, validate=_validate_uuid)
+    hookInstance = fields.String(
+        required=True, validate=_validate_uuid, metadata={"format": "uuid"}
+    )
     fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
     fhirAuthorization = fields.Nested(FhirAuthorizationSchema)
     context = fields.Dict(required=True)
-    prefetch = fields.Dict(keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True)
+    prefetch = fields.Dict(
+        keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True
+    )
 
     @validates_schema
     def _fhir_server_with_authorization(self, data: Mapping[str, Any], **_: Any) -> None:
@@ -276,7 +280,7 @@ class OverrideReasonSchema(_Open):
 class FeedbackItemSchema(_Open):
     """One card outcome."""
 
-    card = fields.String(required=True, validate=_validate_uuid)
+    card = fields.String(required=True, validate=_validate_uuid, metadata={"format": "uuid"})
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonSchema)

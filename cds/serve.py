@@ -19,8 +19,10 @@ def migrate_store(settings: Settings) -> None:
     try:
         store.upgrade()
     except StoreUnavailable as exc:
-        log.warning("store unavailable at start; cards will not be recorded until it is back",
-                    extra={"error": str(exc)})
+        log.warning(
+            "store unavailable at start; cards will not be recorded until it is back",
+            extra={"error": str(exc)},
+        )
     finally:
         store.close()
 

@@ -162,7 +162,8 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
     """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer."""
     from .fhir_client import TemplateError, render_template
 
-    assert deps.fetcher is not None and request.fhir_server is not None
+    assert deps.fetcher is not None
+    assert request.fhir_server is not None
     templates = prefetch_templates(deps.settings)
     queries: dict[str, str] = {}
     for key in read.unsatisfied:

@@ -8,10 +8,28 @@ from pathlib import Path
 import pytest
 
 CDS = Path(__file__).resolve().parent.parent / "cds"
-PURE_CORE = ["model", "findings", "units", "rules", "engine", "scores", "routes", "cards",
-             "codesystems"]
-FRAMEWORKS = {"flask", "marshmallow", "sqlalchemy", "alembic", "httpx", "fhir", "werkzeug",
-              "gunicorn", "psycopg"}
+PURE_CORE = [
+    "model",
+    "findings",
+    "units",
+    "rules",
+    "engine",
+    "scores",
+    "routes",
+    "cards",
+    "codesystems",
+]
+FRAMEWORKS = {
+    "flask",
+    "marshmallow",
+    "sqlalchemy",
+    "alembic",
+    "httpx",
+    "fhir",
+    "werkzeug",
+    "gunicorn",
+    "psycopg",
+}
 # module -> the only framework it may import (one library per boundary)
 BOUNDARIES = {"fhir": {"fhir_input"}, "marshmallow": {"schemas"}}
 

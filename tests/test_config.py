@@ -19,10 +19,14 @@ def test_defaults_serve_loopback_development() -> None:
 
 
 def test_environment_variables_override_defaults() -> None:
-    settings = Settings.load(environ={
-        "CDS_ROUTE_PROFILE": "nice", "CDS_FHIR_TIMEOUT_S": "1.5", "CDS_CONSOLE": "off",
-        "CDS_FHIR_SERVER_ALLOWLIST": "https://a.example, https://b.example",
-    })
+    settings = Settings.load(
+        environ={
+            "CDS_ROUTE_PROFILE": "nice",
+            "CDS_FHIR_TIMEOUT_S": "1.5",
+            "CDS_CONSOLE": "off",
+            "CDS_FHIR_SERVER_ALLOWLIST": "https://a.example, https://b.example",
+        }
+    )
     assert settings.route_profile == "nice"
     assert settings.fhir_timeout_s == 1.5
     assert settings.console is False

@@ -1228,3 +1228,21 @@ def test_validate_resource_raises_a_readable_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         validate_resource(resource)
+
+
+@pytest.mark.parametrize(
+    ("code", "system", "finding_id"),
+    [
+        pytest.param("300954003", "urn:oid:2.16.840.1.113883.6.96", "F-CALF-PAIN", id="snomed-oid"),
+        pytest.param("300954003", "http://snomed.info/sct/", "F-CALF-PAIN", id="snomed-slash"),
+        pytest.param("8310-5", "urn:oid:2.16.840.1.113883.6.1", "F-FEVER", id="loinc-oid"),
+    ],
+)
+def test_standard_systems_sent_as_oids_or_variants_still_match(
+    code: str, system: str, finding_id: str
+) -> None:
+    resource = observation(code, system)
+    if finding_id == "F-FEVER":
+        resource["valueQuantity"] = quantity(39.2, "Cel")
+    extraction = read(resource)
+    assert [(f.finding_id, f.present) for f in extraction.findings] == [(finding_id, True)]

@@ -60,14 +60,25 @@ def test_malformed_body_is_400_invalid(client: Any, raw: bytes, fragment: str) -
     [
         pytest.param({"hook": "order-sign"}, ["hook", "patient-view"], id="wrong-hook"),
         pytest.param({"hookInstance": "not-a-uuid"}, ["hookInstance", "UUID"], id="bad-uuid"),
-        pytest.param({"context": {"userId": "Practitioner/x"}}, ["context.patientId"],
-                     id="no-patient"),
-        pytest.param({"context": {"userId": "Device/x", "patientId": "p1"}}, ["context.userId"],
-                     id="bad-user"),
+        pytest.param(
+            {"context": {"userId": "Practitioner/x"}}, ["context.patientId"], id="no-patient"
+        ),
+        pytest.param(
+            {"context": {"userId": "Device/x", "patientId": "p1"}},
+            ["context.userId"],
+            id="bad-user",
+        ),
         pytest.param({"context": "p1"}, ["context"], id="context-not-object"),
         pytest.param(
-            {"fhirAuthorization": {"access_token": "t", "token_type": "Bearer",
-                                   "expires_in": 300, "scope": "x", "subject": "s"}},
+            {
+                "fhirAuthorization": {
+                    "access_token": "t",
+                    "token_type": "Bearer",
+                    "expires_in": 300,
+                    "scope": "x",
+                    "subject": "s",
+                }
+            },
             ["fhirServer"],
             id="authorization-without-server",
         ),
@@ -116,8 +127,7 @@ def test_wrong_method_is_405(client: Any) -> None:
 
 def test_no_observations_and_no_conditions_is_412_naming_the_keys(client: Any) -> None:
     body = hook_request(prefetch={"patient": {"resourceType": "Patient", "id": "p1"}})
-    assert_outcome(client.post(SERVICE, json=body), 412, "incomplete", "observations",
-                   "conditions")
+    assert_outcome(client.post(SERVICE, json=body), 412, "incomplete", "observations", "conditions")
 
 
 def test_operation_outcome_prefetch_values_are_unsatisfied(client: Any) -> None:

@@ -49,8 +49,11 @@ def test_non_resources_and_operation_outcomes_are_unsatisfied(value: Any) -> Non
 
 def test_bundle_entries_and_single_resources_are_read() -> None:
     read = read_prefetch(
-        {"patient": {"resourceType": "Patient", "id": "p"}, "observations": bundle(OBSERVATION),
-         "conditions": bundle()}
+        {
+            "patient": {"resourceType": "Patient", "id": "p"},
+            "observations": bundle(OBSERVATION),
+            "conditions": bundle(),
+        }
     )
     assert read.unsatisfied == []
     assert read.resources == [{"resourceType": "Patient", "id": "p"}, OBSERVATION]
@@ -81,7 +84,12 @@ def test_templates_are_generated_from_the_catalog() -> None:
     assert templates["conditions"] == "Condition?patient={{context.patientId}}"
     observations = templates["observations"]
     assert observations.startswith("Observation?patient={{context.patientId}}&code=")
-    for code in ("http://loinc.org|75325-1", "http://snomed.info/sct|418799008",
-                 "http://loinc.org|82810-3", "http://snomed.info/sct|300954003",
-                 "http://loinc.org|48065-7", "urn:x|extra-1"):
+    for code in (
+        "http://loinc.org|75325-1",
+        "http://snomed.info/sct|418799008",
+        "http://loinc.org|82810-3",
+        "http://snomed.info/sct|300954003",
+        "http://loinc.org|48065-7",
+        "urn:x|extra-1",
+    ):
         assert code in observations.split("code=", 1)[1].split(",")

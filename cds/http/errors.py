@@ -46,9 +46,7 @@ def install_error_handlers(app: Flask) -> None:
             404: "no such endpoint; see GET /cds-services",
             405: "method not allowed on this endpoint",
         }.get(status, error.description or error.name)
-        response = outcome_response(
-            status, _HTTP_ISSUE_CODES.get(status, "exception"), diagnostics
-        )
+        response = outcome_response(status, _HTTP_ISSUE_CODES.get(status, "exception"), diagnostics)
         if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from ..errors import StoreUnavailable
 from .runtime import runtime
 
 blueprint = Blueprint("health", __name__)
@@ -16,10 +17,8 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
+    """200 when the store answers; otherwise 503 as an OperationOutcome like every error."""
     store = runtime().store
-    ready = store is not None and store.ping()
-    response = jsonify({"status": "ready" if ready else "store unreachable"})
-    response.status_code = 200 if ready else 503
-    if not ready:
-        response.headers["Retry-After"] = "5"
-    return response
+    if store is None or not store.ping():
+        raise StoreUnavailable("not ready: the store is unreachable", retry_after_s=5)
+    return jsonify({"status": "ready"})

@@ -18,7 +18,7 @@ log = logging.getLogger("cds.http")
 blueprint = Blueprint("hooks", __name__)
 
 
-@blueprint.get("/cds-services")
+@blueprint.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     settings = runtime().settings
     return jsonify({"services": [service.discovery(settings) for service in SERVICES.values()]})
@@ -50,9 +50,7 @@ def evaluate() -> Response:
 def _service(service_id: str) -> ServiceDef:
     service = SERVICES.get(service_id)
     if service is None:
-        raise NotFound(
-            f"unknown service '{service_id}'; known: {', '.join(sorted(SERVICES))}"
-        )
+        raise NotFound(f"unknown service '{service_id}'; known: {', '.join(sorted(SERVICES))}")
     return service
 
 

@@ -1,0 +1,117 @@
+"""In-process benchmark: request body bytes -> cards, the HTTP view's code path minus Flask.
+
+One run is what `cds.http.hooks.call_service` does after Flask hands it the body: the strict
+JSON parse and depth check (`cds.http.body.parse_json_body`), the envelope schema
+(`cds.schemas.load_hook_request`), `cds.service.run_hook` with no store (prefetch reading,
+`fhir_input.extract`, `engine.evaluate`, `cards.build_cards`), and serialising the answer.
+The store write is measured under HTTP (bench/http.py), where it really happens.
+
+    python bench/engine.py --observations 200 --runs 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import NOW, patient_view_request  # noqa: E402
+from cds.config import Settings  # noqa: E402
+from cds.http.body import parse_json_body  # noqa: E402
+from cds.registry import DEFAULT_SERVICE_ID, SERVICES  # noqa: E402
+from cds.schemas import load_hook_request  # noqa: E402
+from cds.service import Deps, run_hook  # noqa: E402
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    observations: int
+    runs: int
+    body_bytes: int
+    cards: int
+    p50_ms: float
+    p99_ms: float
+
+
+def request_body(observations: int, seed: int = 8) -> bytes:
+    """The benchmark's request as the wire bytes (compact JSON, as EHRs send it)."""
+    request = patient_view_request(observations, seed=seed)
+    return json.dumps(request, separators=(",", ":")).encode()
+
+
+def pipeline(settings: Settings | None = None) -> Callable[[bytes], dict[str, Any]]:
+    """A function doing one request -> answer, as the HTTP view does (without Flask)."""
+    settings = settings or Settings.load(
+        {"evaluation_time": NOW.isoformat(), "auth_mode": "off"}, environ={}
+    )
+    service = SERVICES[DEFAULT_SERVICE_ID]
+    deps = Deps(
+        settings=settings,
+        store=None,
+        hash_patient=lambda pid: hashlib.sha256(pid.encode()).hexdigest()[:32],
+    )
+
+    def one(raw: bytes) -> dict[str, Any]:
+        body = parse_json_body(raw, settings)
+        hook_request = load_hook_request(body, expected_hook=service.hook)
+        answer = run_hook(service, hook_request, deps)
+        payload = answer.body()
+        json.dumps(payload, separators=(",", ":"))
+        return payload
+
+    return one
+
+
+def measure(observations: int, runs: int, *, warmup: int = 20, seed: int = 8) -> EngineResult:
+    """p50/p99 wall time of `runs` calls after `warmup` calls."""
+    raw = request_body(observations, seed)
+    one = pipeline()
+    answer: dict[str, Any] = {}
+    for _ in range(warmup):
+        answer = one(raw)
+    samples = []
+    gc.collect()
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        start = clock()
+        one(raw)
+        samples.append(clock() - start)
+    samples.sort()
+    return EngineResult(
+        observations=observations,
+        runs=runs,
+        body_bytes=len(raw),
+        cards=len(answer.get("cards", [])),
+        p50_ms=statistics.median(samples) / 1e6,
+        p99_ms=samples[min(len(samples) - 1, int(len(samples) * 0.99))] / 1e6,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="request -> cards, in process")
+    parser.add_argument("--observations", type=int, nargs="+", default=[200, 1000, 5000])
+    parser.add_argument("--runs", type=int, default=2000)
+    args = parser.parse_args(argv)
+    for count in args.observations:
+        runs = max(200, args.runs * 200 // count) if count > 200 else args.runs
+        result = measure(count, runs)
+        print(
+            f"engine {count:>5} obs  body {result.body_bytes / 1024:7.0f} KiB  "
+            f"runs {result.runs:>5}  cards {result.cards:>2}  "
+            f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
