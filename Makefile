@@ -33,5 +33,13 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# Issue 8: engine, HTTP (wrk, Debian package), memory and startup figures in one table.
+# BENCH_ARGS=--duration 5 for a quicker look, --variants to compare gunicorn worker classes.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+	  else echo "bench needs wrk: sudo apt-get install -y wrk (or run make bench as root)"; exit 1; fi; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache calf-cds.sqlite3*

@@ -25,12 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate import NOW, patient_view_request  # noqa: E402
-from cds.config import Settings  # noqa: E402
-from cds.http.body import parse_json_body  # noqa: E402
-from cds.registry import DEFAULT_SERVICE_ID, SERVICES  # noqa: E402
-from cds.schemas import load_hook_request  # noqa: E402
-from cds.service import Deps, run_hook  # noqa: E402
+from bench.generate import NOW, patient_view_request
+from cds.config import Settings
+from cds.http.body import parse_json_body
+from cds.registry import DEFAULT_SERVICE_ID, SERVICES
+from cds.schemas import load_hook_request
+from cds.service import Deps, run_hook
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.engine import pipeline, request_body  # noqa: E402
+from bench.engine import pipeline, request_body
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ SAFETY_NET = (
     "Safety net: reassess at once if the leg becomes more swollen, red, hot, cold, pale, blue or "
     "numb, or with breathlessness, chest pain or fever."
 )
-EXTENSION_KEY = "calf-cds"
+EXTENSION_KEY = "example.calf-cds"  # reverse-domain of calf-cds.example (CDS Hooks 2.0 §Extensions)
 
 # `<fhir_base>` + these paths (clinical-rules.md §2 "Local codes").
 RULE_SYSTEM_PATH = "/CodeSystem/rule"

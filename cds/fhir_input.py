@@ -8,16 +8,21 @@ raised, so a malformed neighbour never hides a red flag (§1.1).
 from __future__ import annotations
 
 import calendar
+import functools
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal, Required
 
+from annotated_types import MinLen
 from fhir.resources.R4B import fhirtypes, get_fhir_model_class
-from pydantic import ValidationError
+from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from . import findings as cat
 from . import units
@@ -108,6 +113,10 @@ _DATE_FIELDS = (
 _PERIOD_FIELDS = ("effectivePeriod", "onsetPeriod", "abatementPeriod")
 
 
+# (system, code) -> the catalog (finding or analyte codes, not settings' extra codes) has it.
+_CATALOG_HIT: dict[tuple[str, str], bool] = {}
+
+
 class _BundleResource(dict[str, Any]):
     """A Bundle entry's resource that remembers the entry's fullUrl (for id-less resources)."""
 
@@ -192,7 +201,7 @@ def _as_list(value: object) -> list[Any]:
 
 
 def _as_dict(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if (type(value) is dict or isinstance(value, Mapping)) else {}
 
 
 def _codings(concept: object) -> list[tuple[str, str, str]]:
@@ -220,14 +229,14 @@ def _clean_codings(concept: object) -> list[tuple[str, str]] | None:
     """Codings of a raw CodeableConcept, or None when its shape is not the expected one."""
     if concept is None:
         return []
-    if not isinstance(concept, Mapping):
+    if not (type(concept) is dict or isinstance(concept, Mapping)):
         return None
     coding = concept.get("coding", [])
     if not isinstance(coding, list):
         return None
     out = []
     for item in coding:
-        if not isinstance(item, Mapping):
+        if not (type(item) is dict or isinstance(item, Mapping)):
             return None
         system = item.get("system", "")
         code = item.get("code", "")
@@ -308,7 +317,7 @@ def _normalise_dates(resource: Mapping[str, Any]) -> dict[str, Any]:
             fixed[name] = _fix_datetime(fixed[name])
     for name in _PERIOD_FIELDS:
         period = fixed.get(name)
-        if isinstance(period, Mapping):
+        if type(period) is dict or isinstance(period, Mapping):
             fixed[name] = {key: _fix_datetime(value) for key, value in period.items()}
     return fixed
 
@@ -368,7 +377,7 @@ class _Reader:
 
     def read(self, index: int, resource: object) -> None:
         self.count += 1
-        if not isinstance(resource, Mapping):
+        if not (type(resource) is dict or isinstance(resource, Mapping)):
             self._unreadable(f"entry {index}: not a JSON object")
             return
         resource_type = resource.get("resourceType")
@@ -397,9 +406,15 @@ class _Reader:
         self.notes.append(note)
 
     def _validate(self, index: int, resource: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The resource (dates repaired) if the R4B model accepts it; None = counted unreadable."""
+        """The resource (dates repaired) if the R4B model accepts it; None = counted unreadable.
+
+        `fast_valid` first: it accepts only shapes the R4B model is known to accept (each value
+        checked by the model's own field types), so the full model runs only for the rest.
+        """
         resource_type = str(resource["resourceType"])
         fixed = _normalise_dates(resource)
+        if fast_valid(resource_type, fixed):
+            return fixed
         try:
             get_fhir_model_class(resource_type).model_validate(fixed)
         except ValidationError as exc:
@@ -419,8 +434,14 @@ class _Reader:
             codings = _clean_codings(concept)
             if codings is None:
                 return True
-            for system, code in codings:
-                if cat.lookup(system, code, self.extra) or cat.measurement_for(system, code):
+            for key in codings:
+                hit = _CATALOG_HIT.get(key)
+                if hit is None:
+                    hit = bool(cat.lookup(*key) or cat.measurement_for(*key))
+                    if len(_CATALOG_HIT) >= 100_000:
+                        _CATALOG_HIT.clear()
+                    _CATALOG_HIT[key] = hit
+                if hit or (self.extra and cat.lookup(key[0], key[1], self.extra)):
                     return True
         return False
 
@@ -433,7 +454,9 @@ class _Reader:
             return
         if isinstance(status, str) and status in COUNTED_OBSERVATION_STATUSES:
             components = resource.get("component", [])
-            if isinstance(components, list) and all(isinstance(c, Mapping) for c in components):
+            if isinstance(components, list) and all(
+                (type(c) is dict or isinstance(c, Mapping)) for c in components
+            ):
                 concepts: list[object] = [
                     resource.get("code"),
                     resource.get("valueCodeableConcept"),
@@ -887,7 +910,7 @@ class _Reading:
 
 def _read_value(data: Mapping[str, Any]) -> _Reading:
     quantity = data.get("valueQuantity")
-    if isinstance(quantity, Mapping):
+    if type(quantity) is dict or isinstance(quantity, Mapping):
         value = _number(quantity.get("value"))
         code, unit = quantity.get("code"), quantity.get("unit")
         code = code if isinstance(code, str) and code.strip() else None
@@ -927,7 +950,9 @@ def _read_value(data: Mapping[str, Any]) -> _Reading:
     return _Reading()
 
 
+@functools.lru_cache(maxsize=4096)
 def _any_known(unit: str | None) -> bool:
+    """Whether any analyte accepts `unit` (pure; memoised, units repeat across records)."""
     return any(units.is_known_unit(analyte, unit) for analyte in units.ANALYTES) if unit else False
 
 
@@ -1022,7 +1047,7 @@ def _body_site(concepts: Sequence[object]) -> tuple[frozenset[str], Side]:
     site_codes: set[str] = set()
     sides: set[Side] = set()
     for concept in concepts:
-        if not isinstance(concept, Mapping):
+        if not (type(concept) is dict or isinstance(concept, Mapping)):
             continue
         codings = _codings(concept)
         site_codes.update(code for system, code, _ in codings if system in (cat.SNOMED, ""))
@@ -1086,6 +1111,182 @@ def _cmp(comparator: str | None) -> str:
 
 def _unit_text(unit: str) -> str:
     return {"Cel": "°C", "1": ""}.get(unit, unit)
+
+
+# --------------------------------------------------------------------------- fast validation
+#
+# Building the R4B pydantic model costs ~70-120 us per Observation (a dozen nested models,
+# each with Python-level validators). `fast_valid` answers the same question for the shapes
+# real records have, in a few microseconds, and is conservative: it says True only when the
+# model would accept the resource, and False ("not sure") for anything else, which then goes
+# through the full model exactly as before. It is derived from the R4B models themselves:
+#
+# - an element may hold only the keys listed in _FAST_ELEMENTS (a subset of the model's own
+#   fields; any other key, a `_primitive` extension, `extension`, a null, an empty list or
+#   object means "not sure");
+# - each primitive value is checked with the model field's own annotated type (fhir_core's
+#   String, Code, Uri, DateTime, Instant, Decimal, ... with their patterns and validators);
+# - each complex value is checked the same way against the element its annotation names;
+# - all of it is compiled into one pydantic-core validator (a TypedDict per element, extra keys
+#   forbidden), built at import from the R4B model classes;
+# - the model's required fields must be present and each choice group (value[x], effective[x],
+#   onset[x], abatement[x]) holds at most one value, as the model's validators demand.
+#
+# tests/test_fhir_input.py checks, over the samples and systematic mutations of them, that
+# every resource `fast_valid` accepts is accepted by the full model.
+
+_FAST_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "Observation": (
+        "id",
+        "meta",
+        "status",
+        "category",
+        "code",
+        "subject",
+        "encounter",
+        "effectiveDateTime",
+        "effectivePeriod",
+        "effectiveInstant",
+        "issued",
+        "valueQuantity",
+        "valueCodeableConcept",
+        "valueString",
+        "valueBoolean",
+        "valueInteger",
+        "dataAbsentReason",
+        "interpretation",
+        "bodySite",
+        "referenceRange",
+        "component",
+    ),
+    "Condition": (
+        "id",
+        "meta",
+        "clinicalStatus",
+        "verificationStatus",
+        "category",
+        "severity",
+        "code",
+        "bodySite",
+        "subject",
+        "encounter",
+        "onsetDateTime",
+        "onsetPeriod",
+        "onsetString",
+        "abatementDateTime",
+        "abatementPeriod",
+        "abatementString",
+        "recordedDate",
+    ),
+    "ObservationComponent": (
+        "code",
+        "valueQuantity",
+        "valueCodeableConcept",
+        "valueString",
+        "valueBoolean",
+        "valueInteger",
+        "dataAbsentReason",
+        "interpretation",
+        "referenceRange",
+    ),
+    "ObservationReferenceRange": ("low", "high", "type", "text"),
+    "CodeableConcept": ("coding", "text"),
+    "Coding": ("system", "version", "code", "display", "userSelected"),
+    "Quantity": ("value", "comparator", "unit", "system", "code"),
+    "Reference": ("reference", "type", "display"),
+    "Period": ("start", "end"),
+    "Meta": ("versionId", "lastUpdated", "source", "profile", "tag", "security"),
+}
+_FAST_RESOURCES = ("Observation", "Condition")
+
+
+def _unwrap(annotation: Any) -> tuple[bool, Any]:
+    """(is a list, item annotation) of a field annotation, Optional removed."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(args) != 1:
+            raise RuntimeError(f"unexpected union {annotation!r}")
+        annotation = args[0]
+    if typing.get_origin(annotation) is list:
+        return True, typing.get_args(annotation)[0]
+    return False, annotation
+
+
+def _choice_check(groups: tuple[tuple[frozenset[str], bool], ...]) -> Callable[[Any], Any]:
+    """The model's one-of-many rule: at most one key per choice group (one when required)."""
+
+    def check(value: dict[str, Any]) -> dict[str, Any]:
+        for members, required in groups:
+            present = len(members & value.keys())
+            if present > 1 or (required and present == 0):
+                raise ValueError("choice group holds more than one value")
+        return value
+
+    return check
+
+
+def _fast_type(name: str, built: dict[str, Any]) -> Any:
+    """A TypedDict of the whitelisted fields of R4B element `name`, with the model's own field
+    types for primitives, no extra keys, no nulls, no empty lists; required fields required."""
+    if name in built:
+        return built[name]
+    model = get_fhir_model_class(name)
+    required = {key for key, info in model.model_fields.items() if info.is_required()}
+    required |= {key for key, _ in model.get_required_fields(None)}  # type: ignore[arg-type]
+    required = {model.model_fields[key].alias or key for key in required}
+    if not required <= set(_FAST_ELEMENTS[name]):
+        raise RuntimeError(f"{name}: required {sorted(required)} not all whitelisted")
+    fields: dict[str, Any] = {}
+    for key in _FAST_ELEMENTS[name]:
+        info = model.model_fields[key]
+        if (info.alias or key) != key:
+            raise RuntimeError(f"{name}.{key}: alias {info.alias!r}")
+        many, item = _unwrap(info.annotation)
+        type_name = getattr(item, "__name__", "")
+        if getattr(item, "__module__", "") == "abc" and type_name.endswith("Type"):
+            item = _fast_type(type_name[: -len("Type")], built)
+        annotation = Annotated[list[item], MinLen(1)] if many else item  # type: ignore[valid-type]
+        fields[key] = Required[annotation] if key in required else annotation
+    if name in _FAST_RESOURCES:
+        fields["resourceType"] = Required[Literal[name]]  # type: ignore[valid-type]
+    shape = TypedDict(name + "Fast", fields, total=False)  # type: ignore[operator]
+    shape.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    groups = tuple(
+        (
+            frozenset(members),
+            bool(
+                (model.model_fields[members[0]].json_schema_extra or {}).get("one_of_many_required")
+            ),  # type: ignore[union-attr]
+        )
+        for members in model.get_one_of_many_fields(None).values()  # type: ignore[arg-type]
+    )
+    result = Annotated[shape, AfterValidator(_choice_check(groups))] if groups else shape
+    built[name] = result
+    return result
+
+
+def _fast_adapters() -> dict[str, TypeAdapter[Any]]:
+    built: dict[str, Any] = {}
+    return {name: TypeAdapter(_fast_type(name, built)) for name in _FAST_RESOURCES}
+
+
+_FAST_ADAPTERS = _fast_adapters()
+
+
+def fast_valid(resource_type: str, data: object) -> bool:
+    """True only if the R4B model of `resource_type` would accept `data` (see above).
+
+    One compiled pydantic-core validator per resource type checks the whole shape; False
+    means "not sure", never "invalid".
+    """
+    adapter = _FAST_ADAPTERS.get(resource_type)
+    if adapter is None or not isinstance(data, dict):
+        return False
+    try:
+        adapter.validate_python(data)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
 
 
 # Names the R4B package knows (resources and data types); building a model class for an

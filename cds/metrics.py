@@ -22,6 +22,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .cards import EXTENSION_KEY
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The classic text format every Prometheus server scrapes (prometheus-client's own default).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -59,10 +61,10 @@ def observe_request(*, service: str | None, route: str, status: int, seconds: fl
 
 
 def count_cards(cards: Iterable[Mapping[str, Any]]) -> None:
-    """Count answered cards by their rule id (`extension["calf-cds"].ruleId`) and indicator."""
+    """Count answered cards by their rule id (`extension[EXTENSION_KEY].ruleId`) and indicator."""
     for card in cards:
         extension = card.get("extension")
-        own = extension.get("calf-cds") if isinstance(extension, Mapping) else None
+        own = extension.get(EXTENSION_KEY) if isinstance(extension, Mapping) else None
         rule = own.get("ruleId") if isinstance(own, Mapping) else None
         CARDS.labels(
             rule=rule if isinstance(rule, str) and rule else NO_RULE,

@@ -170,9 +170,17 @@ def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
 
 
 class CodingSchema(_Open):
-    system = fields.String()
+    """CDS Hooks 2.0 §Coding as the service sends it: `system` and `code` required."""
+
+    system = fields.String(required=True)
     code = fields.String(required=True)
     display = fields.String()
+
+
+class OverrideReasonCodingSchema(CodingSchema):
+    """card.overrideReasons[]: the service MUST give each a human-readable `display`."""
+
+    display = fields.String(required=True, validate=validate.Length(min=1))
 
 
 class SourceSchema(_Open):
@@ -186,7 +194,7 @@ class ActionSchema(_Open):
     type = fields.String(required=True, validate=validate.OneOf(["create", "update", "delete"]))
     description = fields.String(required=True)
     resource = fields.Dict()
-    resourceId = fields.List(fields.String())
+    resourceId = fields.String()  # CDS Hooks 2.0 §Action: a string (relative reference)
 
 
 class SuggestionSchema(_Open):
@@ -213,7 +221,7 @@ class CardSchema(_Open):
     source = fields.Nested(SourceSchema, required=True)
     suggestions = fields.List(fields.Nested(SuggestionSchema))
     selectionBehavior = fields.String(validate=validate.OneOf(["at-most-one", "any"]))
-    overrideReasons = fields.List(fields.Nested(CodingSchema))
+    overrideReasons = fields.List(fields.Nested(OverrideReasonCodingSchema))
     links = fields.List(fields.Nested(LinkSchema))
     extension = fields.Dict()
 
@@ -272,8 +280,17 @@ class AcceptedSuggestionSchema(_Open):
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
+class FeedbackReasonCodingSchema(_Open):
+    """The reason Coding an EHR sends back: read leniently (only `code` is required), since
+    a clinician's feedback is never thrown away over a missing `system`."""
+
+    system = fields.String()
+    code = fields.String(required=True)
+    display = fields.String()
+
+
 class OverrideReasonSchema(_Open):
-    reason = fields.Nested(CodingSchema)
+    reason = fields.Nested(FeedbackReasonCodingSchema)
     userComment = fields.String()
 
 

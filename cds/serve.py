@@ -72,24 +72,33 @@ def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
     if dev:
         create_app().run(host=host, port=port, debug=False, use_reloader=False)
         return 0
-    _GunicornApp(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "gthread",
-            "threads": 4,
-            "timeout": 30,
-            "graceful_timeout": 10,
-            "keepalive": 5,
-            "max_requests": 20_000,
-            "max_requests_jitter": 2_000,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "warning",
-            "child_exit": _child_exit,
-        }
-    ).run()
+    _GunicornApp(gunicorn_options(host=host, port=port, workers=workers)).run()
     return 0
+
+
+def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, Any]:
+    """The gunicorn settings `calf-cds serve` runs with (bench/ serves a bare app with them).
+
+    gthread, 4 threads per worker: the work per request is CPU-bound Python, so threads add
+    little throughput on their own, but they keep a worker answering while another request
+    waits on the store or on an EHR's FHIR server (prefetch fetching), and keep-alive
+    connections from EHRs do not pin a whole worker as they do with `sync`.
+    """
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": 4,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "max_requests": 20_000,
+        "max_requests_jitter": 2_000,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "child_exit": _child_exit,
+    }
 
 
 def _gunicorn_base() -> Any:
@@ -99,10 +108,11 @@ def _gunicorn_base() -> Any:
 
 
 class _GunicornApp(_gunicorn_base()):  # type: ignore[misc]
-    """gunicorn serving `cds:create_app()` with options set in code (no config file)."""
+    """gunicorn serving `cds:create_app()` (or `factory()`) with options set in code."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], factory: Any = None) -> None:
         self.options = options
+        self.factory = factory
         super().__init__()
 
     def load_config(self) -> None:
@@ -110,6 +120,8 @@ class _GunicornApp(_gunicorn_base()):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        if self.factory is not None:
+            return self.factory()
         from . import create_app
 
         return create_app()

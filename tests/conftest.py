@@ -80,5 +80,6 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         thread.join(timeout=5)
 
 
-# The store's fixtures: a real PostgreSQL server and the sqlite/postgresql parametrisation.
-pytest_plugins = ["conftest_store"]
+# The store's fixtures: a real PostgreSQL server and the sqlite/postgresql parametrisation;
+# the fuzz tests' Hypothesis profiles and their case counts.
+pytest_plugins = ["conftest_store", "fuzzing"]

@@ -187,6 +187,9 @@ def reason_of(verifier: JwtVerifier, token: str, audience: str = AUD) -> str:
 # --- accepted ----------------------------------------------------------------------------------
 
 
+@pytest.mark.requirement(
+    "cds-hooks_2.0:176", "cds-hooks_2.0:199", "cds-hooks_2.0:200", "cds-hooks_2.0:205"
+)
 @pytest.mark.parametrize(
     ("key", "alg", "kid"),
     [
@@ -245,6 +248,7 @@ def test_the_specification_example_token_is_rejected_as_expired() -> None:
     assert reason_of(spec_verifier(time.time), SPEC_TOKEN, SPEC_AUD) == "token expired"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:176")
 def test_the_specification_example_token_verifies_with_the_clock_before_its_exp() -> None:
     verified = spec_verifier(FrozenClock(SPEC_EXP - 120)).verify(SPEC_TOKEN, audience=SPEC_AUD)
     assert verified["tenant"] == "2ddd6c3a-8e9a-44c6-a305-52111ad302a2"
@@ -287,11 +291,13 @@ def test_bearer_scheme_is_case_insensitive() -> None:
     assert bearer_token("bearer abc.def.ghi") == "abc.def.ghi"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:201")
 def test_alg_none_is_rejected(verifier: JwtVerifier) -> None:
     token = unsigned({"alg": "none", "typ": "JWT", "kid": "ec-1"}, claims())
     assert reason_of(verifier, token) == "algorithm 'none' not allowed"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:203")
 @pytest.mark.parametrize(
     "secret",
     [
@@ -356,11 +362,13 @@ def test_a_missing_kid_is_rejected(verifier: JwtVerifier) -> None:
     assert reason_of(verifier, sign(kid=None)) == "no kid header"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:195")
 def test_an_unknown_issuer_is_rejected(verifier: JwtVerifier) -> None:
     token = sign(claims(iss="https://evil.example"))
     assert reason_of(verifier, token) == "issuer not trusted"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:195")
 def test_a_jku_not_on_the_allowlist_is_rejected(verifier: JwtVerifier) -> None:
     token = sign(jku="https://evil.example/jwks.json")
     assert reason_of(verifier, token) == "jku not on the issuer's allowlist"
@@ -384,6 +392,7 @@ def test_a_jti_seen_by_another_instance_is_a_replay(
     assert reason_of(second, token) == "replayed jti"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:176")
 def test_a_signature_by_another_key_is_rejected(verifier: JwtVerifier) -> None:
     assert reason_of(verifier, sign(key=OTHER_EC_KEY)) == "bad signature"
 
@@ -599,6 +608,7 @@ def test_an_allowlisted_jku_selects_the_key_set_url(
     assert jwks_server.hits == ["rotating"]
 
 
+@pytest.mark.requirement("cds-hooks_2.0:195")
 def test_a_jku_off_the_allowlist_is_never_fetched(
     jwks_server: JwksServer, clock: FrozenClock
 ) -> None:

@@ -87,6 +87,7 @@ def cds_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
         logger.removeHandler(caplog.handler)
 
 
+@pytest.mark.requirement("cds-hooks_2.0:176", "cds-hooks_2.0:177")
 def test_a_request_without_a_token_is_a_401_operation_outcome(
     secured: Flask, cds_log: pytest.LogCaptureFixture
 ) -> None:
@@ -101,6 +102,7 @@ def test_a_request_without_a_token_is_a_401_operation_outcome(
     assert "no Authorization header" in cds_log.text
 
 
+@pytest.mark.requirement("cds-hooks_2.0:176", "cds-hooks_2.0:199")
 def test_a_valid_token_opens_discovery(secured: Flask) -> None:
     response = secured.test_client().get("/cds-services", headers=bearer(token("/cds-services")))
     assert response.status_code == 200
@@ -120,6 +122,7 @@ def test_the_reason_is_logged_but_never_the_token(
         assert part not in cds_log.text
 
 
+@pytest.mark.requirement("cds-hooks_2.0:177")
 @pytest.mark.parametrize(
     ("method", "path"),
     [

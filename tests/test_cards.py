@@ -66,6 +66,21 @@ def every_rule_fired() -> Assessment:
 
 
 # ----------------------------------------------------------------------------- every rule's card
+@pytest.mark.requirement(
+    "cds-hooks_2.0:3",
+    "cds-hooks_2.0:83",
+    "cds-hooks_2.0:87",
+    "cds-hooks_2.0:90",
+    "cds-hooks_2.0:98",
+    "cds-hooks_2.0:100",
+    "cds-hooks_2.0:105",
+    "cds-hooks_2.0:115",
+    "cds-hooks_2.0:136",
+    "cds-hooks_2.0:214",
+    "cds-hooks_2.0:216",
+    "cds-hooks_2.0:217",
+    "cds-hooks_2.0:219",
+)
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_every_rule_card_meets_the_section_7_invariants(profile: str) -> None:
     settings = Settings(route_profile=profile)
@@ -92,11 +107,21 @@ def test_every_rule_card_meets_the_section_7_invariants(profile: str) -> None:
             r["system"] == f"{BASE}/CodeSystem/override-reason" and r["display"]
             for r in card["overrideReasons"]
         )
-        assert card["extension"]["calf-cds"]["ruleId"] == rule.id
-        assert card["extension"]["calf-cds"]["tier"] == rule.tier.value
-        assert card["extension"]["calf-cds"]["route"] == rule.route
+        assert card["extension"]["example.calf-cds"]["ruleId"] == rule.id
+        assert card["extension"]["example.calf-cds"]["tier"] == rule.tier.value
+        assert card["extension"]["example.calf-cds"]["route"] == rule.route
 
 
+@pytest.mark.requirement(
+    "cds-hooks_2.0:93",
+    "cds-hooks_2.0:95",
+    "cds-hooks_2.0:96",
+    "cds-hooks_2.0:117",
+    "cds-hooks_2.0:121",
+    "cds-hooks_2.0:124",
+    "cds-hooks_2.0:127",
+    "cds-hooks_2.0:128",
+)
 def test_only_referral_routes_carry_one_suggestion_with_at_most_one_selection() -> None:
     cards = build_cards(every_rule_fired(), settings=SETTINGS, patient_id="p1")
 
@@ -115,6 +140,7 @@ def test_only_referral_routes_carry_one_suggestion_with_at_most_one_selection() 
         assert action["resource"]["subject"] == {"reference": "Patient/p1"}
 
 
+@pytest.mark.requirement("cds-hooks_2.0:80", "cds-hooks_2.0:119")
 def test_uuids_come_from_the_injected_source_and_are_unique() -> None:
     counter = itertools.count()
     cards = build_cards(
@@ -131,6 +157,7 @@ def test_uuids_come_from_the_injected_source_and_are_unique() -> None:
     assert all(u.startswith("uuid-") for u in uuids)
 
 
+@pytest.mark.requirement("cds-hooks_2.0:3", "cds-hooks_2.0:83")
 @pytest.mark.parametrize(("rule_id", "records"), FIRING)
 def test_cards_of_every_firing_case_are_clean(rule_id: str, records: list[Finding]) -> None:
     cards = cards_for(*records)
@@ -180,7 +207,7 @@ def test_evidence_lines_name_reference_date_value_and_side() -> None:
     card = card_for("R-CALF-PAIN-FEVER", cards_for(f("F-CALF-PAIN", side=L), fever))
 
     assert "Observation/t, 2026-11-24, 38.6 Cel" in card["detail"]
-    evidence = card["extension"]["calf-cds"]["evidence"]
+    evidence = card["extension"]["example.calf-cds"]["evidence"]
     assert {
         "finding": "F-FEVER",
         "reference": "Observation/t",
@@ -195,7 +222,7 @@ def test_undated_evidence_says_undated_and_has_no_date_field() -> None:
     card = cards_for(f("F-COMPARTMENT", days_ago=None, reference="Observation/c"))[0]
 
     assert "Observation/c, undated" in card["detail"]
-    assert "date" not in card["extension"]["calf-cds"]["evidence"][0]
+    assert "date" not in card["extension"]["example.calf-cds"]["evidence"][0]
 
 
 def test_side_unknown_is_named_on_a_thrombosis_card() -> None:
@@ -246,7 +273,7 @@ def test_dvt_card_carries_the_wells_score_and_its_wire_form() -> None:
     assert "Wells incomplete: 0 points recorded, up to 9" in card["detail"]
     assert "DVT unlikely" not in card["detail"]
     assert "ultrasound within 4 hours" in card["detail"]
-    wells = card["extension"]["calf-cds"]["wells"]
+    wells = card["extension"]["example.calf-cds"]["wells"]
     assert wells["classification"] == "incomplete"
     assert "Active cancer" in wells["notRecorded"]
 
@@ -255,7 +282,7 @@ def test_principle_5_caveat_is_on_the_card() -> None:
     card = cards_for(f("F-CALF-PAIN", side=L), f("F-LEG-SWELLING", side=L), f("F-PREGNANT"))[0]
 
     assert "validated scores do not apply; assess clinically" in card["detail"]
-    assert "likely" not in card["extension"]["calf-cds"]["wells"]["statement"]
+    assert "likely" not in card["extension"]["example.calf-cds"]["wells"]["statement"]
 
 
 def test_no_red_flag_card_names_pe_signs_missing_items_and_unreadable_resources() -> None:
@@ -269,7 +296,7 @@ def test_no_red_flag_card_names_pe_signs_missing_items_and_unreadable_resources(
     assert "heart rate over 100 alone" in card["detail"]
     assert "2 resources could not be read" in card["detail"]
     assert "skin colour" in card["detail"]
-    assert card["extension"]["calf-cds"]["notRecorded"][0] == "leg swelling"
+    assert card["extension"]["example.calf-cds"]["notRecorded"][0] == "leg swelling"
 
 
 def test_rest_card_gives_the_safety_net_advice() -> None:
@@ -280,6 +307,7 @@ def test_rest_card_gives_the_safety_net_advice() -> None:
     assert card["indicator"] == "info"
 
 
+@pytest.mark.requirement("cds-hooks_2.0:85")
 def test_ehr_text_cannot_inject_markdown() -> None:
     pain = f("F-CALF-PAIN", display="[click](http://evil.example) *pain*")
 
@@ -363,6 +391,7 @@ def test_rule_cards_come_before_the_info_card_in_tier_order() -> None:
     assert "topic" not in cards[-1]["source"]
 
 
+@pytest.mark.requirement("cds-hooks_2.0:77")
 def test_build_cards_for_an_assessment_with_no_rules_is_empty() -> None:
     assert build_cards(Assessment(fired=()), settings=SETTINGS, patient_id=None) == []
 

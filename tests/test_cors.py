@@ -40,6 +40,7 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     return create_app(config)
 
 
+@pytest.mark.requirement("cds-hooks_2.0:208")
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_preflight_is_answered_without_authentication(tmp_path: Path, path: str) -> None:
     response = make_app(tmp_path).test_client().options(path, headers=PREFLIGHT)
@@ -53,6 +54,7 @@ def test_preflight_is_answered_without_authentication(tmp_path: Path, path: str)
     assert "Access-Control-Allow-Credentials" not in response.headers
 
 
+@pytest.mark.requirement("cds-hooks_2.0:208")
 def test_a_listed_origin_is_echoed(tmp_path: Path) -> None:
     application = make_app(tmp_path, cors_origins=f"{SANDBOX}, https://ehr.example.org")
     response = application.test_client().options("/cds-services", headers=PREFLIGHT)
@@ -80,6 +82,7 @@ def test_no_configured_origins_means_no_cors_headers(tmp_path: Path) -> None:
     assert preflight.status_code != 401
 
 
+@pytest.mark.requirement("cds-hooks_2.0:208")
 def test_a_401_is_readable_by_the_browser(tmp_path: Path) -> None:
     response = make_app(tmp_path).test_client().get("/cds-services", headers={"Origin": SANDBOX})
 

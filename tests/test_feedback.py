@@ -71,6 +71,7 @@ def diagnostics(response: Any) -> str:
 # --- answers ---
 
 
+@pytest.mark.requirement("cds-hooks_2.0:148")
 def test_feedback_is_stored_and_summarised(store_app: Flask, store_client: Any) -> None:
     dvt = issued_card(suggestions=(str(uuid.uuid4()), str(uuid.uuid4())))
     other = issued_card(rule_id="R-ALI-1")
@@ -297,6 +298,7 @@ def sample_request() -> dict[str, Any]:
     return body
 
 
+@pytest.mark.requirement("cds-hooks_2.0:82", "cds-hooks_2.0:148")
 def test_issued_cards_are_recorded_and_their_feedback_matched(
     store_app: Flask, store_client: Any
 ) -> None:

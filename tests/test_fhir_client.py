@@ -165,6 +165,7 @@ def test_a_single_resource_read_is_one_resource(server: Server) -> None:
     assert outcome.resources == [{"resourceType": "Patient", "id": "123"}]
 
 
+@pytest.mark.requirement("cds-hooks_2.0:61")
 def test_sends_the_bearer_token_when_given(server: Server) -> None:
     outcome = fetch_one(
         f"{server.url}/secure", "Condition?patient=1", server.settings(), token=GOOD_TOKEN
@@ -350,6 +351,7 @@ def hook_call(fhir_server: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.requirement("cds-hooks_2.0:34")
 def test_the_service_fetches_missing_prefetch_from_an_allowlisted_server(
     server: Server, tmp_path: Path
 ) -> None:
@@ -368,6 +370,7 @@ def test_the_service_fetches_missing_prefetch_from_an_allowlisted_server(
     assert {"/fhir/Patient/123", "/fhir/Observation", "/fhir/Condition"} <= fetched
 
 
+@pytest.mark.requirement("cds-hooks_2.0:54")
 def test_the_service_answers_412_for_a_fhir_server_off_the_allowlist(
     server: Server, tmp_path: Path
 ) -> None:

@@ -387,6 +387,28 @@ def test_sample_is_a_complete_cds_hooks_request(name: str) -> None:
 # --- over real HTTP --------------------------------------------------------------------------
 
 
+@pytest.mark.requirement(
+    "cds-hooks_2.0:28",
+    "cds-hooks_2.0:74",
+    "cds-hooks_2.0:83",
+    "cds-hooks_2.0:87",
+    "cds-hooks_2.0:88",
+    "cds-hooks_2.0:90",
+    "cds-hooks_2.0:93",
+    "cds-hooks_2.0:96",
+    "cds-hooks_2.0:98",
+    "cds-hooks_2.0:100",
+    "cds-hooks_2.0:105",
+    "cds-hooks_2.0:117",
+    "cds-hooks_2.0:119",
+    "cds-hooks_2.0:124",
+    "cds-hooks_2.0:127",
+    "cds-hooks_2.0:128",
+    "cds-hooks_2.0:130",
+    "cds-hooks_2.0:131",
+    "cds-hooks_2.0:136",
+    "cds-hooks_2.0:219",
+)
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_golden_sample_over_http(live_server: Any, name: str) -> None:
     golden = GOLDEN[name]
@@ -497,7 +519,7 @@ def _check_rule_card(card: dict[str, Any], *, patient_id: str, golden: Golden) -
     for pattern in golden.absent.get(rule, ()):
         assert not re.search(pattern, text, re.IGNORECASE), f"{rule}: /{pattern}/ in:\n{text}"
 
-    extension = card.get("extension", {}).get("calf-cds", {})
+    extension = card.get("extension", {}).get("example.calf-cds", {})
     assert extension.get("ruleId", rule) == rule
     if rule == DVT:
         # §5: the DVT card carries the Wells score; its fields are the engine's to define.

@@ -110,6 +110,7 @@ def test_unknown_extra_fields_are_kept_not_rejected(client: Any) -> None:
     assert client.post(SERVICE, json=body).status_code == 200
 
 
+@pytest.mark.requirement("cds-hooks_2.0:14", "cds-hooks_2.0:76")
 def test_unknown_service_is_404(client: Any) -> None:
     response = client.post("/cds-services/nope", json=hook_request())
     assert_outcome(response, 404, "not-found", "nope")
@@ -119,17 +120,20 @@ def test_unknown_path_is_404(client: Any) -> None:
     assert_outcome(client.get("/no/such/path"), 404, "not-found")
 
 
+@pytest.mark.requirement("cds-hooks_2.0:14", "cds-hooks_2.0:76")
 def test_wrong_method_is_405(client: Any) -> None:
     response = client.get(SERVICE)
     assert_outcome(response, 405, "not-supported")
     assert "POST" in response.headers["Allow"]
 
 
+@pytest.mark.requirement("cds-hooks_2.0:54")
 def test_no_observations_and_no_conditions_is_412_naming_the_keys(client: Any) -> None:
     body = hook_request(prefetch={"patient": {"resourceType": "Patient", "id": "p1"}})
     assert_outcome(client.post(SERVICE, json=body), 412, "incomplete", "observations", "conditions")
 
 
+@pytest.mark.requirement("cds-hooks_2.0:52")
 def test_operation_outcome_prefetch_values_are_unsatisfied(client: Any) -> None:
     outcome = {"resourceType": "OperationOutcome", "issue": []}
     body = hook_request(prefetch={"observations": outcome, "conditions": "no"})
@@ -177,6 +181,7 @@ def test_extremely_deep_nesting_does_not_crash(client: Any) -> None:
     assert_outcome(response, 400, "structure")
 
 
+@pytest.mark.requirement("cds-hooks_2.0:1", "cds-hooks_2.0:14", "cds-hooks_2.0:76")
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_non_json_content_type_is_415(client: Any, content_type: str) -> None:
     response = client.post(SERVICE, data=json.dumps(hook_request()), content_type=content_type)
@@ -190,6 +195,7 @@ def test_fhir_json_content_type_is_accepted(client: Any) -> None:
     assert response.status_code == 200
 
 
+@pytest.mark.requirement("cds-hooks_2.0:14", "cds-hooks_2.0:76")
 def test_a_bug_is_500_without_a_stack_trace(app: Any) -> None:
     def broken() -> None:
         raise RuntimeError("secret internals")

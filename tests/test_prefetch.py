@@ -27,12 +27,14 @@ def test_missing_keys_are_unsatisfied() -> None:
     assert read_prefetch(None).unsatisfied == ["patient", "observations", "conditions"]
 
 
+@pytest.mark.requirement("cds-hooks_2.0:28")
 def test_null_means_no_data_and_is_satisfied() -> None:
     read = read_prefetch({"patient": None, "observations": None, "conditions": None})
     assert read.unsatisfied == []
     assert read.resources == []
 
 
+@pytest.mark.requirement("cds-hooks_2.0:52")
 @pytest.mark.parametrize(
     "value",
     [
@@ -47,6 +49,7 @@ def test_non_resources_and_operation_outcomes_are_unsatisfied(value: Any) -> Non
     assert read.unsatisfied == ["observations"]
 
 
+@pytest.mark.requirement("cds-hooks_2.0:28")
 def test_bundle_entries_and_single_resources_are_read() -> None:
     read = read_prefetch(
         {
@@ -78,6 +81,7 @@ def test_extra_keys_are_read_too() -> None:
     assert OBSERVATION in read.resources
 
 
+@pytest.mark.requirement("cds-hooks_2.0:29", "cds-hooks_2.0:36", "cds-hooks_2.0:59")
 def test_templates_are_generated_from_the_catalog() -> None:
     templates = prefetch_templates(Settings.load({"extra_observation_codes": "urn:x|extra-1"}))
     assert templates["patient"] == "Patient/{{context.patientId}}"

@@ -425,6 +425,7 @@ def test_every_row_is_complete(rule: rules.Rule) -> None:
     assert rule.findings_used or isinstance(rule.condition, NoRuleOfTiers)
 
 
+@pytest.mark.requirement("cds-hooks_2.0:83")
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
 def test_summary_is_under_140_characters_in_every_profile(rule: rules.Rule, profile: str) -> None:

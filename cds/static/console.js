@@ -257,7 +257,7 @@
 
   function card(cardData, serviceId) {
     const indicator = INDICATORS[cardData.indicator] || INDICATORS.info;
-    const own = (cardData.extension && cardData.extension["calf-cds"]) || {};
+    const own = (cardData.extension && cardData.extension["example.calf-cds"]) || {};
     const article = el("article", {
       className: "card card-" + (INDICATORS[cardData.indicator] ? cardData.indicator : "info"),
       testid: "card",

@@ -1,0 +1,220 @@
+"""HTTP benchmark: calf-cds under gunicorn (as `calf-cds serve` runs it) vs a bare Flask app.
+
+Both get the same gunicorn settings (`cds.serve.gunicorn_options`), the same generated
+patient-view body, over loopback, from `wrk` (bench/post.lua). Reported per server and load:
+requests/s, p50, p99, errors (non-2xx plus socket errors); and RSS per worker after the load,
+and startup (process start to /readyz answering 200).
+
+    python bench/http_load.py --duration 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+from bench.engine import request_body  # noqa: E402
+from bench.generate import NOW  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class LoadResult:
+    connections: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class ServerResult:
+    name: str
+    startup_s: float
+    loads: dict[int, LoadResult] = field(default_factory=dict)
+    worker_rss_mb: list[float] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> float:
+    """Seconds until GET url answers 200 (measured by the caller from process start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} not ready within {timeout} s")
+
+
+def worker_rss_mb(master: int) -> list[float]:
+    """VmRSS of each gunicorn worker (the master's children), in MB."""
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True, check=False
+    )
+    sizes = []
+    for pid in out.stdout.split():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def run_wrk(url: str, body: Path, connections: int, seconds: float) -> LoadResult:
+    threads = min(connections, 2)
+    cmd = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
+        "-s", str(BENCH / "post.lua"), url,
+    ]
+    env = dict(os.environ, BENCH_BODY=str(body))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("WRK_RESULT "))
+    data = json.loads(line.removeprefix("WRK_RESULT "))
+    elapsed = data["duration_us"] / 1e6
+    errors = sum(data[key] for key in ("non2xx", "connect", "read", "write", "timeout"))
+    return LoadResult(
+        connections=connections,
+        requests=data["requests"],
+        seconds=elapsed,
+        rps=data["requests"] / elapsed,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=errors,
+    )
+
+
+def bench_server(
+    name: str,
+    command: list[str],
+    *,
+    body: Path,
+    duration: float,
+    connections: tuple[int, ...] = (16, 1),
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> ServerResult:
+    """Start the server, time its start, warm it up, load it at each concurrency, stop it."""
+    port = free_port()
+    command = [*command, "--port", str(port)]
+    stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+    )
+    try:
+        ready = wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        result = ServerResult(name=name, startup_s=ready - start)
+        url = f"http://127.0.0.1:{port}/cds-services/calf-pain-triage"
+        run_wrk(url, body, 16, min(3.0, duration))  # warm-up: imports, caches, pools
+        for count in connections:
+            result.loads[count] = run_wrk(url, body, count, duration)
+        result.worker_rss_mb = worker_rss_mb(proc.pid)
+        return result
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log:
+            stderr.close()  # type: ignore[union-attr]
+
+
+def calf_env(workdir: Path) -> dict[str, str]:
+    """CDS_AUTH_MODE=off, a fresh SQLite store, the generator's clock (same cards as engine)."""
+    return dict(
+        os.environ,
+        CDS_AUTH_MODE="off",
+        CDS_DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
+        CDS_EVALUATION_TIME=NOW.isoformat(),
+    )
+
+
+def run(
+    *, duration: float, workers: int, observations: int, variants: bool, workdir: Path
+) -> list[ServerResult]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk (make bench does it as root)")
+    body = workdir / "body.json"
+    body.write_bytes(request_body(observations))
+    results = [
+        bench_server(
+            "calf-cds",
+            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
+            body=body, duration=duration, env=calf_env(workdir), log=workdir / "calf.log",
+        ),
+        bench_server(
+            "bare Flask",
+            [sys.executable, str(BENCH / "serve_app.py"), "bare", "--workers", str(workers)],
+            body=body, duration=duration, log=workdir / "bare.log",
+        ),
+    ]
+    if variants:
+        for worker_class, threads in (("sync", 1), ("gthread", 1), ("gthread", 8)):
+            results.append(
+                bench_server(
+                    f"calf-cds {worker_class} x{threads}",
+                    [
+                        sys.executable, str(BENCH / "serve_app.py"), "calf",
+                        "--workers", str(workers), "--worker-class", worker_class,
+                        "--threads", str(threads),
+                    ],
+                    body=body, duration=duration, env=calf_env(workdir),
+                    log=workdir / f"calf-{worker_class}-{threads}.log",
+                )
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--observations", type=int, default=200)
+    parser.add_argument("--variants", action="store_true", help="also sync / thread counts")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="calf-bench-") as tmp:
+        results = run(
+            duration=args.duration, workers=args.workers, observations=args.observations,
+            variants=args.variants, workdir=Path(tmp),
+        )
+    for result in results:
+        print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
