@@ -41,5 +41,18 @@ bench: install
 	  else echo "bench needs wrk: sudo apt-get install -y wrk (or run make bench as root)"; exit 1; fi; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Issue 7: the long fuzz run (random seeds, FUZZ_EXAMPLES cases per test, default 2000; a
+# failure is saved under .hypothesis/ and replayed first next time). `make test` runs the same
+# tests derandomised with small counts.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m fuzz -q $(FUZZ_ARGS)
+
+# Issue 7: 60 s of mixed traffic at 32 connections against `calf-cds serve` on its own
+# PostgreSQL; exits non-zero on any 5xx or lost feedback. Not part of CI.
+# SOAK_ARGS="--duration 10 --connections 8" for a quick look.
+soak: install
+	@bash scripts/test-prerequisites.sh
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache calf-cds.sqlite3*

@@ -95,8 +95,15 @@ def worker_rss_mb(master: int) -> list[float]:
 def run_wrk(url: str, body: Path, connections: int, seconds: float) -> LoadResult:
     threads = min(connections, 2)
     cmd = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
-        "-s", str(BENCH / "post.lua"), url,
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(BENCH / "post.lua"),
+        url,
     ]
     env = dict(os.environ, BENCH_BODY=str(body))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
@@ -174,12 +181,17 @@ def run(
         bench_server(
             "calf-cds",
             [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
-            body=body, duration=duration, env=calf_env(workdir), log=workdir / "calf.log",
+            body=body,
+            duration=duration,
+            env=calf_env(workdir),
+            log=workdir / "calf.log",
         ),
         bench_server(
             "bare Flask",
             [sys.executable, str(BENCH / "serve_app.py"), "bare", "--workers", str(workers)],
-            body=body, duration=duration, log=workdir / "bare.log",
+            body=body,
+            duration=duration,
+            log=workdir / "bare.log",
         ),
     ]
     if variants:
@@ -188,11 +200,19 @@ def run(
                 bench_server(
                     f"calf-cds {worker_class} x{threads}",
                     [
-                        sys.executable, str(BENCH / "serve_app.py"), "calf",
-                        "--workers", str(workers), "--worker-class", worker_class,
-                        "--threads", str(threads),
+                        sys.executable,
+                        str(BENCH / "serve_app.py"),
+                        "calf",
+                        "--workers",
+                        str(workers),
+                        "--worker-class",
+                        worker_class,
+                        "--threads",
+                        str(threads),
                     ],
-                    body=body, duration=duration, env=calf_env(workdir),
+                    body=body,
+                    duration=duration,
+                    env=calf_env(workdir),
                     log=workdir / f"calf-{worker_class}-{threads}.log",
                 )
             )
@@ -208,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="calf-bench-") as tmp:
         results = run(
-            duration=args.duration, workers=args.workers, observations=args.observations,
-            variants=args.variants, workdir=Path(tmp),
+            duration=args.duration,
+            workers=args.workers,
+            observations=args.observations,
+            variants=args.variants,
+            workdir=Path(tmp),
         )
     for result in results:
         print(result)

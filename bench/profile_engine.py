@@ -1,6 +1,6 @@
 """Profile the in-process pipeline (bench/engine.py) with cProfile; print the top entries.
 
-    python bench/profile_engine.py --observations 200 --runs 300 --top 25
+python bench/profile_engine.py --observations 200 --runs 300 --top 25
 """
 
 from __future__ import annotations

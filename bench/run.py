@@ -1,8 +1,8 @@
 """`make bench`: the engine, HTTP, memory and startup figures of issue 8 in one table.
 
-    python bench/run.py                  # engine 200/1000/5000 + HTTP 16 and 1 connections, 20 s
-    python bench/run.py --duration 5     # a quicker look
-    python bench/run.py --variants       # also gunicorn sync / gthread x1 / gthread x8
+python bench/run.py                  # engine 200/1000/5000 + HTTP 16 and 1 connections, 20 s
+python bench/run.py --duration 5     # a quicker look
+python bench/run.py --variants       # also gunicorn sync / gthread x1 / gthread x8
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             (
                 f"engine {count} Obs ({result.body_bytes // 1024} KiB, {runs} runs)",
-                f"p50 {result.p50_ms:.2f} ms",
-                f"p99 {result.p99_ms:.2f} ms",
+                f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms",
+                f"+JSON in/out: p50 {result.wire_p50_ms:.2f}  p99 {result.wire_p99_ms:.2f} ms",
                 f"{result.cards} cards"
                 + (f"  target p50 <= 2 ms: {_mark(result.p50_ms <= 2.0)}" if count == 200 else ""),
             )

@@ -60,6 +60,16 @@ def _child_exit(_server: Any, worker: Any) -> None:
     mark_worker_dead(worker.pid)
 
 
+def _post_worker_init(_worker: Any) -> None:
+    """gunicorn hook: the worker has loaded the app; freeze what exists now (modules, the R4B
+    and compiled validators, the catalog) out of the cyclic GC, so the full collections a
+    request's parsed JSON triggers do not rescan them (they showed up as p99 spikes)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
     if not dev:
         prepare_metrics_dir()
@@ -98,6 +108,7 @@ def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": "warning",
         "child_exit": _child_exit,
+        "post_worker_init": _post_worker_init,
     }
 
 

@@ -491,7 +491,10 @@ class Store:
                 key = self._fallback_salt
         # HMAC rather than sha256(salt + id): the keyed construction is the standard way to
         # salt a hash and has no length-extension or concatenation ambiguity.
-        return hmac.new(key, patient_id.encode(), hashlib.sha256).hexdigest()[:32]
+        # surrogatepass: a JSON "\\ud800" escape yields a str with no UTF-8 form; it must still
+        # hash (a strict encode raised here and turned the whole hook call into a 500).
+        identity = patient_id.encode("utf-8", "surrogatepass")
+        return hmac.new(key, identity, hashlib.sha256).hexdigest()[:32]
 
     def _load_salt(self) -> bytes:
         with self._transaction(write=True) as connection:
@@ -581,10 +584,16 @@ class Store:
                         card_uuid=entry.card_uuid,
                         outcome=entry.outcome,
                         accepted_suggestions=list(entry.accepted_suggestions),
-                        override_reason_system=reason.system,
-                        override_reason_code=reason.code,
-                        override_reason_display=reason.display,
-                        user_comment=entry.user_comment,
+                        override_reason_system=storable_text(
+                            reason.system, FEEDBACK.c.override_reason_system
+                        ),
+                        override_reason_code=storable_text(
+                            reason.code, FEEDBACK.c.override_reason_code
+                        ),
+                        override_reason_display=storable_text(
+                            reason.display, FEEDBACK.c.override_reason_display
+                        ),
+                        user_comment=storable_text(entry.user_comment),
                         outcome_timestamp=entry.outcome_timestamp,
                         received_at=received,
                         matched=matched,
@@ -654,6 +663,28 @@ class Store:
     def rule_report(self, since: datetime | None = None) -> list[RuleReportRow]:
         """The rows of `report(since)`, ordered by rule id (data-quality cards last)."""
         return list(self.report(since).rows)
+
+
+def storable_text(text: str | None, column: sa.Column[Any] | None = None) -> str | None:
+    """Text every database can store in `column`: lone surrogates (legal as JSON \\u escapes,
+    e.g. an emoji cut in half by a client) and NUL (PostgreSQL text refuses it) become U+FFFD,
+    and text longer than a VARCHAR column is cut to fit, ending in "…".
+
+    Without this such a value was a 500 (PostgreSQL refuses over-long VARCHARs; SQLite does
+    not) and the clinician's feedback was lost; now it is stored, the damage marked.
+    """
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    limit = getattr(column.type, "length", None) if column is not None else None
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return text
 
 
 def _log_unavailable(exc: BaseException) -> None:

@@ -171,7 +171,9 @@ def test_rules_page_lists_every_rule_with_tier_route_and_source(client: Any) -> 
 def _issue_and_decide(client: Any, outcome: str) -> None:
     request = load_json(SAMPLES / DVT_SAMPLE)
     cards = client.post("/cds-services/calf-pain-triage", json=request).get_json()["cards"]
-    card = next(c for c in cards if c["extension"]["example.calf-cds"].get("ruleId") == "R-DVT-PATHWAY")
+    card = next(
+        c for c in cards if c["extension"]["example.calf-cds"].get("ruleId") == "R-DVT-PATHWAY"
+    )
     entry: dict[str, Any] = {
         "card": card["uuid"],
         "outcome": outcome,

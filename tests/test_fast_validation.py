@@ -1,0 +1,143 @@
+"""cds.fhir_input.fast_valid is conservative: whatever it accepts, the full R4B model accepts.
+
+The fast path replaces the fhir.resources model for the record shapes it knows (issue 8); the
+full model stays the source of truth. Checked over every Observation and Condition of the
+samples, the Synthea bundles and the benchmark generator, and over systematic mutations of
+them (wrong types, empty and blank values, nulls, bad dates and codes, extra keys, two
+choices of one value[x], missing required elements).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from cds.fhir_input import _normalise_dates, bundle_resources, fast_valid
+from cds.prefetch import read_prefetch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import generate  # noqa: E402
+
+SYNTHEA = REPO.parent / "shared" / "external" / "smart-on-fhir_generated-sample-data" / "R4"
+MUTANTS: list[object] = [
+    None,
+    "",
+    " ",
+    "two  spaces",
+    "line\nbreak",
+    0,
+    -1,
+    2**40,
+    1.5,
+    True,
+    False,
+    [],
+    {},
+    [None],
+    {"unknown": "x"},
+    "2026-02-30",
+    "2026-11-24T10:00",
+    "2026-11-24T24:00:00Z",
+]
+
+
+def _corpus() -> list[dict[str, Any]]:
+    resources: list[object] = []
+    for path in sorted((REPO / "fhir_samples").glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("resourceType") == "Bundle":
+            resources += bundle_resources(data)
+        else:
+            resources += read_prefetch(data.get("prefetch")).resources
+    for path in sorted(SYNTHEA.glob("SYNTHEA/*.json"))[:2]:
+        resources += bundle_resources(json.loads(path.read_text(encoding="utf-8")))
+    resources += generate.observations(60, relevant=30, seed=3)
+    resources += generate.conditions(20, catalog=8, seed=3)
+    return [
+        _normalise_dates(dict(r))
+        for r in resources
+        if isinstance(r, dict) and r.get("resourceType") in {"Observation", "Condition"}
+    ]
+
+
+CORPUS = _corpus()
+
+
+def _model_accepts(resource: dict[str, Any]) -> bool:
+    try:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _paths(value: object, path: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*path, key)
+            yield from _paths(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield (*path, index)
+            yield from _paths(child, (*path, index))
+
+
+def _set(resource: dict[str, Any], path: tuple[object, ...], new: object) -> dict[str, Any]:
+    copied = copy.deepcopy(resource)
+    node: Any = copied
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = copy.deepcopy(new)
+    return copied
+
+
+def _delete(resource: dict[str, Any], path: tuple[object, ...]) -> dict[str, Any]:
+    copied = copy.deepcopy(resource)
+    node: Any = copied
+    for step in path[:-1]:
+        node = node[step]
+    del node[path[-1]]
+    return copied
+
+
+def _mutations(resource: dict[str, Any], rng: random.Random) -> Iterator[dict[str, Any]]:
+    paths = [p for p in _paths(resource) if p != ("resourceType",)]
+    for path in paths:
+        for new in rng.sample(MUTANTS, 6):
+            yield _set(resource, path, new)
+        yield _delete(resource, path)
+    yield {**resource, "unknownElement": "x"}
+    yield {**resource, "_status": {"extension": []}}
+    yield {**resource, "valueString": "x", "valueBoolean": True}
+    yield {**resource, "effectiveDateTime": "2026-11-24", "effectivePeriod": {"start": "2026"}}
+
+
+def test_the_corpus_takes_the_fast_path() -> None:
+    """Otherwise the mutation test below would prove nothing (and the speed-up would vanish)."""
+    accepted = sum(fast_valid(r["resourceType"], r) for r in CORPUS)
+
+    assert len(CORPUS) > 150
+    assert accepted >= 0.9 * len(CORPUS)
+
+
+@pytest.mark.parametrize("start", range(0, len(CORPUS), 40))
+def test_fast_path_accepts_only_what_the_model_accepts(start: int) -> None:
+    rng = random.Random(start)
+    checked = 0
+    for resource in CORPUS[start : start + 40]:
+        for candidate in [resource, *_mutations(resource, rng)]:
+            if fast_valid(candidate["resourceType"], candidate):
+                checked += 1
+                assert _model_accepts(candidate), candidate
+    assert checked > 0
