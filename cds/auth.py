@@ -224,6 +224,9 @@ class _JwksFetchError(Exception):
     pass
 
 
+MAX_JTI_LENGTH = 255  # cds.store jti_records.jti is String(256)
+
+
 # --- jti replay protection ---------------------------------------------------------------------
 
 
@@ -409,6 +412,9 @@ class JwtVerifier:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise Unauthorized("no jti claim")
+        if len(jti) > MAX_JTI_LENGTH:
+            # The replay record's key column is bounded; a longer jti is not a real client's.
+            raise Unauthorized(f"jti longer than {MAX_JTI_LENGTH} characters")
         # Remembered until exp + skew: a token is accepted that long, so a replay is too.
         if not self._jti.claim(issuer.issuer, jti, float(claims["exp"]) + CLOCK_SKEW_S):
             raise Unauthorized("replayed jti")

@@ -182,15 +182,37 @@ def _summary(text: str) -> str:
     return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2] + "…"
 
 
+_EMPTY: tuple[object, ...] = (None, "", [], {})
+
+
 def _clean(value: Any) -> Any:
-    """Drop None, "", [] and {} recursively (cds-hooks.md "Response": omit optional fields)."""
-    if isinstance(value, dict):
-        cleaned = {k: _clean(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
-    if isinstance(value, list):
-        items = [_clean(v) for v in value]
-        return [v for v in items if v not in (None, "", [], {})]
+    """Drop None, "", [] and {} recursively (cds-hooks.md "Response": omit optional fields).
+
+    One pass: plain dicts and lists are cleaned in place of being copied twice; every other
+    value is kept unless it equals one of the empties (as `value not in _EMPTY` decides).
+    """
+    kind = type(value)
+    if kind is dict or isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            item = _clean(item)
+            if _kept(item):
+                out[key] = item
+        return out
+    if kind is list or isinstance(value, list):
+        return [item for item in map(_clean, value) if _kept(item)]
     return value
+
+
+def _kept(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return value != ""
+    if kind is bool or kind is int or kind is float:
+        return True
+    if kind is dict or kind is list:
+        return bool(value)
+    return value not in _EMPTY
 
 
 def _source(rule_id: str, name: str, url: str, base: str) -> dict[str, Any]:

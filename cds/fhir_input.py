@@ -21,7 +21,9 @@ from typing import Annotated, Any, Literal, Required
 
 from annotated_types import MinLen
 from fhir.resources.R4B import fhirtypes, get_fhir_model_class
+from fhir_core import types as ft
 from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError
+from pydantic_core import core_schema
 from typing_extensions import TypedDict
 
 from . import findings as cat
@@ -113,10 +115,6 @@ _DATE_FIELDS = (
 _PERIOD_FIELDS = ("effectivePeriod", "onsetPeriod", "abatementPeriod")
 
 
-# (system, code) -> the catalog (finding or analyte codes, not settings' extra codes) has it.
-_CATALOG_HIT: dict[tuple[str, str], bool] = {}
-
-
 class _BundleResource(dict[str, Any]):
     """A Bundle entry's resource that remembers the entry's fullUrl (for id-less resources)."""
 
@@ -206,11 +204,22 @@ def _as_dict(value: object) -> Mapping[str, Any]:
 
 def _codings(concept: object) -> list[tuple[str, str, str]]:
     """(system, code, display) of a CodeableConcept (or Coding) already validated."""
-    concept = _as_dict(concept)
-    items = concept.get("coding") if "coding" in concept else [concept] if "code" in concept else []
+    if type(concept) is not dict:
+        if concept is None:
+            return []
+        concept = _as_dict(concept)
+    if "coding" in concept:  # type: ignore[operator]
+        items = concept["coding"]  # type: ignore[index]
+        if type(items) is not list:
+            items = _as_list(items)
+    elif "code" in concept:  # type: ignore[operator]
+        items = [concept]
+    else:
+        return []
     out = []
-    for coding in _as_list(items):
-        coding = _as_dict(coding)
+    for coding in items:
+        if type(coding) is not dict:
+            coding = _as_dict(coding)
         code = coding.get("code")
         if isinstance(code, str) and code:
             system = coding.get("system")
@@ -222,27 +231,6 @@ def _codings(concept: object) -> list[tuple[str, str, str]]:
                     display if isinstance(display, str) else "",
                 )
             )
-    return out
-
-
-def _clean_codings(concept: object) -> list[tuple[str, str]] | None:
-    """Codings of a raw CodeableConcept, or None when its shape is not the expected one."""
-    if concept is None:
-        return []
-    if not (type(concept) is dict or isinstance(concept, Mapping)):
-        return None
-    coding = concept.get("coding", [])
-    if not isinstance(coding, list):
-        return None
-    out = []
-    for item in coding:
-        if not (type(item) is dict or isinstance(item, Mapping)):
-            return None
-        system = item.get("system", "")
-        code = item.get("code", "")
-        if not isinstance(system, str) or not isinstance(code, str):
-            return None
-        out.append((system, code))
     return out
 
 
@@ -306,19 +294,33 @@ def _fix_datetime(raw: object) -> object:
 
 
 def _normalise_dates(resource: Mapping[str, Any]) -> dict[str, Any]:
-    """A shallow copy whose naive or second-less date-times carry seconds and UTC.
+    """The resource with its naive or second-less date-times given seconds and UTC.
 
     R4 rejects `2026-11-20T10:00:00`; §2 reads naive times as UTC, so they are repaired rather
-    than losing the resource.
+    than losing the resource. A shallow copy when something is repaired (or the resource is
+    not a plain dict); the resource itself when every date is already canonical (the common
+    case: nothing downstream writes to it).
     """
-    fixed = dict(resource)
+    fixes: dict[str, Any] | None = None
     for name in _DATE_FIELDS:
-        if name in fixed:
-            fixed[name] = _fix_datetime(fixed[name])
+        raw = resource.get(name)
+        if isinstance(raw, str) and "T" in raw:  # both repairs need a time part
+            repaired = _fix_datetime(raw)
+            if repaired != raw:
+                fixes = fixes or {}
+                fixes[name] = repaired
     for name in _PERIOD_FIELDS:
-        period = fixed.get(name)
+        period = resource.get(name)
         if type(period) is dict or isinstance(period, Mapping):
-            fixed[name] = {key: _fix_datetime(value) for key, value in period.items()}
+            copied = {key: _fix_datetime(value) for key, value in period.items()}
+            if type(period) is not dict or copied != period:
+                fixes = fixes or {}
+                fixes[name] = copied
+    if fixes is None and type(resource) is dict:
+        return resource
+    fixed = dict(resource)
+    if fixes:
+        fixed.update(fixes)
     return fixed
 
 
@@ -335,14 +337,6 @@ def _fmt(value: float) -> str:
 
 
 # --------------------------------------------------------------------------- the reader
-
-
-@dataclass
-class _Statement:
-    """The part of an Observation that states one thing: the resource itself or a component."""
-
-    data: Mapping[str, Any]
-    is_component: bool
 
 
 @dataclass
@@ -430,19 +424,28 @@ class _Reader:
         Anything unexpected answers True, so the full model decides (a usable resource is
         never skipped; only clean, unrelated resources skip validation).
         """
-        for concept in concepts:
-            codings = _clean_codings(concept)
-            if codings is None:
+        return any(self._concept_relevant(concept) for concept in concepts)
+
+    def _concept_relevant(self, concept: object) -> bool:
+        """`_relevant` of one raw CodeableConcept (None: nothing to see; odd shape: True)."""
+        if concept is None:
+            return False
+        if not (type(concept) is dict or isinstance(concept, Mapping)):
+            return True
+        coding = concept.get("coding", [])
+        if not isinstance(coding, list):
+            return True
+        extra = self.extra
+        for item in coding:
+            if not (type(item) is dict or isinstance(item, Mapping)):
                 return True
-            for key in codings:
-                hit = _CATALOG_HIT.get(key)
-                if hit is None:
-                    hit = bool(cat.lookup(*key) or cat.measurement_for(*key))
-                    if len(_CATALOG_HIT) >= 100_000:
-                        _CATALOG_HIT.clear()
-                    _CATALOG_HIT[key] = hit
-                if hit or (self.extra and cat.lookup(key[0], key[1], self.extra)):
-                    return True
+            system = item.get("system", "")
+            code = item.get("code", "")
+            if not isinstance(system, str) or not isinstance(code, str):
+                return True
+            measure, entries = _dispatch(system, code)
+            if measure is not None or entries or (extra and cat.lookup(system, code, extra)):
+                return True
         return False
 
     # -- Observation ---------------------------------------------------------------------
@@ -457,13 +460,15 @@ class _Reader:
             if isinstance(components, list) and all(
                 (type(c) is dict or isinstance(c, Mapping)) for c in components
             ):
-                concepts: list[object] = [
-                    resource.get("code"),
-                    resource.get("valueCodeableConcept"),
-                ]
-                for component in components:
-                    concepts += [component.get("code"), component.get("valueCodeableConcept")]
-                if not self._relevant(concepts):
+                relevant = self._concept_relevant
+                if not (
+                    relevant(resource.get("code"))
+                    or relevant(resource.get("valueCodeableConcept"))
+                    or any(
+                        relevant(c.get("code")) or relevant(c.get("valueCodeableConcept"))
+                        for c in components
+                    )
+                ):
                     return  # well formed and unrelated to any finding: nothing to read
         data = self._validate(index, resource)
         if data is None:
@@ -487,31 +492,42 @@ class _Reader:
             side=side,
         )
         made: dict[tuple[object, ...], Finding] = {}
-        statements = [_Statement(data, False)] + [
-            _Statement(_as_dict(c), True) for c in _as_list(data.get("component"))
-        ]
-        main_measure = _first_measurement(data.get("code"))
+        code_codings = _codings(data.get("code"))
+        main_measure = _first_measurement_of(code_codings)
         if main_measure is not None and main_measure.analyte == cat.ABI:
             # The ABI's components are its right/left values, read by _abi, not statements.
             self._abi(data, main_measure, context, made)
-            statements = statements[:1]
-        for statement in statements:
-            self._statement(statement, context, made)
+            self._statement(data, code_codings, main_measure, context, made)
+        else:
+            self._statement(data, code_codings, main_measure, context, made)
+            for component in _as_list(data.get("component")):
+                part = _as_dict(component)
+                part_codings = _codings(part.get("code"))
+                measure = _first_measurement_of(part_codings)
+                self._statement(part, part_codings, measure, context, made)
         self.findings.extend(made.values())
 
     def _statement(
-        self, statement: _Statement, context: _Context, made: dict[tuple[object, ...], Finding]
+        self,
+        data: Mapping[str, Any],
+        code_codings: list[tuple[str, str, str]],
+        measure: cat.MeasurementDef | None,
+        context: _Context,
+        made: dict[tuple[object, ...], Finding],
     ) -> None:
-        """Presence findings and (except the ABI, read apart) threshold findings of one part."""
-        data = statement.data
-        measure = _first_measurement(data.get("code"))
+        """Presence findings and (except the ABI, read apart) threshold findings of one part
+        (the resource itself or a component): `code_codings` are `_codings(data["code"])`,
+        `measure` the first analyte among them."""
         if measure is not None and measure.analyte != cat.ABI:
             for finding in self._measure(data, measure, context):
                 made.setdefault(_key(finding), finding)
-        absent = _negated(data)
-        for concept in (data.get("code"), data.get("valueCodeableConcept")):
-            for system, code, display in _codings(concept):
-                for entry in cat.lookup(system, code, self.extra):
+        value_concept = data.get("valueCodeableConcept")
+        value_codings = _codings(value_concept) if value_concept is not None else []
+        absent = _negated(data, value_codings)
+        extra = self.extra
+        for codings in (code_codings, value_codings):
+            for system, code, display in codings:
+                for entry in _lookup(system, code, extra):
                     record = self._presence(entry, display, not absent, context)
                     if record is not None:
                         made.setdefault(_key(record), record)
@@ -1000,23 +1016,53 @@ def _interpretation_direction(codes: set[str], analyte: str) -> bool | None:
     return None
 
 
-def _negated(data: Mapping[str, Any]) -> bool:
-    """Explicit absence (§2 "Presence"): valueBoolean false, SNOMED 373067005 No, or NEG."""
+def _negated(data: Mapping[str, Any], value_codings: list[tuple[str, str, str]]) -> bool:
+    """Explicit absence (§2 "Presence"): valueBoolean false, SNOMED 373067005 No, or NEG
+    (`value_codings` = `_codings(data["valueCodeableConcept"])`)."""
     if data.get("valueBoolean") is False:
         return True
-    if (cat.SNOMED, cat.NO_CODE) in {
-        (s, c) for s, c, _ in _codings(data.get("valueCodeableConcept"))
-    }:
-        return True
-    return bool(_interpretations(data) & {"NEG"})
+    for system, code, _ in value_codings:
+        if code == cat.NO_CODE and system == cat.SNOMED:
+            return True
+    return "interpretation" in data and "NEG" in _interpretations(data)
 
 
-def _first_measurement(concept: object) -> cat.MeasurementDef | None:
-    for system, code, _ in _codings(concept):
-        found = cat.measurement_for(system, code)
+# (system, code) -> (the analyte, the catalog entries) of the catalog alone (settings' extra
+# cancer codes are added per reader by `_lookup`). Pure and bounded: codes repeat across
+# records, so each is normalised and looked up once.
+_Dispatch = tuple[cat.MeasurementDef | None, tuple[cat.CatalogEntry, ...]]
+_DISPATCH: dict[tuple[str, str], _Dispatch] = {}
+
+
+def _dispatch(system: str, code: str) -> _Dispatch:
+    key = (system, code)
+    found = _DISPATCH.get(key)
+    if found is None:
+        found = (cat.measurement_for(system, code), cat.lookup(system, code))
+        if len(_DISPATCH) >= 100_000:
+            _DISPATCH.clear()
+        _DISPATCH[key] = found
+    return found
+
+
+def _lookup(
+    system: str, code: str, extra: Mapping[tuple[str, str], tuple[cat.CatalogEntry, ...]]
+) -> tuple[cat.CatalogEntry, ...]:
+    """`cat.lookup(system, code, extra)`, the catalog part memoised."""
+    found = _dispatch(system, code)[1]
+    return cat.lookup(system, code, extra) if extra else found
+
+
+def _first_measurement_of(codings: list[tuple[str, str, str]]) -> cat.MeasurementDef | None:
+    for system, code, _ in codings:
+        found = _dispatch(system, code)[0]
         if found is not None:
             return found
     return None
+
+
+def _first_measurement(concept: object) -> cat.MeasurementDef | None:
+    return _first_measurement_of(_codings(concept))
 
 
 def _site_ok(site: str | None, site_codes: frozenset[str]) -> bool:
@@ -1212,6 +1258,60 @@ def _unwrap(annotation: Any) -> tuple[bool, Any]:
     return False, annotation
 
 
+# A date or date-time in the canonical shape, with a day valid in every year (29 February and
+# 31st of short months are left to the full check), a 4-digit year from 1000, seconds, at most
+# 6 decimals and a time zone: every such string is accepted by fhir_core's DateTime and Instant
+# (their regex, then pydantic's datetime parser). Checked at Rust speed; any other string goes
+# to the field's own validator, which still decides.
+_CANON_DAY = (
+    r"[1-9][0-9]{3}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_CANON_TIME = (
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9]|[+-]14:00)"
+)
+_CANON_PATTERNS = {
+    "Instant": f"^{_CANON_DAY}{_CANON_TIME}$",
+    "DateTime": f"^{_CANON_DAY}(?:{_CANON_TIME})?$",
+}
+
+
+@dataclass(frozen=True)
+class _CanonicalFirst:
+    """Annotated marker: a value the core `fast` schema accepts passes at once (Rust speed);
+    anything else is validated by the annotated type's own schema, unchanged."""
+
+    fast: Any
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        return core_schema.union_schema([self.fast, handler(source)], mode="left_to_right")
+
+
+# A JSON number that is a (non-bool) int or a finite float: str() of either matches fhir_core
+# Decimal's regex and decimal.Decimal() parses it, which is all that validator checks.
+_CANON_DECIMAL = core_schema.union_schema(
+    [
+        core_schema.int_schema(strict=True),
+        core_schema.float_schema(strict=True, allow_inf_nan=False),
+    ],
+    mode="left_to_right",
+)
+
+
+def _with_canonical_first(item: Any) -> Any:
+    """`item` (a field's annotated primitive type) with a fast canonical-value check in front
+    when it is fhir_core's DateTime, Instant or Decimal; otherwise `item` itself."""
+    for meta in typing.get_args(item)[1:]:
+        for kind in ("Instant", "DateTime"):  # Instant first: it is a DateTime subclass
+            if isinstance(meta, getattr(ft, kind)):
+                fast = core_schema.str_schema(pattern=_CANON_PATTERNS[kind], strict=True)
+                return Annotated[item, _CanonicalFirst(fast)]
+        if isinstance(meta, ft.Decimal):
+            return Annotated[item, _CanonicalFirst(_CANON_DECIMAL)]
+    return item
+
+
 def _choice_check(groups: tuple[tuple[frozenset[str], bool], ...]) -> Callable[[Any], Any]:
     """The model's one-of-many rule: at most one key per choice group (one when required)."""
 
@@ -1245,6 +1345,8 @@ def _fast_type(name: str, built: dict[str, Any]) -> Any:
         type_name = getattr(item, "__name__", "")
         if getattr(item, "__module__", "") == "abc" and type_name.endswith("Type"):
             item = _fast_type(type_name[: -len("Type")], built)
+        else:
+            item = _with_canonical_first(item)
         annotation = Annotated[list[item], MinLen(1)] if many else item  # type: ignore[valid-type]
         fields[key] = Required[annotation] if key in required else annotation
     if name in _FAST_RESOURCES:

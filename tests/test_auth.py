@@ -381,6 +381,14 @@ def test_a_replayed_jti_is_rejected(verifier: JwtVerifier, jti_store: FakeJtiSto
     assert len(jti_store.claimed) == 1
 
 
+def test_a_jti_too_long_to_record_is_rejected_before_the_store(
+    verifier: JwtVerifier, jti_store: FakeJtiStore
+) -> None:
+    token = sign(claims(jti="j" * 256))
+    assert reason_of(verifier, token) == "jti longer than 255 characters"
+    assert len(jti_store.claimed) == 0
+
+
 def test_a_jti_seen_by_another_instance_is_a_replay(
     clock: FrozenClock, jti_store: FakeJtiStore
 ) -> None:

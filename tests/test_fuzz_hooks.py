@@ -27,8 +27,10 @@ import pytest
 from conftest import SAMPLES, load_json
 from flask import Flask
 from fuzzing import run_property
+from hypothesis import assume
 from hypothesis import strategies as st
 
+from cds.config import Settings
 from cds.store import Store
 
 pytestmark = pytest.mark.fuzz
@@ -53,6 +55,7 @@ ENVELOPE_KEYS = {"hook", "hookInstance", "context", "prefetch", "fhirServer", "f
 CONTEXT_KEYS = {"userId", "patientId", "encounterId"}
 ERROR_STATUSES = {400, 412, 413, 415}
 INDICATORS = {"info", "warning", "critical"}
+MAX_BODY_BYTES = Settings().max_body_bytes  # the default CDS_MAX_BODY_BYTES the app runs with
 
 # --- building blocks ---------------------------------------------------------------------------
 
@@ -347,8 +350,9 @@ def test_mutated_samples_never_get_a_5xx_and_every_error_is_an_operation_outcome
         else:
             assert response.status_code in ERROR_STATUSES, body
 
-    run_property(request, mutated_requests(), check, ci_examples=600)
-    assert {200, 400} <= statuses  # the mutations reach both the parser and the engine
+    count = run_property(request, mutated_requests(), check, ci_examples=600)
+    if count >= 100:  # the mutations reach both the parser and the engine
+        assert {200, 400} <= statuses
 
 
 # --- raw bytes ---------------------------------------------------------------------------------
@@ -560,10 +564,14 @@ def red_flag_next_to_garbage(draw: st.DrawFn) -> tuple[str, str, bytes]:
         )
     ).items():
         body["context"][key] = value
+    raw = encode_valid(body, draw(st.booleans()))
+    # Several huge neighbours can pass CDS_MAX_BODY_BYTES: that 413 is right, but not this
+    # property's subject (the envelope must stay valid), so such a case is discarded.
+    assume(len(raw) <= MAX_BODY_BYTES)
     return (
         SERVICE_FOR_HOOK[body["hook"]],
         RED_FLAG_SAMPLES[name],
-        encode_valid(body, draw(st.booleans())),
+        raw,
     )
 
 
@@ -649,8 +657,9 @@ def test_mutated_feedback_is_stored_whole_or_not_at_all_never_a_5xx(
         assert body["stored"] + body["duplicates"] == len(document["feedback"])
 
     strategy = st.tuples(mutated(base, max_mutations=3), st.booleans())
-    run_property(request, strategy, check, ci_examples=200)
-    assert {200, 400} <= statuses
+    count = run_property(request, strategy, check, ci_examples=200)
+    if count >= 100:  # both accepted and refused bodies were generated
+        assert {200, 400} <= statuses
 
 
 # --- what the fuzzing found, pinned as examples --------------------------------------------

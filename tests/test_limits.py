@@ -4,7 +4,8 @@ tests/test_http_errors.py proves the answers through Flask's test client; this m
 what only a real server can show: a body over CDS_MAX_BODY_BYTES is refused *without being
 read* (a huge declared Content-Length, a chunked stream that never ends), chunked bodies
 work, the exact boundaries of the size, nesting and entry limits, and that the worker is free
-for the next request afterwards.
+for the next request afterwards. The entry limit is also proven where the size limit cannot
+stand in for it: feedback entries, and entries fetched from the EHR's FHIR server.
 """
 
 from __future__ import annotations
