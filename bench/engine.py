@@ -3,7 +3,8 @@
 One run is what `cds.http.hooks.call_service` does after Flask hands it the body: the strict
 JSON parse and depth check (`cds.http.body.parse_json_body`), the envelope schema
 (`cds.schemas.load_hook_request`), `cds.service.run_hook` with no store (prefetch reading,
-`fhir_input.extract`, `engine.evaluate`, `cards.build_cards`), and serialising the answer.
+`fhir_input.extract`, `engine.evaluate`, `cards.build_cards`), and serialising the answer
+(`cds.http.jsonout.compact_json`, as the view does).
 The store write is measured under HTTP (bench/http.py), where it really happens.
 
     python bench/engine.py --observations 200 --runs 2000
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.generate import NOW, patient_view_request
 from cds.config import Settings
 from cds.http.body import parse_json_body
+from cds.http.jsonout import compact_json
 from cds.registry import DEFAULT_SERVICE_ID, SERVICES
 from cds.schemas import load_hook_request
 from cds.service import Deps, run_hook
@@ -78,7 +80,8 @@ def pipeline(
         if hook_ns is not None:
             hook_ns.append(clock() - start)
         payload = answer.body()
-        json.dumps(payload, separators=(",", ":"))
+        if compact_json(payload) is None:  # what cds.http.jsonout.json_response serves
+            json.dumps(payload, separators=(",", ":"))
         return payload
 
     return one

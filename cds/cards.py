@@ -183,36 +183,55 @@ def _summary(text: str) -> str:
 
 
 _EMPTY: tuple[object, ...] = (None, "", [], {})
+_SCALARS = (bool, int, float)
 
 
 def _clean(value: Any) -> Any:
     """Drop None, "", [] and {} recursively (cds-hooks.md "Response": omit optional fields).
 
-    One pass: plain dicts and lists are cleaned in place of being copied twice; every other
-    value is kept unless it equals one of the empties (as `value not in _EMPTY` decides).
+    One pass, without intermediate copies: a value is kept unless it is (or, for a dict or
+    list, cleans down to) one of the empties, exactly as `value not in _EMPTY` decides.
     """
-    kind = type(value)
-    if kind is dict or isinstance(value, dict):
+    if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            item = _clean(item)
-            if _kept(item):
+            kind = type(item)
+            if kind is str:
+                if item:
+                    out[key] = item
+            elif kind in _SCALARS:
                 out[key] = item
+            elif item is not None:
+                item = _clean(item)
+                if _kept(item):
+                    out[key] = item
         return out
-    if kind is list or isinstance(value, list):
-        return [item for item in map(_clean, value) if _kept(item)]
+    if isinstance(value, list):
+        items = []
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                if item:
+                    items.append(item)
+            elif kind in _SCALARS:
+                items.append(item)
+            elif item is not None:
+                item = _clean(item)
+                if _kept(item):
+                    items.append(item)
+        return items
     return value
 
 
 def _kept(value: Any) -> bool:
     kind = type(value)
     if kind is str:
-        return value != ""
-    if kind is bool or kind is int or kind is float:
+        return bool(value != "")
+    if kind in _SCALARS:
         return True
     if kind is dict or kind is list:
         return bool(value)
-    return value not in _EMPTY
+    return bool(value not in _EMPTY)
 
 
 def _source(rule_id: str, name: str, url: str, base: str) -> dict[str, Any]:

@@ -332,6 +332,9 @@ class _Run:
     def check(self, node: Condition, rule: Rule) -> tuple[bool, tuple[Finding, ...]]:
         """(holds, evidence). Finding-level nodes are memoised; rule-level ones are not (they
         depend on the asking rule and on what fired before it)."""
+        memo = self.memo.get(id(node))  # only finding-level nodes are ever stored
+        if memo is not None:
+            return memo
         if isinstance(node, AllOf):
             evidence: list[Finding] = []
             for item in node.items:
@@ -360,11 +363,8 @@ class _Run:
             return not self._other_fired(rule, node.tiers), ()
         if isinstance(node, SelfCareAllowed):
             return self._self_care_allowed(rule), ()
-        key = id(node)
-        memo = self.memo.get(key)
-        if memo is None:
-            memo = self._finding_node(node)
-            self.memo[key] = memo
+        memo = self._finding_node(node)
+        self.memo[id(node)] = memo
         return memo
 
     def _finding_node(self, node: Condition) -> tuple[bool, tuple[Finding, ...]]:

@@ -208,11 +208,11 @@ def _codings(concept: object) -> list[tuple[str, str, str]]:
         if concept is None:
             return []
         concept = _as_dict(concept)
-    if "coding" in concept:  # type: ignore[operator]
-        items = concept["coding"]  # type: ignore[index]
+    if "coding" in concept:
+        items = concept["coding"]
         if type(items) is not list:
             items = _as_list(items)
-    elif "code" in concept:  # type: ignore[operator]
+    elif "code" in concept:
         items = [concept]
     else:
         return []
@@ -293,6 +293,13 @@ def _fix_datetime(raw: object) -> object:
     return raw
 
 
+def _canonical_datetime(raw: str) -> bool:
+    """True when `_fix_datetime` leaves `raw` as it is, decided without a regex for the usual
+    shape: seconds present (a ':' at 16, where a second-less time has its zone) and a zone at
+    the end ('Z', or an offset's sign 6 from the end, which a naive time never has there)."""
+    return len(raw) > 16 and raw[16] == ":" and (raw[-1] == "Z" or raw[-6] in "+-")
+
+
 def _normalise_dates(resource: Mapping[str, Any]) -> dict[str, Any]:
     """The resource with its naive or second-less date-times given seconds and UTC.
 
@@ -304,7 +311,7 @@ def _normalise_dates(resource: Mapping[str, Any]) -> dict[str, Any]:
     fixes: dict[str, Any] | None = None
     for name in _DATE_FIELDS:
         raw = resource.get(name)
-        if isinstance(raw, str) and "T" in raw:  # both repairs need a time part
+        if isinstance(raw, str) and "T" in raw and not _canonical_datetime(raw):
             repaired = _fix_datetime(raw)
             if repaired != raw:
                 fixes = fixes or {}
@@ -366,6 +373,14 @@ class _Reader:
 
     def __post_init__(self) -> None:
         self.extra = cat.extra_cancer_entries(self.settings)
+        self._windows: dict[tuple[str, bool], timedelta | None] = {}
+
+    def window(self, window_class: str, *, condition: bool) -> timedelta | None:
+        """`cat.window_for` under this reader's settings, once per (class, condition)."""
+        key = (window_class, condition)
+        if key not in self._windows:
+            self._windows[key] = cat.window_for(window_class, self.settings, condition=condition)
+        return self._windows[key]
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -461,9 +476,10 @@ class _Reader:
                 (type(c) is dict or isinstance(c, Mapping)) for c in components
             ):
                 relevant = self._concept_relevant
+                value_concept = resource.get("valueCodeableConcept")
                 if not (
                     relevant(resource.get("code"))
-                    or relevant(resource.get("valueCodeableConcept"))
+                    or (value_concept is not None and relevant(value_concept))
                     or any(
                         relevant(c.get("code")) or relevant(c.get("valueCodeableConcept"))
                         for c in components
@@ -615,9 +631,7 @@ class _Reader:
             return None  # resolved/inactive Conditions count only as history (§2)
         if context.is_condition and context.active:
             tags.add(TAG_ACTIVE_CONDITION)
-        window = cat.window_for(
-            window_class, self.settings, condition=context.is_condition and context.active
-        )
+        window = self.window(window_class, condition=context.is_condition and context.active)
         side = Side.BILATERAL if code_def.bilateral else context.side
         display = code_def.display or sent_display
         label = display + suffix + ("" if present else ": absent")
@@ -738,7 +752,7 @@ class _Reader:
         made.setdefault(_key(finding), finding)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # never changed after construction (not frozen: cheaper to build)
 class _Judgement:
     """One analyte value being turned into threshold Findings (§2 "Quantities")."""
 
@@ -776,7 +790,7 @@ class _Judgement:
         label = text or self.label
         if context.side in _SIDE_TEXT:
             label += f" ({_SIDE_TEXT[context.side]})"
-        window = cat.window_for(mdef.window_class, self.reader.settings, condition=False)
+        window = self.reader.window(mdef.window_class, condition=False)
         return Finding(
             finding_id=finding_id,
             present=present,
@@ -914,7 +928,7 @@ def _wire_system(system: str, settings: Settings) -> str:
 # --------------------------------------------------------------------------- value reading
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # never changed after construction (not frozen: cheaper to build)
 class _Reading:
     value: float | None = None
     unit: str | None = None
@@ -1130,7 +1144,11 @@ def _component_side(component: Mapping[str, Any]) -> Side:
 
 
 def _latest(*values: object) -> datetime | None:
-    parsed = [when for when in (_parse_when(value) for value in values) if when is not None]
+    parsed = [
+        when
+        for when in (_parse_when(value) for value in values if value is not None)
+        if when is not None
+    ]
     return max(parsed) if parsed else None
 
 
@@ -1224,6 +1242,39 @@ _FAST_ELEMENTS: dict[str, tuple[str, ...]] = {
         "abatementString",
         "recordedDate",
     ),
+    "Patient": (
+        "id",
+        "meta",
+        "active",
+        "identifier",
+        "name",
+        "telecom",
+        "gender",
+        "birthDate",
+        "deceasedBoolean",
+        "deceasedDateTime",
+        "address",
+        "maritalStatus",
+        "multipleBirthBoolean",
+        "multipleBirthInteger",
+        "communication",
+    ),
+    "Identifier": ("use", "type", "system", "value", "period"),
+    "HumanName": ("use", "text", "family", "given", "prefix", "suffix", "period"),
+    "ContactPoint": ("system", "value", "use", "rank", "period"),
+    "Address": (
+        "use",
+        "type",
+        "text",
+        "line",
+        "city",
+        "district",
+        "state",
+        "postalCode",
+        "country",
+        "period",
+    ),
+    "PatientCommunication": ("language", "preferred"),
     "ObservationComponent": (
         "code",
         "valueQuantity",
@@ -1243,7 +1294,7 @@ _FAST_ELEMENTS: dict[str, tuple[str, ...]] = {
     "Period": ("start", "end"),
     "Meta": ("versionId", "lastUpdated", "source", "profile", "tag", "security"),
 }
-_FAST_RESOURCES = ("Observation", "Condition")
+_FAST_RESOURCES = ("Observation", "Condition", "Patient")
 
 
 def _unwrap(annotation: Any) -> tuple[bool, Any]:
@@ -1350,15 +1401,17 @@ def _fast_type(name: str, built: dict[str, Any]) -> Any:
         annotation = Annotated[list[item], MinLen(1)] if many else item  # type: ignore[valid-type]
         fields[key] = Required[annotation] if key in required else annotation
     if name in _FAST_RESOURCES:
-        fields["resourceType"] = Required[Literal[name]]  # type: ignore[valid-type]
-    shape = TypedDict(name + "Fast", fields, total=False)  # type: ignore[operator]
+        fields["resourceType"] = Required[Literal[name]]
+    shape = TypedDict(name + "Fast", fields, total=False)  # type: ignore[misc]
     shape.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     groups = tuple(
         (
             frozenset(members),
             bool(
-                (model.model_fields[members[0]].json_schema_extra or {}).get("one_of_many_required")
-            ),  # type: ignore[union-attr]
+                (model.model_fields[members[0]].json_schema_extra or {}).get(  # type: ignore[union-attr]
+                    "one_of_many_required"
+                )
+            ),
         )
         for members in model.get_one_of_many_fields(None).values()  # type: ignore[arg-type]
     )

@@ -57,7 +57,12 @@ class PrefetchRead:
                 entries = [entries]
             self.entries += len(entries)
             self.resources.extend(
-                entry.get("resource") if isinstance(entry, Mapping) else entry for entry in entries
+                [
+                    entry.get("resource")
+                    if type(entry) is dict or isinstance(entry, Mapping)
+                    else entry
+                    for entry in entries
+                ]
             )
             next_url = _next_link(value)
             if next_url:

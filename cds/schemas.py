@@ -138,19 +138,31 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[str]:
     return [f"{prefix}: {messages}"]
 
 
+_INSTANCES: dict[type[Schema], Schema] = {}
+
+
+def _instance(schema: type[Schema]) -> Schema:
+    """One shared instance per schema class: building one deep-copies every declared field
+    (~60 us), and `load` keeps no state on the instance, so it is reused across requests."""
+    found = _INSTANCES.get(schema)
+    if found is None:
+        found = _INSTANCES[schema] = schema()
+    return found
+
+
 def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
     """Validate a service call body; raise BadRequest naming every bad field path."""
     if not isinstance(body, Mapping):
         raise BadRequest("request body must be a JSON object (a CDS Hooks request)")
     try:
-        data = HookRequestSchema().load(body)
+        data = _instance(HookRequestSchema).load(body)
     except ValidationError as exc:
         raise BadRequest("; ".join(flatten_messages(exc.messages))) from exc
     if data["hook"] != expected_hook:
         raise BadRequest(f"hook: this service answers '{expected_hook}', not '{data['hook']}'")
     context_schema = CONTEXT_SCHEMAS[expected_hook]
     try:
-        context = context_schema().load(data["context"])
+        context = _instance(context_schema).load(data["context"])
     except ValidationError as exc:
         raise BadRequest("; ".join(flatten_messages(exc.messages, "context"))) from exc
     authorization = data.get("fhirAuthorization") or {}

@@ -6,6 +6,7 @@ except FEU/DDU for D-dimer); a unit not in the table is never guessed: `convert`
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -78,8 +79,10 @@ class ParsedUnit:
     annotations: tuple[str, ...]  # upper-case annotation texts, e.g. ("FEU",)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_unit(raw: str | None) -> ParsedUnit | None:
-    """Normalise a unit spelling; None when no unit was sent at all."""
+    """Normalise a unit spelling; None when no unit was sent at all (pure, so memoised: the
+    same few spellings repeat across records)."""
     if raw is None:
         return None
     text = raw.strip()

@@ -409,3 +409,48 @@ def test_a_minimal_card_keeps_the_rule_topic_for_feedback() -> None:
     assert card["source"]["topic"]["code"] == "R-ALI"
     assert card["indicator"] == "critical"
     assert empty_fields(card) == []
+
+
+def _reference_clean(value: Any) -> Any:
+    """cds.cards._clean as first written (two comprehensions per level): the specification."""
+    if isinstance(value, dict):
+        cleaned = {k: _reference_clean(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        items = [_reference_clean(v) for v in value]
+        return [v for v in items if v not in (None, "", [], {})]
+    return value
+
+
+def test_clean_matches_its_reference_on_random_values() -> None:
+    import random
+
+    from cds.cards import _clean
+
+    class Text(str):
+        pass
+
+    class Map(dict[str, Any]):
+        pass
+
+    class Items(list[Any]):
+        pass
+
+    atoms: list[Any] = [None, "", [], {}, 0, 0.0, False, True, "x", 1, (), Text(""), Text("a")]
+    atoms += [b"", 0j, Map(), Items(), Map(a=None), Items([None, "x"])]
+    rng = random.Random(8)
+
+    def value(depth: int) -> Any:
+        roll = rng.random()
+        if depth > 3 or roll < 0.3:
+            return rng.choice(atoms)
+        if roll < 0.65:
+            return {str(i): value(depth + 1) for i in range(rng.randint(0, 4))}
+        return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+
+    for _ in range(20_000):
+        sample = value(0)
+        expected = _reference_clean(sample)
+        got = _clean(sample)
+        assert got == expected, sample
+        assert repr(got) == repr(expected), sample

@@ -2,9 +2,10 @@
 
 The fast path replaces the fhir.resources model for the record shapes it knows (issue 8); the
 full model stays the source of truth. Checked over every Observation and Condition of the
-samples, the Synthea bundles and the benchmark generator, and over systematic mutations of
-them (wrong types, empty and blank values, nulls, bad dates and codes, extra keys, two
-choices of one value[x], missing required elements).
+samples, the Synthea bundles and the benchmark generator (Observations, Conditions and
+Patients), and over systematic mutations of them (wrong types, empty and blank values, nulls,
+bad dates and codes, extra keys, two choices of one value[x], missing required elements), and
+over edge values of the canonical date/decimal shortcuts.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def _corpus() -> list[dict[str, Any]]:
         resources += bundle_resources(json.loads(path.read_text(encoding="utf-8")))
     resources += generate.observations(60, relevant=30, seed=3)
     resources += generate.conditions(20, catalog=8, seed=3)
+    resources += [generate.patient(random.Random(seed), f"p-{seed}") for seed in range(3)]
     return [
         _normalise_dates(dict(r))
         for r in resources
-        if isinstance(r, dict) and r.get("resourceType") in {"Observation", "Condition"}
+        if isinstance(r, dict) and r.get("resourceType") in {"Observation", "Condition", "Patient"}
     ]
 
 
@@ -141,3 +143,90 @@ def test_fast_path_accepts_only_what_the_model_accepts(start: int) -> None:
                 checked += 1
                 assert _model_accepts(candidate), candidate
     assert checked > 0
+
+
+# Values around the canonical shortcuts in front of fhir_core's DateTime, Instant and Decimal
+# (cds.fhir_input._CANON_PATTERNS, _CANON_DECIMAL): calendar edges, precision, time zones,
+# leap seconds, trailing newlines, partial dates, non-finite and boolean numbers.
+DATE_EDGES = [
+    "2026-11-24",
+    "2024-02-29",
+    "2023-02-29",
+    "2026-02-28",
+    "2026-04-30",
+    "2026-04-31",
+    "2026-12-31",
+    "2026-13-01",
+    "2026-00-10",
+    "2026-11-00",
+    "0999-01-01",
+    "1000-01-01",
+    "9999-12-31T23:59:59Z",
+    "2026",
+    "2026-11",
+    "2026-11-24T10:00:00Z",
+    "2026-11-24T10:00:00.123456Z",
+    "2026-11-24T10:00:00.1234567Z",
+    "2026-11-24T10:00:00.Z",
+    "2026-11-24T10:00:00+14:00",
+    "2026-11-24T10:00:00+14:01",
+    "2026-11-24T10:00:00-13:59",
+    "2026-11-24T10:00:00+24:00",
+    "2026-11-24T10:00:60Z",
+    "2026-11-24T23:59:59z",
+    "2026-11-24t10:00:00Z",
+    "2026-11-24T10:00:00Z\n",
+    "\n2026-11-24",
+    "2026-11-24 10:00:00Z",
+    "2026-11-24T10:00:00",
+    "2026-11-24T10:00Z",
+    "\uff12\uff10\uff12\uff16-11-24",  # full-width digits
+]
+NUMBER_EDGES: list[object] = [
+    0,
+    -0.0,
+    7,
+    -12,
+    72.5,
+    1e-7,
+    1.5e300,
+    2**63,
+    10**40,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    True,
+    False,
+    "7",
+    "7.50",
+    "1e3",
+    " 7",
+    "",
+    None,
+]
+
+
+def _edge_candidates() -> Iterator[dict[str, Any]]:
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+    }
+    for value in DATE_EDGES:
+        yield {**observation, "effectiveDateTime": value}
+        yield {**observation, "issued": value}
+        yield {**observation, "effectivePeriod": {"start": value}}
+        yield {"resourceType": "Condition", "subject": {"reference": "P/1"}, "onsetDateTime": value}
+        yield {"resourceType": "Patient", "deceasedDateTime": value}
+    for number in NUMBER_EDGES:
+        yield {**observation, "valueQuantity": {"value": number, "unit": "/min"}}
+        yield {**observation, "referenceRange": [{"low": {"value": number}}]}
+
+
+def test_canonical_shortcuts_accept_only_what_the_model_accepts() -> None:
+    fast = 0
+    for candidate in _edge_candidates():
+        if fast_valid(candidate["resourceType"], candidate):
+            fast += 1
+            assert _model_accepts(candidate), candidate
+    assert fast > 50

@@ -1246,3 +1246,33 @@ def test_standard_systems_sent_as_oids_or_variants_still_match(
         resource["valueQuantity"] = quantity(39.2, "Cel")
     extraction = read(resource)
     assert [(f.finding_id, f.present) for f in extraction.findings] == [(finding_id, True)]
+
+
+def test_canonical_datetime_shortcut_never_skips_a_repair() -> None:
+    """`_normalise_dates` skips `_fix_datetime` for strings `_canonical_datetime` accepts."""
+    import random
+
+    from cds.fhir_input import _canonical_datetime, _fix_datetime
+
+    rng = random.Random(8)
+    alphabet = "0123456789-T:Z+.z "
+    seeds = [
+        "2026-11-24T10:00:00Z",
+        "2026-11-24T10:00Z",
+        "2026-11-24T10:00",
+        "2026-11-24T10:00:00",
+        "2026-11-24T10:00+01:00",
+        "2026-11-24T10:00:00+01:00",
+        "2026-11-24T10:00:00.5-05:00",
+        "2026-11-24T10:00:00.123",
+    ]
+    skipped = 0
+    for _ in range(50_000):
+        chars = list(rng.choice(seeds))
+        for _ in range(rng.randint(0, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+        text = "".join(chars)
+        if _canonical_datetime(text):
+            skipped += 1
+            assert _fix_datetime(text) == text, text
+    assert skipped > 1_000

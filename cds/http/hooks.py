@@ -12,6 +12,7 @@ from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
 from ..schemas import load_hook_request
 from ..service import HookAnswer, evaluate_bundle, run_hook
 from .body import read_json
+from .jsonout import json_response
 from .runtime import runtime
 
 log = logging.getLogger("cds.http")
@@ -58,4 +59,4 @@ def _respond(answer: HookAnswer) -> Response:
     g.rule_ids = answer.rule_ids
     g.patient_hash = answer.patient_hash
     payload: dict[str, Any] = answer.body()
-    return jsonify(payload)
+    return json_response(payload)
