@@ -50,9 +50,9 @@ class EngineResult:
     wire_p99_ms: float
 
 
-def request_body(observations: int, seed: int = 8) -> bytes:
+def request_body(observations: int, seed: int = 8, *, analytes_in_routine: bool = False) -> bytes:
     """The benchmark's request as the wire bytes (compact JSON, as EHRs send it)."""
-    request = patient_view_request(observations, seed=seed)
+    request = patient_view_request(observations, seed=seed, analytes_in_routine=analytes_in_routine)
     return json.dumps(request, separators=(",", ":")).encode()
 
 
@@ -92,9 +92,16 @@ def _p(samples: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1e6
 
 
-def measure(observations: int, runs: int, *, warmup: int = 20, seed: int = 8) -> EngineResult:
+def measure(
+    observations: int,
+    runs: int,
+    *,
+    warmup: int = 20,
+    seed: int = 8,
+    analytes_in_routine: bool = False,
+) -> EngineResult:
     """p50/p99 wall time of `runs` calls after `warmup` calls."""
-    raw = request_body(observations, seed)
+    raw = request_body(observations, seed, analytes_in_routine=analytes_in_routine)
     one = pipeline()
     answer: dict[str, Any] = {}
     for _ in range(warmup):

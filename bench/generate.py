@@ -39,8 +39,11 @@ TAG = {"system": "https://smarthealthit.org/tags", "code": "synthea-5-2019"}
 LEFT, RIGHT = "7771000", "24028007"
 CALF = "53840002"
 
-# Common vitals and labs (LOINC code, display, UCUM unit, low, high, category). The ones marked
-# in the catalog (heart rate, temperatures, SpO2, potassium, calcium) are read in full.
+# Common vitals and labs (LOINC code, display, UCUM unit, low, high, category). Five of them are
+# catalog analytes the rules read (heart rate, temperature, SpO2, potassium, calcium): the issue's
+# request keeps them out of "the rest" (its 30 rule-code Observations are the only ones the rules
+# use); the `analytes_in_routine` variant mixes them back in, as a chart heavy with vitals would.
+ROUTINE_ANALYTE_CODES = frozenset({"8867-4", "8310-5", "59408-5", "6298-4", "17861-6"})
 ROUTINE: tuple[tuple[str, str, str, float, float, str], ...] = (
     ("8302-2", "Body Height", "cm", 150.0, 195.0, "vital-signs"),
     ("29463-7", "Body Weight", "kg", 50.0, 120.0, "vital-signs"),
@@ -116,6 +119,7 @@ ROUTINE: tuple[tuple[str, str, str, float, float, str], ...] = (
     ("2093-3", "Total Cholesterol", "mg/dL", 150.0, 260.0, "laboratory"),
     ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", 5.0, 7.5, "laboratory"),
 )
+_ROUTINE_UNUSED = tuple(row for row in ROUTINE if row[0] not in ROUTINE_ANALYTE_CODES)
 # Symptoms and signs the rules use (SNOMED unless local), with whether a calf site fits.
 SYMPTOMS: tuple[tuple[str, str, str, bool], ...] = (
     (SNOMED, "300954003", "Pain in calf", True),
@@ -204,7 +208,13 @@ def _base(
 
 
 def routine_observation(
-    rng: random.Random, ids: _Ids, patient_ref: str, encounter: str, when: datetime
+    rng: random.Random,
+    ids: _Ids,
+    patient_ref: str,
+    encounter: str,
+    when: datetime,
+    *,
+    analytes: bool = False,
 ) -> dict[str, Any]:
     """One common vital or lab (Synthea shapes; blood pressure carries two components)."""
     if rng.random() < 0.08:
@@ -226,7 +236,8 @@ def routine_observation(
         resource["code"] = _concept(LOINC, "72166-2", "Tobacco smoking status NHIS")
         resource["valueCodeableConcept"] = _concept(SNOMED, "266919005", "Never smoker")
         return resource
-    code, display, unit, low, high, category = rng.choice(ROUTINE)
+    pool = ROUTINE if analytes else _ROUTINE_UNUSED
+    code, display, unit, low, high, category = rng.choice(pool)
     resource = _base(ids, patient_ref, encounter, when, category)
     resource["code"] = _concept(LOINC, code, display)
     resource["valueQuantity"] = _quantity(round(rng.uniform(low, high), 2), unit)
@@ -372,8 +383,10 @@ def observations(
     seed: int = 8,
     now: datetime = NOW,
     patient_ref: str = "Patient/bench",
+    analytes_in_routine: bool = False,
 ) -> list[dict[str, Any]]:
-    """`count` Observations, `relevant` of them with codes the rules use, the rest routine."""
+    """`count` Observations, `relevant` of them with codes the rules use, the rest routine
+    (codes no rule reads, unless `analytes_in_routine`)."""
     rng = random.Random(seed)
     ids = _Ids(rng)
     encounters = [f"Encounter/{ids()}" for _ in range(max(1, count // 10))]
@@ -386,7 +399,11 @@ def observations(
             out.append(relevant_observation(rng, ids, patient_ref, encounter, when))
         else:
             when = now - timedelta(hours=rng.uniform(1, 24 * 700))
-            out.append(routine_observation(rng, ids, patient_ref, encounter, when))
+            out.append(
+                routine_observation(
+                    rng, ids, patient_ref, encounter, when, analytes=analytes_in_routine
+                )
+            )
     return out
 
 
@@ -421,6 +438,7 @@ def patient_view_request(
     condition_count: int = 40,
     seed: int = 8,
     now: datetime = NOW,
+    analytes_in_routine: bool = False,
 ) -> dict[str, Any]:
     """A CDS Hooks patient-view request with the three prefetch keys filled (see module doc)."""
     rng = random.Random(seed)
@@ -435,7 +453,12 @@ def patient_view_request(
             "patient": patient(rng, patient_id),
             "observations": searchset(
                 observations(
-                    observation_count, relevant=relevant, seed=seed, now=now, patient_ref=ref
+                    observation_count,
+                    relevant=relevant,
+                    seed=seed,
+                    now=now,
+                    patient_ref=ref,
+                    analytes_in_routine=analytes_in_routine,
                 ),
                 base,
             ),

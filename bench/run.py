@@ -70,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
                 + (f"  target p50 <= 2 ms: {_mark(result.p50_ms <= 2.0)}" if count == 200 else ""),
             )
         )
+    heavy = engine.measure(200, args.runs, analytes_in_routine=True)
+    rows.append(
+        (
+            f"engine 200 Obs, vitals-heavy ({heavy.body_bytes // 1024} KiB, {args.runs} runs)",
+            f"p50 {heavy.p50_ms:.2f} ms  p99 {heavy.p99_ms:.2f} ms",
+            f"+JSON in/out: p50 {heavy.wire_p50_ms:.2f}  p99 {heavy.wire_p99_ms:.2f} ms",
+            "~30 more Obs are rule analytes (HR, temperature, SpO2, K, Ca)",
+        )
+    )
     base = engine_results[0]
     growth = ", ".join(
         f"x{r.observations // base.observations} Obs -> x{r.p50_ms / base.p50_ms:.1f} time"
