@@ -40,6 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # cds.http.body enforces the limit with a clear 413
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # A doubled slash is an unknown path (404 OperationOutcome), not a 308 HTML redirect that
+    # EHR clients do not follow for a POST (cds-hooks.md "Errors"). Set before any rule binds.
+    app.url_map.merge_slashes = False
     app.extensions[EXTENSION_KEY] = Runtime(settings=settings, deps=deps, store=store)
     install_error_handlers(app)
     install_request_logging(app)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -337,7 +338,7 @@ class JwtVerifier:
             unverified = _json_object(
                 PyJWS().decode_complete(token, options={"verify_signature": False})["payload"]
             )
-        except (jwt.InvalidTokenError, ValueError) as exc:
+        except (jwt.InvalidTokenError, ValueError, RecursionError) as exc:
             raise Unauthorized("malformed token") from exc
         issuer = self._check_issuer(unverified)
         _check_audience(unverified, audience)
@@ -372,7 +373,7 @@ class JwtVerifier:
         self, token: str, header: Mapping[str, Any], issuer: TrustedIssuer
     ) -> dict[str, Any]:
         alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
+        if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise Unauthorized(f"algorithm {str(alg)[:20]!r} not allowed")
         typ = header.get("typ")
         if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
@@ -394,7 +395,7 @@ class JwtVerifier:
         return _json_object(payload)
 
     def _find_key(self, issuer: TrustedIssuer, jku: Any, kid: str) -> Mapping[str, Any]:
-        if jku is not None and jku not in issuer.allowed_jku:
+        if jku is not None and (not isinstance(jku, str) or jku not in issuer.allowed_jku):
             raise Unauthorized("jku not on the issuer's allowlist")
         if issuer.jwks is not None:
             key = _key_by_kid(issuer.jwks, kid)
@@ -467,8 +468,18 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     return claims
 
 
+# A NumericDate must name an instant a datetime can hold, with room for the skew (9999-12-31): a
+# larger, non-finite or float-overflowing value is no date at all, so the claim is refused.
+MAX_NUMERIC_DATE = 253_402_200_000
+
+
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    if isinstance(value, int) and abs(value) > MAX_NUMERIC_DATE:
+        return None  # float() of a huge int would overflow
+    number = float(value)
+    if not math.isfinite(number) or abs(number) > MAX_NUMERIC_DATE:
+        return None
+    return number

@@ -359,7 +359,8 @@ def build_rule_card(fired: FiredRule, ctx: CardContext) -> dict[str, Any]:
         lines.extend(_not_interpretable_lines(assessment))
     if rule.id == "R-NO-RED-FLAG-DATA" and assessment.unreadable:
         lines.append("")
-        lines.append(f"{assessment.unreadable} resources could not be read.")
+        noun = "resource" if assessment.unreadable == 1 else "resources"
+        lines.append(f"{assessment.unreadable} {noun} could not be read: red flags may be missing.")
     if assessment.caveats:
         lines.append("")
         lines.append("**Caveats**: " + " ".join(assessment.caveats))

@@ -102,6 +102,7 @@ _LATERALITY = {
 
 _NUMBER = re.compile(r"^\s*(<=|>=|<|>|\u2264|\u2265)?\s*([+-]?\d+(?:\.\d+)?)\s*(.*?)\s*$")
 _COMPARATOR_SPELLING = {"\u2264": "<=", "\u2265": ">="}
+_POSITIVE_WORDS = frozenset({"positive", "pos", "pos.", "+", "detected"})
 _NAIVE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 _NO_SECONDS = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(Z|[+-]\d{2}:\d{2})$")
 _DATE_FIELDS = (
@@ -125,14 +126,19 @@ def bundle_resources(bundle: Mapping[str, Any]) -> list[object]:
     """The entries' `resource` values of a Bundle (any type), in order; never raises.
 
     A dict resource comes back as a dict that also carries the entry's fullUrl, so a resource
-    without an id can still be referenced on a card.
+    without an id can still be referenced on a card. An entry that is not a JSON object comes
+    back as it is, so `extract` counts it unreadable (§1.1); an entry with no `resource` (a
+    search outcome) is left out.
     """
     entries = bundle.get("entry") if isinstance(bundle, Mapping) else None
     if not isinstance(entries, list):
         return []
     out: list[object] = []
     for entry in entries:
-        if not isinstance(entry, Mapping) or "resource" not in entry:
+        if not isinstance(entry, Mapping):
+            out.append(entry)  # not an entry at all: counted unreadable, as in a prefetch
+            continue
+        if "resource" not in entry:
             continue
         resource = entry["resource"]
         full_url = entry.get("fullUrl")
@@ -688,6 +694,14 @@ class _Reader:
         if value is not None:
             return judge.numeric(data, value)
         if reading.unit is None and mdef.analyte != cat.ABI:
+            # Every accepted unit gives the same number (CK U/L = IU/L, K mmol/L = meq/L):
+            # nothing is guessed, so the value is read in full (ULN multiple, K < 2.5).
+            same = {
+                units.convert(mdef.analyte, reading.value, unit, mdef.unit)
+                for unit in units.candidate_units(mdef.analyte)
+            }
+            if len(same) == 1 and (value := same.pop()) is not None:
+                return judge.numeric(data, value)
             return judge.unitless()
         return judge.not_interpretable("unit not convertible")
 
@@ -868,6 +882,8 @@ class _Judgement:
         text = text.rstrip() + self.basis
         if reading.value is not None and abs(value - reading.value) > 1e-9:
             text += f" (sent as {reading.original})"  # converted: show what the EHR sent
+        if reading.unit is None and analyte != cat.ABI:
+            text += " (sent without a unit)"
         if analyte == cat.ABI:
             return [self.make("F-ABI", True, measurement=measurement, text=text)]
         if limit is not None:
@@ -908,6 +924,8 @@ class _Judgement:
             round(multiple, 3), "xULN", self.reading.comparator, self.reading.original
         )
         text = f"CK {self.reading.original} ({_fmt(multiple)} x ULN {_fmt(uln)} U/L)"
+        if self.reading.unit is None:
+            text += " (sent without a unit)"
         return self.make("F-CK", present, measurement=measurement, text=text)
 
 
@@ -960,7 +978,10 @@ def _read_value(data: Mapping[str, Any]) -> _Reading:
         text = data["valueString"]
         match = _NUMBER.match(text)
         if not match:
-            return _Reading(original=text[:40])
+            # A qualitative result typed as text ("Positive", "POS") is positive, as the
+            # coded Positive is (§3 F-D-DIMER); never dropped as unreadable (§1.1).
+            positive = text.strip().lower() in _POSITIVE_WORDS
+            return _Reading(original=text[:40], coded=True if positive else None)
         comparator = _COMPARATOR_SPELLING.get(match.group(1) or "", match.group(1))
         return _Reading(
             _number(match.group(2)), match.group(3) or None, comparator, text.strip()[:40]

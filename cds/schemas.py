@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
@@ -283,13 +283,27 @@ class Rfc3339DateTime(fields.Field[datetime]):
         if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             raise self.make_error("invalid")
         try:
-            return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        except ValueError as exc:  # e.g. month 13: the shape matched, the date does not exist
+            moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+            moment.astimezone(UTC)  # the store keeps UTC: 9999-12-31T23:59:59-01:00 has none
+        except (ValueError, OverflowError) as exc:  # e.g. month 13: the date does not exist
             raise self.make_error("invalid") from exc
+        return moment
+
+
+class SuggestionId(fields.String):
+    """A suggestion id; one that reads as a UUID (ours all do) is loaded in canonical form, so
+    an EHR that upper-cases it still names the suggestion the service issued."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            return text
 
 
 class AcceptedSuggestionSchema(_Open):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    id = SuggestionId(required=True, validate=validate.Length(min=1, max=128))
 
 
 class FeedbackReasonCodingSchema(_Open):
@@ -306,10 +320,22 @@ class OverrideReasonSchema(_Open):
     userComment = fields.String()
 
 
+class CardUuid(fields.String):
+    """A card uuid in any spelling `uuid.UUID` reads (upper case, braces, `urn:uuid:`), loaded
+    in the canonical lower-case form the service issued, so the store can match it."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return str(uuid.UUID(text))
+        except ValueError as exc:
+            raise ValidationError("must be a UUID") from exc
+
+
 class FeedbackItemSchema(_Open):
     """One card outcome."""
 
-    card = fields.String(required=True, validate=_validate_uuid, metadata={"format": "uuid"})
+    card = CardUuid(required=True, metadata={"format": "uuid"})
     outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonSchema)

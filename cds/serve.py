@@ -63,11 +63,54 @@ def _child_exit(_server: Any, worker: Any) -> None:
 def _post_worker_init(_worker: Any) -> None:
     """gunicorn hook: the worker has loaded the app; freeze what exists now (modules, the R4B
     and compiled validators, the catalog) out of the cyclic GC, so the full collections a
-    request's parsed JSON triggers do not rescan them (they showed up as p99 spikes)."""
+    request's parsed JSON triggers do not rescan them (they showed up as p99 spikes).
+
+    Also makes gunicorn's own refusals (a request it cannot parse: header over 8 KiB, request
+    line over 4 KiB, malformed header) OperationOutcomes like every other non-2xx answer.
+    """
     import gc
+
+    from gunicorn import util
+
+    util.write_error = _write_error_as_outcome  # workers call `util.write_error` at error time
 
     gc.collect()
     gc.freeze()
+
+
+# gunicorn's refusal statuses mapped onto the FHIR issue types of cds-hooks.md "Errors".
+_SERVER_ISSUE_CODES = {400: "invalid", 403: "forbidden", 414: "too-costly", 431: "too-costly"}
+
+
+def _write_error_as_outcome(sock: Any, status_int: int, reason: str, _mesg: str) -> None:
+    """Stands in for gunicorn.util.write_error: the same status line, an OperationOutcome body.
+
+    gunicorn's message is not echoed (it can quote the caller's bytes); the reason phrase is
+    gunicorn's own fixed text.
+    """
+    import json
+
+    from gunicorn import util
+
+    if status_int >= 500:
+        code, diagnostics = "exception", "internal error; the incident was logged"
+    else:
+        code = _SERVER_ISSUE_CODES.get(status_int, "invalid")
+        diagnostics = f"the server could not read the request: {reason}"
+    body = json.dumps(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
 def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:

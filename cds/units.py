@@ -28,6 +28,9 @@ MG_MOLAR_MASS = 24.305  # g/mol
 CA_MOLAR_MASS = 40.078  # g/mol
 
 _ANNOTATION = re.compile(r"\{([^{}]*)\}")
+# Labs often write the D-dimer basis as a word after the unit ("mg/L FEU", "ug/mL (DDU)"):
+# read it as the UCUM annotation it stands for.
+_BASIS_WORD = re.compile(r"[\s(]+(FEU|DDU)\)?\s*$", re.IGNORECASE)
 # Spelling -> canonical token, per analyte kind; keys are lower-case, annotations removed.
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})  # micro sign and Greek mu
 
@@ -88,6 +91,9 @@ def parse_unit(raw: str | None) -> ParsedUnit | None:
     text = raw.strip()
     if not text:
         return None
+    word = _BASIS_WORD.search(text)
+    if word is not None:
+        text = f"{text[: word.start()]}{{{word.group(1)}}}"
     annotations = tuple(a.strip().upper() for a in _ANNOTATION.findall(text))
     base = _ANNOTATION.sub("", text).strip().translate(_MICRO).lower().replace(" ", "")
     return ParsedUnit(base, annotations)
