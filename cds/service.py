@@ -7,7 +7,7 @@ Clinical answers never wait on the store: a store failure is logged, the cards s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,10 +34,6 @@ class Fetcher(Protocol):
         access_token: str | None,
         settings: Settings,
     ) -> Mapping[str, Any]: ...
-
-
-class CardRecorder(Protocol):
-    def record_issued(self, cards: Sequence[Any]) -> None: ...
 
 
 @dataclass
