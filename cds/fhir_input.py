@@ -262,20 +262,22 @@ def _number(raw: object) -> float | None:
 def _parse_when(raw: object) -> datetime | None:
     """A FHIR date/dateTime/instant as an aware datetime (§2).
 
-    Date-only = midnight UTC; naive times = UTC; a partial date (year or year-month) is read as
-    its last day (conservative: a later date keeps the record inside its window).
+    Naive times = UTC. A date without a time (a day, a month or a year) is read as the last
+    second of that period in UTC: the latest moment it can mean, so a record is never pushed out
+    of its window by the precision it was sent with (§2 is silent; conservative).
     """
     if not isinstance(raw, str) or not raw:
         return None
     text = raw.strip()
     try:
         if len(text) == 4:
-            return datetime(int(text), 12, 31, tzinfo=UTC)
+            return datetime(int(text), 12, 31, 23, 59, 59, tzinfo=UTC)
         if len(text) == 7:
             year, month = int(text[:4]), int(text[5:7])
-            return datetime(year, month, calendar.monthrange(year, month)[1], tzinfo=UTC)
+            last_day = calendar.monthrange(year, month)[1]
+            return datetime(year, month, last_day, 23, 59, 59, tzinfo=UTC)
         if len(text) == 10:
-            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return datetime.fromisoformat(text).replace(hour=23, minute=59, second=59, tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
