@@ -4,11 +4,6 @@ workers (prometheus-client multiprocess mode set up by `calf-cds serve`)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SAMPLE_CLOCK, SAMPLES, load_json
+from conftest import SAMPLES, load_json
 from prometheus_client.parser import text_string_to_metric_families
+from served import Served, calf_cds_serve, serve_env
 
 from cds import create_app
 
@@ -151,77 +147,19 @@ def test_prefetch_fetches_are_counted_by_outcome(app_config: dict[str, Any]) -> 
 # --- several gunicorn workers ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Served:
-    url: str
-    process: subprocess.Popen[str]
-    lines: list[str]
-
-
 @pytest.fixture
 def gunicorn_two_workers(tmp_path: Path) -> Iterator[Served]:
     """`calf-cds serve --workers 2` on a free port with a temporary SQLite store."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}",
-        "CDS_AUTH_MODE": "off",
-        "CDS_EVALUATION_TIME": SAMPLE_CLOCK,
-        "CDS_LOG_LEVEL": "INFO",
-    }
+    env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}", log_level="INFO")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "calf-cds"),
-            "serve",
-            "--workers",
-            "2",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: list[str] = []
-    assert process.stderr is not None
-    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "".join(lines)
-            assert time.monotonic() < deadline, "server did not start:\n" + "".join(lines)
-            time.sleep(0.2)
-        yield Served(url=url, process=process, lines=lines)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        reader.join(timeout=5)
-        process.stderr.close()
+    with calf_cds_serve(env, tmp_path, workers=2) as served:
+        yield served
 
 
-def _worker_pids(lines: list[str]) -> set[int]:
+def _worker_pids(served: Served) -> set[int]:
+    """The workers that answered service calls, from the server's JSON access lines."""
     pids = set()
-    for line in list(lines):
+    for line in served.log.read_text(errors="replace").splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -253,12 +191,12 @@ def test_metrics_sum_requests_over_gunicorn_workers(gunicorn_two_workers: Served
             assert statuses == [200] * 12
             sent += 12
             time.sleep(0.1)  # let the access lines reach the reader
-            if len(_worker_pids(served.lines)) == 2:
+            if len(_worker_pids(served)) == 2:
                 break
     with httpx.Client(base_url=served.url, timeout=10) as client:
         scraped = scrape(client)
 
-    assert len(_worker_pids(served.lines)) == 2, "both workers answered"
+    assert len(_worker_pids(served)) == 2, "both workers answered"
     ok = {"service": "calf-pain-triage", "route": SERVICE_ROUTE, "status": "200"}
     assert value(scraped, "calf_cds_requests_total", **ok) == sent
     cards = {"rule": "R-DVT-PATHWAY", "indicator": "warning"}
