@@ -47,6 +47,7 @@ from .model import (
 log = logging.getLogger(__name__)
 
 READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
+_ABSENT = object()  # a key not sent at all (unlike an explicit JSON null)
 COUNTED_OBSERVATION_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 IGNORED_OBSERVATION_STATUSES = frozenset({"entered-in-error", "cancelled", "registered", "unknown"})
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
@@ -466,10 +467,32 @@ class _Reader:
             code = item.get("code", "")
             if not isinstance(system, str) or not isinstance(code, str):
                 return True
-            measure, entries = _dispatch(system, code)
+            measure, entries = _DISPATCH.get((system, code)) or _dispatch(system, code)
             if measure is not None or entries or (extra and cat.lookup(system, code, extra)):
                 return True
         return False
+
+    def _unrelated_observation(self, resource: Mapping[str, Any]) -> bool:
+        """True only when every concept of the Observation (code, valueCodeableConcept and each
+        component's) is well formed and holds no catalog code; any odd shape answers False, so
+        the model decides. The hot path of the pre-filter: most Observations end here."""
+        relevant = self._concept_relevant
+        if relevant(resource.get("code")):
+            return False
+        value_concept = resource.get("valueCodeableConcept")
+        if value_concept is not None and relevant(value_concept):
+            return False
+        components = resource.get("component", _ABSENT)
+        if components is _ABSENT:
+            return True
+        if not isinstance(components, list):
+            return False
+        for component in components:
+            if not (type(component) is dict or isinstance(component, Mapping)):
+                return False
+            if relevant(component.get("code")) or relevant(component.get("valueCodeableConcept")):
+                return False
+        return True
 
     # -- Observation ---------------------------------------------------------------------
 
@@ -478,22 +501,12 @@ class _Reader:
         if isinstance(status, str) and status in IGNORED_OBSERVATION_STATUSES:
             self.ignored += 1
             return
-        if isinstance(status, str) and status in COUNTED_OBSERVATION_STATUSES:
-            components = resource.get("component", [])
-            if isinstance(components, list) and all(
-                (type(c) is dict or isinstance(c, Mapping)) for c in components
-            ):
-                relevant = self._concept_relevant
-                value_concept = resource.get("valueCodeableConcept")
-                if not (
-                    relevant(resource.get("code"))
-                    or (value_concept is not None and relevant(value_concept))
-                    or any(
-                        relevant(c.get("code")) or relevant(c.get("valueCodeableConcept"))
-                        for c in components
-                    )
-                ):
-                    return  # well formed and unrelated to any finding: nothing to read
+        if (
+            isinstance(status, str)
+            and status in COUNTED_OBSERVATION_STATUSES
+            and self._unrelated_observation(resource)
+        ):
+            return  # well formed and unrelated to any finding: nothing to read
         data = self._validate(index, resource)
         if data is None:
             return
