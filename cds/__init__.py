@@ -46,13 +46,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = Runtime(settings=settings, deps=deps, store=store)
     install_error_handlers(app)
     install_request_logging(app)
-    _install_optional(app, settings, store)
+    _install_security(app, settings, store)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app
 
 
-def _install_optional(app: Flask, settings: Any, store: Any) -> None:
+def _install_security(app: Flask, settings: Any, store: Any) -> None:
     """CORS first (preflight needs no token), then the JWT guard (cds.http.auth)."""
     from .http.auth import install_auth, install_cors
 

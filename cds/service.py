@@ -51,11 +51,8 @@ class Deps:
 @dataclass(frozen=True)
 class HookAnswer:
     cards: list[dict[str, Any]]
-    rule_ids: list[str]
-    unsatisfied: list[str]
-    unreadable: int
-    recorded: bool
-    patient_hash: str
+    rule_ids: list[str]  # for the request log line
+    patient_hash: str  # salted; for the request log line
 
     def body(self) -> dict[str, Any]:
         return {"cards": self.cards}
@@ -65,11 +62,10 @@ def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswe
     """Answer one validated hook call. Raises TooLarge or PrefetchUnsatisfiable (412)."""
     settings = deps.settings
     read = read_prefetch(request.prefetch)
-    _check_entry_limit(read, settings)
+    _check_entry_limit(read.entries, settings, "prefetch holds")
     if deps.fetcher is not None and request.fhir_server and (read.unsatisfied or read.next_links):
         _fetch_missing(read, request, deps)
-    missing_clinical = [key for key in CLINICAL_KEYS if key in read.unsatisfied]
-    if len(missing_clinical) == len(CLINICAL_KEYS):
+    if all(key in read.unsatisfied for key in CLINICAL_KEYS):
         raise PrefetchUnsatisfiable(
             "prefetch unsatisfied and not fetchable: "
             + ", ".join(read.unsatisfied)
@@ -88,10 +84,7 @@ def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswe
 def evaluate_bundle(service: ServiceDef, bundle: Mapping[str, Any], deps: Deps) -> HookAnswer:
     """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch."""
     resources = fhir_input.bundle_resources(bundle)
-    if len(resources) > deps.settings.max_entries:
-        raise TooLarge(
-            f"Bundle has {len(resources)} entries; the limit is {deps.settings.max_entries}"
-        )
+    _check_entry_limit(len(resources), deps.settings, "Bundle has")
     patient_ids = [
         resource["id"]
         for resource in resources
@@ -130,13 +123,10 @@ def _answer(
     )
     metrics.count_cards(cards)
     patient_hash = deps.hash_patient(patient_id) if patient_id else ""
-    recorded = _record(cards, service, hook_instance, patient_hash, deps)
+    _record(cards, service, hook_instance, patient_hash, deps)
     return HookAnswer(
         cards=cards,
         rule_ids=[rule_id for rule_id in map(card_rule_id, cards) if rule_id],
-        unsatisfied=list(unsatisfied),
-        unreadable=extraction.unreadable,
-        recorded=recorded,
         patient_hash=patient_hash,
     )
 
@@ -147,11 +137,10 @@ def card_rule_id(card: Mapping[str, Any]) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _check_entry_limit(read: PrefetchRead, settings: Settings) -> None:
-    if read.entries > settings.max_entries:
-        raise TooLarge(
-            f"prefetch holds {read.entries} Bundle entries; the limit is {settings.max_entries}"
-        )
+def _check_entry_limit(entries: int, settings: Settings, where: str) -> None:
+    """413 past CDS_MAX_ENTRIES (cds-hooks.md "Errors"), e.g. "prefetch holds 10001 entries"."""
+    if entries > settings.max_entries:
+        raise TooLarge(f"{where} {entries} entries; the limit is {settings.max_entries}")
 
 
 def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None:
@@ -191,7 +180,7 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
         read.entries += len(resources)
         if key in read.unsatisfied:
             read.unsatisfied.remove(key)
-    _check_entry_limit(read, deps.settings)
+    _check_entry_limit(read.entries, deps.settings, "prefetch and fetched pages hold")
 
 
 def _record(
@@ -200,9 +189,10 @@ def _record(
     hook_instance: str | None,
     patient_hash: str,
     deps: Deps,
-) -> bool:
+) -> None:
+    """Record the issued cards; a store that is down is logged, never raised (cards go out)."""
     if deps.store is None:
-        return False
+        return
     from .store import IssuedCard
 
     issued_at = datetime.now(UTC)
@@ -228,5 +218,3 @@ def _record(
             "cards not recorded: store unavailable",
             extra={"hook_instance": hook_instance, "cards": len(issued), "error": str(exc)},
         )
-        return False
-    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
 from cds import create_app
 
@@ -25,6 +26,21 @@ SAMPLE_CLOCK = "2026-11-25T12:00:00Z"
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def prefetch_as_bundle(body: dict[str, Any]) -> dict[str, Any]:
+    """A CDS Hooks request's prefetch as one collection Bundle (the `/evaluate` testers' path)."""
+    resources: list[Any] = []
+    for value in (body.get("prefetch") or {}).values():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            resources.extend(entry.get("resource") for entry in value.get("entry", []))
+        elif value is not None:
+            resources.append(value)
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": resource} for resource in resources],
+    }
 
 
 @pytest.fixture
@@ -55,29 +71,31 @@ def client(app: Flask) -> Any:
 class LiveServer:
     url: str
     app: Flask
-    server: BaseWSGIServer
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, **kwargs)
 
 
-def serve_in_thread(application: Flask) -> tuple[BaseWSGIServer, threading.Thread]:
+@contextmanager
+def serving(application: Flask) -> Iterator[str]:
+    """`application` served threaded on an ephemeral loopback port; yields its base URL."""
     server = make_server("127.0.0.1", 0, application, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval so shutdown() returns promptly at teardown.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    return server, thread
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[LiveServer]:
     """The app served over real HTTP on an ephemeral loopback port."""
-    server, thread = serve_in_thread(app)
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, server=server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(app) as url:
+        yield LiveServer(url=url, app=app)
 
 
 # The store's fixtures: a real PostgreSQL server and the sqlite/postgresql parametrisation;

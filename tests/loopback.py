@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from conftest import serving
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
 
 FHIR_JSON = "application/fhir+json"
 GOOD_TOKEN = "good-access-token"
@@ -29,15 +29,8 @@ ENTRIES_PER_PAGE = 2
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
     """Serve `app` threaded on 127.0.0.1:<ephemeral>; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(app) as url:
+        yield url
 
 
 @contextmanager

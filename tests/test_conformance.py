@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import jwt
 import pytest
-from conftest import REPO, SAMPLE_CLOCK, SAMPLES, load_json, serve_in_thread
+from conftest import REPO, SAMPLE_CLOCK, SAMPLES, load_json, serving
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from loopback import GOOD_TOKEN, PAGES, FakeFhir, serve
@@ -104,18 +104,15 @@ def hook_call(hook: str = "patient-view", **changes: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(config: dict[str, Any]) -> Iterator[str]:
+def app_served(config: dict[str, Any]) -> Iterator[str]:
     """create_app(config) with a migrated store, served on loopback; yields the base URL."""
     application = create_app(config)
     store = application.extensions["calf-cds"].store
     store.upgrade()
-    server, thread = serve_in_thread(application)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serving(application) as url:
+            yield url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         store.close()
 
 
@@ -130,7 +127,7 @@ def wire(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wire]:
         "evaluation_time": SAMPLE_CLOCK,
         "auth_mode": "off",
     }
-    with serving(config) as url, httpx.Client(base_url=url, timeout=10) as http:
+    with app_served(config) as url, httpx.Client(base_url=url, timeout=10) as http:
         result = Wire(discovery=exchange(http.get("/cds-services")))
         for path in sorted(SAMPLES.glob("*.json")):
             body = load_json(path)
@@ -568,15 +565,11 @@ def test_discovery_stays_available_while_the_store_cannot_be_opened(tmp_path: Pa
     application = create_app(
         {"database_url": f"sqlite:///{tmp_path / 'missing-dir' / 'x.sqlite3'}", "auth_mode": "off"}
     )
-    server, thread = serve_in_thread(application)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_port}", timeout=10) as http:
+        with serving(application) as url, httpx.Client(base_url=url, timeout=10) as http:
             discovery = http.get("/cds-services")
             call = http.post("/cds-services/calf-pain-triage", json=load_json(SAMPLES / DVT_SAMPLE))
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         application.extensions["calf-cds"].store.close()
     assert discovery.status_code == 200
     assert len(discovery.json()["services"]) == 2
@@ -604,7 +597,7 @@ def with_fhir_server(tmp_path: Path) -> Iterator[FhirSetup]:
             "auth_mode": "off",
             "fhir_server_allowlist": fhir_url,
         }
-        with serving(config) as service_url:
+        with app_served(config) as service_url:
             yield FhirSetup(service_url, fhir_url, fake)
 
 
@@ -739,7 +732,7 @@ def secured(tmp_path: Path) -> Iterator[str]:
         "public_base_url": PUBLIC_BASE,
         "evaluation_time": SAMPLE_CLOCK,
     }
-    with serving(config) as url:
+    with app_served(config) as url:
         yield url
 
 

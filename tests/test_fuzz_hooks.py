@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SAMPLES, load_json
+from conftest import SAMPLES, load_json, prefetch_as_bundle
 from flask import Flask
 from fuzzing import run_property
 from hypothesis import assume
@@ -243,21 +243,6 @@ def mutated(draw: st.DrawFn, document: Any, max_mutations: int = 4) -> Any:
     return document
 
 
-def as_bundle(body: dict[str, Any]) -> dict[str, Any]:
-    """A sample's prefetch as one collection Bundle (the /evaluate testers' path)."""
-    resources: list[Any] = []
-    for value in (body.get("prefetch") or {}).values():
-        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            resources.extend(entry.get("resource") for entry in value.get("entry", []))
-        elif value is not None:
-            resources.append(value)
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": r} for r in resources],
-    }
-
-
 def encode(document: Any, ascii_only: bool) -> bytes:
     """JSON bytes; with `ascii_only` False, non-ASCII goes raw, and a lone surrogate becomes
     invalid UTF-8 bytes (surrogatepass) rather than a \\u escape."""
@@ -329,7 +314,7 @@ def mutated_requests(draw: st.DrawFn) -> tuple[str, bytes]:
     sample = SAMPLE_BODIES[name]
     service = SERVICE_FOR_HOOK[sample["hook"]]
     if draw(st.integers(0, 4)) == 0:
-        path, document = f"/evaluate?service={service}", as_bundle(sample)
+        path, document = f"/evaluate?service={service}", prefetch_as_bundle(sample)
     else:
         path, document = f"/cds-services/{service}", sample
     return path, encode(draw(mutated(document)), draw(st.booleans()))
@@ -677,7 +662,7 @@ def test_a_patient_id_with_a_lone_surrogate_still_gets_its_cards(client: Any) ->
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "R-ALI" in rule_ids(response.get_json()["cards"])
 
-    bundle = as_bundle(SAMPLE_BODIES[name])
+    bundle = prefetch_as_bundle(SAMPLE_BODIES[name])
     bundle["entry"][0]["resource"]["id"] = "\udfff"
     response = client.post("/evaluate", data=encode(bundle, True), content_type="application/json")
     assert response.status_code == 200, response.get_data(as_text=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import SAMPLES, load_json
+from conftest import SAMPLES, load_json, prefetch_as_bundle
 from flask import Flask
 
 from cds import create_app
@@ -89,17 +89,6 @@ def leak_pattern(kind: str, text: str) -> re.Pattern[str]:
     return re.compile(escaped)
 
 
-def as_bundle(body: dict[str, Any]) -> dict[str, Any]:
-    resources: list[Any] = []
-    for value in (body.get("prefetch") or {}).values():
-        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            resources.extend(entry.get("resource") for entry in value.get("entry", []))
-        elif value is not None:
-            resources.append(value)
-    entries = [{"resource": resource} for resource in resources]
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
-
-
 def feedback_for(cards: list[dict[str, Any]]) -> dict[str, Any]:
     items = []
     for card in cards:
@@ -151,7 +140,7 @@ def run_every_sample(client: Any) -> int:
             stored = client.post(f"/cds-services/{service}/feedback", json=feedback_for(cards))
             assert stored.status_code == 200, stored.get_data(as_text=True)
             requests += 1
-        evaluated = client.post(f"/evaluate?service={service}", json=as_bundle(sample))
+        evaluated = client.post(f"/evaluate?service={service}", json=prefetch_as_bundle(sample))
         assert evaluated.status_code == 200, path.name
         unsatisfiable = client.post(f"/cds-services/{service}", json={**sample, "prefetch": {}})
         assert unsatisfiable.status_code == 412, path.name
