@@ -32,7 +32,10 @@ from cds.http.body import parse_json_body
 from cds.http.jsonout import compact_json
 from cds.registry import DEFAULT_SERVICE_ID, SERVICES
 from cds.schemas import load_hook_request
+from cds.serve import configure_worker_gc
 from cds.service import Deps, run_hook
+
+CPYTHON_GC_THRESHOLDS = (700, 10, 10)  # the interpreter's defaults, for the comparison row
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,13 @@ def measure(
     warmup: int = 20,
     seed: int = 8,
     analytes_in_routine: bool = False,
+    worker_gc: bool = True,
 ) -> EngineResult:
-    """p50/p99 wall time of `runs` calls after `warmup` calls."""
+    """p50/p99 wall time of `runs` calls after `warmup` calls.
+
+    With `worker_gc` the process's collector is set up as `calf-cds serve` sets up each worker
+    after loading the app (`cds.serve.configure_worker_gc`); without, CPython's defaults.
+    """
     raw = request_body(observations, seed, analytes_in_routine=analytes_in_routine)
     one = pipeline()
     answer: dict[str, Any] = {}
@@ -108,7 +116,12 @@ def measure(
         answer = one(raw)
     wire: list[int] = []
     hook: list[int] = []
-    gc.collect()
+    if worker_gc:
+        configure_worker_gc()
+    else:
+        gc.unfreeze()
+        gc.set_threshold(*CPYTHON_GC_THRESHOLDS)
+        gc.collect()
     clock = time.perf_counter_ns
     for _ in range(runs):
         start = clock()

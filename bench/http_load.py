@@ -43,6 +43,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_ms_per_request: float = float("nan")
 
 
 @dataclass
@@ -75,13 +76,29 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
     raise RuntimeError(f"{url} not ready within {timeout} s")
 
 
-def worker_rss_mb(master: int) -> list[float]:
-    """VmRSS of each gunicorn worker (the master's children), in MB."""
+def worker_pids(master: int) -> list[str]:
     out = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True, check=False
     )
+    return out.stdout.split()
+
+
+def workers_cpu_s(master: int) -> float:
+    """User + system CPU seconds the gunicorn workers have used so far."""
+    ticks = 0
+    for pid in worker_pids(master):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def worker_rss_mb(master: int) -> list[float]:
+    """VmRSS of each gunicorn worker (the master's children), in MB."""
     sizes = []
-    for pid in out.stdout.split():
+    for pid in worker_pids(master):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
@@ -146,7 +163,12 @@ def bench_server(
         url = f"http://127.0.0.1:{port}/cds-services/calf-pain-triage"
         run_wrk(url, body, 16, min(3.0, duration))  # warm-up: imports, caches, pools
         for count in connections:
-            result.loads[count] = run_wrk(url, body, count, duration)
+            cpu_before = workers_cpu_s(proc.pid)
+            load = run_wrk(url, body, count, duration)
+            load.cpu_ms_per_request = (
+                (workers_cpu_s(proc.pid) - cpu_before) * 1000 / max(load.requests, 1)
+            )
+            result.loads[count] = load
         result.worker_rss_mb = worker_rss_mb(proc.pid)
         return result
     finally:
@@ -195,7 +217,7 @@ def run(
         ),
     ]
     if variants:
-        for worker_class, threads in (("sync", 1), ("gthread", 1), ("gthread", 8)):
+        for worker_class, threads in (("sync", 1), ("gthread", 2), ("gthread", 4)):
             results.append(
                 bench_server(
                     f"calf-cds {worker_class} x{threads}",

@@ -2,7 +2,7 @@
 
 python bench/run.py                  # engine 200/1000/5000 + HTTP 16 and 1 connections, 20 s
 python bench/run.py --duration 5     # a quicker look
-python bench/run.py --variants       # also gunicorn sync / gthread x1 / gthread x8
+python bench/run.py --variants       # also gunicorn sync x1 / gthread x2 / gthread x4
 """
 
 from __future__ import annotations
@@ -79,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
             "~30 more Obs are rule analytes (HR, temperature, SpO2, K, Ca)",
         )
     )
+    default_gc = engine.measure(200, args.runs, worker_gc=False)
+    rows.append(
+        (
+            f"engine 200 Obs, CPython's default GC ({args.runs} runs)",
+            f"p50 {default_gc.p50_ms:.2f} ms  p99 {default_gc.p99_ms:.2f} ms",
+            f"+JSON in/out: p50 {default_gc.wire_p50_ms:.2f}  p99 {default_gc.wire_p99_ms:.2f} ms",
+            "the rows above run with the workers' GC settings",
+        )
+    )
     base = engine_results[0]
     growth = ", ".join(
         f"x{r.observations // base.observations} Obs -> x{r.p50_ms / base.p50_ms:.1f} time"
@@ -103,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"http {server.name}, {count} conn",
                         f"{load.rps:.0f} req/s",
                         f"p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms",
-                        f"errors {load.errors} / {load.requests}",
+                        f"errors {load.errors} / {load.requests}, "
+                        f"{load.cpu_ms_per_request:.2f} ms CPU/request",
                     )
                 )
         c16, b16 = calf.loads[16], bare.loads[16]

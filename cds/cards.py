@@ -9,9 +9,11 @@ the other cards (§1.1). Optional fields are omitted, never sent as null, "", []
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .config import Settings
@@ -27,7 +29,8 @@ from .model import (
     Tier,
 )
 from .routes import Route, coding, route_for
-from .rules import RULE_SET_LABEL, SUMMARY_LIMIT
+from .rules import RULE_SET_LABEL, SUMMARY_LIMIT, Rule
+from .scores import WellsResult
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,21 @@ SIDED_FINDINGS = frozenset(
 )  # fmt: skip
 
 
-def _new_uuid() -> str:
-    return str(uuid.uuid4())
+# The RFC 4122 variant digit (binary 10xx) that keeps a random hex digit's two low bits.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _random_uuids(batch: int) -> Iterator[str]:
+    """Random version-4 UUIDs, formatted and random as `str(uuid.uuid4())` (122 random bits).
+
+    One os.urandom call per `batch` uuids: a syscall and a UUID object per uuid cost more than
+    formatting the hex digits. Refills when a batch runs out, so it never stops.
+    """
+    while True:
+        digits = os.urandom(16 * batch).hex()
+        for start in range(0, len(digits), 32):
+            h = digits[start : start + 32]
+            yield f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)
@@ -74,25 +90,51 @@ class CardContext:
     settings: Settings
     patient_id: str | None
     new_uuid: Callable[[], str]
+    # The cards of one answer cite many of the same records (a PE card repeats the DVT card's
+    # evidence), so each record's line and wire form are built once per answer. Keyed by id():
+    # each entry holds its record, so no id is reused while the context lives.
+    _evidence: dict[tuple[int, bool], tuple[Finding, str, dict[str, Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def evidence(
+        self, records: Sequence[Finding], lateral: bool
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """The detail's lines and the extension's `evidence` list for a card's evidence."""
+        lines: list[str] = []
+        wires: list[dict[str, Any]] = []
+        for record in records:
+            # `lateral` only changes the line of a sided record with no side: the others read
+            # the same on every card.
+            names_no_side = _names_no_side(record, lateral)
+            key = (id(record), names_no_side)
+            entry = self._evidence.get(key)
+            if entry is None:
+                line = _record_line(record, lateral=names_no_side)
+                entry = self._evidence[key] = (record, line, _evidence_wire(record))
+            lines.append(entry[1])
+            wires.append(dict(entry[2]))  # each card gets its own dict
+        return lines, wires
 
     @property
     def base(self) -> str:
         return self.settings.fhir_base.rstrip("/")
-
-    def route(self, key: str) -> Route:
-        return route_for(key, self.settings.route_profile)
 
 
 RuleCardBuilder = Callable[[FiredRule, CardContext], dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- text helpers
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+_MD_SPECIAL_CHARS = "\\`*_[]<>#|"
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in _MD_SPECIAL_CHARS})
+# str.translate costs over a microsecond even when nothing changes, a regex miss a tenth of that,
+# and most EHR text has nothing to escape.
+_HAS_MD_SPECIAL = re.compile(f"[{re.escape(_MD_SPECIAL_CHARS)}]").search
 
 
 def _md(text: str) -> str:
     """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables)."""
-    return text.translate(_MD_SPECIAL)
+    return text.translate(_MD_SPECIAL) if _HAS_MD_SPECIAL(text) else text
 
 
 def _label(record: Finding) -> str:
@@ -113,16 +155,27 @@ def _date(record: Finding) -> str:
     return record.when.date().isoformat() if record.when else "undated"
 
 
+def _names_no_side(record: Finding, lateral: bool) -> bool:
+    return lateral and record.side is Side.UNKNOWN and record.finding_id in SIDED_FINDINGS
+
+
 def _side_text(record: Finding, lateral: bool) -> str:
     if record.side is not Side.UNKNOWN:
-        return str(record.side.value)
-    if lateral and record.finding_id in SIDED_FINDINGS:
+        return str(record.side)  # a StrEnum's str() is its value, without `.value`'s lookup
+    if _names_no_side(record, lateral):
         return "side not recorded (counted as one-sided)"
     return ""
 
 
+# What a record's tags add to its line, in the order the line names them.
+_TAG_NOTES: tuple[tuple[str, str], ...] = (
+    (TAG_NOT_DEEP_VEIN, "tenderness not localised to the deep veins"),
+    (TAG_HEART_RATE, "heart rate over 100 alone"),
+    (TAG_AT_ANY_SITE, "muscle pain, site not the calf"),
+)
+
+
 def _record_line(record: Finding, *, lateral: bool, note: str = "") -> str:
-    parts = [f"{_md(_label(record))} ({record.finding_id})"]
     details = [_md(record.reference), _date(record)]
     if value := _value(record):
         details.append(_md(value))
@@ -130,17 +183,13 @@ def _record_line(record: Finding, *, lateral: bool, note: str = "") -> str:
         details.append(side)
     if not record.present:
         details.append("recorded absent")
-    if TAG_NOT_DEEP_VEIN in record.tags:
-        details.append("tenderness not localised to the deep veins")
-    if TAG_HEART_RATE in record.tags:
-        details.append("heart rate over 100 alone")
-    if TAG_AT_ANY_SITE in record.tags:
-        details.append("muscle pain, site not the calf")
+    if record.tags:
+        details.extend(text for tag, text in _TAG_NOTES if tag in record.tags)
     if not record.interpretable:
         details.append("not interpretable")
     if note:
         details.append(note)
-    return "- " + parts[0] + ": " + ", ".join(details)
+    return f"- {_md(_label(record))} ({record.finding_id}): " + ", ".join(details)
 
 
 def _related_note(record: Finding) -> str:
@@ -155,12 +204,14 @@ def _related_note(record: Finding) -> str:
 
 
 def _evidence_wire(record: Finding) -> dict[str, Any]:
-    out: dict[str, Any] = {"finding": record.finding_id, "reference": record.reference}
+    out: dict[str, Any] = {"finding": record.finding_id}
+    if record.reference:
+        out["reference"] = record.reference
     if record.when is not None:
         out["date"] = record.when.isoformat()
     if value := _value(record):
         out["value"] = value
-    out["side"] = record.side.value
+    out["side"] = str(record.side)
     out["present"] = record.present
     return out
 
@@ -234,34 +285,114 @@ def _kept(value: Any) -> bool:
     return bool(value not in _EMPTY)
 
 
-def _source(rule_id: str, name: str, url: str, base: str) -> dict[str, Any]:
-    return {
-        "label": RULE_SET_LABEL,
-        "url": url,
-        "topic": {"system": base + RULE_SYSTEM_PATH, "code": rule_id, "display": name},
-    }
-
-
 # --------------------------------------------------------------------------- rule cards
+@dataclass(frozen=True)
+class _RuleText:
+    """What a rule's card says whatever the patient, in one route profile and FHIR base.
+
+    The same for every card of the rule, so formatted, escaped and looked up once, then shared:
+    it holds immutable values only, and every card builds dicts of its own from them.
+    """
+
+    rule: Rule
+    route: Route
+    base: str
+    tier: str
+    indicator: str
+    priority: str | None
+    summary: str
+    why: str
+    next_step: str  # the rule's step; the Wells step, then the route's note, follow
+    route_note: str  # " " + the route's note, or ""
+    referral: str  # "" when the route drafts no ServiceRequest
+    closing: str  # the detail's last lines: safety net, source, disclaimer
+    request_label: str  # the referral suggestion's label and action; "" when the route
+    request_description: str  # drafts no ServiceRequest
+
+
+def _build_rule_text(rule: Rule, route: Route, base: str) -> _RuleText:
+    safety_net = ((rule.safety_net + " ") if rule.safety_net else "") + SAFETY_NET
+    request_label = request_description = ""
+    if route.code is not None:
+        request_label = f"Draft referral: {route.code.display}"
+        request_description = f"Draft ServiceRequest ({rule.tier.priority}): {route.code.display}"
+    return _RuleText(
+        rule=rule,
+        route=route,
+        base=base,
+        tier=rule.tier.value,
+        indicator=rule.tier.indicator,
+        priority=rule.tier.priority,
+        summary=_summary(rule.render_summary(route.wording)),
+        why=f"**Why ({_md(rule.name)})**",
+        next_step="**What to do next**: " + rule.next_step,
+        route_note=" " + route.note if route.note else "",
+        referral=f"Referral: {route.wording}." if route.creates_request else "",
+        closing="\n".join(
+            ("", safety_net, "", f"Source: {_md(rule.source.label)}.", f"_{DISCLAIMER}_")
+        ),
+        request_label=request_label,
+        request_description=request_description,
+    )
+
+
+_RULE_TEXTS: dict[tuple[str, str, str], _RuleText] = {}
+_RULE_TEXTS_LIMIT = 1024  # a deployment needs rules x profiles; the cap bounds tests' odd rows
+
+
+def _rule_text(rule: Rule, settings: Settings) -> _RuleText:
+    key = (rule.id, settings.route_profile, settings.fhir_base)
+    text = _RULE_TEXTS.get(key)
+    if text is None or text.rule is not rule:  # a test may build its own row under a known id
+        if len(_RULE_TEXTS) >= _RULE_TEXTS_LIMIT:
+            _RULE_TEXTS.clear()
+        route = route_for(rule.route, settings.route_profile)
+        text = _build_rule_text(rule, route, settings.fhir_base.rstrip("/"))
+        _RULE_TEXTS[key] = text
+    return text
+
+
+def _source(text: _RuleText) -> dict[str, Any]:
+    rule = text.rule
+    source: dict[str, Any] = {"label": RULE_SET_LABEL}
+    if rule.source.url:
+        source["url"] = rule.source.url
+    source["topic"] = {
+        "system": text.base + RULE_SYSTEM_PATH,
+        "code": rule.id,
+        "display": rule.name,
+    }
+    return source
+
+
+def _override_reasons(base: str) -> list[dict[str, Any]]:
+    system = base + OVERRIDE_SYSTEM_PATH
+    return [
+        {"system": system, "code": code, "display": display} for code, display in OVERRIDE_REASONS
+    ]
+
+
 def _subject(fired: FiredRule, patient_id: str | None) -> str | None:
     if patient_id:
         return f"Patient/{patient_id}"
     return next((r.subject for r in fired.evidence if r.subject), None)
 
 
-def _service_request(fired: FiredRule, route: Route, subject: str, base: str) -> dict[str, Any]:
+def _service_request(fired: FiredRule, text: _RuleText, subject: str) -> dict[str, Any]:
+    route, base = text.route, text.base
     assert route.code is not None
     reasons = list(dict.fromkeys(r.reference for r in fired.evidence if r.reference))
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "proposal",
-        "priority": fired.rule.tier.priority,
+        "priority": text.priority,
         "category": [{"coding": [coding(route.category, base)], "text": route.category.display}],
         "code": {"coding": [coding(route.code, base)], "text": route.code.display},
         "subject": {"reference": subject},
-        "reasonReference": [{"reference": ref} for ref in reasons],
     }
+    if reasons:
+        resource["reasonReference"] = [{"reference": ref} for ref in reasons]
     if route.performer is not None:
         resource["performerType"] = {
             "coding": [coding(route.performer, base)],
@@ -270,80 +401,83 @@ def _service_request(fired: FiredRule, route: Route, subject: str, base: str) ->
     return resource
 
 
-def build_rule_card(fired: FiredRule, ctx: CardContext) -> dict[str, Any]:
-    """The full card for one fired rule (§7). May raise on a bug; build_cards contains it."""
-    rule = fired.rule
-    assessment = ctx.assessment
-    route = ctx.route(rule.route)
-    lines: list[str] = []
-    extension: dict[str, Any] = {
-        "ruleId": rule.id,
-        "tier": rule.tier.value,
-        "route": rule.route,
-        "evidence": [_evidence_wire(r) for r in fired.evidence],
-        "notRecorded": list(assessment.not_recorded),
+def _suggestion(
+    fired: FiredRule, text: _RuleText, subject: str, new_uuid: Callable[[], str]
+) -> dict[str, Any]:
+    return {
+        "label": text.request_label,
+        "uuid": new_uuid(),
+        "isRecommended": True,
+        "actions": [
+            {
+                "type": "create",
+                "description": text.request_description,
+                "resource": _service_request(fired, text, subject),
+            }
+        ],
     }
 
+
+_NO_SUBJECT = (
+    "No patient reference in the request or the triggering resources: the referral could not be "
+    "drafted here; refer manually."
+)
+_WELLS_MARKS = {"present": "present", "absent": "absent"}
+
+
+def _wells_lines(wells: WellsResult) -> list[str]:
+    lines = ["", f"**Wells score (two-level, NICE NG158)**: {wells.statement}"]
+    for item in wells.items:
+        mark = _WELLS_MARKS.get(item.status, "not recorded")
+        note = f" ({item.note})" if item.note else ""
+        lines.append(f"- {item.label} ({item.points:+d}): {mark}{note}")
+    return lines
+
+
+def _rule_detail(
+    fired: FiredRule,
+    assessment: Assessment,
+    text: _RuleText,
+    evidence_lines: list[str],
+    *,
+    drafted: bool,
+) -> str:
+    """The card's markdown; `drafted`: a ServiceRequest suggestion goes with it."""
+    rule = fired.rule
+    lines: list[str] = []
     if rule.id == "R-NO-RED-FLAG-DATA":
         lines.append("**No red flags found in the recorded data.**")
-        for record in assessment.pe_signs:
-            lines.append(
-                "- PE sign present, assess for pulmonary embolism: "
-                + _record_line(record, lateral=False)[2:]
-            )
+        lines.extend(
+            "- PE sign present, assess for pulmonary embolism: "
+            + _record_line(record, lateral=False)[2:]
+            for record in assessment.pe_signs
+        )
         lines.append("")
-    lines.append(f"**Why ({_md(rule.name)})**")
-    lines.extend(_record_line(r, lateral=rule.lateral) for r in fired.evidence)
-
+    lines.append(text.why)
+    lines.extend(evidence_lines)
     if fired.wells is not None:
-        wells = fired.wells
-        extension["wells"] = wells.as_wire()
-        lines.append("")
-        lines.append(f"**Wells score (two-level, NICE NG158)**: {wells.statement}")
-        for item in wells.items:
-            mark = {"present": "present", "absent": "absent"}.get(item.status, "not recorded")
-            note = f" ({item.note})" if item.note else ""
-            lines.append(f"- {item.label} ({item.points:+d}): {mark}{note}")
+        lines.extend(_wells_lines(fired.wells))
     if fired.d_dimer is not None:
         lines.append("")
         lines.append(f"**D-dimer**: {fired.d_dimer.statement}")
-
     lines.append("")
-    steps = [rule.next_step]
+    next_step = text.next_step
     if fired.wells is not None:
-        steps.append(fired.wells.next_step)
-    if route.note:
-        steps.append(route.note)
-    lines.append("**What to do next**: " + " ".join(steps))
-    if route.creates_request:
-        lines.append(f"Referral: {route.wording}.")
+        next_step += " " + fired.wells.next_step
+    lines.append(next_step + text.route_note)
+    if text.route.creates_request:
+        lines.append(text.referral)
+        if not drafted:
+            lines.append(_NO_SUBJECT)
+    lines.extend(_notes_lines(fired, assessment))
+    lines.append(text.closing)
+    return "\n".join(lines)
 
-    suggestions: list[dict[str, Any]] = []
-    if route.creates_request:
-        subject = _subject(fired, ctx.patient_id)
-        if subject is None:
-            lines.append(
-                "No patient reference in the request or the triggering resources: the referral "
-                "could not be drafted here; refer manually."
-            )
-        else:
-            assert route.code is not None
-            suggestions.append(
-                {
-                    "label": f"Draft referral: {route.code.display}",
-                    "uuid": ctx.new_uuid(),
-                    "isRecommended": True,
-                    "actions": [
-                        {
-                            "type": "create",
-                            "description": f"Draft ServiceRequest ({rule.tier.priority}): "
-                            f"{route.code.display}",
-                            "resource": _service_request(fired, route, subject, ctx.base),
-                        }
-                    ],
-                }
-            )
 
+def _notes_lines(fired: FiredRule, assessment: Assessment) -> list[str]:
+    """What the card names besides its evidence: gaps, other records, unreadable data."""
+    rule = fired.rule
+    lines: list[str] = []
     if assessment.not_recorded:
         lines.append("")
         lines.append("**Not recorded**: " + ", ".join(assessment.not_recorded) + ".")
@@ -364,27 +498,47 @@ def build_rule_card(fired: FiredRule, ctx: CardContext) -> dict[str, Any]:
     if assessment.caveats:
         lines.append("")
         lines.append("**Caveats**: " + " ".join(assessment.caveats))
-    lines.append("")
-    lines.append(((rule.safety_net + " ") if rule.safety_net else "") + SAFETY_NET)
-    lines.append("")
-    lines.append(f"Source: {_md(rule.source.label)}.")
-    lines.append(f"_{DISCLAIMER}_")
+    return lines
 
+
+def _rule_extension(
+    fired: FiredRule, assessment: Assessment, text: _RuleText, evidence: list[dict[str, Any]]
+) -> dict[str, Any]:
+    rule = fired.rule
+    extension: dict[str, Any] = {"ruleId": rule.id, "tier": text.tier, "route": rule.route}
+    if evidence:
+        extension["evidence"] = evidence
+    if assessment.not_recorded:
+        extension["notRecorded"] = list(assessment.not_recorded)
+    if fired.wells is not None:
+        extension["wells"] = fired.wells.as_wire()
+    return extension
+
+
+def build_rule_card(fired: FiredRule, ctx: CardContext) -> dict[str, Any]:
+    """The full card for one fired rule (§7). May raise on a bug; build_cards contains it.
+
+    Built without `_clean`: each optional field is added only when it has content, and the
+    fields from rule rows and routes are proven non-empty for every row by tests/test_cards.py.
+    """
+    rule = fired.rule
+    text = _rule_text(rule, ctx.settings)
+    subject = _subject(fired, ctx.patient_id) if text.route.creates_request else None
+    suggestions = [] if subject is None else [_suggestion(fired, text, subject, ctx.new_uuid)]
+    lines, evidence = ctx.evidence(fired.evidence, rule.lateral)
     card: dict[str, Any] = {
         "uuid": ctx.new_uuid(),
-        "summary": _summary(rule.render_summary(route.wording)),
-        "indicator": rule.tier.indicator,
-        "detail": "\n".join(lines),
-        "source": _source(rule.id, rule.name, rule.source.url, ctx.base),
-        "suggestions": suggestions,
-        "selectionBehavior": "at-most-one" if suggestions else None,
-        "overrideReasons": [
-            {"system": ctx.base + OVERRIDE_SYSTEM_PATH, "code": code, "display": display}
-            for code, display in OVERRIDE_REASONS
-        ],
-        "extension": {EXTENSION_KEY: extension},
+        "summary": text.summary,
+        "indicator": text.indicator,
+        "detail": _rule_detail(fired, ctx.assessment, text, lines, drafted=subject is not None),
+        "source": _source(text),
     }
-    return _clean(card)  # type: ignore[no-any-return]
+    if suggestions:
+        card["suggestions"] = suggestions
+        card["selectionBehavior"] = "at-most-one"
+    card["overrideReasons"] = _override_reasons(text.base)
+    card["extension"] = {EXTENSION_KEY: _rule_extension(fired, ctx.assessment, text, evidence)}
+    return card
 
 
 def minimal_card(fired: FiredRule, ctx: CardContext) -> dict[str, Any]:
@@ -461,13 +615,16 @@ def build_cards(
     settings: Settings,
     patient_id: str | None,
     unsatisfied_prefetch: Sequence[str] = (),
-    new_uuid: Callable[[], str] = _new_uuid,
+    new_uuid: Callable[[], str] | None = None,
     rule_card_builder: RuleCardBuilder = build_rule_card,
 ) -> list[dict[str, Any]]:
     """Wire-ready CDS Hooks cards: one per fired rule (E, U, R, S then rule id), then the
     data-quality info card if any. Never raises for a card that fails to build: it is logged
     with its rule id and replaced by `minimal_card` (`rule_card_builder` is injectable so tests
-    can prove it)."""
+    can prove it). `new_uuid` None: random version-4 uuids."""
+    if new_uuid is None:
+        # A card and its suggestion each take one, the info card one more.
+        new_uuid = partial(next, _random_uuids(2 * len(assessment.fired) + 1))
     ctx = CardContext(assessment, settings, patient_id, new_uuid)
     cards: list[dict[str, Any]] = []
     for fired in assessment.fired:

@@ -40,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service (gunicorn; --dev for Flask's)")
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker (default 1; raise it when the service must fetch from a slow "
+        "FHIR server because the EHR sends no prefetch)",
+    )
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(handler=_serve)
 
@@ -71,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from .serve import run_server
 
-    return run_server(host=args.host, port=args.port, workers=args.workers, dev=args.dev)
+    return run_server(
+        host=args.host, port=args.port, workers=args.workers, threads=args.threads, dev=args.dev
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> int:

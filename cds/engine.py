@@ -1,16 +1,20 @@
 """The rule engine: `evaluate(Extraction) -> Assessment` (clinical-rules.md §2 semantics, §4 rules).
 
 Pure and stdlib-only. `FindingSet` gives the §2 aggregation semantics over one request's findings
-(conflicts, thresholds, laterality, windows); `evaluate` interprets the condition vocabulary of
-`cds.rules` in dependency order and returns the fired rules ordered by tier (E, U, R, S), then id,
-each with the findings that made it fire, plus the assessment-level facts every card needs.
+(conflicts, thresholds, laterality, windows); `evaluate` runs the conditions of `cds.rules`
+(compiled once, at import, from the declarative table) in dependency order and returns the fired
+rules ordered by tier (E, U, R, S), then id, each with the findings that made it fire, plus the
+assessment-level facts every card needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import product
+from typing import Any
 
 from . import scores
 from .model import (
@@ -44,6 +48,7 @@ from .rules import (
     SameSide,
     SelfCareAllowed,
     Unilateral,
+    walk,
 )
 from .rules import EVALUATION_ORDER as _ORDER
 
@@ -60,6 +65,14 @@ def _timestamp(when: datetime) -> float:
 def _same_side(a: Side, b: Side) -> bool:
     """§2 "same side": the same side or either unknown; a bilateral record includes both sides."""
     return a is b or Side.UNKNOWN in (a, b) or Side.BILATERAL in (a, b)
+
+
+def _cancelled(record: Finding, absences: list[tuple[float, Side]]) -> bool:
+    """Is a present record cancelled by a later explicit absence covering its side?"""
+    if record.when is None or TAG_MEASURED in record.tags:
+        return False
+    at = _timestamp(record.when)
+    return any(when > at and _covers(side, record.side) for when, side in absences)
 
 
 def _covers(absence: Side, presence: Side) -> bool:
@@ -84,18 +97,24 @@ class FindingSet:
       one-sided record stands whatever bilateral records say.
     """
 
-    __slots__ = ("_by_id", "_standing")
+    __slots__ = ("_by_id", "_candidates", "_related", "_standing")
 
     def __init__(self, findings: Iterable[Finding]) -> None:
         self._by_id: dict[str, list[Finding]] = {}
         for finding in findings:
             self._by_id.setdefault(finding.finding_id, []).append(finding)
         self._standing: dict[Present, tuple[Finding, ...]] = {}
+        self._related: dict[str, tuple[Finding, ...]] = {}
+        self._candidates: dict[str, tuple[list[Finding], list[Finding]]] | None = None
 
     # -- raw access -------------------------------------------------------------------------
     def records(self, finding_id: str) -> tuple[Finding, ...]:
         """Every record of a finding id, whatever its window, tags or interpretability."""
         return tuple(self._by_id.get(finding_id, ()))
+
+    def __contains__(self, finding_id: object) -> bool:
+        """Has the finding any record at all, whatever its window, tags or interpretability?"""
+        return finding_id in self._by_id
 
     def finding_ids(self) -> tuple[str, ...]:
         """The finding ids with at least one record, in first-seen order."""
@@ -108,51 +127,45 @@ class FindingSet:
     # -- §2 semantics ---------------------------------------------------------------------------
     def standing(self, selector: Present) -> tuple[Finding, ...]:
         """The present records of `selector` that count (see the class docstring)."""
+        records = self._by_id.get(selector.finding)
+        if records is None:  # the usual case: cheaper than hashing the selector for the cache
+            return ()
         cached = self._standing.get(selector)
         if cached is not None:
             return cached
-        # A not-interpretable value never fires *our* cut-off, but the reader keeps it present
-        # when the lab itself flagged it (interpretation H/POS): that flag is a red flag too.
-        candidates = [
-            r
-            for r in self._by_id.get(selector.finding, ())
-            if r.in_window and (r.interpretable or r.present) and _selected(r, selector)
-        ]
-        absences = [
-            (_timestamp(r.when), r.side)
-            for r in candidates
-            if not r.present
-            and r.when is not None
-            and r.interpretable
-            and TAG_MEASURED not in r.tags
-        ]
-        standing: list[Finding] = []
-        for record in candidates:
-            if not record.present:
+        return self._compute_standing(selector, records)
+
+    def _compute_standing(self, selector: Present, records: list[Finding]) -> tuple[Finding, ...]:
+        """standing() past its cache look-up (the engine's memo already knows it is a miss)."""
+        # An untagged record passes a selector that narrows nothing: skip the full test.
+        plain = not (
+            selector.with_tags or selector.without_tags or selector.codes or selector.without_codes
+        )
+        unilateral = isinstance(selector, Unilateral)
+        presences: list[Finding] = []
+        absences: list[tuple[float, Side]] = []
+        for r in records:
+            if not r.in_window or ((r.tags or not plain) and not _selected(r, selector)):
                 continue
-            if isinstance(selector, Unilateral) and record.side is Side.BILATERAL:
-                continue
-            if record.when is not None and TAG_MEASURED not in record.tags and absences:
-                at = _timestamp(record.when)
-                if any(when > at and _covers(side, record.side) for when, side in absences):
-                    continue
-            standing.append(record)
-        result = tuple(standing)
+            if r.present:
+                # A not-interpretable value never fires *our* cut-off, but the reader keeps it
+                # present when the lab itself flagged it (interpretation H/POS): a red flag too.
+                if not (unilateral and r.side is Side.BILATERAL):
+                    presences.append(r)
+            elif r.interpretable and r.when is not None and TAG_MEASURED not in r.tags:
+                absences.append((_timestamp(r.when), r.side))
+        if absences:
+            presences = [r for r in presences if not _cancelled(r, absences)]
+        result = tuple(presences)
         self._standing[selector] = result
         return result
 
     def present(self, finding_id: str) -> bool:
-        return bool(self.standing(Present(finding_id)))
+        return bool(self.standing(_plain(finding_id)))
 
     def bilateral(self, selector: Present) -> tuple[Finding, ...]:
         """Records showing the finding bilateral: a bilateral record, or both left and right."""
-        records = self.standing(_as_present(selector))
-        both = [r for r in records if r.side is Side.BILATERAL]
-        if both:
-            return tuple(both)
-        left = [r for r in records if r.side is Side.LEFT]
-        right = [r for r in records if r.side is Side.RIGHT]
-        return tuple(left + right) if left and right else ()
+        return _both_sides(self.standing(_as_present(selector)))
 
     def measured(self, finding_id: str) -> list[Finding]:
         """In-window interpretable records with a value (present or not: thresholds decide)."""
@@ -180,27 +193,83 @@ class FindingSet:
     def recorded_for_check(self, finding_id: str) -> bool:
         """Recorded for the red-flag checklist: any in-window interpretable record (supporting
         ones too) except an undated absence, which does not count as a check (§5, conservative)."""
-        return any(
-            r.in_window and r.interpretable and (r.present or r.when is not None)
-            for r in self._by_id.get(finding_id, ())
-        )
+        for r in self._by_id.get(finding_id, ()):
+            if r.in_window and r.interpretable and (r.present or r.when is not None):
+                return True
+        return False
 
     def not_interpretable(self) -> tuple[Finding, ...]:
         """In-window values whose unit could not be converted (named on every card)."""
-        return tuple(r for r in self.all() if not r.interpretable and r.in_window)
+        return tuple(
+            [
+                r
+                for records in self._by_id.values()
+                for r in records
+                if not r.interpretable and r.in_window
+            ]
+        )
 
     def outside_window(self, finding_id: str) -> Finding | None:
         """The latest record outside its window ("last recorded <date>, outside the window")."""
         old = [r for r in self._by_id.get(finding_id, ()) if not r.in_window]
-        dated = [r for r in old if r.when is not None]
-        if dated:
-            return max(dated, key=lambda r: _timestamp(r.when))  # type: ignore[arg-type]
-        return old[0] if old else None
+        return _latest(old) if old else None
+
+    def related(self, finding_id: str) -> tuple[Finding, ...]:
+        """The records of a finding a fired rule names beside its evidence: in-window present
+        records that are supporting-only or undated, then the latest record outside the window."""
+        cached = self._related.get(finding_id)
+        if cached is None:
+            named, old = self.related_candidates().get(finding_id, ([], []))
+            # Only now: vital signs bring long out-of-window runs that no fired rule may name.
+            cached = (*named, _latest(old)) if old else tuple(named)
+            self._related[finding_id] = cached
+        return cached
+
+    def related_candidates(self) -> dict[str, tuple[list[Finding], list[Finding]]]:
+        """The finding ids (first-seen order) with records to name beside evidence: per id, the
+        in-window ones named as they are and those outside the window. One pass, on first use."""
+        if self._candidates is None:
+            self._candidates = {}
+            for finding_id, records in self._by_id.items():
+                for r in records:
+                    if not r.in_window:
+                        self._candidates.setdefault(finding_id, ([], []))[1].append(r)
+                    elif r.present and (r.when is None or TAG_SUPPORTING in r.tags):
+                        self._candidates.setdefault(finding_id, ([], []))[0].append(r)
+        return self._candidates
+
+
+def _latest(records: list[Finding]) -> Finding:
+    """The latest dated record, else the first (undated) one."""
+    dated = [r for r in records if r.when is not None]
+    if len(dated) > 1:
+        return max(dated, key=_record_timestamp)
+    return dated[0] if dated else records[0]
+
+
+def _record_timestamp(record: Finding) -> float:
+    assert record.when is not None
+    return _timestamp(record.when)
 
 
 def _value(record: Finding) -> float:
     assert record.measurement is not None
     return record.measurement.value
+
+
+@lru_cache(maxsize=256)
+def _plain(finding_id: str) -> Present:
+    # Building a frozen dataclass costs about a microsecond; the finding ids are a fixed catalog.
+    return Present(finding_id)
+
+
+def _both_sides(records: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    both = [r for r in records if r.side is Side.BILATERAL]
+    if both:
+        return tuple(both)
+    left = [r for r in records if r.side is Side.LEFT]
+    right = [r for r in records if r.side is Side.RIGHT]
+    return tuple(left + right) if left and right else ()
 
 
 def _as_present(selector: Present) -> Present:
@@ -317,139 +386,355 @@ RED_FLAG_CHECKLIST: tuple[tuple[str, tuple[str, ...]], ...] = (
 _SWELLING = RED_FLAG_CHECKLIST[0][1]
 
 
-# --------------------------------------------------------------------------- interpreter
-class _Run:
-    """One evaluation: the finding set, what has fired so far, and per-node memo."""
+# --------------------------------------------------------------------------- compiled rule table
+# The rule table is data; interpreting its trees node by node on every request costs more than
+# the findings do. So each condition is compiled once, at import, into nested closures. A compiled
+# condition returns its evidence when it holds (possibly empty) and None when it does not.
+Evidence = tuple[Finding, ...] | None
+_Check = Callable[["_Run"], Evidence]
+_UNSET = object()  # a memo slot not computed yet (None already means "does not hold")
 
-    __slots__ = ("blocks_self_care", "fired", "fs", "memo")
+
+class _Run:
+    """One evaluation: the finding set, what has fired so far, and the finding-level memo."""
+
+    __slots__ = ("blocks_self_care", "by_id", "fired", "fs", "memo", "recorded")
 
     def __init__(self, fs: FindingSet, blocks_self_care: bool) -> None:
         self.fs = fs
+        self.by_id = fs._by_id
+        self.recorded = 0  # the bits (_FINDING_BITS) of the findings with any record
+        for finding_id in self.by_id:
+            self.recorded |= _FINDING_BITS.get(finding_id, 0)
         self.fired: dict[str, FiredRule] = {}
-        self.memo: dict[int, tuple[bool, tuple[Finding, ...]]] = {}
+        # Any: each slot holds _UNSET or what one finding-level node found (see _Compiler).
+        self.memo: list[Any] = [_UNSET] * len(_COMPILER.slots)
         self.blocks_self_care = blocks_self_care
 
-    def check(self, node: Condition, rule: Rule) -> tuple[bool, tuple[Finding, ...]]:
-        """(holds, evidence). Finding-level nodes are memoised; rule-level ones are not (they
-        depend on the asking rule and on what fired before it)."""
-        memo = self.memo.get(id(node))  # only finding-level nodes are ever stored
-        if memo is not None:
-            return memo
-        if isinstance(node, AllOf):
-            evidence: list[Finding] = []
-            for item in node.items:
-                ok, found = self.check(item, rule)
-                if not ok:
-                    return False, ()
-                evidence.extend(found)
-            return True, tuple(evidence)
-        if isinstance(node, AnyOf):
-            # Every branch that holds contributes evidence: the card names all of it.
-            evidence = []
-            hit = False
-            for item in node.items:
-                ok, found = self.check(item, rule)
-                if ok:
-                    hit = True
-                    evidence.extend(found)
-            return hit, tuple(evidence)
-        if isinstance(node, Not):
-            ok, _ = self.check(node.item, rule)
-            return not ok, ()
-        if isinstance(node, RuleFires):
-            hits = [self.fired[i] for i in node.rule_ids if i in self.fired]
-            return bool(hits), tuple(r for hit in hits for r in hit.evidence)
-        if isinstance(node, NoRuleOfTiers):
-            return not self._other_fired(rule, node.tiers), ()
-        if isinstance(node, SelfCareAllowed):
-            return self._self_care_allowed(rule), ()
-        memo = self._finding_node(node)
-        self.memo[id(node)] = memo
-        return memo
 
-    def _finding_node(self, node: Condition) -> tuple[bool, tuple[Finding, ...]]:
-        fs = self.fs
-        if isinstance(node, Bilateral):
-            found = fs.bilateral(node)
-            return bool(found), found
-        if isinstance(node, Present):  # Unilateral is handled by FindingSet.standing
-            found = fs.standing(node)
-            return bool(found), found
-        if isinstance(node, Recorded):
-            return fs.recorded(node.finding), ()
-        if isinstance(node, Measure):
-            if node.lowest:
-                low = fs.lowest(node.finding)
-                return (
-                    (True, (low,))
-                    if low and _compare(low, node.op, node.threshold)
-                    else (
-                        False,
-                        (),
-                    )
-                )
-            hits = tuple(
-                r for r in fs.measured(node.finding) if _compare(r, node.op, node.threshold)
-            )
-            return bool(hits), hits
-        if isinstance(node, SameSide):
-            firsts = [r for sel in node.first for r in self.check(sel, _NO_RULE)[1]]
-            seconds = [r for sel in node.second for r in self.check(sel, _NO_RULE)[1]]
-            matched: dict[int, Finding] = {}
-            for a in firsts:
-                for b in seconds:
-                    if _same_side(a.side, b.side):
-                        matched.setdefault(id(a), a)
-                        matched.setdefault(id(b), b)
-            return bool(matched), tuple(matched.values())
+_FIRED_ONLY = (NoRuleOfTiers, SelfCareAllowed)  # rule-level nodes that never have evidence
+
+
+def _is_finding_level(node: Condition) -> bool:
+    """Does the node read findings only? Then its outcome is fixed for the whole evaluation;
+    nodes reading fired rules depend on the asking rule and on the evaluation order."""
+    return not any(isinstance(n, (RuleFires, NoRuleOfTiers, SelfCareAllowed)) for n in walk(node))
+
+
+class _Compiler:
+    """Turns condition trees into closures; each distinct finding-level node (equal nodes are
+    one node, so the shared "calf symptom" is computed once per evaluation) gets a memo slot."""
+
+    def __init__(self) -> None:
+        self.slots: dict[object, int] = {}
+        self._shared: dict[object, _Check] = {}
+
+    def rule(self, rule: Rule) -> _Check:
+        condition = rule.condition
+        # A rule's own condition runs once per evaluation: a memo slot would only cost.
+        if _is_finding_level(condition):
+            return self._finding_node(condition)
+        return self._node(condition, rule)
+
+    def _node(self, node: Condition, rule: Rule) -> _Check:
+        if _is_finding_level(node):
+            return self._memoised(node, lambda: self._finding_node(node))
+        if isinstance(node, AllOf):
+            # "No other rule fired" and "self-care allowed" are cheap, usually fail and add no
+            # evidence: first, they spare the findings. Neither the outcome nor the evidence (nor
+            # its order) depends on where they stand.
+            items = sorted(node.items, key=lambda item: not isinstance(item, _FIRED_ONLY))
+            return _all_of(self._items(tuple(items), rule))
+        if isinstance(node, AnyOf):
+            return _any_of(self._items(node.items, rule))
+        if isinstance(node, Not):
+            return _not(self._node(node.item, rule))
+        if isinstance(node, RuleFires):
+            return _rule_fires(node.rule_ids)
+        if isinstance(node, NoRuleOfTiers):
+            return _no_other_fired(_other_rules(rule, node.tiers))
+        if isinstance(node, SelfCareAllowed):
+            swelling = self._memoised("self-care swelling", lambda: _one_sided_swelling)
+            return _self_care_allowed(_other_rules(rule, _E_U_R), swelling)
         raise TypeError(f"unknown condition node {type(node).__name__}")
 
-    def _other_fired(self, rule: Rule, tiers: Sequence[object]) -> bool:
-        return any(f.rule.tier in tiers for i, f in self.fired.items() if i != rule.id)
+    def _items(self, items: tuple[Condition, ...], rule: Rule) -> _Items:
+        return tuple((_leaf_finding(item), self._node(item, rule)) for item in items)
 
-    def _self_care_allowed(self, rule: Rule) -> bool:
-        """§1.3: no E/U/R rule, no one-sided or side-unknown swelling, no blocking value."""
-        if self.blocks_self_care or self._other_fired(rule, _E_U_R):
-            return False
-        return not any(_one_sided_swelling(self.fs, sel) for sel in _SELF_CARE_BLOCKERS)
+    def _memoised(self, key: object, build: Callable[[], _Check]) -> _Check:
+        """The one memoised closure for `key` (a leaf memoises itself)."""
+        shared = self._shared.get(key)
+        if shared is None:
+            leaf = isinstance(key, (Present, Recorded, Measure))
+            shared = build() if leaf else _memo_slot(self._slot(key), build())
+            self._shared[key] = shared
+        return shared
+
+    def _slot(self, key: object) -> int:
+        return self.slots.setdefault(key, len(self.slots))
+
+    def _finding_node(self, node: Condition) -> _Check:
+        if isinstance(node, Bilateral):
+            return _leaf(self._slot(node), node.finding, _read_bilateral, _as_present(node))
+        if isinstance(node, Present):  # Unilateral is handled by FindingSet.standing
+            return _leaf(self._slot(node), node.finding, _read_standing, node)
+        if isinstance(node, Recorded):
+            return _leaf(self._slot(node), node.finding, _read_recorded, node.finding)
+        if isinstance(node, Measure) and node.lowest:
+            # The four ABI nodes share one memo slot for the lowest value.
+            lowest = self._slot(("lowest", node.finding))
+            return _leaf(self._slot(node), node.finding, _read_lowest_crosses, (lowest, node))
+        if isinstance(node, Measure):
+            return _leaf(self._slot(node), node.finding, _read_crossings, node)
+        if isinstance(node, (AllOf, AnyOf)):
+            items = self._items(node.items, _NO_RULE)
+            return _all_of(items) if isinstance(node, AllOf) else _any_of(items)
+        if isinstance(node, Not):
+            return _not(self._node(node.item, _NO_RULE))
+        if isinstance(node, SameSide):
+            firsts = tuple(self._node(sel, _NO_RULE) for sel in node.first)
+            seconds = tuple(self._node(sel, _NO_RULE) for sel in node.second)
+            return _same_side_check(firsts, seconds)
+        raise TypeError(f"unknown condition node {type(node).__name__}")
 
 
-def _one_sided_swelling(fs: FindingSet, selector: Unilateral) -> bool:
-    if fs.standing(selector):
-        return True
-    # A supporting-only swelling record still blocks self-care (conservative: §1.3 speaks of any
-    # swelling present within its window).
-    return any(
-        r.present and r.in_window and r.side is not Side.BILATERAL and TAG_SUPPORTING in r.tags
-        for r in fs.records(selector.finding)
-    )
+_Clauses = tuple[frozenset[str], ...]
+
+
+def _needs(node: Condition) -> _Clauses:
+    """What a node needs to hold: clauses that must all be met, each met when any of its finding
+    ids has a record at all. Empty when the node may hold with no record (Not, rule-level)."""
+    if isinstance(node, (Present, Recorded, Measure)):
+        return (frozenset((node.finding,)),)
+    if isinstance(node, SameSide):
+        return _needs(AnyOf(*node.first)) + _needs(AnyOf(*node.second))
+    if isinstance(node, AllOf):
+        return _simplest(clause for item in node.items for clause in _needs(item))
+    if isinstance(node, AnyOf):
+        branches = [_needs(item) for item in node.items]
+        if not all(branches):
+            return ()
+        # (a and b) or c = (a or c) and (b or c): one clause per combination of branch clauses.
+        return _simplest(frozenset().union(*combo) for combo in product(*branches))
+    return ()
+
+
+def _simplest(clauses: Iterable[frozenset[str]]) -> _Clauses:
+    """The clauses without repeats and without any clause implied by a narrower one."""
+    kept: list[frozenset[str]] = []
+    for clause in sorted(set(clauses), key=lambda c: (len(c), sorted(c))):
+        if not any(narrower <= clause for narrower in kept):
+            kept.append(clause)
+    return tuple(kept)
+
+
+def _masks(clauses: _Clauses) -> tuple[int, ...]:
+    """The clauses as bit masks over _FINDING_BITS (one small int each, cheap to test)."""
+    for finding_id in sorted({f for clause in clauses for f in clause}):
+        _FINDING_BITS.setdefault(finding_id, 1 << len(_FINDING_BITS))
+    return tuple(sum(_FINDING_BITS[f] for f in clause) for clause in clauses)
+
+
+def _memo_slot(slot: int, compute: _Check) -> _Check:
+    def check(run: _Run) -> Evidence:
+        found: Evidence = run.memo[slot]
+        if found is _UNSET:
+            found = run.memo[slot] = compute(run)
+        return found
+
+    return check
+
+
+def _leaf(slot: int, finding: str, read: Callable[[_Run, Any], Evidence], arg: object) -> _Check:
+    """A memoised leaf reading one finding's records (`read(run, arg)` once per evaluation)."""
+
+    def check(run: _Run) -> Evidence:
+        if finding not in run.by_id:  # most findings have no record at all
+            return None
+        found: Evidence = run.memo[slot]
+        if found is _UNSET:
+            found = run.memo[slot] = read(run, arg)
+        return found
+
+    return check
+
+
+def _leaf_finding(node: Condition) -> str | None:
+    """The one finding a leaf reads (None for other nodes): no record, the leaf cannot hold."""
+    return node.finding if isinstance(node, (Present, Recorded, Measure)) else None
+
+
+# (leaf finding or None, check) per item: a leaf whose finding has no record is not even called.
+_Items = tuple[tuple[str | None, _Check], ...]
+
+
+def _all_of(items: _Items) -> _Check:
+    def check(run: _Run) -> Evidence:
+        by_id = run.by_id
+        evidence: tuple[Finding, ...] = ()
+        for finding, item in items:
+            found = None if finding is not None and finding not in by_id else item(run)
+            if found is None:
+                return None
+            evidence += found
+        return evidence
+
+    return check
+
+
+def _any_of(items: _Items) -> _Check:
+    # Every branch that holds contributes evidence (the card names all of it), so no short cut.
+    def check(run: _Run) -> Evidence:
+        by_id = run.by_id
+        evidence: Evidence = None
+        for finding, item in items:
+            if finding is not None and finding not in by_id:
+                continue
+            found = item(run)
+            if found is not None:
+                evidence = found if evidence is None else evidence + found
+        return evidence
+
+    return check
+
+
+def _not(item: _Check) -> _Check:
+    def check(run: _Run) -> Evidence:
+        return () if item(run) is None else None
+
+    return check
+
+
+# What a leaf reads once its finding is known to have records (shared functions, not closures:
+# one per leaf would be a few hundred more objects for every evaluation to walk through).
+def _read_standing(run: _Run, selector: Present) -> Evidence:
+    # Equal leaves share one memo slot, so the cache would miss: skipping the look-up saves
+    # hashing the selector (a dataclass hash, in Python) once more. Should another caller have
+    # asked first, the same value is only computed again.
+    return run.fs._compute_standing(selector, run.by_id[selector.finding]) or None
+
+
+def _read_bilateral(run: _Run, every_side: Present) -> Evidence:
+    return _both_sides(run.fs.standing(every_side)) or None
+
+
+def _read_recorded(run: _Run, finding: str) -> Evidence:
+    return () if run.fs.recorded(finding) else None
+
+
+def _read_lowest_crosses(run: _Run, arg: tuple[int, Measure]) -> Evidence:
+    slot, node = arg
+    low = run.memo[slot]  # the lowest value itself (a Finding or None), shared by its nodes
+    if low is _UNSET:
+        low = run.memo[slot] = run.fs.lowest(node.finding)
+    return (low,) if low is not None and _compare(low, node.op, node.threshold) else None
+
+
+def _read_crossings(run: _Run, node: Measure) -> Evidence:
+    hits = tuple(r for r in run.fs.measured(node.finding) if _compare(r, node.op, node.threshold))
+    return hits or None
+
+
+def _same_side_check(firsts: tuple[_Check, ...], seconds: tuple[_Check, ...]) -> _Check:
+    def check(run: _Run) -> Evidence:
+        a_side = [r for item in firsts for r in item(run) or ()]
+        if not a_side:
+            return None
+        b_side = [r for item in seconds for r in item(run) or ()]
+        matched: dict[int, Finding] = {}
+        for a in a_side:
+            for b in b_side:
+                if _same_side(a.side, b.side):
+                    matched.setdefault(id(a), a)
+                    matched.setdefault(id(b), b)
+        return tuple(matched.values()) or None
+
+    return check
+
+
+def _rule_fires(rule_ids: tuple[str, ...]) -> _Check:
+    def check(run: _Run) -> Evidence:
+        fired = run.fired
+        hits = [fired[i] for i in rule_ids if i in fired]
+        return tuple(r for hit in hits for r in hit.evidence) if hits else None
+
+    return check
+
+
+def _other_rules(rule: Rule, tiers: Sequence[object]) -> frozenset[str]:
+    return frozenset(r.id for r in RULES if r.tier in tiers and r.id != rule.id)
+
+
+def _no_other_fired(others: frozenset[str]) -> _Check:
+    def check(run: _Run) -> Evidence:
+        return () if others.isdisjoint(run.fired) else None
+
+    return check
+
+
+def _self_care_allowed(others: frozenset[str], swelling: _Check) -> _Check:
+    """§1.3: no E/U/R rule, no one-sided or side-unknown swelling, no blocking value."""
+
+    def check(run: _Run) -> Evidence:
+        if run.blocks_self_care or not others.isdisjoint(run.fired):
+            return None
+        return () if swelling(run) is None else None
+
+    return check
+
+
+def _one_sided_swelling(run: _Run) -> Evidence:
+    """() when a one-sided or side-unknown swelling stands (it blocks self-care), else None."""
+    fs = run.fs
+    for selector in _SELF_CARE_BLOCKERS:
+        if selector.finding not in run.by_id:
+            continue
+        if fs.standing(selector):
+            return ()
+        # A supporting-only swelling record still blocks self-care (conservative: §1.3 speaks
+        # of any swelling present within its window).
+        if any(
+            r.present and r.in_window and r.side is not Side.BILATERAL and TAG_SUPPORTING in r.tags
+            for r in run.by_id[selector.finding]
+        ):
+            return ()
+    return None
 
 
 _NO_RULE = RULES[0]  # finding-level nodes never read the asking rule
+_COMPILER = _Compiler()
+_FINDING_BITS: dict[str, int] = {}  # finding id -> its bit in _Run.recorded (set by _masks)
+# Per rule, in dependency order: what it needs (_needs) as masks, and its compiled condition.
+_PLAN: tuple[tuple[Rule, tuple[int, ...], _Check], ...] = tuple(
+    (rule, _masks(_needs(rule.condition)), _COMPILER.rule(rule)) for rule in _ORDER
+)
+_DISPLAY_RANK = {rule.id: rank for rank, rule in enumerate(RULES)}
 
 
 def _related(fs: FindingSet, rule: Rule, evidence: tuple[Finding, ...]) -> tuple[Finding, ...]:
-    seen = {id(r) for r in evidence}
+    candidates = fs.related_candidates()
+    if not candidates:
+        return ()
+    finding_ids = (
+        candidates if rule.related_all else [f for f in rule.findings_used if f in candidates]
+    )
+    seen: set[int] | None = None
     related: list[Finding] = []
-    for finding_id in fs.finding_ids() if rule.related_all else rule.findings_used:
-        for record in fs.records(finding_id):
-            if id(record) in seen or not record.present:
-                continue
-            if record.in_window and (TAG_SUPPORTING in record.tags or record.when is None):
+    for finding_id in finding_ids:
+        for record in fs.related(finding_id):
+            if seen is None:
+                seen = {id(r) for r in evidence}
+            if id(record) not in seen:
                 related.append(record)
                 seen.add(id(record))
-        old = fs.outside_window(finding_id)
-        if old is not None and id(old) not in seen:
-            related.append(old)
-            seen.add(id(old))
     return tuple(related)
 
 
-def _unique(records: Iterable[Finding]) -> tuple[Finding, ...]:
-    seen: dict[int, Finding] = {}
-    for record in records:
-        seen.setdefault(id(record), record)
-    return tuple(seen.values())
+def _unique(records: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    if len(set(map(id, records))) == len(records):  # the usual case, checked at C speed
+        return records
+    # First-seen order; a repeated id is the very same record, so keeping the last value is fine.
+    return tuple({id(record): record for record in records}.values())
 
 
 def _caveats(fs: FindingSet, patient: PatientFacts) -> tuple[tuple[str, ...], bool]:
@@ -474,15 +759,37 @@ def _caveats(fs: FindingSet, patient: PatientFacts) -> tuple[tuple[str, ...], bo
 
 
 def _not_recorded(fs: FindingSet) -> tuple[str, ...]:
-    missing = [
-        label
-        for label, finding_ids in RED_FLAG_CHECKLIST
-        if not any(fs.recorded_for_check(f) for f in finding_ids)
-    ]
-    swelling = [r for f in _SWELLING for r in fs.standing(Present(f))]
+    by_id = fs._by_id
+    missing: list[str] = []
+    for label, finding_ids in RED_FLAG_CHECKLIST:
+        for finding_id in finding_ids:
+            if finding_id in by_id and fs.recorded_for_check(finding_id):
+                break
+        else:
+            missing.append(label)
+    swelling = [r for f in _SWELLING if f in by_id for r in fs.standing(_plain(f))]
     if swelling and all(r.side is Side.UNKNOWN for r in swelling):
         missing.insert(1, "side of the swelling")
     return tuple(missing)
+
+
+def _fire(
+    run: _Run, rule: Rule, found: tuple[Finding, ...], patient: PatientFacts, scores_apply: bool
+) -> None:
+    # Only here, for the few rules that fire, are evidence, related records and scores built.
+    fs = run.fs
+    evidence = _unique(found)
+    wells = d_dimer = None
+    if rule.wells:
+        wells = scores.wells(fs, scores_apply=scores_apply)
+        d_dimer = scores.d_dimer_note(fs, age_years=patient.age_years, scores_apply=scores_apply)
+    run.fired[rule.id] = FiredRule(
+        rule=rule,
+        evidence=evidence,
+        related=_related(fs, rule, evidence),
+        wells=wells,
+        d_dimer=d_dimer,
+    )
 
 
 def evaluate(extraction: Extraction) -> Assessment:
@@ -496,25 +803,16 @@ def evaluate(extraction: Extraction) -> Assessment:
     blocks = any(TAG_BLOCKS_SELF_CARE in r.tags for r in not_interpretable)
     caveats, scores_apply = _caveats(fs, extraction.patient)
     run = _Run(fs, blocks)
-    for rule in _ORDER:
-        ok, evidence = run.check(rule.condition, rule)
-        if not ok:
-            continue
-        evidence = _unique(evidence)
-        wells = d_dimer = None
-        if rule.wells:
-            wells = scores.wells(fs, scores_apply=scores_apply)
-            d_dimer = scores.d_dimer_note(
-                fs, age_years=extraction.patient.age_years, scores_apply=scores_apply
-            )
-        run.fired[rule.id] = FiredRule(
-            rule=rule,
-            evidence=evidence,
-            related=_related(fs, rule, evidence),
-            wells=wells,
-            d_dimer=d_dimer,
-        )
-    fired = tuple(run.fired[r.id] for r in RULES if r.id in run.fired)
+    recorded = run.recorded
+    for rule, needs, check in _PLAN:
+        for mask in needs:
+            if not mask & recorded:
+                break  # no record of any finding in a clause the rule needs: it cannot hold
+        else:
+            found = check(run)
+            if found is not None:
+                _fire(run, rule, found, extraction.patient, scores_apply)
+    fired = tuple(sorted(run.fired.values(), key=lambda f: _DISPLAY_RANK[f.rule.id]))
     return Assessment(
         fired=fired,
         patient=extraction.patient,

@@ -30,6 +30,12 @@ WELLS_ITEMS: tuple[tuple[str, str, int], ...] = (
     ("F-ALTERNATIVE-DX-LIKELY", "An alternative diagnosis at least as likely as DVT", -2),
 )
 ALTERNATIVE_DX = "F-ALTERNATIVE-DX-LIKELY"
+_ALTERNATIVE_DX_AT = [finding_id for finding_id, _, _ in WELLS_ITEMS].index(ALTERNATIVE_DX)
+# §3: pitting oedema counts when unilateral or side unknown, never bilateral.
+_SELECTORS: dict[str, Present] = {
+    finding_id: Unilateral(finding_id) if finding_id == "F-PITTING-EDEMA" else Present(finding_id)
+    for finding_id, _, _ in WELLS_ITEMS
+}
 WELLS_MAX = sum(points for _, _, points in WELLS_ITEMS if points > 0)
 
 PRESENT, ABSENT, NOT_RECORDED = "present", "absent", "not-recorded"
@@ -102,18 +108,20 @@ class WellsResult:
 
 
 def _item(fs: FindingSet, finding_id: str, label: str, points: int) -> WellsItem:
-    selector = Unilateral(finding_id) if finding_id == "F-PITTING-EDEMA" else Present(finding_id)
-    standing = fs.standing(selector)
+    standing = fs.standing(_SELECTORS[finding_id])
     if finding_id == "F-PREVIOUS-DVT":
         # §2: the DVT that F-DVT-DX counts is not also a Wells "previous DVT".
         current = {r.reference for r in fs.records("F-DVT-DX")}
-        standing = tuple(r for r in standing if r.reference not in current)
+        if current:
+            standing = tuple(r for r in standing if r.reference not in current)
     if standing:
         note = ""
         if any(TAG_NOT_DEEP_VEIN in r.tags for r in standing):
             note = "tenderness not localised to the deep veins"
         return WellsItem(finding_id, label, points, PRESENT, standing, note)
     counted = [r for r in fs.records(finding_id) if r.in_window and r.interpretable]
+    if not counted:
+        return _UNRECORDED[finding_id]
     dated_absences = tuple(r for r in counted if not r.present and r.when is not None)
     if dated_absences:
         return WellsItem(finding_id, label, points, ABSENT, dated_absences)
@@ -127,6 +135,13 @@ def _item(fs: FindingSet, finding_id: str, label: str, points: int) -> WellsItem
     return WellsItem(finding_id, label, points, NOT_RECORDED, (), note)
 
 
+# Most items have no record at all; the item is then the same (immutable) value every time.
+_UNRECORDED: dict[str, WellsItem] = {
+    finding_id: WellsItem(finding_id, label, points, NOT_RECORDED)
+    for finding_id, label, points in WELLS_ITEMS
+}
+
+
 def wells(fs: FindingSet, *, scores_apply: bool = True) -> WellsResult:
     """The two-level DVT Wells score over a FindingSet (§5; NICE NG158 table 1).
 
@@ -134,13 +149,20 @@ def wells(fs: FindingSet, *, scores_apply: bool = True) -> WellsResult:
     is <= 1; otherwise incomplete with the "likely" next step. `scores_apply=False` (principle 5)
     states no classification.
     """
-    items = tuple(_item(fs, *row) for row in WELLS_ITEMS)
-    score = sum(i.points for i in items if i.status == PRESENT)
-    unrecorded = [i for i in items if i.status == NOT_RECORDED]
-    alt = next(i for i in items if i.finding_id == ALTERNATIVE_DX)
+    found: list[WellsItem] = []
+    score = unrecorded = missing_points = 0
+    for finding_id, label, points in WELLS_ITEMS:
+        item = _item(fs, finding_id, label, points) if finding_id in fs else _UNRECORDED[finding_id]
+        found.append(item)
+        if item.status == PRESENT:
+            score += points
+        elif item.status == NOT_RECORDED:
+            unrecorded += 1
+            missing_points += max(points, 0)
+    items = tuple(found)
+    alt = items[_ALTERNATIVE_DX_AT]
     low = score - 2 if alt.status == NOT_RECORDED else score
-    high = score + sum(i.points for i in unrecorded if i.points > 0)
-    d_dimer_positive = fs.present("F-D-DIMER")
+    high = score + missing_points
     if not scores_apply:
         return WellsResult(
             items,
@@ -162,11 +184,11 @@ def wells(fs: FindingSet, *, scores_apply: bool = True) -> WellsResult:
         return WellsResult(items, score, low, high, LIKELY, statement, STEP_LIKELY)
     if not unrecorded:
         statement = f"DVT unlikely: Wells {score}, every item recorded."
-        step = STEP_D_DIMER_POSITIVE if d_dimer_positive else STEP_UNLIKELY
+        step = STEP_D_DIMER_POSITIVE if fs.present("F-D-DIMER") else STEP_UNLIKELY
         return WellsResult(items, score, low, high, UNLIKELY, statement, step)
     statement = (
         f"Wells incomplete: {score} points recorded, up to {high} "
-        f"(range {low} to {high}; {len(unrecorded)} items not recorded)."
+        f"(range {low} to {high}; {unrecorded} items not recorded)."
     )
     step = "Until the items are completed, follow the 'likely' step: " + STEP_LIKELY
     return WellsResult(items, score, low, high, INCOMPLETE, statement, step)

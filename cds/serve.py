@@ -63,19 +63,33 @@ def _child_exit(_server: Any, worker: Any) -> None:
 def _post_worker_init(_worker: Any) -> None:
     """gunicorn hook: the worker has loaded the app; freeze what exists now (modules, the R4B
     and compiled validators, the catalog) out of the cyclic GC, so the full collections a
-    request's parsed JSON triggers do not rescan them (they showed up as p99 spikes).
+    request's parsed JSON triggers do not rescan them (they showed up as p99 spikes), and
+    space the young-generation collections (`WORKER_GC_THRESHOLDS`).
 
     Also makes gunicorn's own refusals (a request it cannot parse: header over 8 KiB, request
     line over 4 KiB, malformed header) OperationOutcomes like every other non-2xx answer.
     """
-    import gc
-
     from gunicorn import util
 
     util.write_error = _write_error_as_outcome  # workers call `util.write_error` at error time
+    configure_worker_gc()
+
+
+def configure_worker_gc() -> None:
+    """Freeze what exists now out of the cyclic GC and space its collections (a worker after
+    loading the app; the in-process benchmark after its warm-up, to time what workers run)."""
+    import gc
 
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+
+
+# A request's parsed body is some 30,000 containers that reference counting frees as a tree
+# (no cycles); with CPython's default gen-0 threshold of 700 the collector scans it dozens of
+# times per request, about 10% of a worker's CPU (bench/README.md, pass 4). Cyclic garbage is
+# rare here, so collecting every 50,000 net allocations costs little memory.
+WORKER_GC_THRESHOLDS = (50_000, 20, 100)
 
 
 # gunicorn's refusal statuses mapped onto the FHIR issue types of cds-hooks.md "Errors".
@@ -113,7 +127,7 @@ def _write_error_as_outcome(sock: Any, status_int: int, reason: str, _mesg: str)
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
-def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
+def run_server(*, host: str, port: int, workers: int, dev: bool, threads: int = 1) -> int:
     if not dev:
         prepare_metrics_dir()
     from . import create_app
@@ -125,23 +139,26 @@ def run_server(*, host: str, port: int, workers: int, dev: bool) -> int:
     if dev:
         create_app().run(host=host, port=port, debug=False, use_reloader=False)
         return 0
-    _GunicornApp(gunicorn_options(host=host, port=port, workers=workers)).run()
+    _GunicornApp(gunicorn_options(host=host, port=port, workers=workers, threads=threads)).run()
     return 0
 
 
-def gunicorn_options(*, host: str, port: int, workers: int) -> dict[str, Any]:
+def gunicorn_options(*, host: str, port: int, workers: int, threads: int = 1) -> dict[str, Any]:
     """The gunicorn settings `calf-cds serve` runs with (bench/ serves a bare app with them).
 
-    gthread, 4 threads per worker: the work per request is CPU-bound Python, so threads add
-    little throughput on their own, but they keep a worker answering while another request
-    waits on the store or on an EHR's FHIR server (prefetch fetching), and keep-alive
-    connections from EHRs do not pin a whole worker as they do with `sync`.
+    gthread, so keep-alive connections from EHRs wait in the worker's poller instead of
+    pinning a whole worker as with `sync`; one thread per worker by default, because the work
+    per request is CPU-bound Python under the GIL: with 4 threads, 2 workers served 240
+    requests/s at a p99 of 540-680 ms, with 1 thread 376 requests/s at 63 ms (GIL hand-offs at
+    every socket read of the body queue behind the other threads' 5 ms slices). More threads
+    pay off only when requests wait on the network: a service that fetches from a slow FHIR
+    server because the EHR sends no prefetch (`calf-cds serve --threads`).
     """
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "gthread",
-        "threads": 4,
+        "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,
         "keepalive": 5,

@@ -14,6 +14,7 @@ import hmac
 import logging
 import os
 import secrets
+import threading
 import time
 import weakref
 from collections import defaultdict
@@ -270,10 +271,11 @@ def normalise_url(raw: str) -> URL:
 def _engine_for(url: URL, *, busy_timeout_s: float) -> Engine:
     """Create (not connect) the engine; the first connection is made by the first query."""
     if url.get_backend_name() == "sqlite":
+        # No pre-ping: a connection to a database file cannot go stale the way a network
+        # connection can, and the ping was a statement on every request's card write.
         engine = sa.create_engine(
             url,
             connect_args={"timeout": busy_timeout_s},
-            pool_pre_ping=True,
             pool_timeout=POOL_TIMEOUT_S,
         )
         _configure_sqlite(engine, busy_timeout_s)
@@ -309,6 +311,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
             # WAL makes NORMAL durable across application crashes; only an OS crash can lose
             # the last transactions, which is acceptable for feedback statistics.
             cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()
@@ -343,6 +346,8 @@ class Store:
         self._fallback_salt = secrets.token_bytes(32)
         self._reconnect_after_s = reconnect_after_s
         self._down_until = 0.0  # time.monotonic() before which no connection is attempted
+        self._inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._checkpointer = _WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
         _forget_connections_after_fork(self)
 
     @classmethod
@@ -427,6 +432,8 @@ class Store:
         except _UNAVAILABLE as exc:
             _log_unavailable(exc)
             raise StoreUnavailable() from exc
+        if write and self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     def _insert_ignoring_conflicts(self, table: sa.Table, *conflict_columns: str) -> Any:
         """INSERT ... ON CONFLICT (columns) DO NOTHING in the engine's dialect.
@@ -434,8 +441,15 @@ class Store:
         The database, not a prior SELECT, decides what is a duplicate: that is what makes
         concurrent writers (workers, instances) store each row exactly once.
         """
-        dialect = sqlite_dialect if self.dialect == "sqlite" else pg_dialect
-        return dialect.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+        key = (table.name, conflict_columns)
+        statement = self._inserts.get(key)
+        if statement is None:  # built once: statements are immutable, `.values()` copies
+            dialect = sqlite_dialect if self.dialect == "sqlite" else pg_dialect
+            statement = dialect.insert(table).on_conflict_do_nothing(
+                index_elements=list(conflict_columns)
+            )
+            self._inserts[key] = statement
+        return statement
 
     # -- schema --
 
@@ -787,6 +801,67 @@ def _unmatched_count(connection: Connection, since: datetime | None) -> int:
     if since is not None:
         query = query.where(feedback.c.outcome_timestamp >= since)
     return int(connection.execute(query).scalar_one())
+
+
+# SQLite copies its write-ahead log into the database file, with an fsync, on the commit that
+# fills the log past `wal_autocheckpoint` pages: with SQLite's default of 1,000 pages that was
+# 3-4 ms on about one card write in 80, the service's p99 (bench/README.md, pass 4). A thread
+# per process checkpoints instead, a second after writes; the autocheckpoint stays as the
+# backstop for a log that thread cannot keep small (about 40 MB).
+WAL_CHECKPOINT_DELAY_S = 1.0
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+WAL_CHECKPOINTER_IDLE_S = 60.0  # the thread ends after this long without writes
+
+
+class _WalCheckpointer:
+    """Checkpoints a SQLite database's WAL off the request path, from a daemon thread that
+    runs while there are writes (started again by the next write, also in a forked worker)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._reset()
+        ref = weakref.ref(self)
+
+        def _after_fork() -> None:
+            alive = ref()
+            if alive is not None:
+                alive._reset()  # the parent's thread is not in the child; its locks may be held
+
+        os.register_at_fork(after_in_child=_after_fork)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._written = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wrote(self) -> None:
+        self._written.set()
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="calf-cds-wal-checkpoint", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        written = self._written
+        while written.wait(timeout=WAL_CHECKPOINTER_IDLE_S):
+            time.sleep(WAL_CHECKPOINT_DELAY_S)  # one checkpoint for a second's writes
+            written.clear()
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """PASSIVE: copies what it can without waiting for readers or writers."""
+        try:
+            connection = self._engine.raw_connection()
+            try:
+                connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                connection.close()
+        except Exception as exc:  # retried after the next write; the autocheckpoint backs it up
+            log.info("WAL checkpoint failed", extra={"error": type(exc).__name__})
 
 
 def _forget_connections_after_fork(store: Store) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
+import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,12 +17,15 @@ from test_rules import FIRING
 from cds.cards import (
     DISCLAIMER,
     CardContext,
+    _clean,
+    _random_uuids,
     build_cards,
     build_rule_card,
 )
 from cds.config import Settings
 from cds.engine import Assessment, FiredRule, evaluate
 from cds.model import (
+    TAG_AT_ANY_SITE,
     TAG_BLOCKS_SELF_CARE,
     TAG_HEART_RATE,
     TAG_NOT_DEEP_VEIN,
@@ -425,8 +431,6 @@ def _reference_clean(value: Any) -> Any:
 def test_clean_matches_its_reference_on_random_values() -> None:
     import random
 
-    from cds.cards import _clean
-
     class Text(str):
         pass
 
@@ -454,3 +458,122 @@ def test_clean_matches_its_reference_on_random_values() -> None:
         got = _clean(sample)
         assert got == expected, sample
         assert repr(got) == repr(expected), sample
+
+
+# ----------------------------------------------------------------------------- clean and unshared
+def odd_records() -> tuple[Finding, ...]:
+    """EHR data at its emptiest: no reference, date, subject, label, unit or side."""
+    return (
+        replace(f("F-CALF-PAIN", days_ago=None, subject=None), reference=""),
+        replace(f("F-LEG-SWELLING", side=U, value=0, unit=""), reference=""),
+        f(
+            "F-FEVER",
+            present=False,
+            interpretable=False,
+            value=38.5,
+            in_window=False,
+            tags={TAG_NOT_DEEP_VEIN, TAG_HEART_RATE, TAG_AT_ANY_SITE},
+        ),
+    )
+
+
+@pytest.mark.requirement("cds-hooks_2.0:83")
+@pytest.mark.parametrize("patient_id", ["p1", None])
+@pytest.mark.parametrize("base", [BASE, "https://ehr.example/fhir/"])
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_rule_cards_are_built_clean_for_every_rule_and_odd_data(
+    profile: str, base: str, patient_id: str | None
+) -> None:
+    """Rule cards skip `_clean`, so what it would drop (None, "", [], {}) must never be there."""
+    settings = Settings(route_profile=profile, fhir_base=base)
+    odd = odd_records()
+    fired = [FiredRule(rule, odd, related=odd) for rule in RULES]
+    fired += [FiredRule(rule, ()) for rule in RULES]
+    assessment = Assessment(fired=tuple(fired), not_interpretable=odd[2:], pe_signs=odd[:1])
+
+    cards = build_cards(assessment, settings=settings, patient_id=patient_id)
+
+    assert len(cards) == len(fired)
+    for card in cards:
+        assert _clean(card) == card
+        assert empty_fields(card) == []
+
+
+def test_default_uuids_are_random_version_4_uuid_strings() -> None:
+    cards = build_cards(every_rule_fired(), settings=SETTINGS, patient_id="p1")
+    uuids = [c["uuid"] for c in cards] + [
+        s["uuid"] for c in cards for s in c.get("suggestions", [])
+    ]
+    uuids += itertools.islice(_random_uuids(3), 1000)  # across many batches
+
+    assert len(set(uuids)) == len(uuids)
+    for value in uuids:
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == value  # the format of str(uuid.uuid4())
+    digits_seen = [{u[i] for u in uuids} for i in range(36)]
+    assert digits_seen[14] == {"4"}
+    assert digits_seen[19] == set("89ab")
+    assert all(
+        len(seen) == 16 for i, seen in enumerate(digits_seen) if i not in {8, 13, 14, 18, 19, 23}
+    )
+
+
+def scribble(value: Any) -> None:
+    """Change every dict and list inside a JSON value in place."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in list(items):
+        if isinstance(item, (dict, list)):
+            scribble(item)
+        value[key] = "scribbled"
+    if isinstance(value, list):
+        value.append("scribbled")
+
+
+def test_cards_share_no_mutable_state_with_each_other_or_the_next_answer() -> None:
+    records = [f("F-CALF-PAIN", side=L), f("F-LEG-SWELLING", side=L), f("F-PE-SYMPTOM")]
+    assessment = evaluate(extraction(*records))
+
+    def answer() -> list[dict[str, Any]]:
+        return build_cards(assessment, settings=SETTINGS, patient_id="p1", new_uuid=lambda: "u")
+
+    first = answer()
+    expected = copy.deepcopy(first)
+    pe_card, dvt_card = first
+    scribble(pe_card)
+
+    assert dvt_card == expected[1]  # the cards cite the same records, in dicts of their own
+    scribble(dvt_card)
+    assert answer() == expected
+
+
+def test_cards_citing_the_same_records_read_as_if_built_alone() -> None:
+    shared = (f("F-CALF-PAIN", side=L), f("F-LEG-SWELLING", side=U), f("F-VARICOSE"))
+    lateral = RULES_BY_ID["R-DVT-PATHWAY"]
+    plain = RULES_BY_ID["R-VARICOSE"]
+    assert lateral.lateral
+    assert not plain.lateral
+    fired = (FiredRule(lateral, shared), FiredRule(plain, shared), FiredRule(lateral, shared))
+    assessment = Assessment(fired=fired)
+
+    together = build_cards(assessment, settings=SETTINGS, patient_id="p1", new_uuid=lambda: "u")
+
+    alone = [
+        build_rule_card(one, CardContext(assessment, SETTINGS, "p1", lambda: "u")) for one in fired
+    ]
+    assert together == alone
+    assert "side not recorded" in together[0]["detail"]
+    assert "side not recorded" not in together[1]["detail"]
+
+
+def test_a_row_replaced_under_the_same_id_gets_its_own_card_text() -> None:
+    rule = RULES_BY_ID["R-COMPARTMENT"]
+    renamed = replace(rule, name="Renamed row", next_step="Another step.")
+
+    for row in (rule, renamed, rule):
+        assessment = Assessment(fired=(FiredRule(row, (f("F-COMPARTMENT"),)),))
+        (card,) = build_cards(assessment, settings=SETTINGS, patient_id="p1")
+
+        assert card["source"]["topic"]["display"] == row.name
+        assert f"**Why ({row.name})**" in card["detail"]
+        assert f"**What to do next**: {row.next_step}" in card["detail"]

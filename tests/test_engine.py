@@ -8,15 +8,20 @@ from datetime import datetime
 import pytest
 from finding_factory import NOW, B, L, R, U, extraction, f
 
-from cds.engine import FindingSet, evaluate
+from cds import engine
+from cds.engine import FindingSet, FiredRule, evaluate
 from cds.model import (
+    TAG_AT_ANY_SITE,
     TAG_BLOCKS_SELF_CARE,
     TAG_HEART_RATE,
     TAG_MEASURED,
+    TAG_MOTOR,
+    TAG_PAIN_OUT_OF_PROPORTION,
+    TAG_SUPERFICIAL_CORD,
     TAG_SUPPORTING,
     Finding,
 )
-from cds.rules import Present, Unilateral
+from cds.rules import EVALUATION_ORDER, Present, Rule, Unilateral
 
 
 def ids(*records: Finding, age: int | None = 60) -> tuple[str, ...]:
@@ -418,6 +423,41 @@ def test_mixed_naive_and_aware_dates_never_raise() -> None:
     naive = Finding(**{**naive.__dict__, "when": datetime(2026, 11, 25, 11)})
 
     assert FindingSet([f("F-FEVER", days_ago=2), naive]).present("F-FEVER") is False
+
+
+def _every_kind_of_record(finding_id: str) -> list[Finding]:
+    """Records of one finding in every shape a condition asks for: sides, tags, codes, values."""
+    records = [
+        f(finding_id, side=side, value=value) for side in (L, R, B, U) for value in (0.3, 50)
+    ]
+    for tag in (TAG_MOTOR, TAG_PAIN_OUT_OF_PROPORTION, TAG_SUPERFICIAL_CORD, TAG_AT_ANY_SITE):
+        records.append(f(finding_id, tags={tag}))
+    for code in ("dark-urine", "713514005"):
+        records.append(f(finding_id, code=code))
+    return records
+
+
+@pytest.mark.parametrize("others_fired", [False, True], ids=["none-fired", "all-others-fired"])
+@pytest.mark.parametrize("rule", EVALUATION_ORDER, ids=lambda rule: rule.id)
+def test_a_rule_skipped_for_a_missing_finding_could_not_have_fired(
+    rule: Rule, others_fired: bool
+) -> None:
+    """evaluate() skips a rule when no finding of one of its needed clauses has a record; run
+    unguarded over every other finding the rule reads, the condition must indeed not hold."""
+    [(needs, check)] = [(needs, check) for r, needs, check in engine._PLAN if r is rule]
+    for mask in needs:
+        missing = {fid for fid, bit in engine._FINDING_BITS.items() if bit & mask}
+        kept = [fid for fid in rule.findings_used if fid not in missing]
+        fs = FindingSet([r for fid in kept for r in _every_kind_of_record(fid)])
+        run = engine._Run(fs, blocks_self_care=False)
+        if others_fired:
+            run.fired = {
+                other.id: FiredRule(other, (f("F-DVT-DX"),))
+                for other in EVALUATION_ORDER
+                if other is not rule
+            }
+
+        assert check(run) is None, f"{rule.id} holds without any of {sorted(missing)}"
 
 
 def test_standing_results_are_cached_per_selector() -> None:

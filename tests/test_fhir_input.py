@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from dataclasses import FrozenInstanceError, fields
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from fhir_builders import (
 )
 
 from cds.config import Settings
-from cds.fhir_input import bundle_resources, extract, validate_resource
+from cds.fhir_input import _finding, bundle_resources, extract, validate_resource
 from cds.model import (
     TAG_ACTIVE_CONDITION,
     TAG_AT_ANY_SITE,
@@ -40,8 +41,10 @@ from cds.model import (
     TAG_PAIN_OUT_OF_PROPORTION,
     TAG_SUPERFICIAL_CORD,
     TAG_SUPPORTING,
+    Code,
     Extraction,
     Finding,
+    Measurement,
     Side,
 )
 
@@ -461,6 +464,55 @@ def test_window_is_measured_from_the_latest_date_the_resource_gives(
     finding = only(read(observation(CALF_PAIN, when=None, **fields)))
 
     assert (finding.when, finding.in_window) == (when, in_window)
+
+
+def test_of_equal_latest_dates_the_first_given_is_kept() -> None:
+    """Equal instants in different zones: the first of effective[x], issued (as `max` keeps)."""
+    finding = only(
+        read(
+            observation(
+                CALF_PAIN,
+                when=None,
+                effectiveDateTime="2026-11-24T10:00:00+01:00",
+                issued="2026-11-24T09:00:00Z",
+            )
+        )
+    )
+
+    assert finding.when is not None
+    assert finding.when.utcoffset() == timedelta(hours=1)
+
+
+def test_findings_are_built_as_the_finding_constructor_builds_them() -> None:
+    """`_finding` fills the instance dict instead of calling the frozen dataclass's __init__:
+    the same object only while Finding has no __post_init__, no slots and these fields."""
+    values = {
+        "finding_id": "F-CALF-PAIN",
+        "present": True,
+        "reference": "Observation/1",
+        "code": Code(SNOMED, CALF_PAIN, "Pain in calf"),
+        "when": NOW,
+        "in_window": True,
+        "side": Side.LEFT,
+        "measurement": Measurement(1.0, "1", ">", "> 1"),
+        "interpretable": False,
+        "tags": frozenset({TAG_SUPPORTING}),
+        "resource_type": "Condition",
+        "subject": "Patient/1",
+        "label": "Pain in calf (left)",
+    }
+    built = _finding(dict(values))
+    constructed = Finding(**values)
+
+    assert not hasattr(Finding, "__post_init__")
+    assert not hasattr(Finding, "__slots__")
+    assert list(values) == [item.name for item in fields(Finding)]
+    assert built == constructed
+    assert repr(built) == repr(constructed)
+    assert list(vars(built).items()) == list(vars(constructed).items())
+    assert hash(built) == hash(constructed)
+    with pytest.raises(FrozenInstanceError):
+        built.present = False  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

@@ -251,6 +251,32 @@ def test_the_nesting_limit_is_exact(server: Served, depth: int, status: int) -> 
         assert str(DEPTH_LIMIT) in issue["diagnostics"]
 
 
+@pytest.mark.parametrize(
+    ("depth", "text", "status"),
+    [
+        pytest.param(DEPTH_LIMIT, "[" * 500 + "{{", 200, id="open-brackets-in-a-string"),
+        pytest.param(DEPTH_LIMIT, "]]]" + "[" * 3, 200, id="unbalancing-string"),
+        pytest.param(DEPTH_LIMIT + 1, "]" * 40 + "[" * 40, 400, id="string-cannot-hide-nesting"),
+        pytest.param(DEPTH_LIMIT + 1, "}" * 70, 400, id="closing-string-cannot-hide-nesting"),
+    ],
+)
+def test_brackets_inside_strings_change_neither_verdict(
+    server: Served, depth: int, text: str, status: int
+) -> None:
+    """The byte screen counts brackets inside strings too; the verdict must still be the
+    parsed value's own depth (the exact walk decides whenever the screen is unsure)."""
+    lists = depth - 1
+    raw = sample_bytes()
+    nested = b"[" * (lists - 1) + json.dumps([text]).encode() + b"]" * (lists - 1)
+    response = httpx.post(
+        server.url + SERVICE,
+        content=b'{"x-nesting": ' + nested + b", " + raw[1:],
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == status, response.text[:300]
+
+
 def with_entries(count: int) -> dict[str, Any]:
     """The ALI sample holding exactly `count` prefetch entries in all (the limit counts the
     Patient and every Bundle entry of every key)."""

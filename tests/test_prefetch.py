@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -69,6 +70,29 @@ def test_malformed_entries_are_passed_on_for_counting_not_dropped() -> None:
     value["entry"].append({"fullUrl": "urn:x"})
     read = read_prefetch({"observations": value})
     assert read.resources == [OBSERVATION, "garbage", None]
+
+
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_an_odd_entry_anywhere_leaves_the_others_read_once_in_order(position: int) -> None:
+    """The plain-dict flattening falls back entry by entry, without repeating what it read."""
+    other = {"resourceType": "Condition", "id": "c1"}
+    value = bundle(OBSERVATION, other)
+    value["entry"].insert(position, MappingProxyType({"resource": {"resourceType": "Patient"}}))
+    value["entry"].append(["not", "an", "entry"])
+    expected: list[Any] = [OBSERVATION, other]
+    expected.insert(position, {"resourceType": "Patient"})
+    expected.append(["not", "an", "entry"])
+
+    read = read_prefetch({"observations": value, "conditions": bundle(other)})
+
+    assert read.resources == [*expected, other]
+    assert read.entries == 5
+
+
+def test_a_single_entry_object_is_read_as_a_list_of_one() -> None:
+    value = bundle()
+    value["entry"] = {"resource": OBSERVATION}
+    assert read_prefetch({"observations": value}).resources == [OBSERVATION]
 
 
 def test_next_links_are_remembered_for_fetching() -> None:

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from fhir_builders import LOINC, SNOMED
 
+from cds import findings as cat
 from cds.config import Settings
-from cds.fhir_input import _normalise_dates, extract, fast_valid
+from cds.fhir_input import _normalise_dates, _plainly_unrelated, _Reader, extract, fast_valid
 from cds.registry import DEFAULT_SERVICE_ID, SERVICES
 from cds.schemas import load_hook_request
 from cds.service import Deps, run_hook
@@ -185,3 +186,102 @@ def test_red_flag_resources_take_the_fast_validation_path() -> None:
     for red_flag, _ in RED_FLAGS.values():
         fixed = _normalise_dates(red_flag)
         assert fast_valid(str(red_flag["resourceType"]), fixed), red_flag
+
+
+# --------------------------------------------------------------------------- the shortcut
+#
+# `extract` passes over resources `_plainly_unrelated` accepts without calling the reader at
+# all. That is safe only if the reader itself would leave no trace of each of them: no
+# finding, no note, nothing counted unreadable or ignored. Checked here over generated
+# records, the red flags and malformed resources above, and mutations of every part the
+# shortcut looks at (type, status, component, each concept's shape, system and code).
+
+EXTRA_CANCER = Settings.load(
+    {
+        "evaluation_time": generate.NOW.isoformat(),
+        "extra_cancer_codes": "254637007,http://hl7.org/fhir/sid/icd-10|C34.1",
+    },
+    environ={},
+)
+_CONCEPTS: list[object] = [
+    {"coding": [_coding(SNOMED, CAUDA_EQUINA, "Cauda equina syndrome")]},
+    {"coding": [_coding("http://example.org/local", CAUDA_EQUINA)]},  # catalog code, odd system
+    {"coding": [_coding(LOINC, "8867-4", "Heart rate")]},  # an analyte
+    {"coding": [_coding(LOINC, "77194-9", "ABI")]},
+    {"coding": [_coding(SNOMED, "254637007")]},  # an extra cancer code (settings)
+    {"coding": [_coding("http://hl7.org/fhir/sid/icd-10", "C34.1")]},
+    {"coding": [_coding("urn:oid:2.16.840.1.113883.6.96", CAUDA_EQUINA)]},  # SNOMED by OID
+    {"coding": [_coding(LOINC, "8302-2", "Body height")]},  # unrelated
+    {"coding": [_coding(LOINC, "8302-2"), _coding(SNOMED, CAUDA_EQUINA)]},
+    {"coding": [{"system": 5, "code": "8302-2"}]},
+    {"coding": [{"system": None, "code": "8302-2"}]},
+    {"coding": [{"system": LOINC, "code": 8302}]},
+    {"coding": [{"system": LOINC}]},
+    {"coding": [{"code": "8302-2"}]},
+    {"coding": ["8302-2"]},
+    {"coding": {"system": LOINC, "code": "8302-2"}},
+    {"coding": None},
+    {"coding": []},
+    {"text": "free text only"},
+    "8302-2",
+    [],
+    None,
+]
+
+
+def _shortcut_candidates() -> list[object]:
+    bases: list[object] = [
+        *generate.observations(80, relevant=30, seed=5),
+        *generate.observations(40, relevant=10, seed=6, analytes_in_routine=True),
+        *generate.conditions(30, catalog=12, seed=5),
+        *(copy.deepcopy(red_flag) for red_flag, _ in RED_FLAGS.values()),
+        *copy.deepcopy(MALFORMED),
+        generate.patient(generate.random.Random(5), "shortcut"),
+        {"resourceType": "Basic", "code": {"coding": [_coding(SNOMED, CAUDA_EQUINA)]}},
+    ]
+    out: list[object] = list(bases)
+    for base in bases:
+        if not isinstance(base, dict):
+            continue
+        for resource_type in ("Observation", "Condition", "Patient", "observation", None):
+            out.append({**base, "resourceType": resource_type})
+        for status in ("final", "amended", "preliminary", "entered-in-error", "unknown", None, 5):
+            out.append({**base, "status": status})
+        for concept in _CONCEPTS:
+            out.append({**base, "code": copy.deepcopy(concept)})
+            out.append({**base, "valueCodeableConcept": copy.deepcopy(concept)})
+            out.append({**base, "component": [{"code": copy.deepcopy(concept)}]})
+        for components in ([], None, "x", [None]):
+            out.append({**base, "component": components})
+        out.append({key: value for key, value in base.items() if key != "code"})
+    return out
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, EXTRA_CANCER], ids=["default", "extra-cancer"])
+def test_plainly_unrelated_shortcut_passes_over_only_what_the_reader_would(
+    settings: Settings,
+) -> None:
+    skipped = 0
+    for candidate in _shortcut_candidates():
+        reader = _Reader(generate.NOW, settings)
+        if not _plainly_unrelated(candidate, reader.codes):
+            continue
+        skipped += 1
+        reader.read(0, candidate)
+        assert (reader.findings, reader.notes, reader.unreadable, reader.ignored) == (
+            [],
+            [],
+            0,
+            0,
+        ), candidate
+        assert reader.patient is None
+    assert skipped > 150  # the shortcut is exercised, not vacuous
+
+
+def test_catalog_code_strings_hold_every_code_a_lookup_can_match() -> None:
+    """`_Reader.codes` lets a coding skip the (system, code) lookup when its code string is not
+    in it: every key of the index, the analytes and the settings' extra codes must be."""
+    codes = _Reader(generate.NOW, EXTRA_CANCER).codes
+    keys = [*cat.CODE_INDEX, *cat.MEASUREMENTS, *cat.extra_cancer_entries(EXTRA_CANCER)]
+    assert {code for _, code in keys} <= codes
+    assert {"254637007", "C34.1"} <= codes

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import sqlite3
 import textwrap
+import threading
 import time
 import uuid
 from contextlib import closing
@@ -28,7 +29,14 @@ from conftest_store import (
 )
 
 from cds.errors import BadRequest, ConfigurationError, StoreUnavailable
-from cds.store import METADATA, FeedbackResult, Store, normalise_url
+from cds.store import (
+    METADATA,
+    WAL_AUTOCHECKPOINT_PAGES,
+    WAL_CHECKPOINT_DELAY_S,
+    FeedbackResult,
+    Store,
+    normalise_url,
+)
 
 CDS = Path(__file__).resolve().parent.parent / "cds"
 
@@ -55,6 +63,35 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
         store.upgrade()
     with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_sqlite_checkpoints_the_wal_in_the_background_not_on_a_card_write(
+    tmp_path: Path,
+) -> None:
+    """The write-ahead log reaches the database file within seconds of a card write, through
+    the store's own thread: a card write itself only checkpoints past a large backstop."""
+    path = tmp_path / "checkpoint.sqlite3"
+    with Store.open(f"sqlite:///{path}") as store:
+        store.upgrade()
+        with store._transaction() as connection:  # a pooled connection, as card writes get
+            pragma = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pragma == WAL_AUTOCHECKPOINT_PAGES > 1000  # SQLite's default is 1000 pages
+        cards = [issued_card() for _ in range(20)]
+        store.record_issued(cards)
+
+        def cards_in_the_database_file() -> int:
+            # Only the main file, without its -wal: what a checkpoint has copied so far.
+            copy = tmp_path / f"copy-{time.monotonic_ns()}.sqlite3"
+            copy.write_bytes(path.read_bytes())
+            with closing(sqlite3.connect(copy)) as connection:
+                return int(connection.execute("SELECT count(*) FROM issued_cards").fetchone()[0])
+
+        deadline = time.monotonic() + 10 * WAL_CHECKPOINT_DELAY_S
+        while cards_in_the_database_file() < len(cards) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cards_in_the_database_file() == len(cards)
+        threads = [t.name for t in threading.enumerate()]
+        assert "calf-cds-wal-checkpoint" in threads
 
 
 def test_upgrade_twice_changes_nothing(store: Store) -> None:

@@ -38,18 +38,20 @@ def parse_json_body(raw: bytes, settings: Settings) -> Any:
     Raises BadRequest or TooDeep. Split from `read_json` so the in-process benchmark runs
     exactly the code the HTTP view runs.
     """
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise BadRequest("request body is empty; expected a JSON object")
-    value = _fast_loads(raw)
-    if value is _UNPARSED:
-        value = _loads(raw, settings)
-    depth = raw_json_depth(raw, stop_after=settings.max_json_depth)
-    if depth is None or depth > settings.max_json_depth:
+    limit = settings.max_json_depth
+    value = _fast_loads(raw, limit)
+    if value is not _UNPARSED:
+        return value
+    # Whatever the fast path declines (too deep, malformed, or anything orjson reads
+    # differently) is decided here, by json, with its own error messages.
+    value = _loads(raw, settings)
+    depth = raw_json_depth(raw, stop_after=limit)
+    if depth is None or depth > limit:
         depth = json_depth(value)  # exact figure for the message (or a skeleton surprise)
-    if depth > settings.max_json_depth:
-        raise TooDeep(
-            f"JSON nesting depth {depth} is deeper than the limit of {settings.max_json_depth}"
-        )
+    if depth > limit:
+        raise TooDeep(f"JSON nesting depth {depth} is deeper than the limit of {limit}")
     return value
 
 
@@ -60,21 +62,37 @@ _DIGITS_AS_ZERO = bytes.maketrans(
     bytes(range(256)), bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 )
 _LONG_DIGITS = b"0" * 19
+# orjson refuses a document nested deeper than this (arrays and objects, empty ones included,
+# counted as `json_depth` counts them; pinned by tests/test_json_screen.py).
+ORJSON_MAX_DEPTH = 1024
 
 
-def _fast_loads(raw: bytes) -> Any:
-    """orjson's parse, or _UNPARSED whenever json.loads could answer differently.
+def _fast_loads(raw: bytes, limit: int) -> Any:
+    """orjson's parse when the body nests at most `limit` deep, else _UNPARSED; also
+    _UNPARSED whenever json.loads could answer differently.
+
+    The body is parsed inside `ORJSON_MAX_DEPTH - limit` arrays, so orjson's own depth limit
+    refuses exactly the bodies deeper than `limit`, during the parse it does anyway, instead
+    of a separate pass over the bytes. Each padding array must then hold exactly one value:
+    a body like `1],[2` would otherwise close a padding array early and parse as something
+    it is not.
 
     orjson is strict JSON like `_loads` (NaN, Infinity, invalid UTF-8 refused); whatever it
-    refuses (a BOM, lone surrogates, 1e400, nesting over 1024, bad JSON) is left to `_loads`,
-    so the accepted language, the values and the error messages stay exactly json's.
+    refuses (a BOM, lone surrogates, 1e400, bad JSON, too deep) is left to `_loads`, so the
+    accepted language, the values and the error messages stay exactly json's.
     """
     if _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO):
         return _UNPARSED
+    padding = max(ORJSON_MAX_DEPTH - limit, 0)
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(b"[" * padding + raw + b"]" * padding)
     except orjson.JSONDecodeError:
         return _UNPARSED
+    for _ in range(padding):
+        if type(value) is not list or len(value) != 1:
+            return _UNPARSED
+        value = value[0]
+    return value
 
 
 def _loads(raw: bytes, settings: Settings) -> Any:
