@@ -9,6 +9,7 @@ Labels are bounded: service ids, route templates, status codes, rule ids and ind
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -53,11 +54,19 @@ PREFETCH_FETCHES = Counter(
 )
 
 
+@functools.lru_cache(maxsize=4096)
+def _child(metric: Any, *label_values: str) -> Any:
+    """`metric.labels(*label_values)`, looked up once per label set (labels() validates and
+    locks on every call; the children live as long as the process, and in multiprocess mode
+    they follow a fork to the worker's own files)."""
+    return metric.labels(*label_values)
+
+
 def observe_request(*, service: str | None, route: str, status: int, seconds: float) -> None:
     """Count one answered request and its latency."""
     label = service or NO_SERVICE
-    REQUESTS.labels(service=label, route=route, status=str(status)).inc()
-    REQUEST_DURATION.labels(service=label, route=route).observe(seconds)
+    _child(REQUESTS, label, route, str(status)).inc()
+    _child(REQUEST_DURATION, label, route).observe(seconds)
 
 
 def count_cards(cards: Iterable[Mapping[str, Any]]) -> None:
@@ -66,9 +75,10 @@ def count_cards(cards: Iterable[Mapping[str, Any]]) -> None:
         extension = card.get("extension")
         own = extension.get(EXTENSION_KEY) if isinstance(extension, Mapping) else None
         rule = own.get("ruleId") if isinstance(own, Mapping) else None
-        CARDS.labels(
-            rule=rule if isinstance(rule, str) and rule else NO_RULE,
-            indicator=str(card.get("indicator", "unknown")),
+        _child(
+            CARDS,
+            rule if isinstance(rule, str) and rule else NO_RULE,
+            str(card.get("indicator", "unknown")),
         ).inc()
 
 

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, request
 
 from . import metrics
@@ -35,7 +36,10 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             payload["error"] = record.exc_info[0].__name__
-        return json.dumps(payload, default=str)
+        try:
+            return orjson.dumps(payload, default=str).decode()
+        except TypeError:  # what orjson refuses (a lone surrogate, an int beyond 64 bits)
+            return json.dumps(payload, default=str)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -86,7 +86,7 @@ def test_sqlite_checkpoints_the_wal_in_the_background_not_on_a_card_write(
             with closing(sqlite3.connect(copy)) as connection:
                 return int(connection.execute("SELECT count(*) FROM issued_cards").fetchone()[0])
 
-        deadline = time.monotonic() + 10 * WAL_CHECKPOINT_DELAY_S
+        deadline = time.monotonic() + 5.0 + WAL_CHECKPOINT_DELAY_S
         while cards_in_the_database_file() < len(cards) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert cards_in_the_database_file() == len(cards)
