@@ -12,7 +12,10 @@ differ to json.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
@@ -21,6 +24,7 @@ from hypothesis import strategies as st
 
 from cds.config import Settings
 from cds.errors import BadRequest, TooDeep
+from cds.http import body
 from cds.http.body import ORJSON_MAX_DEPTH, json_depth, parse_json_body, raw_json_depth
 
 bracket_text = st.text(alphabet='[]{}"\\ a0', max_size=12)
@@ -40,17 +44,33 @@ def test_the_nesting_read_from_the_bytes_is_the_values_own(value: Any) -> None:
     assert raw_json_depth(raw) in (None, json_depth(value))
 
 
+PATHS = ["byte-depth", "padded"]
+
+
+@contextmanager
+def parse_path(path: str) -> Iterator[None]:
+    """Small bodies have their depth read from the bytes, large ones are parsed padded; each
+    test runs both whatever its body's size."""
+    threshold = 10**9 if path == "byte-depth" else 0
+    with mock.patch.object(body, "PADDED_PARSE_FROM_BYTES", threshold):
+        yield
+
+
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=200, deadline=None)
-@given(values)
-def test_parsing_equals_json_loads_and_the_limit_is_the_values_own_depth(value: Any) -> None:
+@given(value=values)
+def test_parsing_equals_json_loads_and_the_limit_is_the_values_own_depth(
+    path: str, value: Any
+) -> None:
     raw = json.dumps({"v": value}).encode()
     limit = json_depth({"v": value})
-    assert parse_json_body(raw, Settings.load({"max_json_depth": limit}, environ={})) == {
-        "v": value
-    }
-    if limit > 1:
-        with pytest.raises(Exception, match="deeper than the limit"):
-            parse_json_body(raw, Settings.load({"max_json_depth": limit - 1}, environ={}))
+    with parse_path(path):
+        assert parse_json_body(raw, Settings.load({"max_json_depth": limit}, environ={})) == {
+            "v": value
+        }
+        if limit > 1:
+            with pytest.raises(TooDeep, match="deeper than the limit"):
+                parse_json_body(raw, Settings.load({"max_json_depth": limit - 1}, environ={}))
 
 
 @pytest.mark.parametrize(
@@ -61,8 +81,10 @@ def test_parsing_equals_json_loads_and_the_limit_is_the_values_own_depth(value: 
         b'{"a": "12345678901234567890123", "b": 123456789012345678901234567890}',
     ],
 )
-def test_integers_beyond_64_bits_stay_exact(raw: bytes) -> None:
-    assert parse_json_body(raw, Settings.load({}, environ={})) == json.loads(raw)
+@pytest.mark.parametrize("path", PATHS)
+def test_integers_beyond_64_bits_stay_exact(raw: bytes, path: str) -> None:
+    with parse_path(path):
+        assert parse_json_body(raw, Settings.load({}, environ={})) == json.loads(raw)
 
 
 def test_orjson_refuses_exactly_what_the_fast_path_assumes() -> None:
@@ -82,16 +104,19 @@ def test_orjson_refuses_exactly_what_the_fast_path_assumes() -> None:
     "raw",
     [b"1],[2", b"{}],[{}", b"1]]],[[[2", b'"a"],["b"', b"[1]],[[2]", b"1,2", b"],["],
 )
-def test_a_body_cannot_close_the_padding_arrays(raw: bytes) -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_a_body_cannot_close_the_padding_arrays(raw: bytes, path: str) -> None:
     """Each of these is malformed alone but would be valid inside the padding."""
-    with pytest.raises(BadRequest, match="malformed JSON"):
+    with parse_path(path), pytest.raises(BadRequest, match="malformed JSON"):
         parse_json_body(raw, Settings.load({}, environ={}))
 
 
 @pytest.mark.parametrize("limit", [1, 2, 64, ORJSON_MAX_DEPTH - 1, ORJSON_MAX_DEPTH])
-def test_the_limit_is_exact_on_both_sides_for_any_setting(limit: int) -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_the_limit_is_exact_on_both_sides_for_any_setting(limit: int, path: str) -> None:
     settings = Settings.load({"max_json_depth": limit}, environ={})
     at_limit = b"[" * limit + b"]" * limit
-    assert json_depth(parse_json_body(at_limit, settings)) == limit
-    with pytest.raises(TooDeep, match=f"deeper than the limit of {limit}$"):
-        parse_json_body(b"[" + at_limit + b"]", settings)
+    with parse_path(path):
+        assert json_depth(parse_json_body(at_limit, settings)) == limit
+        with pytest.raises(TooDeep, match=f"deeper than the limit of {limit}$"):
+            parse_json_body(b"[" + at_limit + b"]", settings)
