@@ -44,6 +44,7 @@ class LoadResult:
     p99_ms: float
     errors: int
     cpu_ms_per_request: float = float("nan")
+    cpu_split: list[int] = field(default_factory=list)  # % of the workers' CPU, per worker
 
 
 @dataclass
@@ -83,16 +84,34 @@ def worker_pids(master: int) -> list[str]:
     return out.stdout.split()
 
 
-def workers_cpu_s(master: int) -> float:
-    """User + system CPU seconds the gunicorn workers have used so far."""
-    ticks = 0
+def _stat_fields(pid: int | str) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def workers_cpu_s(master: int) -> dict[str, float]:
+    """User + system CPU seconds used so far by each live gunicorn worker, and under "exited"
+    what the master has collected from workers that exited (max_requests)."""
+    ticks: dict[str, int] = {}
     for pid in worker_pids(master):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
+        fields = _stat_fields(pid)
+        if fields:
+            ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime (stat fields 14, 15)
+    fields = _stat_fields(master)
+    ticks["exited"] = int(fields[13]) + int(fields[14]) if fields else 0  # cutime, cstime
+    per_second = os.sysconf("SC_CLK_TCK")
+    return {key: value / per_second for key, value in ticks.items()}
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> tuple[float, list[float]]:
+    """CPU seconds the workers used between two readings, in all and per worker present in
+    both (how evenly gunicorn spread the connections: a worker accepts keep-alive
+    connections for itself, so one can end up with most of them)."""
+    total = sum(after.values()) - sum(before.values())
+    each = [after[key] - before[key] for key in after if key in before and key != "exited"]
+    return total, each
 
 
 def worker_rss_mb(master: int) -> list[float]:
@@ -165,9 +184,9 @@ def bench_server(
         for count in connections:
             cpu_before = workers_cpu_s(proc.pid)
             load = run_wrk(url, body, count, duration)
-            load.cpu_ms_per_request = (
-                (workers_cpu_s(proc.pid) - cpu_before) * 1000 / max(load.requests, 1)
-            )
+            total, each = cpu_used(cpu_before, workers_cpu_s(proc.pid))
+            load.cpu_ms_per_request = total * 1000 / max(load.requests, 1)
+            load.cpu_split = [round(100 * part / total) if total else 0 for part in each]
             result.loads[count] = load
         result.worker_rss_mb = worker_rss_mb(proc.pid)
         return result

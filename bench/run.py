@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"{load.rps:.0f} req/s",
                         f"p50 {load.p50_ms:.2f} ms  p99 {load.p99_ms:.2f} ms",
                         f"errors {load.errors} / {load.requests}, "
-                        f"{load.cpu_ms_per_request:.2f} ms CPU/request",
+                        f"{load.cpu_ms_per_request:.2f} ms CPU/request, split "
+                        + "/".join(f"{part}%" for part in load.cpu_split),
                     )
                 )
         c16, b16 = calf.loads[16], bare.loads[16]
