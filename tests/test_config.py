@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +60,45 @@ def test_readme_documents_every_variable() -> None:
     assert missing == []
     fields = {f"CDS_{name.upper()}" for name in Settings.__dataclass_fields__ if name != "extra"}
     assert fields == set(SETTINGS_DOC)
+
+
+@pytest.mark.parametrize(
+    ("argv", "threads"), [(["serve"], 1), (["serve", "--threads", "3", "--workers", "1"], 3)]
+)
+def test_serve_runs_gthread_workers_with_one_thread_unless_told(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], threads: int
+) -> None:
+    from cds import cli, serve
+
+    started: list[dict[str, Any]] = []
+
+    class FakeGunicorn:
+        def __init__(self, options: dict[str, Any]) -> None:
+            self.options = options
+
+        def run(self) -> None:
+            started.append(self.options)
+
+    monkeypatch.setattr(serve, "_GunicornApp", FakeGunicorn)
+    monkeypatch.setattr(serve, "migrate_store", lambda _settings: None)
+    monkeypatch.setattr(serve, "prepare_metrics_dir", lambda: "")
+    assert cli.main(argv) == 0
+    [options] = started
+    assert options["worker_class"] == "gthread"
+    assert options["threads"] == threads
+    assert options["post_worker_init"] is serve._post_worker_init
+
+
+def test_workers_space_the_young_generation_collections() -> None:
+    import gc
+
+    from cds.serve import WORKER_GC_THRESHOLDS, configure_worker_gc
+
+    before = gc.get_threshold()
+    try:
+        configure_worker_gc()
+        assert gc.get_threshold() == WORKER_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
