@@ -386,11 +386,14 @@ def _service_request(fired: FiredRule, text: _RuleText, subject: str) -> dict[st
         "resourceType": "ServiceRequest",
         "status": "draft",
         "intent": "proposal",
-        "priority": text.priority,
-        "category": [{"coding": [coding(route.category, base)], "text": route.category.display}],
-        "code": {"coding": [coding(route.code, base)], "text": route.code.display},
-        "subject": {"reference": subject},
     }
+    if text.priority is not None:  # a tier without a request priority sends none, not null
+        resource["priority"] = text.priority
+    resource["category"] = [
+        {"coding": [coding(route.category, base)], "text": route.category.display}
+    ]
+    resource["code"] = {"coding": [coding(route.code, base)], "text": route.code.display}
+    resource["subject"] = {"reference": subject}
     if reasons:
         resource["reasonReference"] = [{"reference": ref} for ref in reasons]
     if route.performer is not None:

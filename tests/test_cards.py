@@ -30,6 +30,7 @@ from cds.model import (
     TAG_HEART_RATE,
     TAG_NOT_DEEP_VEIN,
     Finding,
+    Tier,
 )
 from cds.routes import PROFILES
 from cds.rules import RULES, RULES_BY_ID
@@ -577,3 +578,17 @@ def test_a_row_replaced_under_the_same_id_gets_its_own_card_text() -> None:
         assert card["source"]["topic"]["display"] == row.name
         assert f"**Why ({row.name})**" in card["detail"]
         assert f"**What to do next**: {row.next_step}" in card["detail"]
+
+
+def test_a_self_care_row_with_a_referral_route_drafts_no_null_priority() -> None:
+    """Tier S has no request priority; a ServiceRequest must then leave the element out
+    (FHIR forbids null), whatever a future row pairs with it."""
+    rule = replace(RULES_BY_ID["R-COMPARTMENT"], tier=Tier.SELF_CARE)
+    assessment = Assessment(fired=(FiredRule(rule, (f("F-COMPARTMENT"),)),))
+    (card,) = build_cards(assessment, settings=SETTINGS, patient_id="p1")
+
+    (suggestion,) = card["suggestions"]
+    request = suggestion["actions"][0]["resource"]
+    assert request["resourceType"] == "ServiceRequest"
+    assert "priority" not in request
+    assert list(request)[:4] == ["resourceType", "status", "intent", "category"]
