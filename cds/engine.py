@@ -112,18 +112,6 @@ class FindingSet:
         """Every record of a finding id, whatever its window, tags or interpretability."""
         return tuple(self._by_id.get(finding_id, ()))
 
-    def __contains__(self, finding_id: object) -> bool:
-        """Has the finding any record at all, whatever its window, tags or interpretability?"""
-        return finding_id in self._by_id
-
-    def finding_ids(self) -> tuple[str, ...]:
-        """The finding ids with at least one record, in first-seen order."""
-        return tuple(self._by_id)
-
-    def all(self) -> Iterable[Finding]:
-        for records in self._by_id.values():
-            yield from records
-
     # -- §2 semantics ---------------------------------------------------------------------------
     def standing(self, selector: Present) -> tuple[Finding, ...]:
         """The present records of `selector` that count (see the class docstring)."""
@@ -162,10 +150,6 @@ class FindingSet:
 
     def present(self, finding_id: str) -> bool:
         return bool(self.standing(_plain(finding_id)))
-
-    def bilateral(self, selector: Present) -> tuple[Finding, ...]:
-        """Records showing the finding bilateral: a bilateral record, or both left and right."""
-        return _both_sides(self.standing(_as_present(selector)))
 
     def measured(self, finding_id: str) -> list[Finding]:
         """In-window interpretable records with a value (present or not: thresholds decide)."""
@@ -208,11 +192,6 @@ class FindingSet:
                 if not r.interpretable and r.in_window
             ]
         )
-
-    def outside_window(self, finding_id: str) -> Finding | None:
-        """The latest record outside its window ("last recorded <date>, outside the window")."""
-        old = [r for r in self._by_id.get(finding_id, ()) if not r.in_window]
-        return _latest(old) if old else None
 
     def related(self, finding_id: str) -> tuple[Finding, ...]:
         """The records of a finding a fired rule names beside its evidence: in-window present

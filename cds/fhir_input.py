@@ -259,6 +259,14 @@ def _as_list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _period_bounds(period: object) -> tuple[object, object]:
+    """A raw Period's start and end (None for what is not there)."""
+    if period is None:
+        return None, None
+    bounds = _as_dict(period)
+    return bounds.get("start"), bounds.get("end")
+
+
 def _as_dict(value: object) -> Mapping[str, Any]:
     return value if (type(value) is dict or isinstance(value, Mapping)) else {}
 
@@ -576,11 +584,7 @@ class _Reader:
             return
         body_site = data.get("bodySite")
         site_codes, side = _NO_SITE if body_site is None else _body_site([body_site])
-        period = data.get("effectivePeriod")
-        start = end = None
-        if period is not None:
-            period = _as_dict(period)
-            start, end = period.get("start"), period.get("end")
+        start, end = _period_bounds(data.get("effectivePeriod"))
         context = _Context(
             reference=_reference(resource, "Observation", index),
             resource_type="Observation",
@@ -657,11 +661,7 @@ class _Reader:
         active = bool(clinical & ACTIVE_CLINICAL) or not (clinical & INACTIVE_CLINICAL)
         body_sites = data.get("bodySite")
         site_codes, side = _body_site(body_sites) if isinstance(body_sites, list) else _NO_SITE
-        period = data.get("onsetPeriod")
-        start = end = None
-        if period is not None:
-            period = _as_dict(period)
-            start, end = period.get("start"), period.get("end")
+        start, end = _period_bounds(data.get("onsetPeriod"))
         context = _Context(
             reference=_reference(resource, "Condition", index),
             resource_type="Condition",

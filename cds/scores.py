@@ -135,7 +135,8 @@ def _item(fs: FindingSet, finding_id: str, label: str, points: int) -> WellsItem
     return WellsItem(finding_id, label, points, NOT_RECORDED, (), note)
 
 
-# Most items have no record at all; the item is then the same (immutable) value every time.
+# Most items have no in-window record at all; the item is then the same (immutable) value
+# every time.
 _UNRECORDED: dict[str, WellsItem] = {
     finding_id: WellsItem(finding_id, label, points, NOT_RECORDED)
     for finding_id, label, points in WELLS_ITEMS
@@ -152,7 +153,7 @@ def wells(fs: FindingSet, *, scores_apply: bool = True) -> WellsResult:
     found: list[WellsItem] = []
     score = unrecorded = missing_points = 0
     for finding_id, label, points in WELLS_ITEMS:
-        item = _item(fs, finding_id, label, points) if finding_id in fs else _UNRECORDED[finding_id]
+        item = _item(fs, finding_id, label, points)
         found.append(item)
         if item.status == PRESENT:
             score += points

@@ -861,17 +861,11 @@ class _WalCheckpointer:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._reset()
-        ref = weakref.ref(self)
+        self.reset()
 
-        def _after_fork() -> None:
-            alive = ref()
-            if alive is not None:
-                alive._reset()  # the parent's thread is not in the child; its locks may be held
-
-        os.register_at_fork(after_in_child=_after_fork)
-
-    def _reset(self) -> None:
+    def reset(self) -> None:
+        """Forget the thread and its primitives (in a forked child: the parent's thread is not
+        there, and its locks may have been held at the fork)."""
         self._lock = threading.Lock()
         self._written = threading.Event()
         self._thread: threading.Thread | None = None
@@ -907,7 +901,8 @@ class _WalCheckpointer:
 
 
 def _forget_connections_after_fork(store: Store) -> None:
-    """In a forked child, drop (without closing) the parent's pooled connections.
+    """In a forked child, drop (without closing) the parent's pooled connections, and its WAL
+    checkpoint thread.
 
     Closing them would close the parent's sockets; `dispose(close=False)` only forgets them
     (SQLAlchemy "Using Connection Pools with Multiprocessing"). A weak reference keeps the
@@ -919,5 +914,7 @@ def _forget_connections_after_fork(store: Store) -> None:
         alive = ref()
         if alive is not None:
             alive._engine.dispose(close=False)
+            if alive._checkpointer is not None:
+                alive._checkpointer.reset()
 
     os.register_at_fork(after_in_child=_after_fork)
