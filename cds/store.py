@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -344,6 +344,14 @@ def _begin_immediate(connection: Connection, busy_timeout_s: float) -> None:
     if raw is None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
+    _lock_for_write(raw, busy_timeout_s, lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+
+
+def _lock_for_write(
+    raw: sqlite3.Connection, busy_timeout_s: float, last_try: Callable[[], object]
+) -> None:
+    """BEGIN IMMEDIATE on `raw`, tried in sub-millisecond steps for up to the busy timeout;
+    then `last_try` (the same BEGIN, without waiting) raises why the lock cannot be had."""
     deadline = time.monotonic() + busy_timeout_s
     pause = _LOCK_RETRY_FIRST_S
     raw.execute("PRAGMA busy_timeout = 0")
@@ -354,17 +362,57 @@ def _begin_immediate(connection: Connection, busy_timeout_s: float) -> None:
                 return
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    break  # not contention: SQLAlchemy's try below raises it as it always did
+                    break  # not contention: the last try raises it
             time.sleep(pause)
             pause = min(pause * 2, _LOCK_RETRY_MAX_S)
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        last_try()
     finally:
         with contextlib.suppress(sqlite3.Error):
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
 
 
+class _DriverInsert:
+    """An INSERT compiled once for an engine's dialect, with rows bound the way SQLAlchemy
+    binds them (its types' own bind processors), to run on the driver connection."""
+
+    def __init__(self, statement: Any, engine: Engine) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        table = statement.table
+        self.columns = tuple(compiled.positiontup or ())
+        dialect = engine.dialect
+        self._processors = tuple(
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in self.columns
+        )
+
+    def row(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(
+                map(values.__getitem__, self.columns), self._processors, strict=True
+            )
+        )
+
+
+def _issued_values(card: IssuedCard) -> dict[str, Any]:
+    return {
+        "card_uuid": card.card_uuid,
+        "suggestion_uuids": list(card.suggestion_uuids),
+        "rule_id": card.rule_id,
+        "rule_set_version": card.rule_set_version,
+        "service_id": card.service_id,
+        "hook_instance": card.hook_instance,
+        "patient_hash": card.patient_hash or None,
+        "indicator": card.indicator,
+        "created_at": card.created_at,
+    }
+
+
 # Failures that mean "the database cannot be reached or used right now", as opposed to bugs.
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# The same, as the sqlite3 driver raises them (SQLAlchemy wraps these two as the first two).
+_SQLITE_UNAVAILABLE = (sqlite3.OperationalError, sqlite3.InterfaceError)
 
 
 class Store:
@@ -381,13 +429,16 @@ class Store:
         *,
         patient_hash_salt: str = "",
         reconnect_after_s: float = RECONNECT_AFTER_S,
+        busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
     ) -> None:
         self._engine = engine
+        self._busy_timeout_s = busy_timeout_s
         self._salt: bytes | None = patient_hash_salt.encode() if patient_hash_salt else None
         self._fallback_salt = secrets.token_bytes(32)
         self._reconnect_after_s = reconnect_after_s
         self._down_until = 0.0  # time.monotonic() before which no connection is attempted
         self._inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._sqlite_card_insert: _DriverInsert | None = None
         self._checkpointer = _WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
         _forget_connections_after_fork(self)
 
@@ -414,6 +465,7 @@ class Store:
             _engine_for(normalise_url(url), busy_timeout_s=busy_timeout_s),
             patient_hash_salt=patient_hash_salt,
             reconnect_after_s=reconnect_after_s,
+            busy_timeout_s=busy_timeout_s,
         )
 
     @property
@@ -474,6 +526,42 @@ class Store:
             _log_unavailable(exc)
             raise StoreUnavailable() from exc
         if write and self._checkpointer is not None:
+            self._checkpointer.wrote()
+
+    @contextmanager
+    def _driver_write(self) -> Iterator[sqlite3.Connection]:
+        """A SQLite write transaction on a pooled connection's driver connection, for the one
+        write on every hook call (the issued cards): `_transaction`'s guarantees (breaker,
+        write lock within the busy timeout, commit or rollback, StoreUnavailable) at about
+        half its cost, SQLAlchemy's connection and statement layers costing more than SQLite's
+        own work here (bench/README.md, pass 5).
+        """
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable()
+        try:
+            pooled = self._engine.raw_connection()
+        except (*_UNAVAILABLE, *_SQLITE_UNAVAILABLE) as exc:  # raw_connection does not wrap
+            self._down_until = time.monotonic() + self._reconnect_after_s
+            _log_unavailable(exc)
+            raise StoreUnavailable() from exc
+        self._down_until = 0.0
+        try:
+            raw = pooled.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            _lock_for_write(raw, self._busy_timeout_s, lambda: raw.execute("BEGIN IMMEDIATE"))
+            try:
+                yield raw
+                raw.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    raw.execute("ROLLBACK")
+                raise
+        except _SQLITE_UNAVAILABLE as exc:
+            _log_unavailable(exc)
+            raise StoreUnavailable() from exc
+        finally:
+            pooled.close()
+        if self._checkpointer is not None:
             self._checkpointer.wrote()
 
     def _insert_ignoring_conflicts(self, table: sa.Table, *conflict_columns: str) -> Any:
@@ -575,22 +663,22 @@ class Store:
         """
         if not cards:
             return
-        rows = [
-            {
-                "card_uuid": card.card_uuid,
-                "suggestion_uuids": list(card.suggestion_uuids),
-                "rule_id": card.rule_id,
-                "rule_set_version": card.rule_set_version,
-                "service_id": card.service_id,
-                "hook_instance": card.hook_instance,
-                "patient_hash": card.patient_hash or None,
-                "indicator": card.indicator,
-                "created_at": card.created_at,
-            }
-            for card in cards
-        ]
+        values = [_issued_values(card) for card in cards]
+        if self.dialect == "sqlite":
+            insert = self._sqlite_card_insert
+            if insert is None:
+                insert = self._sqlite_card_insert = _DriverInsert(
+                    self._insert_ignoring_conflicts(ISSUED_CARDS, "card_uuid"), self._engine
+                )
+            try:
+                rows = list(map(insert.row, values))
+            except (TypeError, ValueError) as exc:  # as SQLAlchemy reports a bad bind value
+                raise sa_exc.StatementError(str(exc), insert.sql, None, exc) from exc
+            with self._driver_write() as raw:
+                raw.executemany(insert.sql, rows)
+            return
         with self._transaction(write=True) as connection:
-            connection.execute(self._insert_ignoring_conflicts(ISSUED_CARDS, "card_uuid"), rows)
+            connection.execute(self._insert_ignoring_conflicts(ISSUED_CARDS, "card_uuid"), values)
 
     def issued_cards(self) -> list[IssuedCard]:
         """All recorded cards, oldest first (tests and tooling; not for hot paths)."""

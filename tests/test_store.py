@@ -6,6 +6,7 @@ Every test taking `store` or `store_url` runs twice: `[sqlite]` and `[postgresql
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sqlite3
 import textwrap
 import threading
@@ -30,11 +31,13 @@ from conftest_store import (
 
 from cds.errors import BadRequest, ConfigurationError, StoreUnavailable
 from cds.store import (
+    ISSUED_CARDS,
     METADATA,
     WAL_AUTOCHECKPOINT_PAGES,
     WAL_CHECKPOINT_DELAY_S,
     FeedbackResult,
     Store,
+    _issued_values,
     normalise_url,
 )
 
@@ -148,6 +151,51 @@ def test_issued_cards_are_recorded(store: Store) -> None:
     assert first.rule_id == "R-DVT-1"
     assert first.created_at == T0
     assert recorded[cards[1].card_uuid].rule_id is None
+
+
+def test_sqlite_card_rows_are_stored_exactly_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    """On SQLite the card write bypasses SQLAlchemy's statement layer (pass 5 of issue 8);
+    the stored text (JSON list, naive-UTC timestamp, NULLs) must be what SQLAlchemy writes."""
+    five_hours_east = T0.astimezone(timezone(timedelta(hours=5)))
+    cards = [
+        issued_card(suggestions=("s-1", "s-2"), created_at=five_hours_east),
+        issued_card(rule_id=None, indicator="info"),  # T0: no microseconds
+        issued_card(created_at=T0 + timedelta(microseconds=250)),
+    ]
+    with Store.open(f"sqlite:///{tmp_path / 'driver.sqlite3'}") as driver:
+        driver.upgrade()
+        driver.record_issued(cards)
+    with Store.open(f"sqlite:///{tmp_path / 'core.sqlite3'}") as core:
+        core.upgrade()
+        with core._transaction(write=True) as connection:
+            connection.execute(
+                core._insert_ignoring_conflicts(ISSUED_CARDS, "card_uuid"),
+                [_issued_values(card) for card in cards],
+            )
+
+    def stored(name: str) -> list[tuple[object, ...]]:
+        with closing(sqlite3.connect(tmp_path / name)) as db:
+            return db.execute(
+                "SELECT *, typeof(created_at), typeof(patient_hash) FROM issued_cards"
+                " ORDER BY card_uuid"
+            ).fetchall()
+
+    assert stored("driver.sqlite3") == stored("core.sqlite3")
+    assert len(stored("driver.sqlite3")) == 3
+
+
+def test_a_card_write_that_breaks_a_constraint_is_a_bug_not_an_outage(store: Store) -> None:
+    """Only "cannot reach or lock the database" becomes StoreUnavailable (cards still go out,
+    a warning is logged); a row the schema refuses raises, and nothing of the batch stays."""
+    good = issued_card()
+    bad = dataclasses.replace(issued_card(), indicator=None)  # a NOT NULL column
+    with pytest.raises(
+        sa.exc.IntegrityError if store.dialect == "postgresql" else sqlite3.IntegrityError
+    ):
+        store.record_issued([good, bad])
+    assert store.issued_cards() == []
+    store.record_issued([good])  # the connection went back to the pool usable
+    assert [card.card_uuid for card in store.issued_cards()] == [good.card_uuid]
 
 
 # --- feedback ---
