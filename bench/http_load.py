@@ -236,7 +236,7 @@ def run(
         ),
     ]
     if variants:
-        for worker_class, threads in (("sync", 1), ("gthread", 2), ("gthread", 4)):
+        for worker_class, threads in (("gthread", 1), ("gthread", 2), ("gthread", 4)):
             results.append(
                 bench_server(
                     f"calf-cds {worker_class} x{threads}",
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--observations", type=int, default=200)
-    parser.add_argument("--variants", action="store_true", help="also sync / thread counts")
+    parser.add_argument("--variants", action="store_true", help="also gthread x1 / x2 / x4")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="calf-bench-") as tmp:
         results = run(

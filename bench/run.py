@@ -2,7 +2,7 @@
 
 python bench/run.py                  # engine 200/1000/5000 + HTTP 16 and 1 connections, 20 s
 python bench/run.py --duration 5     # a quicker look
-python bench/run.py --variants       # also gunicorn sync x1 / gthread x2 / gthread x4
+python bench/run.py --variants       # also gunicorn gthread x1 / x2 / x4
 """
 
 from __future__ import annotations

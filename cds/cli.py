@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="threads per worker (default 1; raise it when the service must fetch from a slow "
-        "FHIR server because the EHR sends no prefetch)",
+        help="threads per worker (default 1: sync workers; more: gthread workers with "
+        "keep-alive, worth it when the service must fetch from a slow FHIR server because the "
+        "EHR sends no prefetch)",
     )
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(handler=_serve)

@@ -146,18 +146,22 @@ def run_server(*, host: str, port: int, workers: int, dev: bool, threads: int = 
 def gunicorn_options(*, host: str, port: int, workers: int, threads: int = 1) -> dict[str, Any]:
     """The gunicorn settings `calf-cds serve` runs with (bench/ serves a bare app with them).
 
-    gthread, so keep-alive connections from EHRs wait in the worker's poller instead of
-    pinning a whole worker as with `sync`; one thread per worker by default, because the work
-    per request is CPU-bound Python under the GIL: with 4 threads, 2 workers served 240
-    requests/s at a p99 of 540-680 ms, with 1 thread 376 requests/s at 63 ms (GIL hand-offs at
-    every socket read of the body queue behind the other threads' 5 ms slices). More threads
-    pay off only when requests wait on the network: a service that fetches from a slow FHIR
-    server because the EHR sends no prefetch (`calf-cds serve --threads`).
+    The work per request is CPU-bound Python under the GIL, so one thread per worker is the
+    default and the fastest (with 4 threads, 2 workers served 240 requests/s at a p99 of
+    540-680 ms; with 1 thread 376 requests/s at 63 ms). With one thread the worker is `sync`:
+    each request is its own connection, taken by whichever worker is free. gthread with one
+    thread kept EHRs' keep-alive connections on the worker that accepted them, so a client's
+    whole connection pool could queue behind one worker while the other idled (the benchmark
+    saw all 16 connections on one worker, half the throughput and twice the p99;
+    bench/README.md, pass 5). More threads (gthread) pay off only when requests wait on the
+    network: a service that fetches from a slow FHIR server because the EHR sends no prefetch
+    (`calf-cds serve --threads`). Either way, expose it through a reverse proxy that buffers
+    requests (a slow client holds a worker while its body trickles in).
     """
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "sync" if threads == 1 else "gthread",
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,

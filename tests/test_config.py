@@ -63,10 +63,11 @@ def test_readme_documents_every_variable() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "threads"), [(["serve"], 1), (["serve", "--threads", "3", "--workers", "1"], 3)]
+    ("argv", "worker_class", "threads"),
+    [(["serve"], "sync", 1), (["serve", "--threads", "3", "--workers", "1"], "gthread", 3)],
 )
-def test_serve_runs_gthread_workers_with_one_thread_unless_told(
-    monkeypatch: pytest.MonkeyPatch, argv: list[str], threads: int
+def test_serve_runs_one_thread_sync_workers_unless_told_to_thread(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], worker_class: str, threads: int
 ) -> None:
     from cds import cli, serve
 
@@ -84,7 +85,7 @@ def test_serve_runs_gthread_workers_with_one_thread_unless_told(
     monkeypatch.setattr(serve, "prepare_metrics_dir", lambda: "")
     assert cli.main(argv) == 0
     [options] = started
-    assert options["worker_class"] == "gthread"
+    assert options["worker_class"] == worker_class
     assert options["threads"] == threads
     assert options["post_worker_init"] is serve._post_worker_init
 
