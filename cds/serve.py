@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from .config import Settings
-from .errors import StoreUnavailable
+from .errors import StoreUnavailable, operation_outcome
 
 log = logging.getLogger("cds.serve")
 
@@ -111,12 +111,7 @@ def _write_error_as_outcome(sock: Any, status_int: int, reason: str, _mesg: str)
     else:
         code = _SERVER_ISSUE_CODES.get(status_int, "invalid")
         diagnostics = f"the server could not read the request: {reason}"
-    body = json.dumps(
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "error", "code": code, "diagnostics": diagnostics}],
-        }
-    ).encode()
+    body = json.dumps(operation_outcome(code, diagnostics)).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"

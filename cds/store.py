@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -409,6 +409,8 @@ def _issued_values(card: IssuedCard) -> dict[str, Any]:
     }
 
 
+_Opened = TypeVar("_Opened")
+
 # Failures that mean "the database cannot be reached or used right now", as opposed to bugs.
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 # The same, as the sqlite3 driver raises them (SQLAlchemy wraps these two as the first two).
@@ -498,11 +500,15 @@ class Store:
         that is down (or a black-holed host) adds no latency to clinical answers. `probe`
         (readiness) always tries, and a success closes the breaker.
         """
+        return self._through_breaker(self._engine.connect, probe=probe)
+
+    def _through_breaker(self, open_connection: Callable[[], _Opened], *, probe: bool) -> _Opened:
+        """`open_connection()` behind the circuit breaker `_connect` describes."""
         if not probe and time.monotonic() < self._down_until:
             raise StoreUnavailable()
         try:
-            connection = self._engine.connect()
-        except _UNAVAILABLE as exc:
+            connection = open_connection()
+        except (*_UNAVAILABLE, *_SQLITE_UNAVAILABLE) as exc:  # raw_connection does not wrap
             self._down_until = time.monotonic() + self._reconnect_after_s
             _log_unavailable(exc)
             raise StoreUnavailable() from exc
@@ -536,15 +542,7 @@ class Store:
         half its cost, SQLAlchemy's connection and statement layers costing more than SQLite's
         own work here (bench/README.md, pass 5).
         """
-        if time.monotonic() < self._down_until:
-            raise StoreUnavailable()
-        try:
-            pooled = self._engine.raw_connection()
-        except (*_UNAVAILABLE, *_SQLITE_UNAVAILABLE) as exc:  # raw_connection does not wrap
-            self._down_until = time.monotonic() + self._reconnect_after_s
-            _log_unavailable(exc)
-            raise StoreUnavailable() from exc
-        self._down_until = 0.0
+        pooled = self._through_breaker(self._engine.raw_connection, probe=False)
         try:
             raw = pooled.driver_connection
             assert isinstance(raw, sqlite3.Connection)

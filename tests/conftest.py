@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +28,13 @@ SAMPLE_CLOCK = "2026-11-25T12:00:00Z"
 
 def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def fresh_claims(iss: str, aud: str, /, **overrides: Any) -> dict[str, Any]:
+    """JWT claims the service accepts: issued now, valid for 5 minutes, a new jti."""
+    now = int(time.time())
+    claims = {"iss": iss, "aud": aud, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    return {**claims, **overrides}
 
 
 def prefetch_as_bundle(body: dict[str, Any]) -> dict[str, Any]:

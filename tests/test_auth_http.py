@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from conftest import fresh_claims
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
@@ -33,15 +32,7 @@ ISSUERS = json.dumps({ISS: {"jwks": {"keys": [JWK]}}})
 
 
 def token(path: str, *, base: str = BASE, **overrides: Any) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": ISS,
-        "aud": base + path,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-        **overrides,
-    }
+    claims = fresh_claims(ISS, base + path, **overrides)
     return jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": "k1", "typ": "JWT"})
 
 

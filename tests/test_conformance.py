@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import jwt
 import pytest
-from conftest import REPO, SAMPLE_CLOCK, SAMPLES, load_json, serving
+from conftest import REPO, SAMPLE_CLOCK, SAMPLES, fresh_claims, load_json, serving
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from loopback import GOOD_TOKEN, PAGES, FakeFhir, serve
@@ -697,14 +697,7 @@ def b64(data: bytes) -> str:
 
 
 def claims(path: str) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "iss": ISSUER,
-        "aud": PUBLIC_BASE + path,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-    }
+    return fresh_claims(ISSUER, PUBLIC_BASE + path)
 
 
 def signed(alg: str, path: str) -> str:

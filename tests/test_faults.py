@@ -34,7 +34,7 @@ import httpx
 import jwt
 import psycopg
 import pytest
-from conftest import SAMPLES, load_json
+from conftest import SAMPLES, fresh_claims, load_json
 from conftest_store import PostgresServer, start_postgres
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, Response
@@ -165,15 +165,9 @@ JWKS = {"keys": [{**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "
 
 
 def bearer(path: str) -> dict[str, str]:
-    now = int(time.time())
-    claims = {
-        "iss": ISS,
-        "aud": BASE + path,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-    }
-    token = jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": "k1", "typ": "JWT"})
+    token = jwt.encode(
+        fresh_claims(ISS, BASE + path), KEY, algorithm="ES384", headers={"kid": "k1", "typ": "JWT"}
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

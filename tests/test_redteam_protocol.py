@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import SAMPLES, load_json
+from conftest import SAMPLES, fresh_claims, load_json
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
@@ -53,15 +52,7 @@ def hook_request() -> dict[str, Any]:
 
 
 def sandbox_token(path: str, **claims: Any) -> str:
-    now = int(time.time())
-    payload = {
-        "iss": SANDBOX_ISS,
-        "aud": BASE + path,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-        **claims,
-    }
+    payload = fresh_claims(SANDBOX_ISS, BASE + path, **claims)
     headers = {"kid": SANDBOX_KID, "typ": "JWT", "jku": SANDBOX_JKU}
     return jwt.encode(payload, KEY, algorithm="ES384", headers=headers)
 
@@ -310,14 +301,7 @@ def _signed(header: dict[str, Any], claims: dict[str, Any]) -> str:
 def test_a_signed_token_with_a_header_field_of_the_wrong_json_type_is_a_401_not_a_500(
     secured: Flask, odd_header: dict[str, Any]
 ) -> None:
-    now = int(time.time())
-    claims = {
-        "iss": SANDBOX_ISS,
-        "aud": BASE + SERVICE,
-        "iat": now,
-        "exp": now + 300,
-        "jti": str(uuid.uuid4()),
-    }
+    claims = fresh_claims(SANDBOX_ISS, BASE + SERVICE)
     header = {"alg": "ES384", "typ": "JWT", "kid": SANDBOX_KID, "jku": SANDBOX_JKU, **odd_header}
     response = secured.test_client().post(
         SERVICE, json=hook_request(), headers={"Authorization": f"Bearer {_signed(header, claims)}"}
