@@ -540,7 +540,7 @@ class _Reader:
         return False
 
     def _code_relevant(self, system: str, code: str) -> bool:
-        measure, entries = _DISPATCH.get((system, code)) or _dispatch(system, code)
+        measure, entries = _dispatch(system, code)
         if measure is not None or entries:
             return True
         extra = self.extra
@@ -1239,8 +1239,9 @@ def _lookup(
     system: str, code: str, extra: Mapping[tuple[str, str], tuple[cat.CatalogEntry, ...]]
 ) -> tuple[cat.CatalogEntry, ...]:
     """`cat.lookup(system, code, extra)`, the catalog part memoised."""
-    found = _dispatch(system, code)[1]
-    return cat.lookup(system, code, extra) if extra else found
+    if extra:
+        return cat.lookup(system, code, extra)
+    return _dispatch(system, code)[1]
 
 
 def _first_measurement_of(codings: list[tuple[str, str, str]]) -> cat.MeasurementDef | None:

@@ -98,10 +98,13 @@ def _fast_loads(raw: bytes, limit: int) -> Any:
         value = orjson.loads(b"[" * padding + raw + b"]" * padding)
     except orjson.JSONDecodeError:
         return _UNPARSED
-    for _ in range(padding):
-        if type(value) is not list or len(value) != 1:
-            return _UNPARSED
-        value = value[0]
+    try:
+        # The first `padding` levels are our own arrays (lists); unpacking fails on one that
+        # does not hold exactly one value.
+        for _ in range(padding):
+            (value,) = value
+    except ValueError:
+        return _UNPARSED
     return value
 
 
