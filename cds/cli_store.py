@@ -1,4 +1,5 @@
-"""`calf-cds db upgrade|current` and `calf-cds report` (the store's commands; cds/cli.py adds them).
+"""`calf-cds db upgrade|downgrade|current` and `calf-cds report` (the store's commands;
+cds/cli.py adds them).
 
 Exit codes follow cds/cli.py: 0 success; 1 the store is unavailable; 2 usage errors.
 """
@@ -23,6 +24,11 @@ def add_store_commands(commands: Any) -> None:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply the migrations (CDS_DATABASE_URL)")
     upgrade.set_defaults(handler=_db_upgrade)
+    downgrade = db_commands.add_parser(
+        "downgrade", help="undo the migrations after REVISION (before running an older release)"
+    )
+    downgrade.add_argument("revision", metavar="REVISION", help="e.g. 0001")
+    downgrade.set_defaults(handler=_db_downgrade)
     current = db_commands.add_parser("current", help="print the applied migration revision")
     current.set_defaults(handler=_db_current)
 
@@ -59,6 +65,21 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
             revision = store.current_revision()
         except StoreUnavailable:
             return _unavailable(store)
+    print(f"calf-cds: store at {store.url} is at revision {revision}")
+    return 0
+
+
+def _db_downgrade(args: argparse.Namespace) -> int:
+    settings = Settings.load()
+    with _open_store(settings) as store:
+        try:
+            store.downgrade(args.revision)
+            revision = store.current_revision()
+        except StoreUnavailable:
+            return _unavailable(store)
+        except ValueError as exc:  # an unknown revision, or one ahead of the store
+            print(f"calf-cds: {exc}", file=sys.stderr)
+            return 2
     print(f"calf-cds: store at {store.url} is at revision {revision}")
     return 0
 

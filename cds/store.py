@@ -120,7 +120,7 @@ ISSUED_CARDS = sa.Table(
     sa.Column("patient_hash", sa.String(64), nullable=True),
     sa.Column("indicator", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.Index(None, "rule_id", "created_at"),
+    # One index besides the key: every hook call writes here (migration 0002 says why).
     sa.Index(None, "created_at"),
 )
 
@@ -350,25 +350,91 @@ def _begin_immediate(connection: Connection, busy_timeout_s: float) -> None:
 def _lock_for_write(
     raw: sqlite3.Connection, busy_timeout_s: float, last_try: Callable[[], object]
 ) -> None:
-    """BEGIN IMMEDIATE on `raw`, tried in sub-millisecond steps for up to the busy timeout;
-    then `last_try` (the same BEGIN, without waiting) raises why the lock cannot be had."""
-    deadline = time.monotonic() + busy_timeout_s
-    pause = _LOCK_RETRY_FIRST_S
+    """`_poll_write_lock` on a connection whose busy timeout is set: off while polling."""
     raw.execute("PRAGMA busy_timeout = 0")
     try:
-        while time.monotonic() + pause < deadline:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    break  # not contention: the last try raises it
-            time.sleep(pause)
-            pause = min(pause * 2, _LOCK_RETRY_MAX_S)
-        last_try()
+        _poll_write_lock(raw, busy_timeout_s, last_try)
     finally:
         with contextlib.suppress(sqlite3.Error):
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+
+
+def _poll_write_lock(
+    raw: sqlite3.Connection, busy_timeout_s: float, last_try: Callable[[], object]
+) -> None:
+    """BEGIN IMMEDIATE on `raw` (busy timeout 0), tried in sub-millisecond steps for up to
+    `busy_timeout_s`; then `last_try` (the same BEGIN, without waiting) raises why the lock
+    cannot be had."""
+    deadline = time.monotonic() + busy_timeout_s
+    pause = _LOCK_RETRY_FIRST_S
+    while time.monotonic() + pause < deadline:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                break  # not contention: the last try raises it
+        time.sleep(pause)
+        pause = min(pause * 2, _LOCK_RETRY_MAX_S)
+    last_try()
+
+
+class _CardWriteConnections:
+    """One SQLite connection per thread for the card write on every hook call, kept open.
+
+    Taken from the engine's pool once (so configured by its connect event) and detached from
+    it, with its busy timeout left at 0 for `_poll_write_lock`: the pool check-out and check-in
+    and the two busy-timeout switches cost about a fifth of the write (bench/README.md,
+    pass 7). Dropped after any error, so the next write starts on a fresh connection.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._generation = 0  # bumped by close_all/forget: connections of older ones are gone
+        self._open: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def get(self, pooled_connection: Callable[[], Any]) -> sqlite3.Connection:
+        """This thread's connection, made from `pooled_connection()` the first time."""
+        local = self._local
+        if getattr(local, "generation", -1) == self._generation:
+            return local.raw  # type: ignore[no-any-return]
+        pooled = pooled_connection()
+        raw = pooled.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        pooled.detach()  # ours from now on; the pool neither counts nor reuses it
+        try:
+            raw.execute("PRAGMA busy_timeout = 0")
+        except sqlite3.Error:
+            raw.close()
+            raise
+        with self._lock:
+            self._open.append(raw)
+            local.raw, local.generation = raw, self._generation
+        return raw
+
+    def discard(self, raw: sqlite3.Connection) -> None:
+        with self._lock:
+            if raw in self._open:
+                self._open.remove(raw)
+            if getattr(self._local, "raw", None) is raw:
+                self._local.generation = -1
+        with contextlib.suppress(sqlite3.Error):
+            raw.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            self._generation += 1
+            connections, self._open = self._open, []
+        for raw in connections:
+            with contextlib.suppress(sqlite3.Error):
+                raw.close()
+
+    def forget(self) -> None:
+        """In a forked child: drop the parent's connections without closing them."""
+        self._lock = threading.Lock()
+        self._generation += 1
+        self._open = []
 
 
 class _DriverInsert:
@@ -442,6 +508,7 @@ class Store:
         self._inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._sqlite_card_insert: _DriverInsert | None = None
         self._checkpointer = _WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
+        self._card_writes = _CardWriteConnections()
         _forget_connections_after_fork(self)
 
     @classmethod
@@ -482,6 +549,7 @@ class Store:
 
     def close(self) -> None:
         """Close pooled connections. The store can still be used afterwards (it reconnects)."""
+        self._card_writes.close_all()
         self._engine.dispose()
 
     def __enter__(self) -> Store:
@@ -536,17 +604,21 @@ class Store:
 
     @contextmanager
     def _driver_write(self) -> Iterator[sqlite3.Connection]:
-        """A SQLite write transaction on a pooled connection's driver connection, for the one
+        """A SQLite write transaction on this thread's card-write connection, for the one
         write on every hook call (the issued cards): `_transaction`'s guarantees (breaker,
-        write lock within the busy timeout, commit or rollback, StoreUnavailable) at about
-        half its cost, SQLAlchemy's connection and statement layers costing more than SQLite's
-        own work here (bench/README.md, pass 5).
+        write lock within the busy timeout, commit or rollback, StoreUnavailable) at a
+        fraction of its cost, SQLAlchemy's connection and statement layers costing more than
+        SQLite's own work here (bench/README.md, passes 5 and 7).
         """
-        pooled = self._through_breaker(self._engine.raw_connection, probe=False)
         try:
-            raw = pooled.driver_connection
-            assert isinstance(raw, sqlite3.Connection)
-            _lock_for_write(raw, self._busy_timeout_s, lambda: raw.execute("BEGIN IMMEDIATE"))
+            raw = self._card_writes.get(
+                lambda: self._through_breaker(self._engine.raw_connection, probe=False)
+            )
+        except _SQLITE_UNAVAILABLE as exc:  # the new connection refused its busy timeout
+            _log_unavailable(exc)
+            raise StoreUnavailable() from exc
+        try:
+            _poll_write_lock(raw, self._busy_timeout_s, lambda: raw.execute("BEGIN IMMEDIATE"))
             try:
                 yield raw
                 raw.execute("COMMIT")
@@ -555,10 +627,9 @@ class Store:
                     raw.execute("ROLLBACK")
                 raise
         except _SQLITE_UNAVAILABLE as exc:
+            self._card_writes.discard(raw)
             _log_unavailable(exc)
             raise StoreUnavailable() from exc
-        finally:
-            pooled.close()
         if self._checkpointer is not None:
             self._checkpointer.wrote()
 
@@ -584,6 +655,23 @@ class Store:
         """Apply the Alembic migrations up to `revision` (idempotent; safe to run from several
         workers at once: PostgreSQL takes an advisory lock, SQLite a write lock)."""
         from alembic import command
+
+        self._migrate(command.upgrade, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Undo the migrations after `revision` (rolling a release back to its schema).
+
+        Raises ValueError for a revision Alembic cannot go down to (unknown, or ahead).
+        """
+        from alembic import command
+        from alembic.util import CommandError
+
+        try:
+            self._migrate(command.downgrade, revision)
+        except CommandError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def _migrate(self, step: Callable[[Any, str], None], revision: str) -> None:
         from alembic.config import Config
 
         config = Config()
@@ -593,7 +681,7 @@ class Store:
                 # An arbitrary constant naming "calf-cds migrations".
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            step(config, revision)
         # Connections made here must not be inherited by forked workers.
         self._engine.dispose()
 
@@ -1000,6 +1088,7 @@ def _forget_connections_after_fork(store: Store) -> None:
         alive = ref()
         if alive is not None:
             alive._engine.dispose(close=False)
+            alive._card_writes.forget()
             if alive._checkpointer is not None:
                 alive._checkpointer.reset()
 

@@ -6,6 +6,7 @@ import copy
 import itertools
 import json
 import logging
+import time
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from cds.cards import (
     DISCLAIMER,
     CardContext,
     _clean,
-    _random_uuids,
+    _time_ordered_uuids,
     build_cards,
     build_rule_card,
 )
@@ -500,24 +501,34 @@ def test_rule_cards_are_built_clean_for_every_rule_and_odd_data(
         assert empty_fields(card) == []
 
 
-def test_default_uuids_are_random_version_4_uuid_strings() -> None:
+def test_default_uuids_are_version_7_uuid_strings_of_the_issue_time() -> None:
+    before_ms = time.time_ns() // 1_000_000
     cards = build_cards(every_rule_fired(), settings=SETTINGS, patient_id="p1")
     uuids = [c["uuid"] for c in cards] + [
         s["uuid"] for c in cards for s in c.get("suggestions", [])
     ]
-    uuids += itertools.islice(_random_uuids(3), 1000)  # across many batches
+    uuids += itertools.islice(_time_ordered_uuids(3), 1000)  # across many batches
+    after_ms = time.time_ns() // 1_000_000
 
     assert len(set(uuids)) == len(uuids)
     for value in uuids:
         parsed = uuid.UUID(value)
-        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
-        assert str(parsed) == value  # the format of str(uuid.uuid4())
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert str(parsed) == value  # the canonical lower-case hyphenated form
+        assert before_ms <= parsed.int >> 80 <= after_ms  # RFC 9562: 48-bit Unix milliseconds
     digits_seen = [{u[i] for u in uuids} for i in range(36)]
-    assert digits_seen[14] == {"4"}
+    assert digits_seen[14] == {"7"}
     assert digits_seen[19] == set("89ab")
-    assert all(
-        len(seen) == 16 for i, seen in enumerate(digits_seen) if i not in {8, 13, 14, 18, 19, 23}
-    )
+    random_positions = [*range(15, 18), *range(20, 23), *range(24, 36)]  # 74 random bits
+    assert all(len(digits_seen[i]) == 16 for i in random_positions)
+
+
+def test_uuids_issued_later_sort_after_earlier_ones() -> None:
+    """What keeps a card write to a few pages at the end of the store's key index."""
+    first = list(itertools.islice(_time_ordered_uuids(5), 5))
+    time.sleep(0.002)
+    later = list(itertools.islice(_time_ordered_uuids(5), 5))
+    assert max(first) < min(later)
 
 
 def scribble(value: Any) -> None:

@@ -206,6 +206,25 @@ def test_installed_calf_cds_db_upgrade_migrates(store_url: str) -> None:
     )
 
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "revision 0001" in upgraded.stdout
+    assert "revision 0002" in upgraded.stdout
     assert "password" not in upgraded.stdout
-    assert current.stdout.strip() == "0001"
+    assert current.stdout.strip() == "0002"
+
+
+def test_cli_db_downgrade_goes_back_to_a_revision_and_refuses_an_unknown_one(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDS_DATABASE_URL", store_url)
+    monkeypatch.setenv("CDS_LOG_LEVEL", "ERROR")
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+
+    assert main(["db", "downgrade", "0001"]) == 0
+    assert "is at revision 0001" in capsys.readouterr().out
+    assert main(["db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == "0001"
+
+    assert main(["db", "downgrade", "9999"]) == 2
+    assert "9999" in capsys.readouterr().err
+    assert main(["db", "upgrade"]) == 0
+    assert "is at revision 0002" in capsys.readouterr().out

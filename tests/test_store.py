@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import sqlite3
 import textwrap
 import threading
@@ -36,6 +37,7 @@ from cds.store import (
     WAL_AUTOCHECKPOINT_PAGES,
     WAL_CHECKPOINT_DELAY_S,
     FeedbackResult,
+    IssuedCard,
     Store,
     _issued_values,
     normalise_url,
@@ -51,7 +53,7 @@ def test_migrations_create_the_schema(store_url: str) -> None:
     with Store.open(store_url) as fresh:
         assert fresh.current_revision() is None
         fresh.upgrade()
-        assert fresh.current_revision() == "0001"
+        assert fresh.current_revision() == "0002"
     engine = sa.create_engine(store_url)
     try:
         tables = set(sa.inspect(engine).get_table_names())
@@ -99,7 +101,39 @@ def test_sqlite_checkpoints_the_wal_in_the_background_not_on_a_card_write(
 
 def test_upgrade_twice_changes_nothing(store: Store) -> None:
     store.upgrade()
-    assert store.current_revision() == "0001"
+    assert store.current_revision() == "0002"
+
+
+def test_0002_keeps_the_issued_cards_and_drops_only_the_rule_index(store_url: str) -> None:
+    """A store issued cards under 0001 keeps them through 0002, which drops one index; the
+    per-rule report reads the same after it; the downgrade puts the index back."""
+    cards = [issued_card(), issued_card(), dataclasses.replace(issued_card(), rule_id=None)]
+    with Store.open(store_url) as store:
+        store.upgrade("0001")
+        store.record_issued(cards)
+        report_before = store.report()
+        assert _issued_card_indexes(store_url) == {
+            "ix_issued_cards_created_at",
+            "ix_issued_cards_rule_id_created_at",
+        }
+        store.upgrade()
+        assert store.current_revision() == "0002"
+        assert _issued_card_indexes(store_url) == {"ix_issued_cards_created_at"}
+        assert {c.card_uuid for c in store.issued_cards()} == {c.card_uuid for c in cards}
+        assert store.report().rows == report_before.rows
+        store.downgrade("0001")
+        assert _issued_card_indexes(store_url) == {
+            "ix_issued_cards_created_at",
+            "ix_issued_cards_rule_id_created_at",
+        }
+
+
+def _issued_card_indexes(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return {index["name"] for index in sa.inspect(engine).get_indexes("issued_cards")}
+    finally:
+        engine.dispose()
 
 
 def test_migrations_match_the_store_metadata(store: Store, store_url: str) -> None:
@@ -129,6 +163,7 @@ def test_sqlalchemy_is_imported_by_the_store_and_its_migrations_only() -> None:
         "store.py",
         "migrations/env.py",
         "migrations/versions/0001_initial.py",
+        "migrations/versions/0002_issued_cards_one_time_index.py",
     }
 
 
@@ -351,6 +386,44 @@ def test_record_issued_fails_within_about_a_second_when_sqlite_is_locked(tmp_pat
         # Contention is not an outage: the next call goes through at once.
         store.record_issued([issued_card()])
         assert len(store.issued_cards()) == 1
+
+
+def test_card_writes_from_threads_a_forked_child_and_after_close_all_land(tmp_path: Path) -> None:
+    """Each thread (and a forked worker) writes cards on a connection of its own, kept between
+    writes; `close()` closes them and the next write opens a new one."""
+    with Store.open(f"sqlite:///{tmp_path / 'threads.sqlite3'}") as store:
+        store.upgrade()
+        first = issued_card()
+        store.record_issued([first])  # this thread's connection now exists, before the fork
+        per_thread = [[issued_card() for _ in range(20)] for _ in range(4)]
+
+        def write(cards: list[IssuedCard]) -> None:
+            for card in cards:
+                store.record_issued([card])
+
+        threads = [threading.Thread(target=write, args=(cards,)) for cards in per_thread]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        child_card = issued_card()
+        pid = os.fork()
+        if pid == 0:  # the child: a gunicorn worker forked from a process that wrote
+            try:
+                store.record_issued([child_card])
+            finally:
+                os._exit(0 if child_card.card_uuid in _stored_uuids(store) else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        store.close()
+        last = issued_card()
+        store.record_issued([last])
+
+        expected = {first, child_card, last, *(card for cards in per_thread for card in cards)}
+        assert _stored_uuids(store) == {card.card_uuid for card in expected}
+
+
+def _stored_uuids(store: Store) -> set[str]:
+    return {card.card_uuid for card in store.issued_cards()}
 
 
 def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
