@@ -53,12 +53,23 @@ class _Open(Schema):
         unknown = INCLUDE
 
 
+class _WholeNumber(fields.Integer):
+    """A strict integer; also one too long for 64 bits, which the body parser reads as a
+    float (cds/http/body.py `parse_json_body`): accepted as the whole number it stands for,
+    as it was before that parser, instead of refused as "not a valid integer"."""
+
+    def _validated(self, value: Any) -> int:
+        if type(value) is float and value.is_integer() and abs(value) >= 2.0**63:
+            return int(value)
+        return super()._validated(value)
+
+
 class FhirAuthorizationSchema(_Open):
     """CDS Hooks 2.0 §fhirAuthorization."""
 
     access_token = fields.String(required=True, validate=validate.Length(min=1))
     token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
-    expires_in = fields.Integer(required=True, strict=True)
+    expires_in = _WholeNumber(required=True, strict=True)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
     patient = fields.String()

@@ -35,6 +35,15 @@ def parse_json_body(raw: bytes, settings: Settings) -> Any:
     """Parse a request body already read and size-checked: UTF-8 (a BOM is dropped), strict
     JSON (NaN and Infinity refused), nesting at most `settings.max_json_depth`.
 
+    The value is json.loads's, with one difference: an integer beyond 64 bits (below -2**63
+    or above 2**64 - 1) is read as the nearest float, as orjson reads it, where json keeps it
+    exact. RFC 8259 (section 6) promises integers only within +-(2**53 - 1) between
+    implementations, and a JavaScript client cannot send a longer one exactly; every place
+    that reads a number here reads it as a float anyway (FHIR values), refuses it either way
+    (FHIR's 32-bit integer types) or accepts it either way (`fhirAuthorization.expires_in`),
+    which tests/test_json_screen.py checks. Exactness for them cost a pass over the whole
+    body, about 5% of a served request (bench/README.md, pass 7).
+
     Raises BadRequest or TooDeep. Split from `read_json` so the in-process benchmark runs
     exactly the code the HTTP view runs.
     """
@@ -56,12 +65,6 @@ def parse_json_body(raw: bytes, settings: Settings) -> Any:
 
 
 _UNPARSED = object()
-# orjson turns integers beyond 64 bits into floats where json keeps them exact; a body with
-# such a long digit run (anywhere, even inside a string) goes to json.loads instead.
-_DIGITS_AS_ZERO = bytes.maketrans(
-    bytes(range(256)), bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-)
-_LONG_DIGITS = b"0" * 19
 # orjson refuses a document nested deeper than this (arrays and objects, empty ones included,
 # counted as `json_depth` counts them; pinned by tests/test_json_screen.py).
 ORJSON_MAX_DEPTH = 1024
@@ -69,8 +72,7 @@ PADDED_PARSE_FROM_BYTES = 48 * 1024  # where the padding's fixed cost beats the 
 
 
 def _fast_loads(raw: bytes, limit: int) -> Any:
-    """orjson's parse when the body nests at most `limit` deep, else _UNPARSED; also
-    _UNPARSED whenever json.loads could answer differently.
+    """orjson's parse when the body nests at most `limit` deep, else _UNPARSED.
 
     A large body is parsed inside `ORJSON_MAX_DEPTH - limit` arrays, so orjson's own depth
     limit refuses exactly the bodies deeper than `limit`, during the parse it does anyway,
@@ -81,10 +83,9 @@ def _fast_loads(raw: bytes, limit: int) -> Any:
 
     orjson is strict JSON like `_loads` (NaN, Infinity, invalid UTF-8 refused); whatever it
     refuses (a BOM, lone surrogates, 1e400, bad JSON, too deep) is left to `_loads`, so the
-    accepted language, the values and the error messages stay exactly json's.
+    accepted language and the error messages stay exactly json's, and the values too but for
+    integers beyond 64 bits (`parse_json_body`).
     """
-    if _LONG_DIGITS in raw.translate(_DIGITS_AS_ZERO):
-        return _UNPARSED
     if len(raw) < PADDED_PARSE_FROM_BYTES:
         depth = raw_json_depth(raw, stop_after=limit)
         if depth is None or depth > limit:
