@@ -379,6 +379,23 @@ def _poll_write_lock(
     last_try()
 
 
+class _KeptConnection:
+    """One thread's card-write connection, closed when the last reference goes: when its
+    thread ends (with the thread-local holding it), so a server that starts a thread per
+    request keeps no connection per finished request, or when it is replaced."""
+
+    __slots__ = ("generation", "raw")
+
+    def __init__(self, raw: sqlite3.Connection, generation: int) -> None:
+        self.raw: sqlite3.Connection | None = raw
+        self.generation = generation
+
+    def __del__(self) -> None:
+        if self.raw is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.raw.close()
+
+
 class _CardWriteConnections:
     """One SQLite connection per thread for the card write on every hook call, kept open.
 
@@ -390,51 +407,50 @@ class _CardWriteConnections:
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._generation = 0  # bumped by close_all/forget: connections of older ones are gone
-        self._open: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._generation = 0  # bumped by close_all/forget: connections made before are stale
 
     def get(self, pooled_connection: Callable[[], Any]) -> sqlite3.Connection:
-        """This thread's connection, made from `pooled_connection()` the first time."""
-        local = self._local
-        if getattr(local, "generation", -1) == self._generation:
-            return local.raw  # type: ignore[no-any-return]
+        """This thread's connection, made from `pooled_connection()` when it has none."""
+        kept: _KeptConnection | None = getattr(self._local, "kept", None)
+        if kept is not None:
+            if kept.generation == self._generation and kept.raw is not None:
+                return kept.raw
+            del self._local.kept  # stale (close_all): closed here, by its own thread
         pooled = pooled_connection()
         raw = pooled.driver_connection
         assert isinstance(raw, sqlite3.Connection)
         pooled.detach()  # ours from now on; the pool neither counts nor reuses it
-        try:
-            raw.execute("PRAGMA busy_timeout = 0")
-        except sqlite3.Error:
-            raw.close()
-            raise
-        with self._lock:
-            self._open.append(raw)
-            local.raw, local.generation = raw, self._generation
+        kept = _KeptConnection(raw, self._generation)
+        raw.execute("PRAGMA busy_timeout = 0")  # if it fails, `kept` goes and closes `raw`
+        self._local.kept = kept
         return raw
 
     def discard(self, raw: sqlite3.Connection) -> None:
-        with self._lock:
-            if raw in self._open:
-                self._open.remove(raw)
-            if getattr(self._local, "raw", None) is raw:
-                self._local.generation = -1
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept.raw is raw:
+            del self._local.kept
         with contextlib.suppress(sqlite3.Error):
             raw.close()
 
     def close_all(self) -> None:
-        with self._lock:
-            self._generation += 1
-            connections, self._open = self._open, []
-        for raw in connections:
-            with contextlib.suppress(sqlite3.Error):
-                raw.close()
+        """Close this thread's connection now, every other thread's at its next card write
+        (or its end): never one that another thread is writing on."""
+        self._generation += 1
+        self._local.__dict__.pop("kept", None)
 
     def forget(self) -> None:
-        """In a forked child: drop the parent's connections without closing them."""
-        self._lock = threading.Lock()
+        """In a forked child: the connection inherited from the forking thread is not ours to
+        use, nor to close (closing the last connection to a WAL database checkpoints it and
+        may delete the parent's -wal file): it is parked, never freed. Only a process that
+        wrote cards before forking has one; gunicorn's master writes none."""
         self._generation += 1
-        self._open = []
+        kept = self._local.__dict__.pop("kept", None)
+        if kept is not None and kept.raw is not None:
+            _INHERITED_CONNECTIONS.append(kept.raw)
+            kept.raw = None
+
+
+_INHERITED_CONNECTIONS: list[sqlite3.Connection] = []
 
 
 class _DriverInsert:

@@ -422,6 +422,29 @@ def test_card_writes_from_threads_a_forked_child_and_after_close_all_land(tmp_pa
         assert _stored_uuids(store) == {card.card_uuid for card in expected}
 
 
+def test_a_thread_per_request_leaves_no_card_write_connection_open(tmp_path: Path) -> None:
+    """`calf-cds serve --dev` (and any threaded WSGI server) runs each request on a new
+    thread: the connection a finished thread wrote on is closed with it."""
+    path = tmp_path / "per-thread.sqlite3"
+    with Store.open(f"sqlite:///{path}") as store:
+        store.upgrade()
+        store.record_issued([issued_card()])
+        opened = _files_open_on(path)
+        for _ in range(20):
+            thread = threading.Thread(target=store.record_issued, args=([issued_card()],))
+            thread.start()
+            thread.join()
+
+        # Kept, 20 would be open; the pool may hold one or two more (the WAL checkpointer's).
+        assert _files_open_on(path) - opened <= 2
+        assert len(store.issued_cards()) == 21
+
+
+def _files_open_on(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
 def _stored_uuids(store: Store) -> set[str]:
     return {card.card_uuid for card in store.issued_cards()}
 
