@@ -41,7 +41,7 @@ def parse_json_body(raw: bytes, settings: Settings) -> Any:
     implementations, and a JavaScript client cannot send a longer one exactly; every place
     that reads a number here reads it as a float anyway (FHIR values), refuses it either way
     (FHIR's 32-bit integer types) or accepts it either way (`fhirAuthorization.expires_in`),
-    which tests/test_json_screen.py checks. Exactness for them cost a pass over the whole
+    which tests/test_big_integers.py checks. Exactness for them cost a pass over the whole
     body, about 5% of a served request (bench/README.md, pass 7).
 
     Raises BadRequest or TooDeep. Split from `read_json` so the in-process benchmark runs
