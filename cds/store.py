@@ -344,16 +344,9 @@ def _begin_immediate(connection: Connection, busy_timeout_s: float) -> None:
     if raw is None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
-    _lock_for_write(raw, busy_timeout_s, lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
-
-
-def _lock_for_write(
-    raw: sqlite3.Connection, busy_timeout_s: float, last_try: Callable[[], object]
-) -> None:
-    """`_poll_write_lock` on a connection whose busy timeout is set: off while polling."""
-    raw.execute("PRAGMA busy_timeout = 0")
+    raw.execute("PRAGMA busy_timeout = 0")  # a pooled connection: its timeout is off while polling
     try:
-        _poll_write_lock(raw, busy_timeout_s, last_try)
+        _poll_write_lock(raw, busy_timeout_s, lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
     finally:
         with contextlib.suppress(sqlite3.Error):
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
