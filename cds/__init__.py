@@ -32,10 +32,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store = settings.extra.get("store") or Store.open(settings.database_url, settings=settings)
     fetcher = settings.extra.get("fetcher")
     if fetcher is None:
-        from .fhir_client import fetch_queries
+        from .fhir.fetch import fetch_queries
 
         fetcher = fetch_queries
-    deps = Deps(settings=settings, store=store, fetcher=fetcher, hash_patient=store.patient_hash)
+    deps = Deps(settings=settings, store=store, fetcher=fetcher)
+    if "clock" in settings.extra:
+        deps.clock = settings.extra["clock"]
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = None  # cds.http.body enforces the limit with a clear 413

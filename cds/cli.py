@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 import textwrap
+
+import msgspec
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = commands.add_parser("rules", help="list the rule set as a table")
     rules.add_argument("--json", action="store_true")
+    rules.add_argument("--markdown", action="store_true", help="write docs/rules.md's text")
     rules.set_defaults(handler=_rules)
 
     try:
@@ -85,32 +88,37 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from . import wire
+    from .fhir.bundle import BundleError
+    from .jsonio import envelope, json_object
     from .registry import DEFAULT_SERVICE_ID, SERVICES
     from .schemas import load_hook_request
-    from .service import Deps, evaluate_bundle, run_hook
+    from .service import Deps, Presentation, evaluate_bundle, run_hook
 
     overrides: dict[str, Any] = {}
     if args.now:
         overrides["evaluation_time"] = args.now
     settings = Settings.load(overrides)
     try:
-        document = _read_document(args.file)
+        raw = _read_document(args.file)
     except (OSError, ValueError) as exc:
         print(f"calf-cds: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
     deps = Deps(settings=settings)
     try:
-        if isinstance(document, dict) and "hook" in document:
+        members = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
+        if "hook" in members:
+            document = envelope(members, settings)
             service_id = args.service or next(
                 (s.id for s in SERVICES.values() if s.hook == document.get("hook")),
                 DEFAULT_SERVICE_ID,
             )
             service = SERVICES[service_id]
-            answer = run_hook(
-                service, load_hook_request(document, expected_hook=service.hook), deps
-            )
-        elif isinstance(document, dict) and document.get("resourceType") == "Bundle":
-            answer = evaluate_bundle(SERVICES[args.service or DEFAULT_SERVICE_ID], document, deps)
+            request = load_hook_request(document, expected_hook=service.hook)
+            answer = run_hook(service, request, deps, _as_of(request.extra, args.now))
+        elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
+            service = SERVICES[args.service or DEFAULT_SERVICE_ID]
+            answer = evaluate_bundle(service, msgspec.Raw(raw), deps, Presentation())
         else:
             print(
                 "calf-cds: expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources",
@@ -120,26 +128,44 @@ def _evaluate(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"calf-cds: unknown service {exc}", file=sys.stderr)
         return 2
+    except BundleError as exc:
+        print(f"calf-cds: entry: {exc}", file=sys.stderr)
+        return 2
     except ServiceError as exc:
         print(f"calf-cds: {exc.status} {exc.issue_code}: {exc.diagnostics}", file=sys.stderr)
         return 1 if exc.status == 412 else 2
+    body = wire.cards(answer.cards)
     if args.json:
-        print(json.dumps(answer.body(), indent=2))
+        print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
-        print(format_cards(answer.cards))
+        print(format_cards(body["cards"]))
     return 0
 
 
-def _read_document(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8-sig")
+def _as_of(extra: dict[str, Any], now: str | None) -> Any:
+    """A request's own reference time, unless --now says otherwise."""
+    from datetime import datetime
+
+    from .service import Presentation
+
+    ours = (extra.get("extension") or {}).get("example.calf-cds") if isinstance(extra.get("extension"), dict) else None
+    text = ours.get("evaluationTime") if isinstance(ours, dict) and not now else None
+    if isinstance(text, str):
+        return Presentation(as_of=datetime.fromisoformat(text.replace("Z", "+00:00")))
+    return Presentation()
+
+
+def _read_document(path: Path) -> bytes:
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     if path.suffix == ".ndjson":
-        resources = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return {
+        resources = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+        bundle = {
             "resourceType": "Bundle",
             "type": "collection",
             "entry": [{"resource": r} for r in resources],
         }
-    return json.loads(text)
+        return json.dumps(bundle).encode()
+    return data
 
 
 def format_cards(cards: Sequence[dict[str, Any]]) -> str:
@@ -167,26 +193,25 @@ def format_cards(cards: Sequence[dict[str, Any]]) -> str:
 
 
 def _rules(args: argparse.Namespace) -> int:
-    from .codesystems import rule_catalog
+    from dataclasses import asdict
 
-    catalog = rule_catalog()
-    if args.json:
-        print(json.dumps(catalog, indent=2))
+    from .core.describe import catalog, markdown
+
+    if args.markdown:
+        sys.stdout.write(markdown())
         return 0
-    rows = [("RULE", "TIER", "ROUTE", "SOURCE")] + [
-        (row["id"], row["tier"], row["route"], _source_label(row["source"])) for row in catalog
+    described = catalog()
+    if args.json:
+        print(json.dumps([asdict(d) for d in described], indent=2, ensure_ascii=False))
+        return 0
+    rows = [("RULE", "TIER", "ROUTE", "NAME")] + [
+        (d.id, d.tier, ", ".join(d.routes), d.name) for d in described
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
-    print(f"\n{len(catalog)} rules")
+    print(f"\n{len(described)} rules")
     return 0
-
-
-def _source_label(source: Any) -> str:
-    if isinstance(source, dict):
-        return str(source.get("label", ""))
-    return str(source)
 
 
 if __name__ == "__main__":  # pragma: no cover

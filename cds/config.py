@@ -7,6 +7,7 @@ single source of that table (a test checks the README lists each variable).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -15,7 +16,8 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-RULE_SET_VERSION = "2026.1"
+from .core.policy import Policy
+from .core.rules import RULE_SET_VERSION
 
 
 def _parse_bool(raw: str) -> bool:
@@ -70,6 +72,9 @@ class Settings:
     ck_uln_u_per_l: float = 200.0
     extra_observation_codes: tuple[str, ...] = ()
     extra_cancer_codes: tuple[str, ...] = ()
+    extra_thyroid_codes: tuple[str, ...] = ()
+    postpartum_codes: tuple[str, ...] = ()
+    ddimer_age_adjust_over_lab_flag: bool = False
     jwks_cache_ttl_s: float = 3600.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -101,6 +106,25 @@ class Settings:
         settings = cls(**values, extra=extra)
         settings.check()
         return settings
+
+    @functools.cached_property
+    def policy(self) -> Policy:
+        """The clinical settings the pure core reads."""
+        return Policy(
+            fhir_base=self.fhir_base,
+            route_profile=self.route_profile,
+            window_symptom_days=self.window_symptom_days,
+            window_lab_hours=self.window_lab_hours,
+            window_tsh_days=self.window_tsh_days,
+            window_abi_days=self.window_abi_days,
+            window_chronic_observation_days=self.window_chronic_observation_days,
+            window_pregnancy_observation_days=self.window_pregnancy_observation_days,
+            ck_uln_u_per_l=self.ck_uln_u_per_l,
+            extra_cancer_codes=self.extra_cancer_codes,
+            extra_thyroid_codes=self.extra_thyroid_codes,
+            postpartum_codes=self.postpartum_codes,
+            ddimer_age_adjust_over_lab_flag=self.ddimer_age_adjust_over_lab_flag,
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -174,5 +198,11 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_CK_ULN_U_PER_L": "CK upper limit of normal when the Observation has no referenceRange",
     "CDS_EXTRA_OBSERVATION_CODES": "extra `system|code` pairs added to the observations prefetch",
     "CDS_EXTRA_CANCER_CODES": "extra SNOMED codes (or `system|code`) counted as active cancer",
+    "CDS_EXTRA_THYROID_CODES": "extra hypothyroidism codes (SNOMED, or `system|code`) counted "
+    "as a cause of cramps, with the chronic window",
+    "CDS_POSTPARTUM_CODES": "the deployment's delivery or puerperium codes (SNOMED, or "
+    "`system|code`): F-PREGNANT for 6 weeks from onset (none by default)",
+    "CDS_DDIMER_AGE_ADJUST_OVER_LAB_FLAG": "`on`: the age-adjusted D-dimer cut-off applies "
+    "even to a value the lab flagged H or POS (default off)",
     "CDS_JWKS_CACHE_TTL_S": "seconds a fetched JWK Set is cached",
 }

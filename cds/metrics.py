@@ -23,7 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from .cards import EXTENSION_KEY
+from .core.model import Card
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # The classic text format every Prometheus server scrapes (prometheus-client's own default).
@@ -69,17 +69,10 @@ def observe_request(*, service: str | None, route: str, status: int, seconds: fl
     _child(REQUEST_DURATION, label, route).observe(seconds)
 
 
-def count_cards(cards: Iterable[Mapping[str, Any]]) -> None:
-    """Count answered cards by their rule id (`extension[EXTENSION_KEY].ruleId`) and indicator."""
+def count_cards(cards: Iterable[Card]) -> None:
+    """Count answered cards by rule id (none for the data-quality card) and indicator."""
     for card in cards:
-        extension = card.get("extension")
-        own = extension.get(EXTENSION_KEY) if isinstance(extension, Mapping) else None
-        rule = own.get("ruleId") if isinstance(own, Mapping) else None
-        _child(
-            CARDS,
-            rule if isinstance(rule, str) and rule else NO_RULE,
-            str(card.get("indicator", "unknown")),
-        ).inc()
+        _child(CARDS, card.rule_id or NO_RULE, card.indicator).inc()
 
 
 def count_prefetch_fetch(*, ok: bool) -> None:

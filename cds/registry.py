@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import Settings
-from .prefetch import prefetch_templates
+from .fhir.prefetch import prefetch_templates
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ServiceDef:
             "id": self.id,
             "title": self.title,
             "description": self.description,
-            "prefetch": prefetch_templates(settings),
+            "prefetch": prefetch_templates(settings.policy, settings.extra_observation_codes),
         }
         if self.usage_requirements:
             entry["usageRequirements"] = self.usage_requirements
@@ -33,7 +33,7 @@ class ServiceDef:
 
 _DESCRIPTION = (
     "Red-flag triage of calf and lower-leg pain from the patient's Observations and Conditions "
-    "(rule set 2026.1): thrombosis, acute limb ischaemia, cauda equina, compartment syndrome, "
+    "(rule set 2026.2): thrombosis, acute limb ischaemia, cauda equina, compartment syndrome, "
     "arterial disease, radiculopathy, and self-care when only benign causes fit."
 )
 _USAGE = (

@@ -122,7 +122,7 @@ class HookRequest:
     hook: str
     hook_instance: str
     context: dict[str, Any]
-    prefetch: dict[str, Any] | None = None
+    prefetch: dict[str, Any] | None = None  # key -> the value, still undecoded (msgspec.Raw)
     fhir_server: str | None = None
     access_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

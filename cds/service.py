@@ -1,30 +1,47 @@
 """The application layer: one hook call from validated request to cards (no Flask here).
 
-prefetch -> (fetch what is missing) -> fhir_input.extract -> engine.evaluate -> cards -> store.
+prefetch -> fetch what is missing -> read -> evaluate -> compose -> cards -> store.
 Clinical answers never wait on the store: a store failure is logged, the cards still go out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from . import cards as card_builder
-from . import engine, fhir_input, metrics
-from .config import RULE_SET_VERSION, Settings
+import msgspec
+
+from . import metrics
+from .config import Settings
+from .core.cards import CardRequest, build_cards
+from .core.engine import evaluate
+from .core.i18n import ENGLISH, Translator
+from .core.model import Card
+from .core.rules import RULE_SET_VERSION
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
-from .prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
+from .fhir.bundle import Flattened, flatten
+from .fhir.prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
+from .fhir.reading import read_items
 from .registry import ServiceDef
 from .schemas import HookRequest
+from .store import IssuedCard
 
 log = logging.getLogger("cds.service")
 
 
+class Store(Protocol):
+    """What a hook call needs from the store (cds.store.Store implements it)."""
+
+    def record_issued(self, cards: Sequence[IssuedCard]) -> None: ...
+
+    def patient_hash(self, patient_id: str) -> str: ...
+
+
 class Fetcher(Protocol):
-    """Fetches unsatisfied prefetch queries from the EHR's FHIR server (cds.fhir_client)."""
+    """Fetches unsatisfied prefetch queries from the EHR's FHIR server (cds.fhir.fetch)."""
 
     def __call__(
         self,
@@ -39,9 +56,8 @@ class Fetcher(Protocol):
 @dataclass
 class Deps:
     settings: Settings
-    store: Any = None  # cds.store.Store; Any keeps SQLAlchemy out of this module's imports
+    store: Store | None = None
     fetcher: Fetcher | None = None
-    hash_patient: Callable[[str], str] = lambda patient_id: ""
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def now(self) -> datetime:
@@ -49,22 +65,34 @@ class Deps:
 
 
 @dataclass(frozen=True)
+class Presentation:
+    """How the answer is shown: language, evaluation time asked for, the SMART app link."""
+
+    translator: Translator = ENGLISH
+    as_of: datetime | None = None  # a reference time the caller may set (tester requests)
+    smart_launch_url: str | None = None
+
+
+@dataclass(frozen=True)
 class HookAnswer:
-    cards: list[dict[str, Any]]
-    rule_ids: list[str]  # for the request log line
+    cards: list[Card]
+    evaluated_at: datetime
     patient_hash: str  # salted; for the request log line
 
-    def body(self) -> dict[str, Any]:
-        return {"cards": self.cards}
+    @property
+    def rule_ids(self) -> list[str]:
+        return [card.rule_id for card in self.cards if card.rule_id]
 
 
-def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswer:
+def run_hook(
+    service: ServiceDef, request: HookRequest, deps: Deps, shown: Presentation = Presentation()
+) -> HookAnswer:
     """Answer one validated hook call. Raises TooLarge or PrefetchUnsatisfiable (412)."""
-    settings = deps.settings
     read = read_prefetch(request.prefetch)
-    _check_entry_limit(read.entries, settings, "prefetch holds")
+    _check_entry_limit(read.entries, deps.settings, "prefetch holds")
+    incomplete: list[tuple[str, str]] = []
     if deps.fetcher is not None and request.fhir_server and (read.unsatisfied or read.next_links):
-        _fetch_missing(read, request, deps)
+        incomplete = _fetch_missing(read, request, deps)
     if all(key in read.unsatisfied for key in CLINICAL_KEYS):
         raise PrefetchUnsatisfiable(
             "prefetch unsatisfied and not fetchable: "
@@ -72,69 +100,76 @@ def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswe
             + " (send them as prefetch, or a fhirServer this service may read)"
         )
     return _answer(
-        service,
-        read.resources,
+        read.flattened,
         patient_id=request.patient_id,
         hook_instance=request.hook_instance,
-        unsatisfied=read.unsatisfied,
+        service=service,
+        unsatisfied=tuple(read.unsatisfied),
+        incomplete=tuple(incomplete),
         deps=deps,
+        shown=shown,
     )
 
 
-def evaluate_bundle(service: ServiceDef, bundle: Mapping[str, Any], deps: Deps) -> HookAnswer:
-    """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch."""
-    resources = fhir_input.bundle_resources(bundle)
-    _check_entry_limit(len(resources), deps.settings, "Bundle has")
-    patient_ids = [
-        resource["id"]
-        for resource in resources
-        if isinstance(resource, Mapping)
-        and resource.get("resourceType") == "Patient"
-        and isinstance(resource.get("id"), str)
-    ]
-    patient_id = patient_ids[0] if len(set(patient_ids)) == 1 else None
+def evaluate_bundle(
+    service: ServiceDef, bundle: msgspec.Raw, deps: Deps, shown: Presentation = Presentation()
+) -> HookAnswer:
+    """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch.
+    Raises BundleError when the Bundle's `entry` is not a list."""
+    flattened = flatten(bundle, "Bundle")
+    _check_entry_limit(len(flattened.items), deps.settings, "Bundle has")
     return _answer(
-        service,
-        resources,
-        patient_id=patient_id,
+        flattened,
+        patient_id=None,
         hook_instance=None,
-        unsatisfied=[],
+        service=service,
+        unsatisfied=(),
+        incomplete=(),
         deps=deps,
+        shown=shown,
     )
 
 
 def _answer(
-    service: ServiceDef,
-    resources: list[Any],
+    flattened: Flattened,
     *,
     patient_id: str | None,
     hook_instance: str | None,
-    unsatisfied: list[str],
+    service: ServiceDef,
+    unsatisfied: tuple[str, ...],
+    incomplete: tuple[tuple[str, str], ...],
     deps: Deps,
+    shown: Presentation,
 ) -> HookAnswer:
     settings = deps.settings
-    extraction = fhir_input.extract(resources, now=deps.now(), settings=settings)
-    assessment = engine.evaluate(extraction)
-    cards = card_builder.build_cards(
+    now = shown.as_of or deps.now()
+    extraction = read_items(
+        flattened.items,
+        policy=settings.policy,
+        now=now,
+        skipped=flattened.skipped,
+        unreadable=flattened.unreadable,
+    )
+    if patient_id is None and extraction.patient.reference:
+        patient_id = extraction.patient.reference.partition("/")[2] or None
+    assessment = evaluate(extraction, policy=settings.policy)
+    cards = build_cards(
         assessment,
-        settings=settings,
-        patient_id=patient_id,
-        unsatisfied_prefetch=tuple(unsatisfied),
+        CardRequest(
+            patient_id=patient_id,
+            translator=shown.translator,
+            smart_launch_url=shown.smart_launch_url,
+            hook_instance=hook_instance,
+            unsatisfied_prefetch=unsatisfied,
+            incomplete_queries=incomplete,
+        ),
     )
     metrics.count_cards(cards)
-    patient_hash = deps.hash_patient(patient_id) if patient_id else ""
+    patient_hash = ""
+    if patient_id and deps.store is not None:
+        patient_hash = deps.store.patient_hash(patient_id)
     _record(cards, service, hook_instance, patient_hash, deps)
-    return HookAnswer(
-        cards=cards,
-        rule_ids=[rule_id for rule_id in map(card_rule_id, cards) if rule_id],
-        patient_hash=patient_hash,
-    )
-
-
-def card_rule_id(card: Mapping[str, Any]) -> str | None:
-    topic = card.get("source", {}).get("topic") or {}
-    code = topic.get("code")
-    return code if isinstance(code, str) else None
+    return HookAnswer(cards=cards, evaluated_at=assessment.evaluated_at, patient_hash=patient_hash)
 
 
 def _check_entry_limit(entries: int, settings: Settings, where: str) -> None:
@@ -143,13 +178,13 @@ def _check_entry_limit(entries: int, settings: Settings, where: str) -> None:
         raise TooLarge(f"{where} {entries} entries; the limit is {settings.max_entries}")
 
 
-def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None:
-    """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer."""
-    from .fhir_client import TemplateError, render_template
+def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list[tuple[str, str]]:
+    """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer.
+    Returns the queries that came back incomplete, with why."""
+    from .fhir.fetch import TemplateError, render_template
 
-    assert deps.fetcher is not None
-    assert request.fhir_server is not None
-    templates = prefetch_templates(deps.settings)
+    assert deps.fetcher is not None and request.fhir_server is not None
+    templates = prefetch_templates(deps.settings.policy, deps.settings.extra_observation_codes)
     queries: dict[str, str] = {}
     for key in read.unsatisfied:
         try:
@@ -159,57 +194,48 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
             log.info("prefetch key not renderable", extra={"prefetch_key": key})
     queries.update({f"{key}#next": url for key, url in read.next_links.items()})
     if not queries:
-        return
+        return []
     outcomes = deps.fetcher(
-        request.fhir_server,
-        queries,
-        access_token=request.access_token,
-        settings=deps.settings,
+        request.fhir_server, queries, access_token=request.access_token, settings=deps.settings
     )
+    incomplete: list[tuple[str, str]] = []
     for query_key, outcome in outcomes.items():
         key = query_key.removesuffix("#next")
         resources = getattr(outcome, "resources", None)
         metrics.count_prefetch_fetch(ok=resources is not None)
         if resources is None:
-            log.info(
-                "prefetch fetch failed",
-                extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")},
-            )
+            log.info("prefetch fetch failed", extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")})
             continue
-        read.resources.extend(resources)
-        read.entries += len(resources)
+        for resource in resources:
+            read.add(key, msgspec.Raw(msgspec.json.encode(resource)))
+        if getattr(outcome, "truncated", False):
+            incomplete.append((key, getattr(outcome, "reason", None) or "page cap"))
         if key in read.unsatisfied:
             read.unsatisfied.remove(key)
     _check_entry_limit(read.entries, deps.settings, "prefetch and fetched pages hold")
+    return incomplete
 
 
 def _record(
-    cards: list[dict[str, Any]],
-    service: ServiceDef,
-    hook_instance: str | None,
-    patient_hash: str,
-    deps: Deps,
+    cards: list[Card], service: ServiceDef, hook_instance: str | None, patient_hash: str, deps: Deps
 ) -> None:
-    """Record the issued cards; a store that is down is logged, never raised (cards go out)."""
+    """Record the issued cards; a store that fails is logged, never raised (cards go out)."""
     if deps.store is None:
         return
-    from .store import IssuedCard
-
     issued_at = datetime.now(UTC)
     issued = [
         IssuedCard(
-            card_uuid=card["uuid"],
-            suggestion_uuids=[s["uuid"] for s in card.get("suggestions", []) if "uuid" in s],
-            rule_id=card_rule_id(card),
+            card_uuid=card.uuid,
+            suggestion_uuids=[s.uuid for s in card.suggestions],
+            rule_id=card.rule_id,
             rule_set_version=RULE_SET_VERSION,
             service_id=service.id,
             hook_instance=hook_instance,
             patient_hash=patient_hash,
-            indicator=card["indicator"],
+            indicator=card.indicator,
             created_at=issued_at,
         )
         for card in cards
-        if "uuid" in card
     ]
     try:
         deps.store.record_issued(issued)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from dataclasses import asdict
 
-from .. import codesystems
+from flask import Blueprint, Response
+
+from ..core.describe import catalog
+from ..core.rules import RULE_SET_VERSION
 from ..errors import NotFound
+from ..fhir.codesystems import code_systems
+from .jsonout import json_response
 from .runtime import runtime
 
 blueprint = Blueprint("catalog", __name__)
@@ -13,15 +18,14 @@ blueprint = Blueprint("catalog", __name__)
 
 @blueprint.get("/rules")
 def rules() -> Response:
-    return jsonify({"ruleSet": codesystems.RULE_SET_LABEL, "rules": codesystems.rule_catalog()})
+    return json_response(
+        {"ruleSet": f"calf-cds {RULE_SET_VERSION}", "rules": [asdict(d) for d in catalog()]}
+    )
 
 
 @blueprint.get("/fhir/CodeSystem/<name>")
 def code_system(name: str) -> Response:
-    settings = runtime().settings
-    systems = codesystems.code_systems(settings)
+    systems = code_systems(runtime().settings.fhir_base)
     if name not in systems:
         raise NotFound(f"unknown CodeSystem '{name}'; known: {', '.join(sorted(systems))}")
-    response = jsonify(systems[name])
-    response.mimetype = "application/fhir+json"
-    return response
+    return json_response(systems[name], mimetype="application/fhir+json")

@@ -16,11 +16,13 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from .. import codesystems
+from ..core.describe import RuleDescription
+from ..core.describe import catalog as rule_descriptions
+from ..core.findings import FINDINGS
+from ..core.rules import RULE_SET_VERSION
+from ..core.scores import WELLS_ITEMS
 from ..errors import NotFound, StoreUnavailable
-from ..findings import FINDINGS
 from ..registry import SERVICES
-from ..scores import WELLS_ITEMS
 from .runtime import runtime
 
 _CDS = Path(__file__).resolve().parent.parent
@@ -108,13 +110,12 @@ def index() -> str:
 
 @blueprint.get("/console/rules")
 def rules() -> str:
-    catalog = codesystems.rule_catalog()
     counts, store_error = _rule_counts()
-    rows = [_rule_row(entry, counts.get(str(entry.get("id")))) for entry in catalog]
+    rows = [_rule_row(d, counts.get(d.id)) for d in rule_descriptions()]
     data_quality = counts.get(None)
     return render_template(
         "rules.html",
-        rule_set=codesystems.RULE_SET_LABEL,
+        rule_set=f"calf-cds {RULE_SET_VERSION}",
         rows=rows,
         data_quality=data_quality,
         counts_available=store_error is None,
@@ -150,19 +151,16 @@ def _rule_counts() -> tuple[dict[str | None, RuleCounts], str | None]:
     )
 
 
-def _rule_row(entry: Mapping[str, Any], counts: RuleCounts | None) -> dict[str, Any]:
-    source = entry.get("source")
-    if isinstance(source, Mapping):
-        source_label, source_url = source.get("label"), source.get("url")
-    else:
-        source_label, source_url = source, entry.get("sourceUrl") or entry.get("url")
+def _rule_row(described: RuleDescription, counts: RuleCounts | None) -> dict[str, Any]:
     return {
-        "id": str(entry.get("id", "")),
-        "name": entry.get("name") or entry.get("display") or "",
-        "tier": entry.get("tier", ""),
-        "route": entry.get("route", ""),
-        "source_label": source_label or "",
-        "source_url": source_url if _is_http_url(source_url) else None,
+        "id": described.id,
+        "name": described.name,
+        "tier": described.tier,
+        "route": ", ".join(described.routes),
+        "criteria": described.criteria,
+        "variants": described.variants,
+        "source_label": described.source,
+        "source_url": described.url if _is_http_url(described.url) else None,
         "counts": counts,
     }
 
@@ -174,6 +172,7 @@ def _is_http_url(value: object) -> bool:
 def _finding_labels() -> dict[str, str]:
     """finding id -> its name (§3 catalog; Wells items by their NICE NG158 wording)."""
     labels = {finding_id: definition.name for finding_id, definition in FINDINGS.items()}
+    # Wells item labels are lower-case list items; the console shows them as names.
     labels.update({finding_id: label for finding_id, label, _points in WELLS_ITEMS})
     return labels
 

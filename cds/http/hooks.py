@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+import msgspec
+from flask import Blueprint, Response, g, request
 
+from .. import wire
 from ..errors import BadRequest, NotFound
+from ..fhir.bundle import BundleError
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
 from ..schemas import load_hook_request
 from ..service import HookAnswer, evaluate_bundle, run_hook
-from .body import read_json
+from ..jsonio import envelope, json_object
+from .body import read_body
 from .jsonout import json_response
+from .presentation import presentation
 from .runtime import runtime
 
 log = logging.getLogger("cds.http")
@@ -22,30 +26,39 @@ blueprint = Blueprint("hooks", __name__)
 @blueprint.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     settings = runtime().settings
-    return jsonify({"services": [service.discovery(settings) for service in SERVICES.values()]})
+    return json_response({"services": [service.discovery(settings) for service in SERVICES.values()]})
 
 
 @blueprint.post("/cds-services/<service_id>")
 def call_service(service_id: str) -> Response:
     service = _service(service_id)
-    body = read_json(request, runtime().settings)
-    hook_request = load_hook_request(body, expected_hook=service.hook)
+    settings = runtime().settings
+    members = envelope(json_object(read_body(request, settings), settings), settings)
+    hook_request = load_hook_request(members, expected_hook=service.hook)
     g.service_id = service.id
     g.hook_instance = hook_request.hook_instance
-    return _respond(run_hook(service, hook_request, runtime().deps))
+    shown = presentation(request, settings, hook_request.extra.get("extension"))
+    return _respond(run_hook(service, hook_request, runtime().deps, shown))
 
 
 @blueprint.post("/evaluate")
 def evaluate() -> Response:
     service = _service(request.args.get("service", DEFAULT_SERVICE_ID))
-    body = read_json(request, runtime().settings)
-    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+    settings = runtime().settings
+    raw = read_body(request, settings)
+    members = json_object(raw, settings, what="a FHIR Bundle")
+    if bytes(members.get("resourceType", b"")).strip() != b'"Bundle"':
         raise BadRequest(
             "POST /evaluate takes a FHIR Bundle (searchset, collection, transaction or batch); "
             "post a CDS Hooks request to /cds-services/<id> instead"
         )
     g.service_id = service.id
-    return _respond(evaluate_bundle(service, body, runtime().deps))
+    shown = presentation(request, settings, None)
+    try:
+        answer = evaluate_bundle(service, msgspec.Raw(raw), runtime().deps, shown)
+    except BundleError as exc:
+        raise BadRequest(f"entry: {exc}") from exc
+    return _respond(answer)
 
 
 def _service(service_id: str) -> ServiceDef:
@@ -58,5 +71,4 @@ def _service(service_id: str) -> ServiceDef:
 def _respond(answer: HookAnswer) -> Response:
     g.rule_ids = answer.rule_ids
     g.patient_hash = answer.patient_hash
-    payload: dict[str, Any] = answer.body()
-    return json_response(payload)
+    return json_response(wire.cards(answer.cards))

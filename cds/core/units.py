@@ -2,6 +2,7 @@
 
 Pure. Accepts the spellings EHRs send (case-insensitive, UCUM annotations `{...}` ignored
 except FEU/DDU for D-dimer); a unit not in the table is never guessed: `convert` returns None.
+`display_unit` gives the unit a card shows, as a message id the translator renders.
 """
 
 from __future__ import annotations
@@ -159,3 +160,49 @@ def candidate_units(analyte: str) -> tuple[str, ...]:
     if analyte == TEMPERATURE:
         return ("Cel", "[degF]")
     return tuple(key for key in _LINEAR[analyte] if key != "")
+
+
+# The unit a card shows for an accepted spelling (message ids: "ng/mL" reads "нг/мл" in Russian).
+_DISPLAY = {
+    "cel": "°C",
+    "°c": "°C",
+    "c": "°C",
+    "degc": "°C",
+    "[degf]": "°F",
+    "°f": "°F",
+    "degf": "°F",
+    "%": "%",
+    "/min": "/min",
+    "1/min": "/min",
+    "beats/min": "/min",
+    "bpm": "/min",
+    "ng/ml": "ng/mL",
+    "ug/l": "µg/L",
+    "mcg/l": "µg/L",
+    "ug/ml": "µg/mL",
+    "mcg/ml": "µg/mL",
+    "mg/l": "mg/L",
+    "u/l": "U/L",
+    "iu/l": "U/L",
+    "[iu]/l": "U/L",
+    "m[iu]/l": "mIU/L",
+    "miu/l": "mIU/L",
+    "u[iu]/ml": "mIU/L",
+    "uiu/ml": "mIU/L",
+    "mmol/l": "mmol/L",
+    "meq/l": "mmol/L",
+    "mg/dl": "mg/dL",
+    "cm": "cm",
+    "mm": "mm",
+    "[in_i]": "in",
+    "": "",
+    "1": "",
+}
+
+
+def display_unit(raw: str | None) -> str | None:
+    """The unit to show for an accepted spelling ("" for a ratio), or None when unknown."""
+    parsed = parse_unit(raw)
+    if parsed is None:
+        return ""
+    return _DISPLAY.get(parsed.base)

@@ -24,7 +24,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from .config import Settings
+from ..config import Settings
 
 log = logging.getLogger("cds.fhir_client")
 

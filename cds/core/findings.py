@@ -1,27 +1,37 @@
 """The finding catalog of clinical-rules.md §3 as data: codes, body sites, windows, analytes.
 
-Pure (stdlib only). `fhir_input` reads FHIR through these tables; `prefetch` builds the
-observations query from them; `codesystems` publishes `local_finding_codes()`. Indexes are
-built once at import and the catalog's invariants are checked there too.
+Pure (stdlib only). The reader (`cds.fhir.reading` through `core.statements`) maps codings
+through these tables; the prefetch query, the CodeSystems and docs/rules.md are generated from
+them. Indexes are built once at import and the catalog's invariants are checked there too.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
 
-from .config import Settings
+from .i18n import N_
 from .model import (
-    LOCAL_FINDING_SYSTEM_SUFFIX,
     TAG_AT_ANY_SITE,
+    TAG_BLADDER,
+    TAG_BOWEL,
+    TAG_COLD,
     TAG_MOTOR,
     TAG_NOT_DEEP_VEIN,
     TAG_PAIN_OUT_OF_PROPORTION,
+    TAG_PALLOR,
+    TAG_POSTPARTUM,
+    TAG_SADDLE,
+    TAG_SENSORY,
     TAG_SUPERFICIAL_CORD,
     TAG_SUPPORTING,
 )
+from .policy import Policy
+
+LOCAL_FINDING_SYSTEM_SUFFIX = "/CodeSystem/finding"
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -67,8 +77,10 @@ WINDOW_HISTORY = "history"  # no limit
 WINDOW_CHRONIC = "chronic"  # active Condition: any date; Observation: chronic window
 WINDOW_PREGNANCY = "pregnancy"  # active Condition: any date; Observation: pregnancy window
 WINDOW_14_DAYS = "14-days"  # fixed 14 days (F-BLADDER-BOWEL-FLAG; F-DVT-DX vs F-PREVIOUS-DVT)
+WINDOW_POSTPARTUM = "postpartum"  # 42 days from onset or effective date, else recorded date
 WINDOW_CLASSES = frozenset(
     {
+        WINDOW_POSTPARTUM,
         WINDOW_SYMPTOM,
         WINDOW_LAB,
         WINDOW_TSH,
@@ -80,6 +92,7 @@ WINDOW_CLASSES = frozenset(
     }
 )
 FOURTEEN_DAYS = timedelta(days=14)
+POSTPARTUM_WINDOW = timedelta(days=42)  # 6 weeks (§1.5, §2)
 
 # Analytes of the measurement table (units.py converts each).
 TEMPERATURE = "temperature"
@@ -116,6 +129,7 @@ class CodeDef:
     window_class: str | None = None  # overrides the finding's window class
     indexed: bool = True
     note: str = ""
+    term: str = ""  # clinician term for this code (N_-marked); "" = the finding's name
 
     @property
     def is_local(self) -> bool:
@@ -198,16 +212,16 @@ _DVT_PE: tuple[tuple[str, str], ...] = (
 _FINDING_LIST: tuple[FindingDef, ...] = (
     FindingDef(
         "F-CALF-PAIN",
-        "Calf pain",
+        N_("Calf pain"),
         WINDOW_SYMPTOM,
         (
-            _c("300954003", "Pain in calf", V),
-            _c("1264028004", "Pain in muscle of lower leg", U, note="one IG (HL7 BE)"),
-            _c("10601006", "Pain in lower limb", V),
+            _c("300954003", "Pain in calf", V, term=N_("Calf pain")),
+            _c("1264028004", "Pain in muscle of lower leg", U, term=N_("Calf muscle pain"), note="one IG (HL7 BE)"),
+            _c("10601006", "Pain in lower limb", V, term=N_("Leg pain")),
             _c(
                 "68962001",
                 "Muscle pain",
-                V,
+                V, term=N_("Muscle pain"),
                 site=SITE_CALF,
                 off_site_tags=frozenset({TAG_SUPPORTING, TAG_AT_ANY_SITE}),
             ),
@@ -215,38 +229,38 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-LEG-SWELLING",
-        "Leg swelling",
+        N_("Leg swelling"),
         WINDOW_SYMPTOM,
         (
-            _c("449615005", "Swelling of lower leg", V),
-            _c("449614009", "Swelling of lower limb", V),
-            _c("449707004", "Edema of lower leg", V),
-            _c("102572006", "Edema of lower extremity", V),
-            _c("762898005", "Swelling of bilateral lower limbs", V, bilateral=True),
+            _c("449615005", "Swelling of lower leg", V, term=N_("Lower leg swelling")),
+            _c("449614009", "Swelling of lower limb", V, term=N_("Leg swelling")),
+            _c("449707004", "Edema of lower leg", V, term=N_("Lower leg oedema")),
+            _c("102572006", "Edema of lower extremity", V, term=N_("Leg oedema")),
+            _c("762898005", "Swelling of bilateral lower limbs", V, term=N_("Swelling of both legs"), bilateral=True),
         ),
     ),
     FindingDef(
         "F-ANKLE-SWELLING",
-        "Ankle swelling",
+        N_("Ankle swelling"),
         WINDOW_SYMPTOM,
-        (_c("267039000", "Swollen ankle", V), _c("26237000", "Ankle edema", V)),
+        (_c("267039000", "Swollen ankle", V, term=N_("Ankle swelling")), _c("26237000", "Ankle edema", V, term=N_("Ankle oedema"))),
     ),
     FindingDef(
         "F-CALF-SWELLING-3CM",
-        "Calf swelling of 3 cm or more",
+        N_("Calf swelling of 3 cm or more"),
         WINDOW_SYMPTOM,
         (_local("calf-swelling-3cm", "Calf swelling >= 3 cm compared with the other side"),),
         measured_by=(CALF_CIRCUMFERENCE,),
     ),
     FindingDef(
         "F-ENTIRE-LEG-SWOLLEN",
-        "Entire leg swollen",
+        N_("Entire leg swollen"),
         WINDOW_SYMPTOM,
         (_local("entire-leg-swollen", "Entire leg swollen"),),
     ),
     FindingDef(
         "F-PITTING-EDEMA",
-        "Pitting oedema",
+        N_("Pitting oedema"),
         WINDOW_SYMPTOM,
         (
             _c("284521000", "Pitting edema", U, site=SITE_LEG),
@@ -258,14 +272,18 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-DEEP-VEIN-TENDERNESS",
-        "Tenderness along the deep veins",
+        N_("Tenderness along the deep veins"),
         WINDOW_SYMPTOM,
         (
-            _local("deep-vein-tenderness", "Localised tenderness along the deep venous system"),
+            _local(
+                "deep-vein-tenderness",
+                "Localised tenderness along the deep venous system",
+                term=N_("Tenderness along the deep veins"),
+            ),
             _c(
                 "247348008",
                 "Tenderness",
-                V,
+                V, term=N_("Calf tenderness"),
                 site=SITE_CALF,
                 tags=frozenset({TAG_NOT_DEEP_VEIN}),
             ),
@@ -273,76 +291,76 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-COLLATERAL-VEINS",
-        "Collateral superficial veins",
+        N_("Collateral superficial veins"),
         WINDOW_SYMPTOM,
         (_local("collateral-superficial-veins", "Collateral superficial veins (non-varicose)"),),
     ),
-    FindingDef("F-ERYTHEMA", "Erythema", WINDOW_SYMPTOM, (_c("247441003", "Erythema", V),)),
+    FindingDef("F-ERYTHEMA", N_("Erythema"), WINDOW_SYMPTOM, (_c("247441003", "Erythema", V),)),
     FindingDef(
-        "F-WARMTH", "Warmth of the leg", WINDOW_SYMPTOM, (_local("leg-warmth", "Leg warmth"),)
+        "F-WARMTH", N_("Warmth of the leg"), WINDOW_SYMPTOM, (_local("leg-warmth", "Leg warmth"),)
     ),
     FindingDef(
         "F-CYANOSIS",
-        "Cyanosis of the leg",
+        N_("Cyanosis of the leg"),
         WINDOW_SYMPTOM,
         # Without a leg site the record is F-PE-SYMPTOM instead (no supporting F-CYANOSIS).
-        (_c("3415004", "Cyanosis", V, site=SITE_LEG, off_site_tags=None),),
+        (_c("3415004", "Cyanosis", V, site=SITE_LEG, off_site_tags=None, term=N_("Leg cyanosis")),),
     ),
     FindingDef(
         "F-ANTICOAGULATED",
-        "On anticoagulant",
+        N_("On anticoagulant"),
         WINDOW_SYMPTOM,
         (_local("on-anticoagulant", "On anticoagulant treatment"),),
     ),
     FindingDef(
         "F-SKIN-DISCOLOURATION",
-        "Skin discolouration",
+        N_("Skin discolouration"),
         WINDOW_SYMPTOM,
         (_c("3253007", "Discoloration of skin", V, site=SITE_CALF, tags=_SUPPORTING),),
         supporting_only=True,
     ),
     FindingDef(
         "F-FEVER",
-        "Fever",
+        N_("Fever"),
         WINDOW_SYMPTOM,
         (_c("386661006", "Fever", V),),
         measured_by=(TEMPERATURE,),
     ),
     FindingDef(
         "F-MALAISE",
-        "Malaise",
+        N_("Malaise"),
         WINDOW_SYMPTOM,
         (_c("367391008", "Malaise", V), _c("84229001", "Fatigue", V)),
     ),
     FindingDef(
         "F-UNABLE-WEIGHT-BEAR",
-        "Unable to bear weight",
+        N_("Unable to bear weight"),
         WINDOW_SYMPTOM,
         (_c("285674009", "Unable to weight-bear", V),),
     ),
     FindingDef(
         "F-PE-SYMPTOM",
-        "Symptom or sign of pulmonary embolism",
+        N_("Symptom or sign of pulmonary embolism"),
         WINDOW_SYMPTOM,
         (
-            _c("267036007", "Dyspnea", V2),
-            _c("29857009", "Chest pain", V2),
-            _c("66857006", "Hemoptysis", V2),
-            _c("271594007", "Syncope", V2),
-            _c("3415004", "Cyanosis", V, site=SITE_NOT_LEG, off_site_tags=None),
+            _c("267036007", "Dyspnea", V2, term=N_("Breathlessness")),
+            _c("29857009", "Chest pain", V2, term=N_("Chest pain")),
+            _c("66857006", "Hemoptysis", V2, term=N_("Haemoptysis")),
+            _c("271594007", "Syncope", V2, term=N_("Syncope")),
+            _c("3415004", "Cyanosis", V, site=SITE_NOT_LEG, off_site_tags=None, term=N_("Cyanosis")),
         ),
         measured_by=(SPO2, HEART_RATE),
     ),
     FindingDef(
         "F-ACTIVE-CANCER",
-        "Active cancer",
+        N_("Active cancer"),
         WINDOW_HISTORY,
         (_c("363346000", "Malignant neoplastic disease", V),),
         note="deployments add codes with CDS_EXTRA_CANCER_CODES",
     ),
     FindingDef(
         "F-PREVIOUS-DVT",
-        "Previously documented DVT",
+        N_("Previously documented DVT"),
         WINDOW_HISTORY,
         (
             *(
@@ -354,7 +372,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-PARESIS-OR-CAST",
-        "Paresis or recent plaster immobilisation of the leg",
+        N_("Paresis or recent plaster immobilisation of the leg"),
         WINDOW_SYMPTOM,
         (
             _c("102568007", "Paresis of lower extremity", V),
@@ -363,7 +381,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-BEDRIDDEN-OR-SURGERY",
-        "Bedridden 3 days or major surgery within 12 weeks",
+        N_("Bedridden 3 days or major surgery within 12 weeks"),
         WINDOW_SYMPTOM,
         (
             _local(
@@ -374,20 +392,20 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-ALTERNATIVE-DX-LIKELY",
-        "Alternative diagnosis at least as likely as DVT",
+        N_("Alternative diagnosis at least as likely as DVT"),
         WINDOW_SYMPTOM,
         (_local("alternative-diagnosis-as-likely", "Alternative diagnosis at least as likely"),),
     ),
     FindingDef(
         "F-PREGNANT",
-        "Pregnant",
+        N_("Pregnant"),
         WINDOW_PREGNANCY,
         (_c("77386006", "Pregnant", U),),
         note="as Condition, Observation code, or value of LOINC 82810-3 Pregnancy status",
     ),
     FindingDef(
         "F-D-DIMER",
-        "D-dimer",
+        N_("D-dimer"),
         WINDOW_LAB,
         (),
         measured_by=(D_DIMER,),
@@ -395,13 +413,13 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-DVT-DX",
-        "Diagnosed DVT or PE (active, within 14 days)",
+        N_("Diagnosed DVT or PE (active, within 14 days)"),
         WINDOW_14_DAYS,
         tuple(_c(code, display, V) for code, display in _DVT_PE),
     ),
     FindingDef(
         "F-SVT",
-        "Superficial vein thrombosis",
+        N_("Superficial vein thrombosis"),
         WINDOW_SYMPTOM,
         (
             _c("2477008", "Superficial thrombophlebitis", V),
@@ -417,7 +435,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-VARICOSE",
-        "Varicose veins or chronic venous insufficiency",
+        N_("Varicose veins or chronic venous insufficiency"),
         WINDOW_CHRONIC,
         (
             _c("72866009", "Varicose veins of lower extremity", V),
@@ -428,26 +446,26 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-BLEEDING-VARICOSITY",
-        "Bleeding varicose vein",
+        N_("Bleeding varicose vein"),
         WINDOW_SYMPTOM,
         (_local("bleeding-varicose-vein", "Bleeding from a varicose vein"),),
     ),
     FindingDef(
         "F-EVENING-PAIN",
-        "Pain worse in the evening",
+        N_("Pain worse in the evening"),
         WINDOW_SYMPTOM,
         (_local("pain-worse-in-evening", "Leg pain worse in the evening"),),
     ),
     FindingDef(
         "F-CLAUDICATION",
-        "Intermittent claudication",
+        N_("Intermittent claudication"),
         WINDOW_SYMPTOM,
         (_c("63491006", "Intermittent claudication", V),),
         note="never 16973004 (Limping)",
     ),
     FindingDef(
         "F-CALF-ATROPHY",
-        "Calf muscle atrophy",
+        N_("Calf muscle atrophy"),
         WINDOW_SYMPTOM,
         (
             _c("1119440005", "Atrophy of muscle of lower leg", V),
@@ -456,7 +474,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-TROPHIC-SKIN",
-        "Trophic skin changes",
+        N_("Trophic skin changes"),
         WINDOW_SYMPTOM,
         (
             _c("16386004", "Dry skin", V, site=SITE_LEG),
@@ -466,23 +484,23 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-GANGRENE",
-        "Gangrene",
+        N_("Gangrene"),
         WINDOW_SYMPTOM,
         (_c("372070002", "Gangrenous disorder", V), _c("49176002", "Gangrene", V)),
     ),
     FindingDef(
         "F-REST-PAIN",
-        "Ischaemic rest pain",
+        N_("Ischaemic rest pain"),
         WINDOW_SYMPTOM,
         (
             _c("428171009", "Peripheral vascular disease with rest pain", V),
             _local("ischaemic-rest-pain", "Ischaemic rest pain"),
         ),
     ),
-    FindingDef("F-ABI", "Ankle-brachial index", WINDOW_ABI, (), measured_by=(ABI,)),
+    FindingDef("F-ABI", N_("Ankle-brachial index"), WINDOW_ABI, (), measured_by=(ABI,)),
     FindingDef(
         "F-PAD-DX",
-        "Peripheral arterial disease",
+        N_("Peripheral arterial disease"),
         WINDOW_CHRONIC,
         (
             _c("840580004", "Peripheral arterial disease", V2),
@@ -493,29 +511,29 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-CLTI-DX",
-        "Chronic limb-threatening ischaemia",
+        N_("Chronic limb-threatening ischaemia"),
         WINDOW_CHRONIC,
         (_c("233962007", "Critical lower limb ischemia", V),),
     ),
     FindingDef(
         "F-COLD-LIMB",
-        "Cold or pale leg",
+        N_("Cold or pale leg"),
         WINDOW_SYMPTOM,
         (
-            _c("771542000", "Cold extremity", V, site=SITE_LEG),
-            _c("771545003", "Painful and cold lower limb", V),
-            _local("pallor-of-leg", "Pallor of the leg"),
+            _c("771542000", "Cold extremity", V, term=N_("Cold leg"), tags=frozenset({TAG_COLD}), site=SITE_LEG),
+            _c("771545003", "Painful and cold lower limb", V, term=N_("Painful, cold leg"), tags=frozenset({TAG_COLD})),
+            _local("pallor-of-leg", "Pallor of the leg", tags=frozenset({TAG_PALLOR}), term=N_("Pale leg")),
         ),
     ),
     FindingDef(
         "F-PAINFUL-COLD-LIMB",
-        "Painful and cold leg",
+        N_("Painful and cold leg"),
         WINDOW_SYMPTOM,
         (_c("771545003", "Painful and cold lower limb", V),),
     ),
     FindingDef(
         "F-PULSELESS",
-        "Absent foot pulses",
+        N_("Absent foot pulses"),
         WINDOW_SYMPTOM,
         (
             _c("54518005", "Absent pulse", U, site=SITE_LEG),
@@ -524,18 +542,30 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-SENSORY-MOTOR-LOSS",
-        "Sensory or motor loss",
+        N_("Sensory or motor loss"),
         WINDOW_SYMPTOM,
         (
-            _c("91019004", "Paresthesia", V),
-            _c("309537005", "Numbness of lower limb", V),
-            _c("102568007", "Paresis of lower extremity", V, tags=frozenset({TAG_MOTOR})),
-            _c("713514005", "Muscle weakness of limb", V, tags=frozenset({TAG_MOTOR})),
+            _c("91019004", "Paresthesia", V, term=N_("Paraesthesia of the leg"), tags=frozenset({TAG_SENSORY})),
+            _c("309537005", "Numbness of lower limb", V, term=N_("Numbness of the leg"), tags=frozenset({TAG_SENSORY})),
+            _c(
+                "102568007",
+                "Paresis of lower extremity",
+                V,
+                tags=frozenset({TAG_MOTOR}),
+                term=N_("Leg weakness (paresis)"),
+            ),
+            _c(
+                "713514005",
+                "Muscle weakness of limb",
+                V,
+                tags=frozenset({TAG_MOTOR}),
+                term=N_("Muscle weakness of the leg"),
+            ),
         ),
     ),
     FindingDef(
         "F-ALI-DX",
-        "Acute limb ischaemia",
+        N_("Acute limb ischaemia"),
         WINDOW_SYMPTOM,
         (
             _c("1230182004", "Acute lower limb ischemia", V),
@@ -545,16 +575,16 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-LOW-BACK-PAIN",
-        "Low back pain",
+        N_("Low back pain"),
         WINDOW_SYMPTOM,
         (_c("279039007", "Low back pain", V), _c("278860009", "Chronic low back pain", V)),
     ),
     FindingDef(
         "F-RADICULAR",
-        "Radicular pain",
+        N_("Radicular pain"),
         WINDOW_SYMPTOM,
         (
-            _c("23056005", "Sciatica", V),
+            _c("23056005", "Sciatica", V, term=N_("Sciatica")),
             _c("128196005", "Lumbar radiculopathy", V),
             _c("2415007", "Lumbosacral radiculopathy", V),
             _c("202735001", "Lumbar disc prolapse with radiculopathy", V),
@@ -564,7 +594,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-LUMBAR-DISC-DISEASE",
-        "Lumbar disc disease",
+        N_("Lumbar disc disease"),
         WINDOW_CHRONIC,
         (
             _c("202708005", "Prolapsed lumbar intervertebral disc", V, tags=_SUPPORTING),
@@ -574,7 +604,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-NEUROGENIC-CLAUDICATION",
-        "Neurogenic claudication",
+        N_("Neurogenic claudication"),
         WINDOW_CHRONIC,
         (
             _c("303081002", "Neurogenic claudication", V),
@@ -583,27 +613,32 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-CAUDA-EQUINA-DX",
-        "Cauda equina syndrome",
+        N_("Cauda equina syndrome"),
         WINDOW_SYMPTOM,
         (
-            _c("192970008", "Cauda equina syndrome with neurogenic bladder", V),
-            _c("12454008", "Cauda equina syndrome", V),
-            _local("saddle-anaesthesia", "Saddle anaesthesia"),
+            _c("192970008", "Cauda equina syndrome with neurogenic bladder", V, term=N_("Cauda equina syndrome")),
+            _c("12454008", "Cauda equina syndrome", V, term=N_("Cauda equina syndrome")),
+            _local(
+                "saddle-anaesthesia",
+                "Saddle anaesthesia",
+                tags=frozenset({TAG_SADDLE}),
+                term=N_("Saddle anaesthesia"),
+            ),
         ),
     ),
     FindingDef(
         "F-BLADDER-BOWEL-FLAG",
-        "New bladder or bowel dysfunction",
+        N_("New bladder or bowel dysfunction"),
         WINDOW_14_DAYS,
         (
-            _c("267064002", "Retention of urine", V),
-            _c("72042002", "Incontinence of feces", V),
-            _c("165232002", "Urinary incontinence", V),
+            _c("267064002", "Retention of urine", V, term=N_("Urinary retention"), tags=frozenset({TAG_BLADDER})),
+            _c("72042002", "Incontinence of feces", V, term=N_("Faecal incontinence"), tags=frozenset({TAG_BOWEL})),
+            _c("165232002", "Urinary incontinence", V, term=N_("Urinary incontinence"), tags=frozenset({TAG_BLADDER})),
         ),
     ),
     FindingDef(
         "F-COMPARTMENT",
-        "Compartment syndrome",
+        N_("Compartment syndrome"),
         WINDOW_SYMPTOM,
         (
             _c("111245009", "Compartment syndrome", V),
@@ -617,7 +652,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-CELLULITIS",
-        "Cellulitis",
+        N_("Cellulitis"),
         WINDOW_SYMPTOM,
         (
             _c("449711005", "Cellulitis of lower leg", V),
@@ -626,13 +661,13 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-NECROTISING",
-        "Necrotising fasciitis",
+        N_("Necrotising fasciitis"),
         WINDOW_SYMPTOM,
         (_c("52486002", "Necrotizing fasciitis", V),),
     ),
     FindingDef(
         "F-EXERTION",
-        "Recent strenuous exertion or muscle strain",
+        N_("Recent strenuous exertion or muscle strain"),
         WINDOW_SYMPTOM,
         (
             _local("recent-strenuous-exertion", "Recent strenuous or unaccustomed exertion"),
@@ -641,7 +676,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-CRAMP",
-        "Muscle cramp",
+        N_("Muscle cramp"),
         WINDOW_SYMPTOM,
         (
             _c("55300003", "Cramp", V),
@@ -651,28 +686,35 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-CRAMP-CAUSE",
-        "Secondary cause of cramps",
+        N_("Secondary cause of cramps"),
         WINDOW_SYMPTOM,
         (
-            _c("40930008", "Hypothyroidism", V, window_class=WINDOW_CHRONIC),
-            _c("34095006", "Dehydration", V),
-            _c("43339004", "Hypokalemia", V),
-            _c("190855004", "Hypomagnesemia", V),
-            _c("5291005", "Hypocalcemia", V),
+            _c("40930008", "Hypothyroidism", V, term=N_("Hypothyroidism"), window_class=WINDOW_CHRONIC),
+            _c(
+                "83664006",
+                "Idiopathic atrophic hypothyroidism",
+                U,
+                window_class=WINDOW_CHRONIC,
+                term=N_("Hypothyroidism"),
+            ),
+            _c("34095006", "Dehydration", V, term=N_("Dehydration")),
+            _c("43339004", "Hypokalemia", V, term=N_("Hypokalaemia")),
+            _c("190855004", "Hypomagnesemia", V, term=N_("Hypomagnesaemia")),
+            _c("5291005", "Hypocalcemia", V, term=N_("Hypocalcaemia")),
         ),
         measured_by=(TSH, POTASSIUM, MAGNESIUM, CALCIUM),
     ),
     FindingDef(
         "F-SEVERE-ELECTROLYTE",
-        "Severe electrolyte disturbance",
+        N_("Severe electrolyte disturbance"),
         WINDOW_LAB,
         (),
         measured_by=(POTASSIUM, MAGNESIUM, CALCIUM),
     ),
-    FindingDef("F-CK", "Creatine kinase", WINDOW_LAB, (), measured_by=(CK,)),
+    FindingDef("F-CK", N_("Creatine kinase"), WINDOW_LAB, (), measured_by=(CK,)),
     FindingDef(
         "F-MYOSITIS-DX",
-        "Myositis",
+        N_("Myositis"),
         WINDOW_SYMPTOM,
         (
             _c("26889001", "Myositis", V),
@@ -683,23 +725,23 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-RHABDO",
-        "Rhabdomyolysis",
+        N_("Rhabdomyolysis"),
         WINDOW_SYMPTOM,
         (
-            _c("240131006", "Rhabdomyolysis", V),
-            _local("dark-urine", "Dark (cola-coloured) urine"),
+            _c("240131006", "Rhabdomyolysis", V, term=N_("Rhabdomyolysis")),
+            _local("dark-urine", "Dark (cola-coloured) urine", term=N_("Dark urine")),
         ),
         note="local dark-urine counts with a calf symptom or 68962001 at any site (engine)",
     ),
     FindingDef(
         "F-FIBROMYALGIA",
-        "Fibromyalgia",
+        N_("Fibromyalgia"),
         WINDOW_CHRONIC,
         (_c("203082005", "Fibromyalgia", V2),),
     ),
     FindingDef(
         "F-ACHILLES-RUPTURE",
-        "Achilles tendon rupture",
+        N_("Achilles tendon rupture"),
         WINDOW_SYMPTOM,
         (_c("429513001", "Rupture of Achilles tendon", V),),
     ),
@@ -830,20 +872,6 @@ MEASUREMENT_LIST: tuple[MeasurementDef, ...] = (
     ),
 )
 
-# Default cut-offs (§3; §5 for D-dimer). The observation's own interpretation and
-# referenceRange are preferred where fhir_input says so.
-FEVER_CEL = 38.0
-SPO2_LOW_PERCENT = 92.0
-HEART_RATE_HIGH_PER_MIN = 100.0
-D_DIMER_FEU_NG_ML = 500.0
-D_DIMER_DDU_NG_ML = 250.0
-TSH_HIGH_MIU_L = 4.5
-POTASSIUM_LOW_MMOL_L = 3.5
-POTASSIUM_SEVERE_MMOL_L = 2.5
-MAGNESIUM_LOW = {"mmol/L": 0.7, "mg/dL": 1.7}
-CALCIUM_LOW_MG_DL = 8.5
-CALF_DIFFERENCE_CM = 3.0
-
 # Other codes the service uses (docs/terminology.md lists them all): §2, §6, §7.
 BODY_SITE_CODES: tuple[tuple[str, str, str], ...] = (
     ("53840002", "Calf of leg structure", U),
@@ -861,7 +889,7 @@ VALUE_CODES: tuple[tuple[str, str, str, str], ...] = (
     (NO_CODE, "No", U, "explicit absence (§2)"),
     (YES_CODE, "Yes", U, "presence (§2)"),
     (POSITIVE_CODE, "Positive", U, "qualitative D-dimer positive (§3)"),
-    (NEGATIVE_CODE, "Negative", U, "qualitative D-dimer negative (not in the spec; U)"),
+    (NEGATIVE_CODE, "Negative", U, "qualitative D-dimer negative (§5)"),
 )
 EXCLUDED_CODES: tuple[tuple[str, str, str], ...] = (
     ("16973004", "Limping", "never counts as F-CLAUDICATION (§3)"),
@@ -887,49 +915,51 @@ MEASUREMENTS: Mapping[tuple[str, str], MeasurementDef] = MappingProxyType(
 def check_catalog(
     findings: Mapping[str, FindingDef] = FINDINGS,
     measurements: Iterable[MeasurementDef] = MEASUREMENT_LIST,
-) -> None:
-    """Raise ValueError when an invariant of the catalog does not hold (run at import)."""
+) -> list[str]:
+    """Every broken invariant of the catalog, as readable messages (empty = sound)."""
+    problems: list[str] = []
+    presence_codes = {(c.system, c.code) for f in findings.values() for c in f.codes}
     for finding in findings.values():
-        if not finding.finding_id.startswith("F-"):
-            raise ValueError(f"finding id {finding.finding_id} must start with F-")
+        where = finding.finding_id
+        if not where.startswith("F-"):
+            problems.append(f"finding id {where} must start with F-")
         if finding.window_class not in WINDOW_CLASSES:
-            raise ValueError(f"{finding.finding_id}: unknown window class {finding.window_class}")
+            problems.append(f"{where}: unknown window class {finding.window_class}")
         if not finding.codes and not finding.measured_by:
-            raise ValueError(f"{finding.finding_id} has neither codes nor measurements")
+            problems.append(f"{where} has neither codes nor measurements")
         for code in finding.codes:
-            where = f"{finding.finding_id} {code.code}"
+            at = f"{where} {code.code}"
             if code.confidence not in CONFIDENCE_MARKS:
-                raise ValueError(f"{where}: confidence mark {code.confidence!r} unknown")
+                problems.append(f"{at}: confidence mark {code.confidence!r} unknown")
             if (code.confidence == LOCAL_MARK) != code.is_local:
-                raise ValueError(f"{where}: only local codes carry the local mark")
+                problems.append(f"{at}: only local codes carry the local mark")
             if code.system not in {SNOMED, LOINC, LOCAL}:
-                raise ValueError(f"{where}: system {code.system} unexpected")
+                problems.append(f"{at}: system {code.system} unexpected")
             if code.site not in {None, SITE_CALF, SITE_LEG, SITE_NOT_LEG}:
-                raise ValueError(f"{where}: site {code.site!r} unknown")
+                problems.append(f"{at}: site {code.site!r} unknown")
             if code.window_class is not None and code.window_class not in WINDOW_CLASSES:
-                raise ValueError(f"{where}: unknown window class {code.window_class}")
+                problems.append(f"{at}: unknown window class {code.window_class}")
             if not code.display:
-                raise ValueError(f"{where}: display missing")
+                problems.append(f"{at}: display missing")
     seen: set[tuple[str, str]] = set()
     analytes = {a for f in findings.values() for a in f.measured_by}
     for item in measurements:
         key = (item.system, item.code)
         if key in seen:
-            raise ValueError(f"duplicate measurement code {item.code}")
+            problems.append(f"duplicate measurement code {item.code}")
         seen.add(key)
-        if item.confidence not in CONFIDENCE_MARKS:
-            raise ValueError(f"measurement {item.code}: confidence mark missing")
         if item.analyte not in analytes:
-            raise ValueError(f"measurement {item.code}: no finding lists analyte {item.analyte}")
-        for finding_id in item.finding_ids:
-            if finding_id not in findings:
-                raise ValueError(f"measurement {item.code}: unknown finding {finding_id}")
-        if item.window_class not in WINDOW_CLASSES:
-            raise ValueError(f"measurement {item.code}: unknown window class")
+            problems.append(f"measurement {item.code}: no finding lists analyte {item.analyte}")
+        problems.extend(
+            f"measurement {item.code}: unknown finding {finding_id}"
+            for finding_id in item.finding_ids
+            if finding_id not in findings
+        )
         if item.analyte == D_DIMER and item.dimer_basis not in {"FEU", "DDU"}:
-            raise ValueError(f"measurement {item.code}: D-dimer needs FEU or DDU")
-        if (key[0], key[1]) in {(c.system, c.code) for f in findings.values() for c in f.codes}:
-            raise ValueError(f"measurement {item.code} is also a presence code")
+            problems.append(f"measurement {item.code}: D-dimer needs FEU or DDU")
+        if key in presence_codes:
+            problems.append(f"measurement {item.code} is also a presence code")
+    return problems
 
 
 def _build_index(
@@ -943,7 +973,9 @@ def _build_index(
     return MappingProxyType({key: tuple(entries) for key, entries in index.items()})
 
 
-check_catalog()
+_PROBLEMS = check_catalog()
+if _PROBLEMS:
+    raise ValueError("invalid finding catalog: " + "; ".join(_PROBLEMS))
 CODE_INDEX: Mapping[tuple[str, str], tuple[CatalogEntry, ...]] = _build_index(FINDINGS)
 GENERIC_KEYS = frozenset((system, code) for system, code, _, _ in GENERIC_OBSERVATION_CODES)
 
@@ -962,8 +994,8 @@ _SYSTEM_ALIASES = {
 
 
 def normalise_system(system: str | None) -> str:
-    """Map `…/CodeSystem/finding` URLs to the LOCAL sentinel and known aliases of SNOMED CT and
-    LOINC (OIDs, https, trailing slash) to their canonical URL; other systems unchanged."""
+    """`…/CodeSystem/finding` URLs -> the LOCAL sentinel; known aliases of SNOMED CT and LOINC
+    (OIDs, https, trailing slash) -> their canonical URL; other systems unchanged."""
     if not system:
         return ""
     if system.endswith(LOCAL_FINDING_SYSTEM_SUFFIX):
@@ -971,82 +1003,109 @@ def normalise_system(system: str | None) -> str:
     return _SYSTEM_ALIASES.get(system, system)
 
 
-def _parse_extra_code(raw: str) -> tuple[str, str]:
+def parse_configured_code(raw: str) -> tuple[str, str]:
+    """A configured code: a bare code is SNOMED CT, else `system|code`."""
     system, sep, code = raw.strip().rpartition("|")
     return (normalise_system(system) if sep and system else SNOMED), code.strip()
 
 
-def extra_cancer_entries(settings: Settings) -> Mapping[tuple[str, str], tuple[CatalogEntry, ...]]:
-    """Index entries for `settings.extra_cancer_codes` (bare code = SNOMED, or `system|code`)."""
-    return _extra_cancer_entries(tuple(settings.extra_cancer_codes))
-
-
-_EXTRA_CACHE: dict[tuple[str, ...], Mapping[tuple[str, str], tuple[CatalogEntry, ...]]] = {}
-
-
-def _extra_cancer_entries(
-    raw_codes: tuple[str, ...],
-) -> Mapping[tuple[str, str], tuple[CatalogEntry, ...]]:
-    cached = _EXTRA_CACHE.get(raw_codes)
-    if cached is not None:
-        return cached
-    cancer = FINDINGS["F-ACTIVE-CANCER"]
-    entries: dict[tuple[str, str], tuple[CatalogEntry, ...]] = {}
-    for raw in raw_codes:
-        system, code = _parse_extra_code(raw)
+def _configured(
+    codes: tuple[str, ...], finding_id: str, display: str, **qualifiers: object
+) -> dict[tuple[str, str], CatalogEntry]:
+    finding = FINDINGS[finding_id]
+    entries: dict[tuple[str, str], CatalogEntry] = {}
+    for raw in codes:
+        system, code = parse_configured_code(raw)
         if code:
-            definition = CodeDef(system, code, "Configured cancer code", U, note="configured")
-            entries[(system, code)] = (CatalogEntry(cancer, definition),)
-    result: Mapping[tuple[str, str], tuple[CatalogEntry, ...]] = MappingProxyType(entries)
-    if len(_EXTRA_CACHE) < 16:  # settings rarely change; bound the cache anyway
-        _EXTRA_CACHE[raw_codes] = result
-    return result
+            definition = CodeDef(system, code, display, U, note="configured", **qualifiers)  # type: ignore[arg-type]
+            entries[(system, code)] = CatalogEntry(finding, definition)
+    return entries
 
 
-def lookup(
-    system: str | None,
-    code: str | None,
-    extra: Mapping[tuple[str, str], tuple[CatalogEntry, ...]] | None = None,
-) -> tuple[CatalogEntry, ...]:
-    """Catalog entries for one coding (local systems matched leniently); () when unknown."""
-    if not code:
-        return ()
-    key = (normalise_system(system), code)
-    found = CODE_INDEX.get(key, ())
-    if extra:
-        more = extra.get(key)
-        if more:
-            found = found + more
-    return found
+@dataclass(frozen=True)
+class Catalog:
+    """The catalog under one deployment's configured codes (cancer, thyroid, postpartum)."""
+
+    extra: Mapping[tuple[str, str], tuple[CatalogEntry, ...]]
+    code_strings: frozenset[str]  # every code string a lookup can match, whatever the system
+
+    def lookup(self, system: str | None, code: str | None) -> tuple[CatalogEntry, ...]:
+        """Catalog entries for one coding (local systems matched leniently); () when unknown."""
+        if not code or code not in self.code_strings:
+            return ()
+        key = (normalise_system(system), code)
+        found = CODE_INDEX.get(key, ())
+        more = self.extra.get(key)
+        return found + more if more else found
+
+    def measurement(self, system: str | None, code: str | None) -> MeasurementDef | None:
+        """The threshold analyte of one coding, or None."""
+        if not code or code not in self.code_strings:
+            return None
+        return MEASUREMENTS.get((normalise_system(system), code))
+
+    def knows(self, system: str | None, code: str | None) -> bool:
+        """Whether a coding names any finding, analyte or generic code (the relevance screen)."""
+        if not code or code not in self.code_strings:
+            return False
+        key = (normalise_system(system), code)
+        return key in CODE_INDEX or key in MEASUREMENTS or key in GENERIC_KEYS or key in self.extra
 
 
-def measurement_for(system: str | None, code: str | None) -> MeasurementDef | None:
-    """The threshold analyte of one coding, or None."""
-    if not code:
-        return None
-    return MEASUREMENTS.get((normalise_system(system), code))
+@functools.lru_cache(maxsize=16)
+def catalog_for(policy: Policy) -> Catalog:
+    """The catalog with the policy's configured codes added (built once per policy)."""
+    extra: dict[tuple[str, str], list[CatalogEntry]] = {}
+    configured = (
+        _configured(policy.extra_cancer_codes, "F-ACTIVE-CANCER", "Configured cancer code"),
+        _configured(
+            policy.extra_thyroid_codes,
+            "F-CRAMP-CAUSE",
+            "Configured thyroid code",
+            window_class=WINDOW_CHRONIC,
+            term=N_("Hypothyroidism"),
+        ),
+        _configured(
+            policy.postpartum_codes,
+            "F-PREGNANT",
+            "Configured postpartum code",
+            window_class=WINDOW_POSTPARTUM,
+            tags=frozenset({TAG_POSTPARTUM}),
+            term=N_("Postpartum"),
+        ),
+    )
+    for entries in configured:
+        for key, entry in entries.items():
+            extra.setdefault(key, []).append(entry)
+    strings = frozenset(
+        [code for _, code in CODE_INDEX]
+        + [code for _, code in MEASUREMENTS]
+        + [code for _, code in GENERIC_KEYS]
+        + [code for _, code in extra]
+    )
+    frozen = MappingProxyType({key: tuple(value) for key, value in extra.items()})
+    return Catalog(frozen, strings)
 
 
-def window_for(window_class: str, settings: Settings, *, condition: bool) -> timedelta | None:
+def window_for(window_class: str, policy: Policy, *, condition: bool) -> timedelta | None:
     """The time window of a class (§2 "Time windows"); None = no limit.
 
     Chronic disorders and pregnancy have no limit as active Conditions.
     """
-    if window_class == WINDOW_SYMPTOM:
-        return timedelta(days=settings.window_symptom_days)
-    if window_class == WINDOW_LAB:
-        return timedelta(hours=settings.window_lab_hours)
-    if window_class == WINDOW_TSH:
-        return timedelta(days=settings.window_tsh_days)
-    if window_class == WINDOW_ABI:
-        return timedelta(days=settings.window_abi_days)
-    if window_class == WINDOW_14_DAYS:
-        return FOURTEEN_DAYS
+    windows: dict[str, timedelta | None] = {
+        WINDOW_SYMPTOM: timedelta(days=policy.window_symptom_days),
+        WINDOW_LAB: timedelta(hours=policy.window_lab_hours),
+        WINDOW_TSH: timedelta(days=policy.window_tsh_days),
+        WINDOW_ABI: timedelta(days=policy.window_abi_days),
+        WINDOW_14_DAYS: FOURTEEN_DAYS,
+        WINDOW_POSTPARTUM: POSTPARTUM_WINDOW,
+        WINDOW_HISTORY: None,
+    }
     if window_class == WINDOW_CHRONIC:
-        return None if condition else timedelta(days=settings.window_chronic_observation_days)
+        return None if condition else timedelta(days=policy.window_chronic_observation_days)
     if window_class == WINDOW_PREGNANCY:
-        return None if condition else timedelta(days=settings.window_pregnancy_observation_days)
-    return None  # WINDOW_HISTORY
+        return None if condition else timedelta(days=policy.window_pregnancy_observation_days)
+    return windows[window_class]
 
 
 def local_finding_codes() -> list[CodeDef]:
@@ -1062,28 +1121,28 @@ def local_finding_codes() -> list[CodeDef]:
     return list(seen.values())
 
 
-def observation_prefetch_codes(settings: Settings) -> list[str]:
-    """`system|code` of every code an Observation may carry for a finding (discovery prefetch).
+def wire_system(system: str, base: str) -> str:
+    """The system URL a code is sent with: local codes live under `<base>/CodeSystem/finding`."""
+    return base.rstrip("/") + LOCAL_FINDING_SYSTEM_SUFFIX if system == LOCAL else system
+
+
+def observation_codes(policy: Policy, extra_observation_codes: tuple[str, ...] = ()) -> list[str]:
+    """`system|code` of every code an Observation may carry for a finding (prefetch query).
 
     Finding codes, the generic codes, measurement codes, local codes (under the configured
-    base), configured cancer codes and `settings.extra_observation_codes`, deduplicated.
+    base), configured codes and `extra_observation_codes`, deduplicated, in catalog order.
     """
-    local_system = settings.fhir_base.rstrip("/") + LOCAL_FINDING_SYSTEM_SUFFIX
-
-    def wire(system: str, code: str) -> str:
-        return f"{local_system if system == LOCAL else system}|{code}"
-
     out: dict[str, None] = {}
     for finding in FINDINGS.values():
         for code_def in finding.codes:
-            out[wire(code_def.system, code_def.code)] = None
+            out[f"{wire_system(code_def.system, policy.base)}|{code_def.code}"] = None
     for system, code, _, _ in GENERIC_OBSERVATION_CODES:
-        out[wire(system, code)] = None
+        out[f"{system}|{code}"] = None
     for item in MEASUREMENT_LIST:
-        out[wire(item.system, item.code)] = None
-    for extra_system, extra_code in extra_cancer_entries(settings):
-        out[wire(extra_system, extra_code)] = None
-    for raw in settings.extra_observation_codes:
+        out[f"{wire_system(item.system, policy.base)}|{item.code}"] = None
+    for system, code in catalog_for(policy).extra:
+        out[f"{wire_system(system, policy.base)}|{code}"] = None
+    for raw in extra_observation_codes:
         if raw.strip():
             out[raw.strip()] = None
     return list(out)

@@ -1,0 +1,329 @@
+"""The rule engine: `evaluate(Extraction) -> Assessment` (clinical-rules.md §4 over §2 findings).
+
+Pure. A small recursive evaluator walks each rule's condition (data from `core.rules`) over the
+request's `FindingSet`, in dependency order, and returns the fired rules (display order: tier,
+then id), each with the records that made it fire, its §7.4 variant, and what its card needs.
+A condition node holds with its evidence (a tuple of records, possibly empty) or fails (None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+from . import scores
+from .findingset import FindingSet
+from .model import (
+    TAG_NOT_INTERPRETABLE_BLOCKS,
+    Extraction,
+    Finding,
+    PatientFacts,
+    Side,
+    Tier,
+    same_side,
+)
+from .policy import DEFAULT_POLICY, Policy
+from .rules import (
+    DVT_TRIGGER,
+    EMERGENCY,
+    EVALUATION_ORDER,
+    PRINCIPLE_7_SIGNS,
+    ROUTINE,
+    RULES,
+    SELF_CARE_BLOCKING_SWELLING,
+    URGENT,
+    AllOf,
+    Always,
+    AnyOf,
+    Bilateral,
+    Condition,
+    DDimer,
+    Group,
+    Measure,
+    NoRuleOfTiers,
+    Not,
+    NotInterpretable,
+    Present,
+    Recorded,
+    RecordedClear,
+    Rule,
+    RuleFires,
+    SameSide,
+    SelfCareAllowed,
+    Source,
+    Unilateral,
+    Variant,
+    Wells,
+)
+
+Evidence = tuple[Finding, ...] | None
+_DISPLAY_RANK = {rule.id: rank for rank, rule in enumerate(RULES)}
+
+
+@dataclass(frozen=True)
+class FiredRule:
+    """One fired rule with its variant (§7.4) and the records behind it."""
+
+    rule: Rule
+    variant: Variant
+    evidence: tuple[Finding, ...]
+    also_noted: tuple[Finding, ...] = ()
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+    @property
+    def tier(self) -> Tier:
+        return self.variant.tier or self.rule.tier
+
+    @property
+    def route(self) -> str:
+        return self.variant.route or self.rule.route
+
+    @property
+    def priority(self) -> str | None:
+        return self.variant.priority or self.rule.tier.priority
+
+    @property
+    def source(self) -> Source:
+        return self.variant.source or self.rule.source
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything the plan and the cards need from one evaluation (no FHIR, no wire format)."""
+
+    fired: tuple[FiredRule, ...]
+    findings: FindingSet
+    patient: PatientFacts
+    evaluated_at: datetime
+    policy: Policy
+    wells: scores.WellsResult
+    d_dimers: scores.DDimers
+    groups: tuple[str, ...]  # principle-5 groups that apply: pregnant, under-18, anticoagulated
+    extraction: Extraction
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(f.rule.id for f in self.fired)
+
+    def fired_rule(self, rule_id: str) -> FiredRule | None:
+        return next((f for f in self.fired if f.rule.id == rule_id), None)
+
+    @property
+    def not_interpretable(self) -> tuple[Finding, ...]:
+        return self.findings.not_interpretable()
+
+    @property
+    def blocking_values(self) -> tuple[Finding, ...]:
+        """Not-interpretable D-dimer, CK, potassium or temperature values (§2)."""
+        return tuple(r for r in self.not_interpretable if TAG_NOT_INTERPRETABLE_BLOCKS in r.tags)
+
+    @property
+    def age_unknown(self) -> bool:
+        return self.patient.age_years is None
+
+
+@dataclass
+class _Run:
+    """One evaluation: the findings, the rules fired so far, and lazily computed scores."""
+
+    fs: FindingSet
+    patient: PatientFacts
+    policy: Policy
+    now: datetime
+    fired: dict[str, FiredRule] = field(default_factory=dict)
+    current: Rule | None = None
+
+    @cached_property
+    def wells(self) -> scores.WellsResult:
+        return scores.wells(self.fs)
+
+    @cached_property
+    def d_dimers(self) -> scores.DDimers:
+        trigger = holds(DVT_TRIGGER, self)
+        return scores.d_dimers(
+            self.fs,
+            age_years=self.patient.age_years,
+            symptoms_from=scores.first_dated(trigger, self.now) if trigger else None,
+            over_flag=self.policy.ddimer_age_adjust_over_lab_flag,
+        )
+
+    @cached_property
+    def groups(self) -> tuple[str, ...]:
+        found = []
+        if self.fs.present("F-PREGNANT"):
+            found.append("pregnant")
+        if self.patient.age_years is not None and self.patient.age_years < 18:
+            found.append("under-18")
+        if self.fs.present("F-ANTICOAGULATED"):
+            found.append("anticoagulated")
+        return tuple(found)
+
+
+def _compare(record: Finding, op: str, threshold: float) -> bool:
+    """§2: a `>`/`>=` comparator counts as at least the value; `>40` crosses "> 40"."""
+    assert record.measurement is not None and record.measurement.value is not None
+    value, comparator = record.measurement.value, record.measurement.comparator
+    if op == ">":
+        return value > threshold or (value == threshold and comparator == ">")
+    if op == ">=":
+        return value >= threshold
+    if op == "<":
+        return value < threshold or (value == threshold and comparator == "<")
+    return value <= threshold
+
+
+def _both_sides(records: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    both = [r for r in records if r.side is Side.BILATERAL]
+    if both:
+        return tuple(both)
+    left = [r for r in records if r.side is Side.LEFT]
+    right = [r for r in records if r.side is Side.RIGHT]
+    return tuple(left + right) if left and right else ()
+
+
+def _join(*parts: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    return tuple({id(r): r for part in parts for r in part}.values())
+
+
+def holds(node: Condition, run: _Run) -> Evidence:
+    """Evidence for `node` (a tuple, possibly empty) when it holds, else None."""
+    fs = run.fs
+    match node:
+        case Bilateral():
+            plain = Present(node.finding, node.with_tags, node.without_tags, node.codes, node.without_codes, node.any_site)
+            return _both_sides(fs.standing(plain)) or None
+        case Present():  # Unilateral too: FindingSet.standing reads the selector's class
+            return fs.standing(node) or None
+        case Recorded():
+            return () if fs.recorded(node.finding) else None
+        case Measure() if node.lowest:
+            low = fs.lowest(node.finding)
+            return (low,) if low is not None and _compare(low, node.op, node.threshold) else None
+        case Measure():
+            hits = tuple(r for r in fs.measured(node.finding) if _compare(r, node.op, node.threshold))
+            return hits or None
+        case SameSide():
+            return _same_side(node, run)
+        case AllOf():
+            found: tuple[Finding, ...] = ()
+            for item in node.items:
+                evidence = holds(item, run)
+                if evidence is None:
+                    return None
+                found = _join(found, evidence)
+            return found
+        case AnyOf():
+            # Every branch that holds adds evidence (the card names all of it).
+            branches = [e for e in (holds(item, run) for item in node.items) if e is not None]
+            return _join(*branches) if branches else None
+        case Not():
+            return () if holds(node.item, run) is None else None
+        case RuleFires():
+            hits = [run.fired[i] for i in node.rule_ids if i in run.fired]
+            return _join(*(hit.evidence for hit in hits)) if hits else None
+        case NoRuleOfTiers():
+            others = {r.id for r in RULES if r.tier in node.tiers and r is not run.current}
+            return () if others.isdisjoint(run.fired) else None
+        case SelfCareAllowed():
+            return _self_care_allowed(run)
+        case Group():
+            wanted = run.groups if node.name == "any" else (node.name,)
+            return () if set(wanted) & set(run.groups) else None
+        case Wells():
+            return () if run.wells.classification == node.classification else None
+        case DDimer():
+            return _d_dimer(node.state, run)
+        case NotInterpretable():
+            blocking = tuple(r for r in fs.not_interpretable() if TAG_NOT_INTERPRETABLE_BLOCKS in r.tags)
+            return blocking or None
+        case RecordedClear():
+            for group in node.groups:
+                if not any(fs.checked(f) for f in group) or any(fs.present(f) for f in group):
+                    return None
+            return ()
+        case Always():
+            return ()
+    raise TypeError(f"unknown condition node {type(node).__name__}")
+
+
+def _same_side(node: SameSide, run: _Run) -> Evidence:
+    firsts = [r for item in node.first for r in holds(item, run) or ()]
+    if not firsts:
+        return None
+    seconds = [r for item in node.second for r in holds(item, run) or ()]
+    matched: dict[int, Finding] = {}
+    for a in firsts:
+        for b in seconds:
+            if a is not b and same_side(a.side, b.side):
+                matched.setdefault(id(a), a)
+                matched.setdefault(id(b), b)
+    return tuple(matched.values()) or None
+
+
+def _self_care_allowed(run: _Run) -> Evidence:
+    """Principles 3 and 7: no E, U or R rule; no one-sided or side-unknown swelling; no sign."""
+    blocking_rules = {r.id for r in RULES if r.tier in (EMERGENCY, URGENT, ROUTINE)}
+    if not blocking_rules.isdisjoint(run.fired):
+        return None
+    for finding in SELF_CARE_BLOCKING_SWELLING:
+        if holds(Unilateral(finding), run) is not None:
+            return None
+        # A supporting-only one-sided swelling still blocks (§1.3 speaks of any swelling).
+        if any(
+            r.present and r.in_window and r.side is not Side.BILATERAL
+            for r in run.fs.records(finding)
+        ):
+            return None
+    return None if holds(PRINCIPLE_7_SIGNS, run) is not None else ()
+
+
+def _d_dimer(state: str, run: _Run) -> Evidence:
+    if state == "raised":
+        return run.fs.standing(Present("F-D-DIMER")) or None
+    results = run.d_dimers
+    if state == "positive":
+        return tuple(r.record for r in results.positive) or None
+    if state == "negative":
+        return tuple(r.record for r in results.negative) or None
+    return tuple(r.record for r in results.results) if results.all_negative else None
+
+
+def _variant(rule: Rule, run: _Run) -> Variant:
+    return next(v for v in rule.variants if holds(v.condition, run) is not None)
+
+
+def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Assessment:
+    """Evaluate every rule of `core.rules` over one extraction (pure; never raises on data).
+
+    Rules run in dependency order (R-PE-SUSPECTED after the thrombosis rules; "no other rule"
+    and self-care rules last); the result lists fired rules by tier (E, U, R, S), then id.
+    """
+    now = extraction.evaluated_at or datetime.now(UTC)
+    run = _Run(FindingSet(extraction.findings), extraction.patient, policy, now)
+    for rule in EVALUATION_ORDER:
+        run.current = rule
+        evidence = holds(rule.condition, run)
+        if evidence is None:
+            continue
+        variant = _variant(rule, run)
+        also_noted = run.fs.also_noted(rule.findings_used)
+        seen = {id(r) for r in evidence}
+        run.fired[rule.id] = FiredRule(
+            rule, variant, evidence, tuple(r for r in also_noted if id(r) not in seen)
+        )
+    fired = tuple(sorted(run.fired.values(), key=lambda f: _DISPLAY_RANK[f.rule.id]))
+    return Assessment(
+        fired=fired,
+        findings=run.fs,
+        patient=extraction.patient,
+        evaluated_at=now,
+        policy=policy,
+        wells=run.wells,
+        d_dimers=run.d_dimers,
+        groups=run.groups,
+        extraction=extraction,
+    )

@@ -1,0 +1,249 @@
+"""Scores (clinical-rules.md §5, 2026.2): the two-level DVT Wells score and D-dimer results.
+
+Pure. Wells items are *present*, *absent* (an explicit, dated absence, or a dated measurement
+short of its threshold) or *not recorded*. "Unlikely" only when every item is recorded
+(principle 4). A D-dimer is *positive*, *negative* (only as §5 defines it) or *unusable*, each
+with the reason a card gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .findingset import FindingSet, timestamp
+from .i18n import N_
+from .measurements import D_DIMER_DDU_NG_ML, D_DIMER_FEU_NG_ML, d_dimer_cutoff
+from .model import (
+    FLAG_HIGH,
+    FLAG_POSITIVE,
+    TAG_NOT_DEEP_VEIN,
+    Finding,
+    Side,
+)
+from .rules import Present, Unilateral
+
+# NICE NG158 table 1 (two-level DVT Wells score): (finding id, label, points).
+WELLS_ITEMS: tuple[tuple[str, str, int], ...] = (
+    ("F-ACTIVE-CANCER", N_("active cancer"), 1),
+    ("F-PARESIS-OR-CAST", N_("paralysis, paresis or recent leg cast"), 1),
+    ("F-BEDRIDDEN-OR-SURGERY", N_("bedridden 3 days or major surgery within 12 weeks"), 1),
+    ("F-DEEP-VEIN-TENDERNESS", N_("tenderness along the deep veins"), 1),
+    ("F-ENTIRE-LEG-SWOLLEN", N_("entire leg swollen"), 1),
+    ("F-CALF-SWELLING-3CM", N_("calf swelling 3 cm or more"), 1),
+    ("F-PITTING-EDEMA", N_("pitting oedema of the symptomatic leg"), 1),
+    ("F-COLLATERAL-VEINS", N_("collateral superficial veins"), 1),
+    ("F-PREVIOUS-DVT", N_("previous DVT"), 1),
+    ("F-ALTERNATIVE-DX-LIKELY", N_("alternative diagnosis as likely"), -2),
+)
+WELLS_FINDINGS = tuple(finding_id for finding_id, _, _ in WELLS_ITEMS)
+ALTERNATIVE_DX = "F-ALTERNATIVE-DX-LIKELY"
+WELLS_MAX = sum(points for _, _, points in WELLS_ITEMS if points > 0)
+
+PRESENT, ABSENT, NOT_RECORDED = "present", "absent", "not-recorded"
+LIKELY, UNLIKELY, INCOMPLETE = "likely", "unlikely", "incomplete"
+
+
+@dataclass(frozen=True)
+class WellsItem:
+    finding_id: str
+    label: str
+    points: int
+    status: str  # present | absent | not-recorded
+    evidence: tuple[Finding, ...] = ()
+    provisional: bool = False  # 247348008 calf tenderness: +1 provisionally, confirm
+
+
+@dataclass(frozen=True)
+class WellsResult:
+    """The two-level Wells score (§5): counted points, the reachable range, the class."""
+
+    items: tuple[WellsItem, ...]
+    score: int
+    low: int
+    high: int
+    classification: str  # likely | unlikely | incomplete
+
+    @property
+    def not_recorded(self) -> tuple[WellsItem, ...]:
+        return tuple(item for item in self.items if item.status == NOT_RECORDED)
+
+    @property
+    def counted(self) -> tuple[WellsItem, ...]:
+        return tuple(item for item in self.items if item.status == PRESENT)
+
+    @property
+    def alternative(self) -> WellsItem:
+        return self.items[-1]
+
+    def as_data(self) -> dict[str, object]:
+        """The card extension's `wells` object."""
+        return {
+            "score": self.score,
+            "range": [self.low, self.high],
+            "classification": self.classification,
+            "items": [
+                {"finding": i.finding_id, "status": i.status, "points": i.points}
+                for i in self.items
+            ],
+        }
+
+
+_SELECTORS: dict[str, Present] = {
+    finding_id: Unilateral(finding_id) if finding_id == "F-PITTING-EDEMA" else Present(finding_id)
+    for finding_id in WELLS_FINDINGS
+}
+
+
+def _item(fs: FindingSet, finding_id: str, label: str, points: int) -> WellsItem:
+    standing = fs.standing(_SELECTORS[finding_id])
+    if finding_id == "F-PREVIOUS-DVT":
+        # §2: the DVT that F-DVT-DX counts is not also a Wells "previous DVT".
+        current = {r.reference for r in fs.records("F-DVT-DX")}
+        standing = tuple(r for r in standing if r.reference not in current)
+    if standing:
+        provisional = all(TAG_NOT_DEEP_VEIN in r.tags for r in standing)
+        return WellsItem(finding_id, label, points, PRESENT, standing, provisional)
+    counted = [r for r in fs.records(finding_id) if r.in_window and r.interpretable]
+    # An undated absence fills nothing; bilateral pitting oedema records neither leg alone.
+    absences = tuple(r for r in counted if not r.present and r.when is not None)
+    if absences:
+        return WellsItem(finding_id, label, points, ABSENT, absences)
+    return WellsItem(finding_id, label, points, NOT_RECORDED)
+
+
+def wells(fs: FindingSet) -> WellsResult:
+    """The two-level DVT Wells score (§5; NICE NG158 table 1). Likely when present items reach
+    2; unlikely only when every item is recorded and the total is ≤ 1; else incomplete."""
+    items = tuple(_item(fs, finding_id, label, points) for finding_id, label, points in WELLS_ITEMS)
+    score = sum(item.points for item in items if item.status == PRESENT)
+    missing = [item for item in items if item.status == NOT_RECORDED]
+    alt = items[-1]
+    low = score - 2 if alt.status == NOT_RECORDED else score
+    high = score + sum(max(item.points, 0) for item in missing)
+    if score >= 2:
+        classification = LIKELY
+    elif not missing:
+        classification = UNLIKELY
+    else:
+        classification = INCOMPLETE
+    return WellsResult(items, score, low, high, classification)
+
+
+# ----------------------------------------------------------------------------- D-dimer
+POSITIVE, NEGATIVE, UNUSABLE = "positive", "negative", "unusable"
+_FINAL = frozenset({"final", "amended", "corrected"})
+_LAB_POSITIVE = frozenset({FLAG_HIGH, FLAG_POSITIVE})
+DAY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class DDimerResult:
+    """One in-window D-dimer: its state, the cut-off used, and why it cannot exclude DVT."""
+
+    record: Finding
+    state: str  # positive | negative | unusable
+    cutoff: float | None = None  # ng/mL in the record's basis, when a value was compared
+    age_adjusted: bool = False
+    reason: str = ""  # why it is not negative (an N_ message id), "" when negative
+
+
+@dataclass(frozen=True)
+class DDimers:
+    """The D-dimers of one request (§5)."""
+
+    results: tuple[DDimerResult, ...]
+
+    @property
+    def positive(self) -> tuple[DDimerResult, ...]:
+        return tuple(r for r in self.results if r.state == POSITIVE)
+
+    @property
+    def negative(self) -> tuple[DDimerResult, ...]:
+        return tuple(r for r in self.results if r.state == NEGATIVE)
+
+    @property
+    def all_negative(self) -> bool:
+        """At least one D-dimer in the window, and every one negative (§4 R-DVT-UNLIKELY)."""
+        return bool(self.results) and all(r.state == NEGATIVE for r in self.results)
+
+
+def _cutoff(record: Finding, age_years: int | None, over_flag: bool) -> tuple[float, bool]:
+    """The cut-off a value is compared with to be negative (§5)."""
+    m = record.measurement
+    if m is not None and m.basis == "DDU":
+        return D_DIMER_DDU_NG_ML, False  # never age-adjusted
+    flagged = record.flag in _LAB_POSITIVE
+    if flagged and not over_flag:
+        return D_DIMER_FEU_NG_ML, False
+    return d_dimer_cutoff(age_years)
+
+
+def d_dimers(
+    fs: FindingSet,
+    *,
+    age_years: int | None,
+    symptoms_from: datetime | None,
+    over_flag: bool = False,
+) -> DDimers:
+    """Each in-window D-dimer, judged as §5 says. `symptoms_from` is the time of the first
+    in-window record of the triggering calf symptom or sign (None: no trigger)."""
+    results: list[DDimerResult] = []
+    for record in fs.records("F-D-DIMER"):
+        if not record.in_window:
+            continue
+        results.append(_judge(record, age_years, symptoms_from, over_flag))
+    return DDimers(tuple(results))
+
+
+def _judge(
+    record: Finding, age_years: int | None, symptoms_from: datetime | None, over_flag: bool
+) -> DDimerResult:
+    m = record.measurement
+    if not record.interpretable:
+        state = POSITIVE if record.present else UNUSABLE
+        return DDimerResult(record, state, reason=N_("not interpretable"))
+    if record.flag in _LAB_POSITIVE and not over_flag:
+        reason = N_("flagged high by the lab") if record.flag == FLAG_HIGH else N_("flagged positive by the lab")
+        return DDimerResult(record, POSITIVE, reason=reason)
+    if m is None or m.value is None:  # a coded result without a number
+        if record.present:
+            return DDimerResult(record, POSITIVE, reason=N_("positive"))
+        return _usable(record, symptoms_from, None, False)
+    default_cut = D_DIMER_DDU_NG_ML if m.basis == "DDU" else D_DIMER_FEU_NG_ML
+    if record.present and m.value < default_cut and record.flag not in _LAB_POSITIVE:
+        # Positive below the default cut-off: the lab's own reference range said so, and a
+        # lab's "above range" is never read as a negative (conservative).
+        return DDimerResult(record, POSITIVE, reason=N_("above the lab's reference range"))
+    cutoff, adjusted = _cutoff(record, age_years, over_flag)
+    if m.value >= cutoff:
+        return DDimerResult(record, POSITIVE, cutoff, adjusted, reason=N_("positive"))
+    usable = _usable(record, symptoms_from, cutoff, adjusted)
+    if usable.state != NEGATIVE and record.present:
+        # From 500 to below the age-adjusted cut-off, and not usable as a negative.
+        return DDimerResult(record, POSITIVE, cutoff, adjusted, reason=usable.reason)
+    return usable
+
+
+def _usable(
+    record: Finding, symptoms_from: datetime | None, cutoff: float | None, adjusted: bool
+) -> DDimerResult:
+    """A value below its cut-off (or coded negative) is negative only when dated, final,
+    amended or corrected, and taken no earlier than 24 h before the leg symptoms (§5)."""
+    if record.when is None:
+        return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("undated"))
+    if record.status not in _FINAL:
+        return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("preliminary"))
+    if symptoms_from is not None and timestamp(record.when) < timestamp(symptoms_from - DAY):
+        return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("taken before the leg symptoms"))
+    return DDimerResult(record, NEGATIVE, cutoff, adjusted)
+
+
+def first_dated(records: tuple[Finding, ...], now: datetime) -> datetime:
+    """The time of the first in-window record among `records`; an undated one counts as now."""
+    times = [r.when if r.when is not None else now for r in records if r.in_window]
+    return min(times, key=timestamp) if times else now
+
+
+def bilateral_only(records: tuple[Finding, ...]) -> bool:
+    return bool(records) and all(r.side is Side.BILATERAL for r in records)

@@ -1,0 +1,117 @@
+"""Typed cards -> CDS Hooks 2.0 JSON (cds-hooks.md "Response"), serialised once.
+
+Optional fields that do not apply are left out, never sent as null, "", [] or {}. The draft
+ServiceRequest of a suggestion is built by `cds.fhir.resources` (fhir.resources). The card
+extension is `extension["example.calf-cds"]` (docs/architecture.md "Wire decisions").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core.model import Card, CardExtension, Code, EvidenceItem, Link, Suggestion
+from .fhir.resources import service_request
+
+EXTENSION_KEY = "example.calf-cds"  # reverse-domain of calf-cds.example (CDS Hooks 2.0 §Extensions)
+
+
+def coding(code: Code) -> dict[str, str]:
+    out = {"system": code.system, "code": code.code}
+    if code.display:
+        out["display"] = code.display
+    return out
+
+
+def _kept(value: Any) -> bool:
+    return value is not None and value != "" and value != [] and value != {}
+
+
+def _compact(**fields: Any) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if _kept(value)}
+
+
+def _evidence(item: EvidenceItem) -> dict[str, Any]:
+    return _compact(
+        finding=item.finding_id,
+        name=item.name,
+        reference=item.reference,
+        date=item.date,
+        value=item.value,
+        side=item.side,
+        present=item.present,
+        rawValue=item.raw_value,
+        unit=item.unit,
+    )
+
+
+def extension(ext: CardExtension) -> dict[str, Any]:
+    return _compact(
+        ruleId=ext.rule_id,
+        tier=ext.tier,
+        route=ext.route,
+        variant=ext.variant,
+        evidence=[_evidence(item) for item in ext.evidence],
+        evidenceTotal=ext.evidence_total if ext.evidence_total > len(ext.evidence) else None,
+        wells=ext.wells,
+        notRecorded=list(ext.not_recorded),
+        nextSteps=list(ext.next_steps),
+        coveredBy=ext.covered_by,
+        mergedInto=ext.merged_into,
+        caveats=list(ext.caveats),
+        safetyNet=list(ext.safety_net),
+        transfer=ext.transfer,
+        missingItems=list(ext.missing_items),
+        language=ext.language,
+        evaluatedAt=ext.evaluated_at,
+    )
+
+
+def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
+    resource = service_request(suggestion.referral)
+    return {
+        "label": suggestion.label,
+        "uuid": suggestion.uuid,
+        "isRecommended": suggestion.is_recommended,
+        "actions": [
+            {
+                "type": "create",
+                "description": suggestion.label,
+                "resource": resource,
+            }
+        ],
+    }
+
+
+def _link(link: Link) -> dict[str, Any]:
+    return _compact(label=link.label, url=link.url, type=link.type, appContext=link.app_context)
+
+
+def card(value: Card) -> dict[str, Any]:
+    """One card as CDS Hooks 2.0 JSON."""
+    source = _compact(
+        label=value.source.label,
+        url=value.source.url,
+        topic=coding(value.source.topic) if value.source.topic else None,
+    )
+    out: dict[str, Any] = {
+        "uuid": value.uuid,
+        "summary": value.summary,
+        "indicator": value.indicator,
+        "source": source,
+    }
+    if value.detail:
+        out["detail"] = value.detail
+    if value.suggestions:
+        out["suggestions"] = [_suggestion(s) for s in value.suggestions]
+        out["selectionBehavior"] = "at-most-one"
+    if value.override_reasons:
+        out["overrideReasons"] = [coding(c) for c in value.override_reasons]
+    if value.links:
+        out["links"] = [_link(link) for link in value.links]
+    out["extension"] = {EXTENSION_KEY: extension(value.extension)}
+    return out
+
+
+def cards(values: list[Card]) -> dict[str, Any]:
+    """The service response body: `{"cards": [...]}` (always present, [] when nothing fits)."""
+    return {"cards": [card(value) for value in values]}
