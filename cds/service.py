@@ -24,7 +24,7 @@ from .core.rules import RULE_SET_VERSION
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
 from .fhir.bundle import Flattened, flatten
 from .fhir.prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
-from .fhir.reading import read_items
+from .fhir import reading
 from .registry import ServiceDef
 from .schemas import HookRequest
 from .store import IssuedCard
@@ -117,7 +117,7 @@ def evaluate_bundle(
     """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch.
     Raises BundleError when the Bundle's `entry` is not a list."""
     flattened = flatten(bundle, "Bundle")
-    _check_entry_limit(len(flattened.items), deps.settings, "Bundle has")
+    _check_entry_limit(flattened.entries, deps.settings, "Bundle has")
     return _answer(
         flattened,
         patient_id=None,
@@ -143,13 +143,7 @@ def _answer(
 ) -> HookAnswer:
     settings = deps.settings
     now = shown.as_of or deps.now()
-    extraction = read_items(
-        flattened.items,
-        policy=settings.policy,
-        now=now,
-        skipped=flattened.skipped,
-        unreadable=flattened.unreadable,
-    )
+    extraction = reading.read(flattened, policy=settings.policy, now=now)
     if patient_id is None and extraction.patient.reference:
         patient_id = extraction.patient.reference.partition("/")[2] or None
     assessment = evaluate(extraction, policy=settings.policy)

@@ -111,7 +111,13 @@ _DVT_TRIGGER_FINDINGS = frozenset(
         "F-CELLULITIS", "F-D-DIMER", "F-CYANOSIS",
     }
 )  # fmt: skip
-_CAUSE_ANALYTES = ("potassium", "magnesium", "calcium", "tsh")
+# {cause} and {electrolyte} (§7.4): analytes named in running text.
+_LOWER_ANALYTES = {
+    "potassium": N_("potassium"),
+    "magnesium": N_("magnesium"),
+    "calcium": N_("calcium"),
+    "tsh": N_("TSH"),
+}
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
 
 
@@ -160,7 +166,8 @@ def value_text(m: Measurement, t: Translator) -> str:
     if unit is None:  # an unknown unit: shown as sent, cut to 12 characters
         text += f" {md((m.sent_unit or '')[:12])}"
     elif unit:
-        text += f" {t.gettext(unit)}"
+        shown = t.gettext(unit)
+        text += shown if unit == "/min" else f" {shown}"  # "108/min", as clinicians write it
     if m.basis:
         text += f" {m.basis}"
     if m.analyte == "ck" and m.value is not None:
@@ -354,7 +361,7 @@ class _Slots:
     def electrolyte(self) -> str:
         record = self._electrolyte_record()
         analyte = record.measurement.analyte if record and record.measurement else "potassium"
-        return self.t.gettext(ANALYTE_NAMES[analyte]).lower()
+        return self.t.gettext(_LOWER_ANALYTES.get(analyte, ANALYTE_NAMES[analyte]))
 
     def abi(self) -> str:
         low = self.fs.lowest("F-ABI")
@@ -385,8 +392,8 @@ class _Slots:
         causes: list[str] = []
         for record in self.fs.standing_present("F-CRAMP-CAUSE"):
             m = record.measurement
-            if m is not None and m.analyte in _CAUSE_ANALYTES:
-                causes.append(f"{self.t.gettext(record.name)} {value_text(m, self.t)}")
+            if m is not None and m.analyte in _LOWER_ANALYTES:
+                causes.append(f"{self.t.gettext(_LOWER_ANALYTES[m.analyte])} {value_text(m, self.t)}")
             else:
                 causes.append(self.t.gettext(record.name).lower())
         unique = list(dict.fromkeys(causes)) or [self.t.gettext(N_("a recorded cause"))]

@@ -195,6 +195,8 @@ def _c(
 
 
 def _local(code: str, display: str, **qualifiers: object) -> CodeDef:
+    """A local code; its display is our own clinical wording, so cards name it by it."""
+    qualifiers.setdefault("term", display)
     return CodeDef(LOCAL, code, display, LOCAL_MARK, **qualifiers)  # type: ignore[arg-type]
 
 
@@ -249,14 +251,14 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-CALF-SWELLING-3CM",
         N_("Calf swelling of 3 cm or more"),
         WINDOW_SYMPTOM,
-        (_local("calf-swelling-3cm", "Calf swelling >= 3 cm compared with the other side"),),
+        (_local("calf-swelling-3cm", N_("Calf swelling >= 3 cm compared with the other side")),),
         measured_by=(CALF_CIRCUMFERENCE,),
     ),
     FindingDef(
         "F-ENTIRE-LEG-SWOLLEN",
         N_("Entire leg swollen"),
         WINDOW_SYMPTOM,
-        (_local("entire-leg-swollen", "Entire leg swollen"),),
+        (_local("entire-leg-swollen", N_("Entire leg swollen")),),
     ),
     FindingDef(
         "F-PITTING-EDEMA",
@@ -265,7 +267,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         (
             _c("284521000", "Pitting edema", U, site=SITE_LEG),
             _local(
-                "pitting-edema-symptomatic-leg", "Pitting oedema confined to the symptomatic leg"
+                "pitting-edema-symptomatic-leg", N_("Pitting oedema confined to the symptomatic leg")
             ),
         ),
         note="counts when unilateral or side unknown, never when bilateral (engine)",
@@ -277,7 +279,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         (
             _local(
                 "deep-vein-tenderness",
-                "Localised tenderness along the deep venous system",
+                N_("Localised tenderness along the deep venous system"),
                 term=N_("Tenderness along the deep veins"),
             ),
             _c(
@@ -293,11 +295,11 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-COLLATERAL-VEINS",
         N_("Collateral superficial veins"),
         WINDOW_SYMPTOM,
-        (_local("collateral-superficial-veins", "Collateral superficial veins (non-varicose)"),),
+        (_local("collateral-superficial-veins", N_("Collateral superficial veins (non-varicose)")),),
     ),
     FindingDef("F-ERYTHEMA", N_("Erythema"), WINDOW_SYMPTOM, (_c("247441003", "Erythema", V),)),
     FindingDef(
-        "F-WARMTH", N_("Warmth of the leg"), WINDOW_SYMPTOM, (_local("leg-warmth", "Leg warmth"),)
+        "F-WARMTH", N_("Warmth of the leg"), WINDOW_SYMPTOM, (_local("leg-warmth", N_("Leg warmth")),)
     ),
     FindingDef(
         "F-CYANOSIS",
@@ -310,7 +312,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-ANTICOAGULATED",
         N_("On anticoagulant"),
         WINDOW_SYMPTOM,
-        (_local("on-anticoagulant", "On anticoagulant treatment"),),
+        (_local("on-anticoagulant", N_("On anticoagulant treatment")),),
     ),
     FindingDef(
         "F-SKIN-DISCOLOURATION",
@@ -376,7 +378,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         WINDOW_SYMPTOM,
         (
             _c("102568007", "Paresis of lower extremity", V),
-            _local("recent-plaster-immobilisation", "Recent plaster immobilisation of the leg"),
+            _local("recent-plaster-immobilisation", N_("Recent plaster immobilisation of the leg")),
         ),
     ),
     FindingDef(
@@ -386,7 +388,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         (
             _local(
                 "bedridden-3-days-or-major-surgery-12-weeks",
-                "Bedridden >= 3 days or major surgery within 12 weeks",
+                N_("Bedridden >= 3 days or major surgery within 12 weeks"),
             ),
         ),
     ),
@@ -394,7 +396,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-ALTERNATIVE-DX-LIKELY",
         N_("Alternative diagnosis at least as likely as DVT"),
         WINDOW_SYMPTOM,
-        (_local("alternative-diagnosis-as-likely", "Alternative diagnosis at least as likely"),),
+        (_local("alternative-diagnosis-as-likely", N_("Alternative diagnosis at least as likely")),),
     ),
     FindingDef(
         "F-PREGNANT",
@@ -428,7 +430,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("64156001", "Thrombophlebitis", V),
             _local(
                 "superficial-vein-cord",
-                "Palpable cord along a superficial vein",
+                N_("Palpable cord along a superficial vein"),
                 tags=frozenset({TAG_SUPERFICIAL_CORD}),
             ),
         ),
@@ -448,13 +450,13 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-BLEEDING-VARICOSITY",
         N_("Bleeding varicose vein"),
         WINDOW_SYMPTOM,
-        (_local("bleeding-varicose-vein", "Bleeding from a varicose vein"),),
+        (_local("bleeding-varicose-vein", N_("Bleeding from a varicose vein")),),
     ),
     FindingDef(
         "F-EVENING-PAIN",
         N_("Pain worse in the evening"),
         WINDOW_SYMPTOM,
-        (_local("pain-worse-in-evening", "Leg pain worse in the evening"),),
+        (_local("pain-worse-in-evening", N_("Leg pain worse in the evening")),),
     ),
     FindingDef(
         "F-CLAUDICATION",
@@ -494,7 +496,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         WINDOW_SYMPTOM,
         (
             _c("428171009", "Peripheral vascular disease with rest pain", V),
-            _local("ischaemic-rest-pain", "Ischaemic rest pain"),
+            _local("ischaemic-rest-pain", N_("Ischaemic rest pain")),
         ),
     ),
     FindingDef("F-ABI", N_("Ankle-brachial index"), WINDOW_ABI, (), measured_by=(ABI,)),
@@ -522,7 +524,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         (
             _c("771542000", "Cold extremity", V, term=N_("Cold leg"), tags=frozenset({TAG_COLD}), site=SITE_LEG),
             _c("771545003", "Painful and cold lower limb", V, term=N_("Painful, cold leg"), tags=frozenset({TAG_COLD})),
-            _local("pallor-of-leg", "Pallor of the leg", tags=frozenset({TAG_PALLOR}), term=N_("Pale leg")),
+            _local("pallor-of-leg", N_("Pallor of the leg"), tags=frozenset({TAG_PALLOR}), term=N_("Pale leg")),
         ),
     ),
     FindingDef(
@@ -537,7 +539,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         WINDOW_SYMPTOM,
         (
             _c("54518005", "Absent pulse", U, site=SITE_LEG),
-            _local("absent-foot-pulses", "Absent foot pulses"),
+            _local("absent-foot-pulses", N_("Absent foot pulses")),
         ),
     ),
     FindingDef(
@@ -588,8 +590,8 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("128196005", "Lumbar radiculopathy", V),
             _c("2415007", "Lumbosacral radiculopathy", V),
             _c("202735001", "Lumbar disc prolapse with radiculopathy", V),
-            _local("shooting-pain-on-movement", "Pain shooting into the calf on starting to move"),
-            _local("straight-leg-raise-positive", "Straight leg raise test positive"),
+            _local("shooting-pain-on-movement", N_("Pain shooting into the calf on starting to move")),
+            _local("straight-leg-raise-positive", N_("Straight leg raise test positive")),
         ),
     ),
     FindingDef(
@@ -620,7 +622,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("12454008", "Cauda equina syndrome", V, term=N_("Cauda equina syndrome")),
             _local(
                 "saddle-anaesthesia",
-                "Saddle anaesthesia",
+                N_("Saddle anaesthesia"),
                 tags=frozenset({TAG_SADDLE}),
                 term=N_("Saddle anaesthesia"),
             ),
@@ -644,10 +646,10 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("111245009", "Compartment syndrome", V),
             _local(
                 "pain-out-of-proportion",
-                "Pain out of proportion to the injury",
+                N_("Pain out of proportion to the injury"),
                 tags=frozenset({TAG_PAIN_OUT_OF_PROPORTION}),
             ),
-            _local("pain-on-passive-stretch", "Pain on passive stretch of the calf muscles"),
+            _local("pain-on-passive-stretch", N_("Pain on passive stretch of the calf muscles")),
         ),
     ),
     FindingDef(
@@ -670,7 +672,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         N_("Recent strenuous exertion or muscle strain"),
         WINDOW_SYMPTOM,
         (
-            _local("recent-strenuous-exertion", "Recent strenuous or unaccustomed exertion"),
+            _local("recent-strenuous-exertion", N_("Recent strenuous or unaccustomed exertion")),
             _c("48532005", "Muscle strain", V),
         ),
     ),
@@ -729,7 +731,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         WINDOW_SYMPTOM,
         (
             _c("240131006", "Rhabdomyolysis", V, term=N_("Rhabdomyolysis")),
-            _local("dark-urine", "Dark (cola-coloured) urine", term=N_("Dark urine")),
+            _local("dark-urine", N_("Dark (cola-coloured) urine"), term=N_("Dark urine")),
         ),
         note="local dark-urine counts with a calf symptom or 68962001 at any site (engine)",
     ),

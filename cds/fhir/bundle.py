@@ -1,8 +1,10 @@
 """Flattening FHIR values into resources, once, for every path (prefetch, fetched pages, Bundles).
 
-A prefetch value or a posted Bundle becomes a list of `Item`s: each resource still undecoded,
-with the name a card cites it by (`Type/id`; else the entry's fullUrl; else "<where> entry
-<n>", the entry's own index). Entries without a resource are kept as their index, so they can
+A prefetch value or a posted Bundle becomes a list of `Item`s, each a decoded resource with the
+name a card cites it by (`Type/id`; else the entry's fullUrl; else "<where> entry <n>", the
+entry's own index) and its malformed elements, if any. A value decodes in one go when it is
+well formed; otherwise entry by entry and, for the entry at fault, element by element
+(`elements.decode_resource`). Entries without a resource are kept by their locator, so they can
 be reported; an `entry` that is not a list is a `BundleError` naming it.
 """
 
@@ -12,18 +14,22 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from .elements import UNSET, Bundle, Entry, Link, decoder
+from . import elements as el
 
 
 class BundleError(ValueError):
     """A Bundle whose structure cannot be read (e.g. `entry` is not a list)."""
 
 
+class NotAResource(ValueError):
+    """A value that is not a FHIR resource at all (not an object, no resourceType)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
-    raw: msgspec.Raw
-    locator: str  # the fullUrl, or "<where> entry <n>"; the reader prefers Type/id
-    where: str  # "observations", "Bundle"
+    resource: el.Resource
+    locator: str  # the entry's fullUrl, else "<where> entry <n>", else <where>
+    malformed: dict[str, el.Malformed] = field(default_factory=dict)
 
 
 @dataclass
@@ -31,46 +37,96 @@ class Flattened:
     items: list[Item] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "observations entry 2": no resource
     unreadable: list[str] = field(default_factory=list)  # entries that are not objects
-    next_link: str | None = None
+    next_links: dict[str, str] = field(default_factory=dict)  # where -> the `next` page URL
+
+    @property
+    def entries(self) -> int:
+        return len(self.items) + len(self.skipped) + len(self.unreadable)
 
 
-def _is_bundle(raw: msgspec.Raw) -> Bundle | None:
-    try:
-        head = decoder(Bundle).decode(raw)
-    except msgspec.ValidationError as exc:
-        if "`$.entry`" in str(exc):
-            raise BundleError("entry must be a list of Bundle entries") from exc
+def _string(raw: msgspec.Raw | el.UnsetType) -> str | None:
+    """A member that should be a string, or None when it is absent or is not one."""
+    if raw is el.UNSET:
         return None
-    return head if head.resourceType == "Bundle" else None
+    try:
+        value = el.decoder(str).decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return value or None
+
+
+def _resource_type(raw: msgspec.Raw) -> str:
+    head = el.decoder(el.RawBundle).decode(raw)  # any object decodes; others raise
+    value = _string(head.resourceType)
+    if value is None:
+        raise NotAResource("resourceType is missing or not a string")
+    return value
 
 
 def flatten(raw: msgspec.Raw, where: str, into: Flattened | None = None) -> Flattened:
-    """The resources of one value: a Bundle's entries, or the value itself (a single resource).
+    """The resources of one value: a Bundle's entries, or the value itself.
 
-    Raises BundleError when the value is a Bundle whose `entry` is not a list, and
-    msgspec.DecodeError when it is not JSON at all.
+    Raises NotAResource for a value that is not a FHIR resource (not an object, or without a
+    resourceType), BundleError for a Bundle whose `entry` is not a list of objects.
     """
     out = into if into is not None else Flattened()
-    bundle = _is_bundle(raw)
-    if bundle is None:
-        out.items.append(Item(raw, where, where))
+    try:
+        resource_type = _resource_type(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise NotAResource(str(exc)) from exc
+    if resource_type != "Bundle":
+        _add(out, raw, where)
         return out
-    for link in bundle.link or ():
-        try:
-            parsed = decoder(Link).decode(link)
-        except msgspec.ValidationError:
-            continue
-        if parsed.relation == "next" and parsed.url:
-            out.next_link = parsed.url
+    try:
+        bundle = el.decoder(el.Bundle).decode(raw)
+    except msgspec.ValidationError:
+        _entry_by_entry(out, raw, where)
+    else:
+        for index, entry in enumerate(bundle.entry or ()):
+            locator = f"{where} entry {index}"
+            if entry.resource is el.UNSET:
+                out.skipped.append(locator)
+            else:
+                out.items.append(Item(entry.resource, entry.fullUrl or locator))
+        _next_link(out, where, bundle.link or ())
+    return out
+
+
+def _add(out: Flattened, raw: msgspec.Raw, locator: str) -> None:
+    try:
+        resource = el.decoder(el.Resource).decode(raw)
+        out.items.append(Item(resource, locator))
+    except msgspec.ValidationError:
+        resource, malformed = el.decode_resource(raw)
+        out.items.append(Item(resource, locator, malformed))
+
+
+def _next_link(out: Flattened, where: str, links: list[el.Link]) -> None:
+    for link in links:
+        if link.relation == "next" and link.url:
+            out.next_links[where] = link.url
+
+
+def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
+    bundle = el.decoder(el.RawBundle).decode(raw)
+    if isinstance(bundle.entry, msgspec.Raw):
+        raise BundleError("entry must be a list of Bundle entries")
     for index, entry_raw in enumerate(bundle.entry or ()):
         locator = f"{where} entry {index}"
         try:
-            entry = decoder(Entry).decode(entry_raw)
+            entry = el.decoder(el.RawEntry).decode(entry_raw)
         except msgspec.ValidationError:
             out.unreadable.append(locator)
             continue
-        if entry.resource is UNSET:
+        if entry.resource is el.UNSET:
             out.skipped.append(locator)
             continue
-        out.items.append(Item(entry.resource, entry.fullUrl or locator, where))
-    return out
+        try:
+            _add(out, entry.resource, _string(entry.fullUrl) or locator)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            out.unreadable.append(locator)
+    if bundle.link is not el.UNSET:
+        try:
+            _next_link(out, where, el.decoder(list[el.Link]).decode(bundle.link))
+        except msgspec.ValidationError:
+            pass

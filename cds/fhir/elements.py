@@ -1,131 +1,146 @@
 """Typed models of exactly the FHIR R4 elements the rules read (msgspec Structs).
 
-A resource is decoded once into `Resource`, whose elements stay undecoded (`msgspec.Raw`) until
-the reader asks for one; each element is then decoded on its own, so a malformed element only
-affects what that element decides (clinical-rules.md §2 "What makes a resource unreadable").
-Elements no rule reads are skipped by the decoder and never validated. msgspec was chosen over
-the full fhir.resources models for this path: it decodes and type-checks these few elements
-straight from the request bytes without building the whole resource (docs/architecture.md).
+msgspec decodes and type-checks these few elements straight from the request bytes, skipping
+every element no rule reads without building it (docs/architecture.md explains the choice).
+A resource normally decodes in one go; when one of its elements is malformed, `decode_resource`
+decodes it element by element into the same model, leaving the malformed element unset and
+naming it, so the reader can apply clinical-rules.md §2 "What makes a resource unreadable".
 """
 
 from __future__ import annotations
+
+from typing import Any, get_type_hints
 
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
 
-class Entry(Struct, frozen=True):
-    """A Bundle entry: its resource stays undecoded until it is screened."""
-
-    fullUrl: str | UnsetType = UNSET  # noqa: N815 - FHIR element names
-    resource: Raw | UnsetType = UNSET
-
-
-class Link(Struct, frozen=True):
-    relation: str = ""
-    url: str = ""
-
-
-class Bundle(Struct, frozen=True):
-    """The Bundle elements a reader follows: entries and paging links."""
-
-    resourceType: str = ""  # noqa: N815
-    entry: list[Raw] | UnsetType = UNSET
-    link: list[Raw] | UnsetType = UNSET
-
-
-class Resource(Struct, frozen=True):
-    """Observation, Condition and Patient elements the rules read, each undecoded."""
-
-    resourceType: Raw | UnsetType = UNSET  # noqa: N815
-    id: Raw | UnsetType = UNSET
-    status: Raw | UnsetType = UNSET
-    code: Raw | UnsetType = UNSET
-    subject: Raw | UnsetType = UNSET
-    effectiveDateTime: Raw | UnsetType = UNSET  # noqa: N815
-    effectiveInstant: Raw | UnsetType = UNSET  # noqa: N815
-    effectivePeriod: Raw | UnsetType = UNSET  # noqa: N815
-    issued: Raw | UnsetType = UNSET
-    valueQuantity: Raw | UnsetType = UNSET  # noqa: N815
-    valueCodeableConcept: Raw | UnsetType = UNSET  # noqa: N815
-    valueString: Raw | UnsetType = UNSET  # noqa: N815
-    valueBoolean: Raw | UnsetType = UNSET  # noqa: N815
-    valueInteger: Raw | UnsetType = UNSET  # noqa: N815
-    dataAbsentReason: Raw | UnsetType = UNSET  # noqa: N815
-    interpretation: Raw | UnsetType = UNSET
-    referenceRange: Raw | UnsetType = UNSET  # noqa: N815
-    bodySite: Raw | UnsetType = UNSET  # noqa: N815
-    component: Raw | UnsetType = UNSET
-    clinicalStatus: Raw | UnsetType = UNSET  # noqa: N815
-    verificationStatus: Raw | UnsetType = UNSET  # noqa: N815
-    onsetDateTime: Raw | UnsetType = UNSET  # noqa: N815
-    onsetPeriod: Raw | UnsetType = UNSET  # noqa: N815
-    recordedDate: Raw | UnsetType = UNSET  # noqa: N815
-    birthDate: Raw | UnsetType = UNSET  # noqa: N815
-
-
-class Coding(Struct, frozen=True):
+class Coding(Struct, frozen=True, gc=False):
     system: str = ""
     code: str = ""
     display: str = ""
-    extension: list[Raw] = []
+    extension: list[Extension] = []
 
 
-class Extension(Struct, frozen=True):
+class CodeableConcept(Struct, frozen=True, gc=False):
+    coding: list[Coding] = []
+    text: str = ""
+    extension: list[Extension] = []
+
+
+class Extension(Struct, frozen=True, gc=False):
     """An extension that may carry a laterality code (§2 "Laterality")."""
 
-    valueCodeableConcept: Raw | UnsetType = UNSET  # noqa: N815
-    valueCoding: Raw | UnsetType = UNSET  # noqa: N815
+    valueCodeableConcept: CodeableConcept | UnsetType = UNSET  # noqa: N815 - FHIR names
+    valueCoding: Coding | UnsetType = UNSET  # noqa: N815
 
 
-class CodeableConcept(Struct, frozen=True):
-    coding: list[Raw] = []
-    text: str = ""
-    extension: list[Raw] = []
-
-
-class Quantity(Struct, frozen=True):
+class Quantity(Struct, frozen=True, gc=False):
     value: float | UnsetType = UNSET
     unit: str | UnsetType = UNSET
     code: str | UnsetType = UNSET
     comparator: str | UnsetType = UNSET
 
 
-class Range(Struct, frozen=True):
+class Range(Struct, frozen=True, gc=False):
     low: Quantity | UnsetType = UNSET
     high: Quantity | UnsetType = UNSET
 
 
-class Period(Struct, frozen=True):
+class Period(Struct, frozen=True, gc=False):
     start: str | UnsetType = UNSET
     end: str | UnsetType = UNSET
 
 
-class Reference(Struct, frozen=True):
+class Reference(Struct, frozen=True, gc=False):
     reference: str | UnsetType = UNSET
 
 
-class Component(Struct, frozen=True):
-    code: Raw | UnsetType = UNSET
-    valueQuantity: Raw | UnsetType = UNSET  # noqa: N815
-    valueCodeableConcept: Raw | UnsetType = UNSET  # noqa: N815
-    valueString: Raw | UnsetType = UNSET  # noqa: N815
-    valueBoolean: Raw | UnsetType = UNSET  # noqa: N815
-    valueInteger: Raw | UnsetType = UNSET  # noqa: N815
+class Component(Struct, frozen=True, gc=False):
+    code: CodeableConcept | UnsetType = UNSET
+    valueQuantity: Quantity | UnsetType = UNSET  # noqa: N815
+    valueCodeableConcept: CodeableConcept | UnsetType = UNSET  # noqa: N815
+    valueString: str | UnsetType = UNSET  # noqa: N815
+    valueBoolean: bool | UnsetType = UNSET  # noqa: N815
+    valueInteger: int | UnsetType = UNSET  # noqa: N815
+    dataAbsentReason: Raw | UnsetType = UNSET  # noqa: N815 - its presence is what counts
+    interpretation: list[CodeableConcept] | UnsetType = UNSET
+    referenceRange: list[Range] | UnsetType = UNSET  # noqa: N815
+    extension: list[Extension] = []
+
+
+class Resource(Struct, frozen=True, gc=False):
+    """Observation, Condition and Patient elements the rules read (§2)."""
+
+    resourceType: str | UnsetType = UNSET  # noqa: N815
+    id: str | UnsetType = UNSET
+    status: str | UnsetType = UNSET
+    code: CodeableConcept | UnsetType = UNSET
+    subject: Reference | UnsetType = UNSET
+    effectiveDateTime: str | UnsetType = UNSET  # noqa: N815
+    effectiveInstant: str | UnsetType = UNSET  # noqa: N815
+    effectivePeriod: Period | UnsetType = UNSET  # noqa: N815
+    issued: str | UnsetType = UNSET
+    valueQuantity: Quantity | UnsetType = UNSET  # noqa: N815
+    valueCodeableConcept: CodeableConcept | UnsetType = UNSET  # noqa: N815
+    valueString: str | UnsetType = UNSET  # noqa: N815
+    valueBoolean: bool | UnsetType = UNSET  # noqa: N815
+    valueInteger: int | UnsetType = UNSET  # noqa: N815
     dataAbsentReason: Raw | UnsetType = UNSET  # noqa: N815
-    interpretation: Raw | UnsetType = UNSET
-    referenceRange: Raw | UnsetType = UNSET  # noqa: N815
-    extension: list[Raw] = []
+    interpretation: list[CodeableConcept] | UnsetType = UNSET
+    referenceRange: list[Range] | UnsetType = UNSET  # noqa: N815
+    # Observation.bodySite is one concept, Condition.bodySite a list: read by the reader.
+    bodySite: Raw | UnsetType = UNSET  # noqa: N815
+    component: list[Component] | UnsetType = UNSET
+    clinicalStatus: CodeableConcept | UnsetType = UNSET  # noqa: N815
+    verificationStatus: CodeableConcept | UnsetType = UNSET  # noqa: N815
+    onsetDateTime: str | UnsetType = UNSET  # noqa: N815
+    onsetPeriod: Period | UnsetType = UNSET  # noqa: N815
+    recordedDate: str | UnsetType = UNSET  # noqa: N815
+    birthDate: str | UnsetType = UNSET  # noqa: N815
 
 
-# One decoder per type, built once (msgspec decoders are reusable and thread-safe).
-DECODERS: dict[type, msgspec.json.Decoder] = {}  # type: ignore[type-arg]
+class Entry(Struct, frozen=True, gc=False):
+    fullUrl: str | UnsetType = UNSET  # noqa: N815
+    resource: Resource | UnsetType = UNSET
 
 
-def decoder(kind: type) -> msgspec.json.Decoder:  # type: ignore[type-arg]
-    found = DECODERS.get(kind)
+class Link(Struct, frozen=True, gc=False):
+    relation: str = ""
+    url: str = ""
+
+
+class Bundle(Struct, frozen=True, gc=False):
+    resourceType: str | UnsetType = UNSET  # noqa: N815
+    entry: list[Entry] | UnsetType = UNSET
+    link: list[Link] | UnsetType = UNSET
+
+
+# The same shapes with their members undecoded, for decoding one member at a time.
+class RawEntry(Struct, frozen=True, gc=False):
+    fullUrl: Raw | UnsetType = UNSET  # noqa: N815
+    resource: Raw | UnsetType = UNSET
+
+
+class RawBundle(Struct, frozen=True, gc=False):
+    resourceType: Raw | UnsetType = UNSET  # noqa: N815
+    entry: list[Raw] | Raw | UnsetType = UNSET
+    link: Raw | UnsetType = UNSET
+
+
+_RESOURCE_FIELDS: dict[str, Any] = get_type_hints(Resource)
+RawResource = msgspec.defstruct(
+    "RawResource", [(name, Raw | UnsetType, UNSET) for name in _RESOURCE_FIELDS], frozen=True
+)
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def decoder(kind: Any) -> msgspec.json.Decoder[Any]:
+    """One reusable decoder per type (msgspec decoders are thread-safe)."""
+    found = _DECODERS.get(kind)
     if found is None:
-        found = DECODERS[kind] = msgspec.json.Decoder(kind)
+        found = _DECODERS[kind] = msgspec.json.Decoder(kind)
     return found
 
 
@@ -139,8 +154,8 @@ _WORDS = {
 }
 
 
-def problem(error: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, str]:
-    """(sub-path, problem) of a decode error: ("value", "is not a number")."""
+def problem(error: Exception) -> tuple[str, str]:
+    """(path below the element, what is wrong) of a decode error: ("value", "is not a number")."""
     message = str(error)
     path = ""
     if " - at `$" in message:
@@ -152,21 +167,49 @@ def problem(error: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, 
     return path, "is malformed"
 
 
-__all__ = [
-    "UNSET",
-    "Bundle",
-    "CodeableConcept",
-    "Coding",
-    "Component",
-    "Entry",
-    "Extension",
-    "Link",
-    "Period",
-    "Quantity",
-    "Range",
-    "Raw",
-    "Reference",
-    "Resource",
-    "decoder",
-    "problem",
-]
+class Malformed(Struct, frozen=True):
+    """A malformed element: where (a path like "valueQuantity.value"), what, and its bytes."""
+
+    path: str
+    problem: str
+    raw: Raw
+
+
+class LenientConcept(Struct, frozen=True, gc=False):
+    coding: list[Raw] = []
+    text: str | UnsetType = UNSET
+
+
+def decode_resource(raw: Raw) -> tuple[Resource, dict[str, Malformed]]:
+    """A resource decoded element by element: the model with its malformed elements unset, and
+    those elements by name. Raises msgspec errors when `raw` is not a JSON object at all."""
+    members = decoder(RawResource).decode(raw)
+    values: dict[str, Any] = {}
+    malformed: dict[str, Malformed] = {}
+    for name, kind in _RESOURCE_FIELDS.items():
+        member = getattr(members, name)
+        if member is UNSET:
+            continue
+        try:
+            values[name] = decoder(kind).decode(member)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            sub, text = problem(exc)
+            malformed[name] = Malformed(f"{name}.{sub}" if sub else name, text, member)
+    return Resource(**values), malformed
+
+
+def decode_concept(raw: Raw) -> tuple[CodeableConcept, list[int]] | None:
+    """A concept whose codings are decoded one by one: the readable ones, and the indexes of
+    those that are not. None when it is not a concept at all."""
+    try:
+        loose = decoder(LenientConcept).decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    codings: list[Coding] = []
+    bad: list[int] = []
+    for index, item in enumerate(loose.coding):
+        try:
+            codings.append(decoder(Coding).decode(item))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            bad.append(index)
+    return CodeableConcept(coding=codings), bad

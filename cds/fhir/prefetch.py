@@ -18,7 +18,7 @@ import msgspec
 from ..core.findings import observation_codes
 from ..core.policy import Policy
 from . import elements as el
-from .bundle import BundleError, Flattened, flatten
+from .bundle import BundleError, Flattened, NotAResource, flatten
 
 PATIENT, OBSERVATIONS, CONDITIONS = "patient", "observations", "conditions"
 PREFETCH_KEYS = (PATIENT, OBSERVATIONS, CONDITIONS)
@@ -36,40 +36,41 @@ def prefetch_templates(policy: Policy, extra_observation_codes: tuple[str, ...] 
     }
 
 
-class _Head(msgspec.Struct):
-    resourceType: str  # noqa: N815
-
-
 @dataclass
 class PrefetchRead:
     """What one request's prefetch holds."""
 
     flattened: Flattened = field(default_factory=Flattened)
     unsatisfied: list[str] = field(default_factory=list)
-    next_links: dict[str, str] = field(default_factory=dict)
 
     @property
     def entries(self) -> int:
-        return len(self.flattened.items) + len(self.flattened.skipped) + len(self.flattened.unreadable)
+        return self.flattened.entries
+
+    @property
+    def next_links(self) -> dict[str, str]:
+        return self.flattened.next_links
 
     def add(self, key: str, raw: msgspec.Raw) -> bool:
         """Add a prefetched or fetched value; False when it is not a usable FHIR value."""
         try:
-            head = el.decoder(_Head).decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return False
-        if head.resourceType == "OperationOutcome":
-            return False
-        before = self.flattened.next_link
-        self.flattened.next_link = None
-        try:
+            if _resource_type(raw) == "OperationOutcome":
+                return False
             flatten(raw, key, self.flattened)
-        except BundleError:
+        except (NotAResource, BundleError):
             return False
-        if self.flattened.next_link:
-            self.next_links[key] = self.flattened.next_link
-        self.flattened.next_link = before
         return True
+
+
+def _resource_type(raw: msgspec.Raw) -> str | None:
+    try:
+        return el.decoder(_Head).decode(raw).resourceType
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise NotAResource(str(exc)) from exc
+
+
+class _Head(msgspec.Struct):
+    resourceType: str | None = None  # noqa: N815
 
 
 def is_null(raw: msgspec.Raw) -> bool:

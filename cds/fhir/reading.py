@@ -1,13 +1,12 @@
 """FHIR R4 resources -> an `Extraction` of findings (clinical-rules.md §2 "Reading FHIR").
 
-The one reading path. Each flattened resource is decoded once into `elements.Resource`,
-screened by catalog code, and only then are the elements the rules read decoded, one by one:
-- unreadable (skipped, counted, named) only for a malformed `code`, `status`, or a
-  measurement's `value[x]` (an ABI's right/left component values);
-- a malformed date makes the resource undated, a malformed `bodySite` its side unknown;
-- any other malformed element is ignored and named under the card's caveats;
-- elements no rule reads are never decoded.
-The clinical meaning of what was read lives in `cds.core` (statements, measurements).
+The one reading path, over the typed elements of `cds.fhir.elements`. A resource is screened by
+catalog code first; only a relevant one is read further. Per §2 "What makes a resource
+unreadable", a resource is skipped, counted and named only when its `code`, its `status` or a
+measurement's `value[x]` (an ABI's right/left component values) is malformed; a malformed date
+makes it undated, a malformed `bodySite` its side unknown, and any other malformed element is
+ignored and named under the card's caveats. The clinical meaning of what was read lives in
+`cds.core` (statements, measurements).
 """
 
 from __future__ import annotations
@@ -27,8 +26,9 @@ from ..core.measurements import Quantity as LabQuantity
 from ..core.model import Caveat, Extraction, Finding, PatientFacts, Side, Unreadable
 from ..core.policy import Policy
 from ..core.statements import LATERALITY, Coding, Statement, StatementReader, side_of
+from ..core.units import display_unit
 from . import elements as el
-from .bundle import Item
+from .bundle import Flattened, Item
 from .dates import age_on, parse_birth_date, parse_when
 
 log = logging.getLogger(__name__)
@@ -41,21 +41,29 @@ EXCLUDED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
 _POSITIVE_WORDS = frozenset({"positive", "pos", "pos.", "+", "detected"})
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
+_VALUE_ELEMENTS = ("valueQuantity", "valueCodeableConcept", "valueString", "valueInteger", "valueBoolean")
 
-# Messages a card shows after an element path (translated there).
+# Messages named after an element path on a card (translated there).
 IS_MISSING = N_("is missing")
-IS_MALFORMED = N_("is malformed")
 NO_READABLE_CODING = N_("has no readable coding")
 UNKNOWN_STATUS = N_("is not a known status")
 NOT_A_RESOURCE = N_("is not a FHIR resource")
+NOT_AN_ENTRY = N_("is not a Bundle entry")
 UNKNOWN_TYPE = N_("is not a FHIR resource type")
+COULD_NOT_BE_READ = N_("could not be read")
 IGNORED = N_("is malformed: ignored")
 UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
 AGE_UNKNOWN = N_("is malformed: age unknown")
-READ_AS_ABSENT = N_("is malformed: read as absent")
-for _message in ("is not a number", "is not a whole number", "is not a string", "is not true or false", "is not a list", "is not an object"):
-    N_(_message)
+MARKED = (
+    N_("is not a number"),
+    N_("is not a whole number"),
+    N_("is not a string"),
+    N_("is not true or false"),
+    N_("is not a list"),
+    N_("is not an object"),
+    N_("is malformed"),
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -72,7 +80,7 @@ def known_resource_type(name: str) -> bool:
 
 
 class _Unreadable(Exception):
-    """Raised inside the reader when an element that decides a finding is malformed."""
+    """An element that decides a finding is malformed: the resource is skipped (§2)."""
 
     def __init__(self, element: str, problem: str) -> None:
         super().__init__(element)
@@ -80,179 +88,26 @@ class _Unreadable(Exception):
         self.problem = problem
 
 
-def _decode(raw: el.Raw | el.UnsetType, kind: type, element: str) -> object:
-    """Decode one element; raise _Unreadable naming the element path on failure."""
-    if raw is el.UNSET:
-        return el.UNSET
-    try:
-        return el.decoder(kind).decode(raw)  # type: ignore[arg-type]
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        sub, problem = el.problem(exc)
-        raise _Unreadable(f"{element}.{sub}" if sub else element, problem) from exc
-
-
-@dataclass
-class _Resource:
-    """One resource being read: its elements, its name, and the caveats it collects."""
-
-    elements: el.Resource
-    reference: str
-    caveats: list[Caveat] = field(default_factory=list)
-
-    def strict(self, name: str, kind: type) -> object:
-        return _decode(getattr(self.elements, name), kind, name)
-
-    def lenient(self, name: str, kind: type, problem: str = IGNORED) -> object:
-        """Decode an element that decides nothing on its own: malformed = UNSET + a caveat."""
-        try:
-            return _decode(getattr(self.elements, name), kind, name)
-        except _Unreadable as exc:
-            self.caveats.append(Caveat(self.reference, exc.element, problem))
-            return el.UNSET
-
-
-def _codings(concept: el.CodeableConcept, element: str, res: _Resource) -> tuple[Coding, ...]:
-    """The concept's readable codings; a malformed one is skipped and named."""
-    out: list[Coding] = []
-    for index, raw in enumerate(concept.coding):
-        try:
-            coding = el.decoder(el.Coding).decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            res.caveats.append(Caveat(res.reference, f"{element}.coding[{index}]", IGNORED))
-            continue
-        if coding.code:
-            out.append(Coding(cat.normalise_system(coding.system), coding.code, coding.display))
-    return tuple(out)
-
-
-def _concept(raw: el.Raw | el.UnsetType, element: str, res: _Resource, *, strict: bool) -> tuple[Coding, ...]:
-    if raw is el.UNSET:
+def _codings(concept: el.CodeableConcept | el.UnsetType) -> tuple[Coding, ...]:
+    if concept is el.UNSET:
         return ()
-    try:
-        concept = _decode(raw, el.CodeableConcept, element)
-    except _Unreadable:
-        if strict:
-            raise
-        res.caveats.append(Caveat(res.reference, element, IGNORED))
-        return ()
-    assert isinstance(concept, el.CodeableConcept)
-    return _codings(concept, element, res)
-
-
-def _when(res: _Resource, names: Iterable[str], period: str | None) -> tuple[datetime | None, datetime | None]:
-    """(latest date the resource gives, its first onset/effective date) per §2."""
-    dates: list[datetime] = []
-    first: datetime | None = None
-    for name in names:
-        value = res.lenient(name, str, UNDATED)
-        if isinstance(value, str):
-            parsed = parse_when(value)
-            if parsed is None:
-                res.caveats.append(Caveat(res.reference, name, UNDATED))
-            else:
-                dates.append(parsed)
-                first = first or parsed
-    if period is not None:
-        value = res.lenient(period, el.Period, UNDATED)
-        if isinstance(value, el.Period):
-            for part in (value.start, value.end):
-                if isinstance(part, str):
-                    parsed = parse_when(part)
-                    if parsed is None:
-                        res.caveats.append(Caveat(res.reference, period, UNDATED))
-                    else:
-                        dates.append(parsed)
-    return (max(dates) if dates else None), first
-
-
-def _sides_of_extensions(raws: list[el.Raw], sides: set[str]) -> None:
-    for raw in raws:
-        ext = el.decoder(el.Extension).decode(raw)
-        for part in (ext.valueCodeableConcept, ext.valueCoding):
-            if part is el.UNSET:
-                continue
-            if part is ext.valueCoding:
-                coding = el.decoder(el.Coding).decode(part)
-                sides.add(coding.code)
-            else:
-                concept = el.decoder(el.CodeableConcept).decode(part)
-                sides.update(el.decoder(el.Coding).decode(c).code for c in concept.coding)
-
-
-def _site(concepts: list[el.Raw]) -> tuple[frozenset[str], set[str]]:
-    """SNOMED site codes and laterality codes of bodySite (codings and extensions, §2)."""
-    codes: set[str] = set()
-    lateral: set[str] = set()
-    for raw in concepts:
-        concept = el.decoder(el.CodeableConcept).decode(raw)
-        for coding_raw in concept.coding:
-            coding = el.decoder(el.Coding).decode(coding_raw)
-            if cat.normalise_system(coding.system) in (cat.SNOMED, ""):
-                codes.add(coding.code)
-            _sides_of_extensions(coding.extension, lateral)
-        _sides_of_extensions(concept.extension, lateral)
-    return frozenset(codes), lateral | (codes & LATERALITY.keys())
-
-
-def _body_site(res: _Resource, *, many: bool) -> tuple[frozenset[str] | None, Side]:
-    """(site codes, side); a malformed bodySite reads as side unknown, site unknown (None)."""
-    raw = res.elements.bodySite
-    if raw is el.UNSET:
-        return frozenset(), Side.UNKNOWN
-    try:
-        concepts = el.decoder(list[el.Raw]).decode(raw) if many else [raw]
-        codes, lateral = _site(concepts)  # type: ignore[arg-type]
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        res.caveats.append(Caveat(res.reference, "bodySite", SIDE_UNKNOWN))
-        return None, Side.UNKNOWN
-    return codes, side_of(lateral)
-
-
-def _interpretation(raw: el.Raw | el.UnsetType, element: str, res: _Resource) -> frozenset[str]:
-    if raw is el.UNSET:
-        return frozenset()
-    try:
-        concepts = el.decoder(list[el.CodeableConcept]).decode(raw)  # type: ignore[arg-type]
-        codes = {
-            coding.code.upper()
-            for concept in concepts
-            for coding in (el.decoder(el.Coding).decode(c) for c in concept.coding)
-            if coding.system in INTERPRETATION_SYSTEMS
-        }
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        res.caveats.append(Caveat(res.reference, element, IGNORED))
-        return frozenset()
-    return frozenset(codes)
-
-
-def _ranges(raw: el.Raw | el.UnsetType, element: str, res: _Resource) -> tuple[tuple[LabQuantity, ...], tuple[LabQuantity, ...]]:
-    if raw is el.UNSET:
-        return (), ()
-    try:
-        ranges = el.decoder(list[el.Range]).decode(raw)  # type: ignore[arg-type]
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        res.caveats.append(Caveat(res.reference, element, IGNORED))
-        return (), ()
-    highs = tuple(_lab_quantity(r.high) for r in ranges if isinstance(r.high, el.Quantity))
-    lows = tuple(_lab_quantity(r.low) for r in ranges if isinstance(r.low, el.Quantity))
-    return highs, lows
+    return tuple(
+        Coding(cat.normalise_system(c.system), c.code, c.display) for c in concept.coding if c.code
+    )
 
 
 def _lab_quantity(q: el.Quantity) -> LabQuantity:
     code = q.code.strip() if isinstance(q.code, str) and q.code.strip() else None
     unit = q.unit.strip() if isinstance(q.unit, str) and q.unit.strip() else None
     # The UCUM code is preferred; the human unit when the code is missing or unknown.
-    from ..core.units import display_unit
-
     chosen = code if code is not None and (unit is None or display_unit(code) is not None) else unit
     comparator = _COMPARATORS.get(q.comparator) if isinstance(q.comparator, str) else None
-    value = float(q.value) if isinstance(q.value, float) else None
+    value = q.value if isinstance(q.value, float) else None
     return LabQuantity(value, chosen, comparator)
 
 
 def _string_value(text: str) -> LabQuantity | bool | None:
-    """A valueString: a number with an optional comparator and unit (">20000 ng/mL"), a
-    qualitative "Positive" (True), or None."""
+    """A valueString: a number with a comparator and unit (">20000 ng/mL"), "Positive", or None."""
     stripped = text.strip()
     comparator = None
     for sign in (">=", "<=", "\u2265", "\u2264", ">", "<"):
@@ -267,9 +122,46 @@ def _string_value(text: str) -> LabQuantity | bool | None:
     return LabQuantity(value, unit.strip() or None, comparator)
 
 
+def _interpretation(concepts: list[el.CodeableConcept] | el.UnsetType) -> frozenset[str]:
+    if concepts is el.UNSET:
+        return frozenset()
+    return frozenset(
+        c.code.upper() for concept in concepts for c in concept.coding if c.system in INTERPRETATION_SYSTEMS
+    )
+
+
+def _ranges(ranges: list[el.Range] | el.UnsetType) -> tuple[tuple[LabQuantity, ...], tuple[LabQuantity, ...]]:
+    if ranges is el.UNSET:
+        return (), ()
+    highs = tuple(_lab_quantity(r.high) for r in ranges if isinstance(r.high, el.Quantity))
+    lows = tuple(_lab_quantity(r.low) for r in ranges if isinstance(r.low, el.Quantity))
+    return highs, lows
+
+
+def _extension_sides(extensions: list[el.Extension], codes: set[str]) -> None:
+    for ext in extensions:
+        if isinstance(ext.valueCoding, el.Coding):
+            codes.add(ext.valueCoding.code)
+        if isinstance(ext.valueCodeableConcept, el.CodeableConcept):
+            codes.update(c.code for c in ext.valueCodeableConcept.coding)
+
+
+def _site(concepts: list[el.CodeableConcept]) -> tuple[frozenset[str], Side]:
+    """SNOMED site codes and the side of bodySite (codings and extensions, §2 "Laterality")."""
+    codes: set[str] = set()
+    lateral: set[str] = set()
+    for concept in concepts:
+        for coding in concept.coding:
+            if cat.normalise_system(coding.system) in (cat.SNOMED, ""):
+                codes.add(coding.code)
+            _extension_sides(coding.extension, lateral)
+        _extension_sides(concept.extension, lateral)
+    return frozenset(codes), side_of(lateral | (codes & LATERALITY.keys()))
+
+
 @dataclass
 class _Values:
-    """The value[x] of an Observation or component, decoded strictly for measurements."""
+    """value[x] of an Observation or component, as the rules read it."""
 
     quantity: LabQuantity | None = None
     coded: bool | None = None
@@ -278,46 +170,25 @@ class _Values:
     absent_reason: bool = False
 
 
-def _values(part: el.Resource | el.Component, res: _Resource, prefix: str, *, measured: bool) -> _Values:
-    """value[x]: strict for a measurement (a malformed value makes the resource unreadable),
-    lenient otherwise (a malformed value of a coded finding reads as present, conservative)."""
-    out = _Values()
-
-    def read(name: str, kind: type) -> object:
-        raw = getattr(part, name)
-        try:
-            return _decode(raw, kind, prefix + name)
-        except _Unreadable:
-            if measured:
-                raise
-            res.caveats.append(Caveat(res.reference, prefix + name, IGNORED))
-            return el.UNSET
-
-    quantity = read("valueQuantity", el.Quantity)
-    if isinstance(quantity, el.Quantity):
-        if quantity.value is el.UNSET and measured:
-            raise _Unreadable(prefix + "valueQuantity.value", IS_MISSING)
-        out.quantity = _lab_quantity(quantity)
-    text = read("valueString", str)
-    if isinstance(text, str):
-        parsed = _string_value(text)
+def _values(part: el.Resource | el.Component) -> _Values:
+    out = _Values(codes=_codings(part.valueCodeableConcept))
+    if isinstance(part.valueQuantity, el.Quantity):
+        out.quantity = _lab_quantity(part.valueQuantity)
+    if isinstance(part.valueString, str):
+        parsed = _string_value(part.valueString)
         if isinstance(parsed, LabQuantity):
             out.quantity = out.quantity or parsed
         elif parsed is True:
             out.coded = True
-    integer = read("valueInteger", int)
-    if isinstance(integer, int) and not isinstance(integer, bool):
-        out.quantity = out.quantity or LabQuantity(float(integer), None, None)
-    boolean = read("valueBoolean", bool)
-    if isinstance(boolean, bool):
-        out.boolean = boolean
-    if part.valueCodeableConcept is not el.UNSET:
-        out.codes = _concept(part.valueCodeableConcept, prefix + "valueCodeableConcept", res, strict=measured)
-        keys = {(c.system, c.code) for c in out.codes}
-        if (cat.SNOMED, cat.POSITIVE_CODE) in keys:
-            out.coded = True
-        elif (cat.SNOMED, cat.NEGATIVE_CODE) in keys:
-            out.coded = False
+    if isinstance(part.valueInteger, int) and not isinstance(part.valueInteger, bool):
+        out.quantity = out.quantity or LabQuantity(float(part.valueInteger), None, None)
+    if isinstance(part.valueBoolean, bool):
+        out.boolean = part.valueBoolean
+    keys = {(c.system, c.code) for c in out.codes}
+    if (cat.SNOMED, cat.POSITIVE_CODE) in keys:
+        out.coded = True
+    elif (cat.SNOMED, cat.NEGATIVE_CODE) in keys:
+        out.coded = False
     out.absent_reason = part.dataAbsentReason is not el.UNSET
     return out
 
@@ -332,46 +203,75 @@ def _negated(values: _Values, interpretation: frozenset[str]) -> bool:
 
 
 @dataclass
+class _Resource:
+    """One resource being read: its elements, its name, the caveats it collects."""
+
+    item: Item
+    reference: str
+    caveats: list[Caveat] = field(default_factory=list)
+
+    @property
+    def elements(self) -> el.Resource:
+        return self.item.resource
+
+    def malformed(self, name: str) -> el.Malformed | None:
+        return self.item.malformed.get(name)
+
+    def caveat(self, element: str, problem: str) -> None:
+        self.caveats.append(Caveat(self.reference, element, problem))
+
+    def ignore_malformed(self, *names: str, problem: str = IGNORED) -> None:
+        for name in names:
+            if name in self.item.malformed:
+                self.caveat(self.item.malformed[name].path, problem)
+
+    def concept(self, name: str, *, strict: bool) -> tuple[Coding, ...]:
+        """A concept element's readable codings. A malformed concept keeps its readable
+        codings (the bad ones are named); with none left it is unreadable when `strict`."""
+        bad = self.malformed(name)
+        if bad is None:
+            return _codings(getattr(self.elements, name))
+        decoded = el.decode_concept(bad.raw)
+        if decoded is None or not decoded[0].coding:
+            if strict:
+                raise _Unreadable(bad.path if decoded is None else name, bad.problem if decoded is None else NO_READABLE_CODING)
+            self.caveat(bad.path, IGNORED)
+            return ()
+        concept, indexes = decoded
+        for index in indexes:
+            self.caveat(f"{name}.coding[{index}]", IGNORED)
+        return _codings(concept)
+
+
 class Reader:
     """Reads flattened resources at one evaluation time under one policy."""
 
-    policy: Policy
-    now: datetime
-    findings: list[Finding] = field(default_factory=list)
-    unreadable: list[Unreadable] = field(default_factory=list)
-    caveats: list[Caveat] = field(default_factory=list)
-    patient: PatientFacts | None = None
-    ignored: int = 0
-    skipped: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.now.tzinfo is None:
-            self.now = self.now.replace(tzinfo=UTC)
-        self.statements = StatementReader(self.policy, self.now)
-        self.catalog = cat.catalog_for(self.policy)
-
-    def read_all(self, items: Iterable[Item]) -> None:
-        for item in items:
-            self.read(item)
+    def __init__(self, policy: Policy, now: datetime) -> None:
+        self.now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        self.statements = StatementReader(policy, self.now)
+        self.catalog = cat.catalog_for(policy)
+        self.findings: list[Finding] = []
+        self.unreadable: list[Unreadable] = []
+        self.caveats: list[Caveat] = []
+        self.patient: PatientFacts | None = None
+        self.ignored = 0
 
     def read(self, item: Item) -> None:
         """Read one resource; never raises for bad data (§1.1)."""
+        res = _Resource(item, _reference(item))
         try:
-            elements = el.decoder(el.Resource).decode(item.raw)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            self.unreadable.append(Unreadable(item.locator, "", NOT_A_RESOURCE))
-            return
-        try:
-            self._read(elements, item)
+            self._read(res)
         except _Unreadable as exc:
-            reference = _reference(elements, item)
-            self.unreadable.append(Unreadable(reference, exc.element, exc.problem))
+            self.unreadable.append(Unreadable(res.reference, exc.element, exc.problem))
         except Exception:  # §1.1: a reading bug in one resource must not drop the others
-            log.exception("could not read a resource", extra={"locator": item.where})
-            self.unreadable.append(Unreadable(_reference(elements, item), "", IS_MALFORMED))
+            log.exception("could not read a resource")
+            self.unreadable.append(Unreadable(res.reference, "", COULD_NOT_BE_READ))
 
-    def _read(self, elements: el.Resource, item: Item) -> None:
-        resource_type = _decode(elements.resourceType, str, "resourceType")
+    def _read(self, res: _Resource) -> None:
+        bad_type = res.malformed("resourceType")
+        if bad_type is not None:
+            raise _Unreadable(bad_type.path, bad_type.problem)
+        resource_type = res.elements.resourceType
         if not isinstance(resource_type, str) or not resource_type:
             raise _Unreadable("resourceType", IS_MISSING)
         if resource_type not in READ_TYPES:
@@ -379,198 +279,219 @@ class Reader:
                 raise _Unreadable("resourceType", UNKNOWN_TYPE)
             self.ignored += 1
             return
-        res = _Resource(elements, _reference(elements, item))
-        if resource_type == "Observation":
-            made = self._observation(res)
-        elif resource_type == "Condition":
-            made = self._condition(res)
-        else:
-            made = self._patient(res)
-        if made:
+        read = {"Observation": self._observation, "Condition": self._condition, "Patient": self._patient}
+        if read[resource_type](res):
             self.caveats.extend(res.caveats)
 
     # -- Observation ---------------------------------------------------------------------
     def _observation(self, res: _Resource) -> bool:
-        status = res.strict("status", str)
-        if status is el.UNSET:
-            raise _Unreadable("status", IS_MISSING)
-        assert isinstance(status, str)
-        if status in IGNORED_OBSERVATION_STATUSES:
-            self.ignored += 1
+        status = self._status(res)
+        if status is None or not self._may_be_relevant(res):
             return False
-        if status not in COUNTED_OBSERVATION_STATUSES:
-            raise _Unreadable("status", UNKNOWN_STATUS)
         codes = self._code(res)
+        value_codes = res.concept("valueCodeableConcept", strict=False)
         components = self._components(res)
-        values_codes = _concept(res.elements.valueCodeableConcept, "valueCodeableConcept", res, strict=False)
-        if not self._relevant(codes, values_codes, components):
+        if not self._relevant(codes, value_codes, components):
             return False
         measure = self.statements.first_measurement(codes)
-        values = _values(res.elements, res, "", measured=measure is not None)
-        interpretation = _interpretation(res.elements.interpretation, "interpretation", res)
-        highs, lows = _ranges(res.elements.referenceRange, "referenceRange", res) if measure else ((), ())
-        when, effective = _when(res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod")
-        site_codes, side = _body_site(res, many=False)
-        subject = self._subject(res)
-        abi_components: tuple[tuple[LabQuantity, Side], ...] = ()
-        if measure is not None and measure.analyte == "abi":
-            abi_components = self._abi_components(res, components)
+        if measure is not None:
+            for name in _VALUE_ELEMENTS:
+                bad = res.malformed(name)
+                if bad is not None:
+                    raise _Unreadable(bad.path, bad.problem)
+            quantity = res.elements.valueQuantity
+            if isinstance(quantity, el.Quantity) and quantity.value is el.UNSET and measure.analyte != "abi":
+                raise _Unreadable("valueQuantity.value", IS_MISSING)
+        else:
+            # A malformed value of a coded finding reads as present (conservative).
+            res.ignore_malformed("valueQuantity", "valueString", "valueInteger", "valueBoolean")
+        res.ignore_malformed("interpretation", "referenceRange", "subject", "dataAbsentReason")
+        values = _values(res.elements)
+        values.codes = value_codes
+        interpretation = _interpretation(res.elements.interpretation)
+        when, effective = self._when(res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod")
+        site_codes, side = self._body_site(res, many=False)
+        base = {
+            "reference": res.reference,
+            "resource_type": "Observation",
+            "when": when,
+            "anchor": effective,
+            "site_codes": site_codes,
+            "side": side,
+            "subject": _subject(res),
+            "status": status,
+        }
         lab = None
         if measure is not None:
-            lab = LabResult(
-                quantity=values.quantity,
-                coded=values.coded,
-                absent_reason=values.absent_reason,
-                interpretation=interpretation,
-                reference_high=highs,
-                reference_low=lows,
-                components=abi_components,
-            )
-        base = dict(
-            reference=res.reference,
-            resource_type="Observation",
-            when=when,
-            anchor=effective,
-            site_codes=site_codes,
-            side=side,
-            subject=subject,
-            status=status,
-        )
+            highs, lows = _ranges(res.elements.referenceRange)
+            abi_parts = self._abi_components(res, components) if measure.analyte == "abi" else ()
+            lab = LabResult(values.quantity, values.coded, values.absent_reason, interpretation, highs, lows, abi_parts)
         statements = [
-            Statement(
-                codes=codes,
-                value_codes=values.codes,
-                negated=_negated(values, interpretation),
-                lab=lab,
-                **base,  # type: ignore[arg-type]
-            )
+            Statement(codes=codes, value_codes=values.codes, negated=_negated(values, interpretation), lab=lab, **base)  # type: ignore[arg-type]
         ]
         if measure is None or measure.analyte != "abi":
-            for index, component in components:
-                statements.append(self._component(res, index, component, base))
+            statements += [self._component(res, index, part, base) for index, part in enumerate(components)]
         for statement in statements:
             self.findings.extend(self.statements.read(statement))
         return True
 
+    def _status(self, res: _Resource) -> str | None:
+        bad = res.malformed("status")
+        if bad is not None:
+            raise _Unreadable(bad.path, bad.problem)
+        status = res.elements.status
+        if not isinstance(status, str):
+            raise _Unreadable("status", IS_MISSING)
+        if status in IGNORED_OBSERVATION_STATUSES:
+            self.ignored += 1
+            return None
+        if status not in COUNTED_OBSERVATION_STATUSES:
+            raise _Unreadable("status", UNKNOWN_STATUS)
+        return status
+
     def _code(self, res: _Resource) -> tuple[Coding, ...]:
-        if res.elements.code is el.UNSET:
+        if res.malformed("code") is None and res.elements.code is el.UNSET:
             raise _Unreadable("code", IS_MISSING)
-        codes = _concept(res.elements.code, "code", res, strict=True)
+        codes = res.concept("code", strict=True)
         if not codes:
             raise _Unreadable("code", NO_READABLE_CODING)
         return codes
 
-    def _components(self, res: _Resource) -> list[tuple[int, el.Component]]:
-        raw = res.elements.component
-        if raw is el.UNSET:
-            return []
+    def _components(self, res: _Resource) -> list[el.Component]:
+        bad = res.malformed("component")
+        if bad is None:
+            parts = res.elements.component
+            return [] if parts is el.UNSET else parts
         try:
-            items = el.decoder(list[el.Raw]).decode(raw)  # type: ignore[arg-type]
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            res.caveats.append(Caveat(res.reference, "component", IGNORED))
+            raws = el.decoder(list[msgspec.Raw]).decode(bad.raw)
+        except msgspec.ValidationError:
+            res.caveat(bad.path, IGNORED)
             return []
-        out = []
-        for index, item in enumerate(items):
+        out: list[el.Component] = []
+        for index, raw in enumerate(raws):
             try:
-                out.append((index, el.decoder(el.Component).decode(item)))
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                res.caveats.append(Caveat(res.reference, f"component[{index}]", IGNORED))
+                out.append(el.decoder(el.Component).decode(raw))
+            except msgspec.ValidationError as exc:
+                sub, problem = el.problem(exc)
+                res.caveat(f"component[{index}]" + (f".{sub}" if sub else ""), IGNORED)
+                res.item.malformed[f"component[{index}]"] = el.Malformed(f"component[{index}].{sub}", problem, raw)
         return out
 
-    def _relevant(self, codes: tuple[Coding, ...], value_codes: tuple[Coding, ...], components: list[tuple[int, el.Component]]) -> bool:
-        """The screen: does any coding name a finding, an analyte or a generic code?"""
-        knows = self.catalog.knows
-        if any(knows(c.system, c.code) for c in (*codes, *value_codes)):
+    def _may_be_relevant(self, res: _Resource) -> bool:
+        """The screen on the decoded elements: False only for a well-formed resource none of
+        whose codings (code, value, components) names a finding, an analyte or a generic code."""
+        if res.item.malformed:
             return True
-        for _, component in components:
-            for raw in (component.code, component.valueCodeableConcept):
-                if raw is el.UNSET:
-                    continue
-                try:
-                    concept = el.decoder(el.CodeableConcept).decode(raw)  # type: ignore[arg-type]
-                    if any(
-                        knows(coding.system, coding.code)
-                        for coding in (el.decoder(el.Coding).decode(c) for c in concept.coding)
-                    ):
-                        return True
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    continue
-        return False
-
-    def _component(self, res: _Resource, index: int, component: el.Component, base: dict[str, object]) -> Statement:
-        prefix = f"component[{index}]."
-        try:
-            codes = _concept(component.code, prefix + "code", res, strict=True)
-            measure = self.statements.first_measurement(codes)
-            values = _values(component, res, prefix, measured=measure is not None)
-        except _Unreadable as exc:
-            # A malformed component is ignored, not the resource that holds it (§2).
-            res.caveats.append(Caveat(res.reference, exc.element, IGNORED))
-            return Statement(codes=(), **base)  # type: ignore[arg-type]
-        interpretation = _interpretation(component.interpretation, prefix + "interpretation", res)
-        lab = None
-        if measure is not None:
-            highs, lows = _ranges(component.referenceRange, prefix + "referenceRange", res)
-            lab = LabResult(
-                quantity=values.quantity,
-                coded=values.coded,
-                absent_reason=values.absent_reason,
-                interpretation=interpretation,
-                reference_high=highs,
-                reference_low=lows,
-            )
-        return Statement(
-            codes=codes,
-            value_codes=values.codes,
-            negated=_negated(values, interpretation),
-            lab=lab,
-            **base,  # type: ignore[arg-type]
+        knows = self.catalog.knows
+        elements = res.elements
+        concepts = [elements.code, elements.valueCodeableConcept]
+        if elements.component is not el.UNSET:
+            for part in elements.component:
+                concepts += (part.code, part.valueCodeableConcept)
+        return any(
+            knows(coding.system, coding.code)
+            for concept in concepts
+            if concept is not el.UNSET
+            for coding in concept.coding
         )
 
-    def _abi_components(self, res: _Resource, components: list[tuple[int, el.Component]]) -> tuple[tuple[LabQuantity, Side], ...]:
-        """An ABI's right/left component values decide it: a malformed one is unreadable."""
+    def _relevant(self, codes: tuple[Coding, ...], value_codes: tuple[Coding, ...], components: list[el.Component]) -> bool:
+        """The screen: does any coding name a finding, an analyte or a generic code?"""
+        knows = self.catalog.knows
+        if any(knows(c.system, c.code) for c in codes) or any(knows(c.system, c.code) for c in value_codes):
+            return True
+        return any(
+            knows(c.system, c.code)
+            for part in components
+            for c in (*_codings(part.code), *_codings(part.valueCodeableConcept))
+        )
+
+    def _component(self, res: _Resource, index: int, part: el.Component, base: dict[str, object]) -> Statement:
+        codes = _codings(part.code)
+        measure = self.statements.first_measurement(codes)
+        interpretation = _interpretation(part.interpretation)
+        values = _values(part)
+        lab = None
+        if measure is not None:
+            highs, lows = _ranges(part.referenceRange)
+            lab = LabResult(values.quantity, values.coded, values.absent_reason, interpretation, highs, lows)
+        return Statement(codes=codes, value_codes=values.codes, negated=_negated(values, interpretation), lab=lab, **base)  # type: ignore[arg-type]
+
+    def _abi_components(self, res: _Resource, components: list[el.Component]) -> tuple[tuple[LabQuantity, Side], ...]:
+        """An ABI's right/left values decide it: a malformed one makes the resource unreadable."""
+        for name, bad in res.item.malformed.items():
+            if name.startswith("component"):
+                raise _Unreadable(bad.path, bad.problem)
         out: list[tuple[LabQuantity, Side]] = []
-        for index, component in components:
-            prefix = f"component[{index}]."
-            quantity = _decode(component.valueQuantity, el.Quantity, prefix + "valueQuantity")
-            if not isinstance(quantity, el.Quantity):
+        for part in components:
+            if not isinstance(part.valueQuantity, el.Quantity):
                 continue
-            codes = _concept(component.code, prefix + "code", res, strict=False)
-            sides = {c.code for c in codes}
-            try:
-                _sides_of_extensions(component.extension, sides)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                res.caveats.append(Caveat(res.reference, prefix + "extension", IGNORED))
-            side = side_of(sides)
+            codes = _codings(part.code)
+            lateral = {c.code for c in codes}
+            _extension_sides(part.extension, lateral)
+            side = side_of(lateral)
             if side is Side.UNKNOWN:
-                words = " ".join(c.display for c in codes).lower()
-                if " left" in f" {words}":
+                words = " " + " ".join(c.display for c in codes).lower()
+                if isinstance(part.code, el.CodeableConcept):
+                    words += " " + part.code.text.lower()
+                if " left" in words:
                     side = Side.LEFT
-                elif " right" in f" {words}":
+                elif " right" in words:
                     side = Side.RIGHT
-            out.append((_lab_quantity(quantity), side))
+            out.append((_lab_quantity(part.valueQuantity), side))
         return tuple(out)
 
-    def _subject(self, res: _Resource) -> str | None:
-        subject = res.lenient("subject", el.Reference)
-        if isinstance(subject, el.Reference) and isinstance(subject.reference, str):
-            return subject.reference
-        return None
+    def _when(self, res: _Resource, names: Iterable[str], period: str) -> tuple[datetime | None, datetime | None]:
+        """(the latest date the resource gives, its first onset or effective date), §2."""
+        dates: list[datetime] = []
+        first: datetime | None = None
+        texts: list[tuple[str, str]] = []
+        for name in names:
+            value = getattr(res.elements, name)
+            if isinstance(value, str):
+                texts.append((name, value))
+        span = getattr(res.elements, period)
+        if isinstance(span, el.Period):
+            texts += [(period, part) for part in (span.start, span.end) if isinstance(part, str)]
+        res.ignore_malformed(*names, period, problem=UNDATED)
+        for name, text in texts:
+            parsed = parse_when(text)
+            if parsed is None:
+                res.caveat(name, UNDATED)
+                continue
+            dates.append(parsed)
+            if first is None and not name.startswith(("issued", "recorded")):
+                first = parsed
+        return (max(dates) if dates else None), first
+
+    def _body_site(self, res: _Resource, *, many: bool) -> tuple[frozenset[str] | None, Side]:
+        """(site codes, side); a malformed bodySite reads as side unknown, site unknown (None)."""
+        raw = res.elements.bodySite
+        if raw is el.UNSET:
+            return frozenset(), Side.UNKNOWN
+        kind = list[el.CodeableConcept] if many else el.CodeableConcept
+        try:
+            decoded = el.decoder(kind).decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            res.caveat("bodySite", SIDE_UNKNOWN)
+            return None, Side.UNKNOWN
+        return _site(decoded if many else [decoded])
 
     # -- Condition -----------------------------------------------------------------------
     def _condition(self, res: _Resource) -> bool:
         codes = self._code(res)
         if not any(self.catalog.knows(c.system, c.code) for c in codes):
             return False
-        verification = _concept(res.elements.verificationStatus, "verificationStatus", res, strict=False)
-        if {c.code for c in verification} & EXCLUDED_VERIFICATION:
+        # A malformed clinical or verification status reads as absent: counted, active (§2).
+        verification = {c.code for c in res.concept("verificationStatus", strict=False)}
+        if verification & EXCLUDED_VERIFICATION:
             self.ignored += 1
             return False
-        clinical = {c.code for c in _concept(res.elements.clinicalStatus, "clinicalStatus", res, strict=False)}
-        # An absent or unrecognised clinicalStatus counts as active (R4 allows none; conservative).
+        clinical = {c.code for c in res.concept("clinicalStatus", strict=False)}
         active = bool(clinical & ACTIVE_CLINICAL) or not (clinical & INACTIVE_CLINICAL)
-        when, onset = _when(res, ("onsetDateTime", "recordedDate"), "onsetPeriod")
-        site_codes, side = _body_site(res, many=True)
+        res.ignore_malformed("subject")
+        when, onset = self._when(res, ("onsetDateTime", "recordedDate"), "onsetPeriod")
+        site_codes, side = self._body_site(res, many=True)
         statement = Statement(
             reference=res.reference,
             resource_type="Condition",
@@ -579,7 +500,7 @@ class Reader:
             anchor=onset,
             site_codes=site_codes,
             side=side,
-            subject=self._subject(res),
+            subject=_subject(res),
             active=active,
         )
         self.findings.extend(self.statements.read(statement))
@@ -589,44 +510,45 @@ class Reader:
     def _patient(self, res: _Resource) -> bool:
         if self.patient is not None:
             return False
+        res.ignore_malformed("birthDate", problem=AGE_UNKNOWN)
         birth = None
-        text = res.lenient("birthDate", str, AGE_UNKNOWN)
-        if isinstance(text, str):
-            birth = parse_birth_date(text)
+        if isinstance(res.elements.birthDate, str):
+            birth = parse_birth_date(res.elements.birthDate)
             if birth is None:
-                res.caveats.append(Caveat(res.reference, "birthDate", AGE_UNKNOWN))
+                res.caveat("birthDate", AGE_UNKNOWN)
         age = age_on(birth, self.now.date()) if birth else None
-        self.patient = PatientFacts(res.reference if "/" in res.reference else None, birth, age)
+        reference = res.reference if isinstance(res.elements.id, str) else None
+        self.patient = PatientFacts(reference, birth, age)
         return True
 
-    def extraction(self) -> Extraction:
-        return Extraction(
-            findings=tuple(self.findings),
-            patient=self.patient or PatientFacts(),
-            evaluated_at=self.now,
-            unreadable=tuple(self.unreadable),
-            caveats=tuple(self.caveats),
-            ignored=self.ignored,
-            skipped_entries=tuple(self.skipped),
-        )
+
+def _subject(res: _Resource) -> str | None:
+    subject = res.elements.subject
+    if isinstance(subject, el.Reference) and isinstance(subject.reference, str):
+        return subject.reference
+    return None
 
 
-def _reference(elements: el.Resource, item: Item) -> str:
+def _reference(item: Item) -> str:
     """`Type/id` when the resource names itself, else the entry's fullUrl or locator."""
-    try:
-        resource_type = el.decoder(str).decode(elements.resourceType) if elements.resourceType is not el.UNSET else ""  # type: ignore[arg-type]
-        resource_id = el.decoder(str).decode(elements.id) if elements.id is not el.UNSET else ""  # type: ignore[arg-type]
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return item.locator
-    if resource_type and resource_id:
-        return f"{resource_type}/{resource_id}"
+    resource = item.resource
+    if isinstance(resource.resourceType, str) and isinstance(resource.id, str) and resource.id:
+        return f"{resource.resourceType}/{resource.id}"
     return item.locator
 
 
-def read_items(items: Iterable[Item], *, policy: Policy, now: datetime, skipped: Iterable[str] = (), unreadable: Iterable[str] = ()) -> Extraction:
+def read(flattened: Flattened, *, policy: Policy, now: datetime) -> Extraction:
     """Read flattened resources into an Extraction (never raises for bad data)."""
     reader = Reader(policy, now)
-    reader.skipped.extend(skipped)
-    reader.unreadable.extend(Unreadable(locator, "", N_("is not a Bundle entry")) for locator in unreadable)
-    reader.read_all(items)
-    return reader.extraction()
+    for item in flattened.items:
+        reader.read(item)
+    unreadable = [Unreadable(locator, "", NOT_AN_ENTRY) for locator in flattened.unreadable]
+    return Extraction(
+        findings=tuple(reader.findings),
+        patient=reader.patient or PatientFacts(),
+        evaluated_at=reader.now,
+        unreadable=tuple(unreadable + reader.unreadable),
+        caveats=tuple(reader.caveats),
+        ignored=reader.ignored,
+        skipped_entries=tuple(flattened.skipped),
+    )
