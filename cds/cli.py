@@ -106,7 +106,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     deps = Deps(settings=settings)
     try:
-        members = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
+        document = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
+        members = document.members
         if "hook" in members:
             document = envelope(members, settings)
             service_id = args.service or next(
@@ -118,7 +119,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             answer = run_hook(service, request, deps, _as_of(request.extra, args.now))
         elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
-            answer = evaluate_bundle(service, msgspec.Raw(raw), deps, Presentation())
+            answer = evaluate_bundle(service, msgspec.Raw(document.raw), deps, Presentation())
         else:
             print(
                 "calf-cds: expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources",

@@ -4,11 +4,18 @@ A body is read as an object whose members stay undecoded; each member is then de
 own: the FHIR members by the typed reader (`cds.fhir`), the envelope's by `decode_member`,
 whose depth check walks the decoded value. A value nested beyond what msgspec itself accepts
 (the interpreter's recursion limit) is refused the same way.
+
+msgspec refuses an unpaired UTF-16 surrogate escape ("\\ud800"), which RFC 8259 (section 8.2)
+allows. Such an escape is read as U+FFFD, the replacement character, so a broken string in one
+resource never costs the red flags of the others (clinical-rules.md §1.1).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import re
+from dataclasses import dataclass
 
 import msgspec
 
@@ -18,18 +25,48 @@ from .errors import BadRequest, TooDeep
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ANY = msgspec.json.Decoder()
 _PREFETCH = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+# A \\uXXXX escape for a UTF-16 surrogate, with the backslashes before it (an odd count
+# escapes the "u"), and the low surrogate that may follow a high one.
+_SURROGATE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    rb"|(?<!\\)((?:\\\\)*)\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+)
 
 
-def json_object(raw: bytes, settings: Settings, *, what: str = "a CDS Hooks request") -> dict[str, msgspec.Raw]:
+def _replace_lone(match: re.Match[bytes]) -> bytes:
+    if match.group(2) is not None:  # a high surrogate: kept with its low one, else replaced
+        if match.group(3) is not None:
+            return match.group(0)
+        return match.group(1) + b"\\ufffd"
+    return match.group(4) + b"\\ufffd"  # a low surrogate with no high one before it
+
+
+def without_lone_surrogates(raw: bytes) -> bytes:
+    """`raw` with every unpaired surrogate escape replaced by \\ufffd (U+FFFD)."""
+    return _SURROGATE.sub(_replace_lone, raw) if b"\\u" in raw else raw
+
+
+@dataclass(frozen=True)
+class JsonObject:
+    """A body read as a JSON object: its bytes (surrogates repaired) and undecoded members."""
+
+    raw: bytes
+    members: dict[str, msgspec.Raw]
+
+
+def json_object(raw: bytes, settings: Settings, *, what: str = "a CDS Hooks request") -> JsonObject:
     """The body as a JSON object whose members are still undecoded."""
     if not raw or raw.isspace():
         raise BadRequest("request body is empty; expected a JSON object")
     try:
-        return _OBJECT.decode(raw)
+        return JsonObject(raw, _OBJECT.decode(raw))
     except msgspec.ValidationError as exc:
         raise BadRequest(f"request body must be a JSON object ({what})") from exc
     except msgspec.DecodeError as exc:
-        raise _decode_error(exc, settings) from exc
+        repaired = without_lone_surrogates(raw)
+        if repaired == raw:
+            raise _decode_error(exc, settings, raw) from exc
+        return json_object(repaired, settings, what=what)
     except RecursionError as exc:
         raise _too_deep(settings) from exc
 
@@ -40,7 +77,10 @@ def decode_member(raw: msgspec.Raw, settings: Settings, *, level: int = 1) -> An
     try:
         value = _ANY.decode(raw)
     except msgspec.DecodeError as exc:
-        raise _decode_error(exc, settings) from exc
+        repaired = without_lone_surrogates(bytes(raw))
+        if repaired == bytes(raw):
+            raise _decode_error(exc, settings) from exc
+        return decode_member(msgspec.Raw(repaired), settings, level=level)
     except RecursionError as exc:
         raise _too_deep(settings) from exc
     depth = level + json_depth(value)
@@ -58,8 +98,8 @@ def envelope(members: dict[str, msgspec.Raw], settings: Settings) -> dict[str, A
             try:
                 out[name] = _PREFETCH.decode(raw)
                 continue
-            except msgspec.ValidationError:
-                pass
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                pass  # decoded below, for the schema to name what is wrong
         out[name] = decode_member(raw, settings)
     return out
 
@@ -71,10 +111,14 @@ def parse_json(raw: bytes, settings: Settings) -> Any:
     return decode_member(msgspec.Raw(raw), settings, level=0)
 
 
-def _decode_error(exc: msgspec.DecodeError, settings: Settings) -> BadRequest:
+def _decode_error(exc: msgspec.DecodeError, settings: Settings, raw: bytes = b"") -> BadRequest:
     message = str(exc)
     if "recursion" in message.lower() or "depth" in message.lower():
         return _too_deep(settings)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return BadRequest(f"request body is not valid UTF-8 (byte {error.start})")
     return BadRequest(f"malformed JSON: {message}")
 
 

@@ -444,16 +444,30 @@ class RuleSourceSchema(_Open):
     url = fields.String()
 
 
+class RuleVariantSchema(_Open):
+    name = fields.String(required=True)
+    when = fields.String(required=True)
+
+
+class RuleCodeSchema(_Open):
+    finding = fields.String(required=True)
+    system = fields.String(required=True)
+    code = fields.String(required=True)
+    display = fields.String(required=True)
+
+
 class RuleCatalogEntrySchema(_Open):
-    """One row of cds.codesystems.rule_catalog()."""
+    """One rule of `GET /rules` (cds.core.describe): criteria in words, variants, codes."""
 
     id = fields.String(required=True)
     name = fields.String(required=True)
     tier = fields.String(required=True, validate=validate.OneOf(["E", "U", "R", "S"]))
-    route = fields.String(required=True)
+    routes = fields.List(fields.String(), required=True)
+    topic = fields.String(required=True)
+    criteria = fields.String(required=True)
+    variants = fields.List(fields.Nested(RuleVariantSchema), required=True)
     source = fields.Nested(RuleSourceSchema, required=True)
-    summary = fields.String()
-    findings = fields.List(fields.String())
+    codes = fields.List(fields.Nested(RuleCodeSchema), required=True)
 
 
 class RuleCatalogSchema(Schema):

@@ -79,7 +79,7 @@ def flatten(raw: msgspec.Raw, where: str, into: Flattened | None = None) -> Flat
         return out
     try:
         bundle = el.decoder(el.Bundle).decode(raw)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, msgspec.DecodeError):
         _entry_by_entry(out, raw, where)
     else:
         for index, entry in enumerate(bundle.entry or ()):
@@ -93,12 +93,19 @@ def flatten(raw: msgspec.Raw, where: str, into: Flattened | None = None) -> Flat
 
 
 def _add(out: Flattened, raw: msgspec.Raw, locator: str) -> None:
+    """One resource, in one go when it is well formed, else element by element; a value that
+    is not even an object (or not valid JSON text) is an unreadable entry."""
     try:
-        resource = el.decoder(el.Resource).decode(raw)
-        out.items.append(Item(resource, locator))
-    except msgspec.ValidationError:
+        out.items.append(Item(el.decoder(el.Resource).decode(raw), locator))
+        return
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    try:
         resource, malformed = el.decode_resource(raw)
-        out.items.append(Item(resource, locator, malformed))
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        out.unreadable.append(locator)
+        return
+    out.items.append(Item(resource, locator, malformed))
 
 
 def _next_link(out: Flattened, where: str, links: list[el.Link]) -> None:
@@ -108,25 +115,25 @@ def _next_link(out: Flattened, where: str, links: list[el.Link]) -> None:
 
 
 def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
-    bundle = el.decoder(el.RawBundle).decode(raw)
+    try:
+        bundle = el.decoder(el.RawBundle).decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BundleError("entry must be a list of Bundle entries") from exc
     if isinstance(bundle.entry, msgspec.Raw):
         raise BundleError("entry must be a list of Bundle entries")
     for index, entry_raw in enumerate(bundle.entry or ()):
         locator = f"{where} entry {index}"
         try:
             entry = el.decoder(el.RawEntry).decode(entry_raw)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, msgspec.DecodeError):
             out.unreadable.append(locator)
             continue
         if entry.resource is el.UNSET:
             out.skipped.append(locator)
             continue
-        try:
-            _add(out, entry.resource, _string(entry.fullUrl) or locator)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            out.unreadable.append(locator)
+        _add(out, entry.resource, _string(entry.fullUrl) or locator)
     if bundle.link is not el.UNSET:
         try:
             _next_link(out, where, el.decoder(list[el.Link]).decode(bundle.link))
-        except msgspec.ValidationError:
-            pass
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass  # a malformed paging link: the pages after it are not followed

@@ -364,14 +364,14 @@ class Reader:
             return [] if parts is el.UNSET else parts
         try:
             raws = el.decoder(list[msgspec.Raw]).decode(bad.raw)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, msgspec.DecodeError):
             res.caveat(bad.path, IGNORED)
             return []
         out: list[el.Component] = []
         for index, raw in enumerate(raws):
             try:
                 out.append(el.decoder(el.Component).decode(raw))
-            except msgspec.ValidationError as exc:
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 sub, problem = el.problem(exc)
                 res.caveat(f"component[{index}]" + (f".{sub}" if sub else ""), IGNORED)
                 res.item.malformed[f"component[{index}]"] = el.Malformed(f"component[{index}].{sub}", problem, raw)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from typing import Any
 
 from flask import Blueprint, Response
 
-from ..core.describe import catalog
+from ..core.describe import RuleDescription, catalog
+from ..core.findings import wire_system
 from ..core.rules import RULE_SET_VERSION
 from ..errors import NotFound
 from ..fhir.codesystems import code_systems
@@ -16,10 +17,32 @@ from .runtime import runtime
 blueprint = Blueprint("catalog", __name__)
 
 
+def rule_json(rule: RuleDescription, fhir_base: str) -> dict[str, Any]:
+    """One rule as `GET /rules` describes it (schemas.RuleCatalogEntrySchema)."""
+    source: dict[str, str] = {"label": rule.source}
+    if rule.url:
+        source["url"] = rule.url
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "tier": rule.tier,
+        "routes": list(rule.routes),
+        "topic": rule.topic,
+        "criteria": rule.criteria,
+        "variants": [{"name": name, "when": when} for name, when in rule.variants],
+        "source": source,
+        "codes": [
+            {"finding": f, "system": wire_system(system, fhir_base), "code": code, "display": display}
+            for f, system, code, display in rule.codes
+        ],
+    }
+
+
 @blueprint.get("/rules")
 def rules() -> Response:
+    base = runtime().settings.fhir_base
     return json_response(
-        {"ruleSet": f"calf-cds {RULE_SET_VERSION}", "rules": [asdict(d) for d in catalog()]}
+        {"ruleSet": f"calf-cds {RULE_SET_VERSION}", "rules": [rule_json(d, base) for d in catalog()]}
     )
 
 

@@ -33,7 +33,7 @@ def discovery() -> Response:
 def call_service(service_id: str) -> Response:
     service = _service(service_id)
     settings = runtime().settings
-    members = envelope(json_object(read_body(request, settings), settings), settings)
+    members = envelope(json_object(read_body(request, settings), settings).members, settings)
     hook_request = load_hook_request(members, expected_hook=service.hook)
     g.service_id = service.id
     g.hook_instance = hook_request.hook_instance
@@ -45,9 +45,8 @@ def call_service(service_id: str) -> Response:
 def evaluate() -> Response:
     service = _service(request.args.get("service", DEFAULT_SERVICE_ID))
     settings = runtime().settings
-    raw = read_body(request, settings)
-    members = json_object(raw, settings, what="a FHIR Bundle")
-    if bytes(members.get("resourceType", b"")).strip() != b'"Bundle"':
+    document = json_object(read_body(request, settings), settings, what="a FHIR Bundle")
+    if bytes(document.members.get("resourceType", b"")).strip() != b'"Bundle"':
         raise BadRequest(
             "POST /evaluate takes a FHIR Bundle (searchset, collection, transaction or batch); "
             "post a CDS Hooks request to /cds-services/<id> instead"
@@ -55,7 +54,7 @@ def evaluate() -> Response:
     g.service_id = service.id
     shown = presentation(request, settings, None)
     try:
-        answer = evaluate_bundle(service, msgspec.Raw(raw), runtime().deps, shown)
+        answer = evaluate_bundle(service, msgspec.Raw(document.raw), runtime().deps, shown)
     except BundleError as exc:
         raise BadRequest(f"entry: {exc}") from exc
     return _respond(answer)
