@@ -727,7 +727,7 @@ class _CardBuilder:
         references = {r.reference for r in (*self.fired.evidence, *self.fired.also_noted)}
         for caveat in self.assessment.extraction.caveats:
             if caveat.reference in references:
-                lines.append(f"{md(caveat.reference)}: {md(caveat.element)} {t.gettext(caveat.problem)}")
+                lines.append(f"{md(caveat.reference)}: {caveat.element} {t.gettext(caveat.problem)}")
         if self.planned.suggestion and not self._subject():
             lines.append(t.gettext(N_("No patient reference was available: the draft referral has no subject.")))
         return list(dict.fromkeys(lines))
@@ -925,7 +925,7 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
             n,
         ).format(n=n)
         lines += [
-            f"- {md(u.reference)}: {md(u.element)} {t.gettext(u.problem)}".rstrip()
+            f"- {md(u.reference)}: {u.element} {t.gettext(u.problem)}".rstrip()
             for u in unreadable[:EVIDENCE_CAP]
         ]
         if n > EVIDENCE_CAP:

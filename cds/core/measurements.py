@@ -164,15 +164,17 @@ def _direction(interpretation: frozenset[str], analyte: str) -> bool | None:
     """True: the lab flags the red-flag direction; False: it says normal; None: silent."""
     if not interpretation or analyte == ABI:
         return None
+    # N is not decisive (§2 lists H, HH, L, LL, A, POS): a value past the cut-off flagged N
+    # still counts (conservative).
     if analyte in _HIGH_ANALYTES:
         if interpretation & (_HIGH | _ABNORMAL | _POSITIVE):
             return True
-        if interpretation & (_LOW | _NEGATIVE | _NORMAL):
+        if interpretation & (_LOW | _NEGATIVE):
             return False
         return None
     if interpretation & (_LOW | _ABNORMAL):
         return True
-    if interpretation & (_HIGH | _NEGATIVE | _NORMAL):
+    if interpretation & (_HIGH | _NEGATIVE):
         return False
     return None
 

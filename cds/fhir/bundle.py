@@ -117,11 +117,10 @@ def _next_link(out: Flattened, where: str, links: list[el.Link]) -> None:
 def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
     try:
         bundle = el.decoder(el.RawBundle).decode(raw)
+        entries = [] if bundle.entry is el.UNSET else el.decoder(list[msgspec.Raw]).decode(bundle.entry)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BundleError("entry must be a list of Bundle entries") from exc
-    if isinstance(bundle.entry, msgspec.Raw):
-        raise BundleError("entry must be a list of Bundle entries")
-    for index, entry_raw in enumerate(bundle.entry or ()):
+    for index, entry_raw in enumerate(entries):
         locator = f"{where} entry {index}"
         try:
             entry = el.decoder(el.RawEntry).decode(entry_raw)

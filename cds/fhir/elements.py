@@ -124,7 +124,7 @@ class RawEntry(Struct, frozen=True, gc=False):
 
 class RawBundle(Struct, frozen=True, gc=False):
     resourceType: Raw | UnsetType = UNSET  # noqa: N815
-    entry: list[Raw] | Raw | UnsetType = UNSET
+    entry: Raw | UnsetType = UNSET
     link: Raw | UnsetType = UNSET
 
 

@@ -1,4 +1,8 @@
-"""Reading FHIR into findings (clinical-rules.md §2): statuses, presence, windows, sites, units."""
+"""Reading FHIR into findings (clinical-rules.md §2): statuses, presence, windows, sites, units.
+
+Every test reads raw FHIR JSON through the one reading path (`cds.fhir.bundle.flatten` then
+`cds.fhir.reading.read`), as the service does.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +32,13 @@ from fhir_builders import (
     quantity,
 )
 
+import msgspec
+
 from cds.config import Settings
-from cds.fhir_input import _finding, bundle_resources, extract, validate_resource
-from cds.model import (
+from cds.core.model import (
     TAG_ACTIVE_CONDITION,
     TAG_AT_ANY_SITE,
-    TAG_BLOCKS_SELF_CARE,
-    TAG_DDU,
+    TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_HEART_RATE,
     TAG_MEASURED,
     TAG_NOT_DEEP_VEIN,
@@ -48,21 +52,25 @@ from cds.model import (
     Side,
 )
 
+from cds.fhir import reading
+from cds.fhir.bundle import BundleError, Flattened, NotAResource, flatten
+from cds.fhir.resources import validate_resource
+
 SETTINGS = Settings()
-EXTERNAL = Path(__file__).resolve().parents[2] / "shared" / "external"
-SYNTHEA = sorted(
-    (EXTERNAL / "smart-on-fhir_generated-sample-data" / "R4" / "SYNTHEA").glob("*.json")
-)
+SYNTHEA = sorted((Path(__file__).resolve().parent / "data" / "synthea").glob("*.json"))
 CALF_PAIN = "300954003"
 
 
 def read(*resources: Any, settings: Settings = SETTINGS) -> Extraction:
-    return extract(list(resources), now=NOW, settings=settings)
+    """The resources as the entries of one Bundle, read as the service reads a prefetch."""
+    document = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    flattened = flatten(msgspec.Raw(msgspec.json.encode(document)), "Bundle")
+    return reading.read(flattened, policy=settings.policy, now=NOW)
 
 
 def only(extraction: Extraction, finding_id: str | None = None) -> Finding:
     found = [f for f in extraction.findings if finding_id is None or f.finding_id == finding_id]
-    assert len(found) == 1, [(f.finding_id, f.label) for f in extraction.findings]
+    assert len(found) == 1, [(f.finding_id, f.name) for f in extraction.findings]
     return found[0]
 
 
@@ -102,15 +110,16 @@ def test_observation_with_an_excluded_status_is_ignored(status: str) -> None:
 
     assert extraction.findings == ()
     assert extraction.ignored == 1
-    assert extraction.unreadable == 0
+    assert len(extraction.unreadable) == 0
 
 
 def test_observation_with_an_invalid_status_code_is_unreadable_not_silently_dropped() -> None:
     extraction = read(observation(CALF_PAIN, status="bogus"))
 
     assert extraction.findings == ()
-    assert extraction.unreadable == 1
-    assert extraction.unreadable_notes == ("entry 0 (Observation): status invalid",)
+    assert [(u.element, u.problem) for u in extraction.unreadable] == [
+        ("status", "is not a known status")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -343,7 +352,7 @@ def test_unrelated_observation_yields_nothing() -> None:
     extraction = read(observation("72514-3", LOINC, valueQuantity=quantity(3.3, "{score}")))
 
     assert extraction.findings == ()
-    assert (extraction.unreadable, extraction.ignored) == (0, 0)
+    assert (len(extraction.unreadable), extraction.ignored) == (0, 0)
 
 
 def test_hl7_be_pain_in_calves_example_reads_as_present_calf_pain() -> None:
@@ -483,38 +492,6 @@ def test_of_equal_latest_dates_the_first_given_is_kept() -> None:
     assert finding.when.utcoffset() == timedelta(hours=1)
 
 
-def test_findings_are_built_as_the_finding_constructor_builds_them() -> None:
-    """`_finding` fills the instance dict instead of calling the frozen dataclass's __init__:
-    the same object only while Finding has no __post_init__, no slots and these fields."""
-    values = {
-        "finding_id": "F-CALF-PAIN",
-        "present": True,
-        "reference": "Observation/1",
-        "code": Code(SNOMED, CALF_PAIN, "Pain in calf"),
-        "when": NOW,
-        "in_window": True,
-        "side": Side.LEFT,
-        "measurement": Measurement(1.0, "1", ">", "> 1"),
-        "interpretable": False,
-        "tags": frozenset({TAG_SUPPORTING}),
-        "resource_type": "Condition",
-        "subject": "Patient/1",
-        "label": "Pain in calf (left)",
-    }
-    built = _finding(dict(values))
-    constructed = Finding(**values)
-
-    assert not hasattr(Finding, "__post_init__")
-    assert not hasattr(Finding, "__slots__")
-    assert list(values) == [item.name for item in fields(Finding)]
-    assert built == constructed
-    assert repr(built) == repr(constructed)
-    assert list(vars(built).items()) == list(vars(constructed).items())
-    assert hash(built) == hash(constructed)
-    with pytest.raises(FrozenInstanceError):
-        built.present = False  # type: ignore[misc]
-
-
 @pytest.mark.parametrize(
     ("when", "in_window"),
     [
@@ -629,10 +606,10 @@ def test_pitting_edema_keeps_its_side_for_the_engine() -> None:
     )
 
 
-def test_label_names_the_finding_and_its_side() -> None:
+def test_finding_is_named_by_its_clinician_term_and_keeps_its_side() -> None:
     finding = only(read(observation(CALF_PAIN, site=CALF, side="left")))
 
-    assert finding.label == "Pain in calf (left)"
+    assert (finding.name, finding.side) == ("Calf pain", Side.LEFT)
 
 
 # --------------------------------------------------------------------------- body sites
@@ -776,14 +753,16 @@ def test_unconvertible_unit_is_not_interpretable_and_never_guessed(
     assert extraction.findings
     for finding in extraction.findings:
         assert (finding.interpretable, finding.present) == (False, False)
-        assert (TAG_BLOCKS_SELF_CARE in finding.tags) is blocks
-        assert "not interpretable" in finding.label
+        assert (TAG_NOT_INTERPRETABLE_BLOCKS in finding.tags) is blocks
+        assert finding.measurement is not None
+        assert (finding.measurement.value, finding.measurement.sent_value) == (None, 7.0)
+        assert finding.measurement.sent_unit == unit
 
 
 def test_measurement_without_value_or_interpretation_is_not_interpretable() -> None:
     finding = only(read(observation("48065-7", LOINC)))
 
-    assert (finding.interpretable, TAG_BLOCKS_SELF_CARE in finding.tags) == (False, True)
+    assert (finding.interpretable, TAG_NOT_INTERPRETABLE_BLOCKS in finding.tags) == (False, True)
 
 
 def test_measurement_not_done_is_not_recorded() -> None:
@@ -823,13 +802,18 @@ def test_d_dimer_cut_off_depends_on_feu_or_ddu_from_the_loinc_code(
     assert finding.measurement is not None
     assert finding.measurement.value == pytest.approx(ng_ml)
     assert finding.measurement.unit == "ng/mL"
-    assert (TAG_DDU in finding.tags) is (loinc != "48065-7")
+    assert finding.measurement.basis == ("FEU" if loinc == "48065-7" else "DDU")
 
 
-def test_d_dimer_label_shows_value_unit_and_basis() -> None:
-    finding = only(read(measurement("48065-7", 620, "ng/mL")))
+def test_d_dimer_keeps_the_value_and_unit_it_was_sent_with() -> None:
+    finding = only(read(measurement("48065-7", 0.62, "mg/L{FEU}")))
 
-    assert finding.label == "D-dimer 620 ng/mL FEU"
+    assert finding.measurement is not None
+    assert (finding.name, finding.measurement.sent_value, finding.measurement.sent_unit) == (
+        "D-dimer",
+        0.62,
+        "mg/L{FEU}",
+    )
 
 
 @pytest.mark.parametrize(
@@ -845,7 +829,7 @@ def test_d_dimer_annotation_contradicting_the_code_is_not_interpretable(
     finding = only(read(measurement(loinc, 900, unit)))
 
     assert (finding.interpretable, finding.present) == (False, False)
-    assert TAG_BLOCKS_SELF_CARE in finding.tags
+    assert TAG_NOT_INTERPRETABLE_BLOCKS in finding.tags
 
 
 @pytest.mark.parametrize(
@@ -1117,7 +1101,7 @@ def test_abi_in_an_unknown_unit_is_not_interpretable_but_does_not_block_self_car
     finding = only(read(measurement("77194-9", 120, "mm[Hg]")))
 
     assert (finding.interpretable, finding.present) == (False, False)
-    assert TAG_BLOCKS_SELF_CARE not in finding.tags
+    assert TAG_NOT_INTERPRETABLE_BLOCKS not in finding.tags
 
 
 def test_any_crossing_stays_a_separate_record_for_the_engine() -> None:
@@ -1133,6 +1117,8 @@ def test_any_crossing_stays_a_separate_record_for_the_engine() -> None:
 
 
 def test_malformed_neighbours_never_hide_a_red_flag() -> None:
+    """§2 (2026.2): only a malformed code, status or measured value makes a resource
+    unreadable; a malformed date makes it undated, and it still counts."""
     red_flag = observation(CALF_PAIN, id="good", site=CALF, side="left")
     resources: list[Any] = [
         "not a resource",
@@ -1143,16 +1129,29 @@ def test_malformed_neighbours_never_hide_a_red_flag() -> None:
         {"no": "resourceType"},
         {"resourceType": "Observaton", "status": "final"},
         {"resourceType": "Observation", "status": "final", "code": "not a CodeableConcept"},
-        condition("449615005", onsetDateTime="last week"),
+        condition("449615005", id="swelling", onsetDateTime="last week"),
     ]
 
     extraction = read(*resources)
 
-    assert [f.reference for f in extraction.findings] == ["Observation/good"]
-    assert extraction.unreadable == 8
-    assert extraction.resources_read == 9
-    assert extraction.unreadable_notes[1] == "entry 1 (Observation): effectiveDateTime invalid"
-    assert not any("yesterday" in note or CALF_PAIN in note for note in extraction.unreadable_notes)
+    assert [(f.reference, f.when) for f in extraction.findings] == [
+        ("Observation/bad-date", None),
+        ("Observation/good", datetime(2026, 11, 24, 12, tzinfo=UTC)),
+        ("Condition/swelling", None),
+    ]
+    assert [(u.element, u.problem) for u in extraction.unreadable] == [
+        ("", "is not a Bundle entry"),
+        ("", "is not a Bundle entry"),
+        ("status", "is missing"),
+        ("resourceType", "is missing"),
+        ("resourceType", "is not a FHIR resource type"),
+        ("code", "is not an object"),
+    ]
+    assert ("Observation/bad-date", "effectiveDateTime") in {
+        (c.reference, c.element) for c in extraction.caveats
+    }
+    # Element paths only: never the value that was sent.
+    assert not any("yesterday" in u.problem or CALF_PAIN in u.problem for u in extraction.unreadable)
 
 
 def test_other_resource_types_are_ignored_and_counted() -> None:
@@ -1190,39 +1189,50 @@ def test_finding_carries_subject_and_resource_type() -> None:
     )
 
 
-def test_resource_without_id_is_referenced_by_full_url_or_position() -> None:
-    resources = bundle_resources(bundle([observation(CALF_PAIN, id=None)]))
-    resources.append(observation("449615005", id=None))
+def flat(document: Any, where: str = "Bundle") -> Flattened:
+    return flatten(msgspec.Raw(msgspec.json.encode(document)), where)
 
-    extraction = read(*resources)
+
+def test_resource_without_id_is_referenced_by_full_url_else_its_entry() -> None:
+    source = bundle([observation(CALF_PAIN, id=None)])
+    source["entry"].append({"resource": observation("449615005", id=None)})
+
+    extraction = reading.read(flat(source, "observations"), policy=SETTINGS.policy, now=NOW)
 
     assert [f.reference for f in extraction.findings] == [
         "urn:uuid:00000000-0000-0000-0000-000000000000",
-        "Observation/#1",
+        "observations entry 1",
     ]
 
 
-def test_bundle_resources_returns_entry_resources_in_order() -> None:
+def test_flattening_keeps_entries_in_order_and_names_those_without_a_resource() -> None:
     source = bundle([patient(), observation(CALF_PAIN, id="o1")], type="searchset")
     source["entry"].append({"search": {"mode": "outcome"}})
 
-    resources = bundle_resources(source)
+    flattened = flat(source, "observations")
 
-    assert [r["resourceType"] for r in resources] == ["Patient", "Observation"]  # type: ignore[index]
+    assert [item.resource.resourceType for item in flattened.items] == ["Patient", "Observation"]
+    assert flattened.skipped == ["observations entry 2"]
 
 
-def test_bundle_resources_of_something_that_is_not_a_bundle_is_empty() -> None:
-    assert bundle_resources({"resourceType": "Bundle", "entry": "nope"}) == []
+def test_a_bundle_whose_entry_is_not_a_list_is_refused_naming_entry() -> None:
+    with pytest.raises(BundleError, match="entry"):
+        flat({"resourceType": "Bundle", "entry": "nope"})
+
+
+def test_a_value_that_is_not_a_resource_is_refused() -> None:
+    with pytest.raises(NotAResource):
+        flat(["not", "a", "resource"])
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, id=p.name.split("_")[0]) for p in SYNTHEA])
 def test_synthea_bundles_are_read_without_unreadable_resources(path: Path) -> None:
-    resources = bundle_resources(json.loads(path.read_text()))
+    flattened = flatten(msgspec.Raw(path.read_bytes()), "Bundle")
 
-    extraction = read(*resources)
+    extraction = reading.read(flattened, policy=SETTINGS.policy, now=NOW)
 
-    assert extraction.unreadable == 0
-    assert extraction.resources_read == len(resources)
+    assert flattened.items
+    assert extraction.unreadable == ()
     assert extraction.patient.age_years is not None
     assert all(f.interpretable for f in extraction.findings)
 
@@ -1230,7 +1240,7 @@ def test_synthea_bundles_are_read_without_unreadable_resources(path: Path) -> No
 def test_synthea_tsh_in_milli_international_units_is_read() -> None:
     path = next(p for p in SYNTHEA if p.name.startswith("David"))
 
-    extraction = read(*bundle_resources(json.loads(path.read_text())))
+    extraction = reading.read(flatten(msgspec.Raw(path.read_bytes()), "Bundle"), policy=SETTINGS.policy, now=NOW)
 
     tsh = [f for f in extraction.findings if f.code.code == "3016-3"]
     assert tsh
@@ -1261,8 +1271,8 @@ def test_validate_resource_accepts_a_valid_service_request() -> None:
             "subject",
             id="missing-subject",
         ),
-        pytest.param({"resourceType": "Nope"}, "unknown resourceType", id="unknown-type"),
-        pytest.param({"status": "draft"}, "resourceType missing", id="no-type"),
+        pytest.param({"resourceType": "Nope"}, "not a FHIR resource type", id="unknown-type"),
+        pytest.param({"status": "draft"}, "resourceType: missing", id="no-type"),
         pytest.param(
             {
                 "resourceType": "CodeSystem",
@@ -1298,33 +1308,3 @@ def test_standard_systems_sent_as_oids_or_variants_still_match(
         resource["valueQuantity"] = quantity(39.2, "Cel")
     extraction = read(resource)
     assert [(f.finding_id, f.present) for f in extraction.findings] == [(finding_id, True)]
-
-
-def test_canonical_datetime_shortcut_never_skips_a_repair() -> None:
-    """`_normalise_dates` skips `_fix_datetime` for strings `_canonical_datetime` accepts."""
-    import random
-
-    from cds.fhir_input import _canonical_datetime, _fix_datetime
-
-    rng = random.Random(8)
-    alphabet = "0123456789-T:Z+.z "
-    seeds = [
-        "2026-11-24T10:00:00Z",
-        "2026-11-24T10:00Z",
-        "2026-11-24T10:00",
-        "2026-11-24T10:00:00",
-        "2026-11-24T10:00+01:00",
-        "2026-11-24T10:00:00+01:00",
-        "2026-11-24T10:00:00.5-05:00",
-        "2026-11-24T10:00:00.123",
-    ]
-    skipped = 0
-    for _ in range(50_000):
-        chars = list(rng.choice(seeds))
-        for _ in range(rng.randint(0, 3)):
-            chars[rng.randrange(len(chars))] = rng.choice(alphabet)
-        text = "".join(chars)
-        if _canonical_datetime(text):
-            skipped += 1
-            assert _fix_datetime(text) == text, text
-    assert skipped > 1_000
