@@ -9,11 +9,11 @@ import argparse
 import json
 import sys
 import textwrap
-
-import msgspec
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from .config import Settings
 from .errors import ConfigurationError, ServiceError
@@ -106,8 +106,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     deps = Deps(settings=settings)
     try:
-        document = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
-        members = document.members
+        parsed = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
+        members = parsed.members
         if "hook" in members:
             document = envelope(members, settings)
             service_id = args.service or next(
@@ -119,7 +119,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             answer = run_hook(service, request, deps, _as_of(request.extra, args.now))
         elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
-            answer = evaluate_bundle(service, msgspec.Raw(document.raw), deps, Presentation())
+            answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, Presentation())
         else:
             print(
                 "calf-cds: expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources",
@@ -149,7 +149,11 @@ def _as_of(extra: dict[str, Any], now: str | None) -> Any:
 
     from .service import Presentation
 
-    ours = (extra.get("extension") or {}).get("example.calf-cds") if isinstance(extra.get("extension"), dict) else None
+    ours = (
+        (extra.get("extension") or {}).get("example.calf-cds")
+        if isinstance(extra.get("extension"), dict)
+        else None
+    )
     text = ours.get("evaluationTime") if isinstance(ours, dict) and not now else None
     if isinstance(text, str):
         return Presentation(as_of=datetime.fromisoformat(text.replace("Z", "+00:00")))

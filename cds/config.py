@@ -14,10 +14,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from .errors import ConfigurationError
-
 from .core.policy import Policy
-from .core.rules import RULE_SET_VERSION
+from .errors import ConfigurationError
 
 
 def _parse_bool(raw: str) -> bool:

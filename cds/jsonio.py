@@ -12,10 +12,9 @@ resource never costs the red flags of the others (clinical-rules.md §1.1).
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -85,7 +84,9 @@ def decode_member(raw: msgspec.Raw, settings: Settings, *, level: int = 1) -> An
         raise _too_deep(settings) from exc
     depth = level + json_depth(value)
     if depth > settings.max_json_depth:
-        raise TooDeep(f"JSON nesting depth {depth} is deeper than the limit of {settings.max_json_depth}")
+        raise TooDeep(
+            f"JSON nesting depth {depth} is deeper than the limit of {settings.max_json_depth}"
+        )
     return value
 
 

@@ -14,7 +14,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from . import schemas
-from .config import RULE_SET_VERSION, Settings
+from .config import Settings
+from .core.rules import RULE_SET_VERSION
 from .registry import DEFAULT_SERVICE_ID, SERVICES
 
 OPENAPI_VERSION = "3.1.0"

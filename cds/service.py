@@ -22,9 +22,9 @@ from .core.i18n import ENGLISH, Translator
 from .core.model import Card
 from .core.rules import RULE_SET_VERSION
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
+from .fhir import reading
 from .fhir.bundle import Flattened, flatten
 from .fhir.prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
-from .fhir import reading
 from .registry import ServiceDef
 from .schemas import HookRequest
 from .store import IssuedCard
@@ -177,7 +177,8 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list
     Returns the queries that came back incomplete, with why."""
     from .fhir.fetch import TemplateError, render_template
 
-    assert deps.fetcher is not None and request.fhir_server is not None
+    assert deps.fetcher is not None
+    assert request.fhir_server is not None
     templates = prefetch_templates(deps.settings.policy, deps.settings.extra_observation_codes)
     queries: dict[str, str] = {}
     for key in read.unsatisfied:
@@ -198,7 +199,10 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list
         resources = getattr(outcome, "resources", None)
         metrics.count_prefetch_fetch(ok=resources is not None)
         if resources is None:
-            log.info("prefetch fetch failed", extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")})
+            log.info(
+                "prefetch fetch failed",
+                extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")},
+            )
             continue
         for resource in resources:
             read.add(key, msgspec.Raw(msgspec.json.encode(resource)))

@@ -67,7 +67,7 @@ def extension(ext: CardExtension) -> dict[str, Any]:
 
 
 def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
-    resource = service_request(suggestion.referral)
+    resource = service_request(suggestion.referral, suggestion.referral.subject)
     return {
         "label": suggestion.label,
         "uuid": suggestion.uuid,

@@ -27,7 +27,10 @@ RULE_SYSTEM = f"{CDS_BASE}/CodeSystem/rule"
 REFERRAL_SYSTEM = f"{CDS_BASE}/CodeSystem/referral"
 SCT = "http://snomed.info/sct"
 SAMPLE_TIME = datetime(2026, 11, 25, 12, tzinfo=UTC)
-SERVICE_FOR_HOOK = {"patient-view": "calf-pain-triage", "encounter-start": "calf-pain-triage-encounter"}
+SERVICE_FOR_HOOK = {
+    "patient-view": "calf-pain-triage",
+    "encounter-start": "calf-pain-triage-encounter",
+}
 
 # §4 tier and §6 route of each rule (default profile), with the variants that change them.
 TIER: dict[str, str] = {
@@ -120,7 +123,8 @@ GOLDEN: dict[str, Golden] = {
         "R-CAUDA-EQUINA standard", text={"R-CAUDA-EQUINA": ("MRI", "post-void residual")}
     ),
     "compartment-syndrome-after-exertion": Golden(
-        "R-COMPARTMENT standard", text={"R-COMPARTMENT": ("Fasciotomy", "heart level", "Pain on passive stretch")}
+        "R-COMPARTMENT standard",
+        text={"R-COMPARTMENT": ("Fasciotomy", "heart level", "Pain on passive stretch")},
     ),
     "necrotising-fasciitis-diagnosis": Golden("R-NECROTISING standard"),
     "soft-tissue-infection-pain-out-of-proportion": Golden(
@@ -365,7 +369,7 @@ GOLDEN: dict[str, Golden] = {
 
 
 def _expected(cards: str) -> list[tuple[str, str, str]]:
-    """"R-X v covered; R-Y w" -> [(rule, variant, status)], status "" | covered | merged."""
+    """ "R-X v covered; R-Y w" -> [(rule, variant, status)], status "" | covered | merged."""
     if cards == "none":
         return []
     out = []
@@ -394,7 +398,9 @@ def sample_names() -> list[str]:
 
 
 @pytest.fixture(scope="module", params=[0, 30, 400], ids=lambda days: f"clock+{days}d")
-def answers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def answers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """Every sample's answer from one served app whose clock reads `days` after the samples."""
     now = SAMPLE_TIME + timedelta(days=request.param)
     db = tmp_path_factory.mktemp("golden") / "calf-cds.sqlite3"
@@ -422,7 +428,9 @@ def test_every_sample_has_expectations() -> None:
 def test_the_samples_readme_states_each_samples_expected_cards() -> None:
     readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
     for name, golden in GOLDEN.items():
-        row = next((line for line in readme.splitlines() if line.startswith(f"| `{name}.json`")), "")
+        row = next(
+            (line for line in readme.splitlines() if line.startswith(f"| `{name}.json`")), ""
+        )
         assert row.rstrip().endswith(f"| {golden.cards} |"), name
 
 
@@ -438,7 +446,11 @@ def _effective(rule: str, variant: str) -> tuple[str, str, str | None]:
 
 
 def _plan(cards: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {c["extension"]["example.calf-cds"]["ruleId"]: c for c in cards if c["extension"]["example.calf-cds"].get("ruleId")}
+    return {
+        c["extension"]["example.calf-cds"]["ruleId"]: c
+        for c in cards
+        if c["extension"]["example.calf-cds"].get("ruleId")
+    }
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -450,7 +462,11 @@ def test_each_card_follows_its_tier_route_and_the_plan(answers: dict[str, Any], 
         ext = card["extension"]["example.calf-cds"]
         tier, route, priority = _effective(rule, ext["variant"])
         assert card["indicator"] == INDICATOR[tier], rule
-        assert card["source"]["topic"] == {"system": RULE_SYSTEM, "code": rule, "display": card["source"]["topic"]["display"]}
+        assert card["source"]["topic"] == {
+            "system": RULE_SYSTEM,
+            "code": rule,
+            "display": card["source"]["topic"]["display"],
+        }
         kept = "coveredBy" not in ext and "mergedInto" not in ext and route in REFERRAL
         assert ("suggestions" in card) == kept, rule
         if not kept:
@@ -461,17 +477,30 @@ def test_each_card_follows_its_tier_route_and_the_plan(answers: dict[str, Any], 
         assert resource["code"]["coding"][0]["system"] == system
         assert resource["code"]["coding"][0]["code"] == code
         assert resource.get("performerType", {}).get("coding", [{}])[0].get("code") == performer
-        merged_in = [r for r, c in by_rule.items() if c["extension"]["example.calf-cds"].get("mergedInto") == rule]
-        priorities = [priority, *(_effective(r, by_rule[r]["extension"]["example.calf-cds"]["variant"])[2] for r in merged_in)]
+        merged_in = [
+            r
+            for r, c in by_rule.items()
+            if c["extension"]["example.calf-cds"].get("mergedInto") == rule
+        ]
+        priorities = [
+            priority,
+            *(
+                _effective(r, by_rule[r]["extension"]["example.calf-cds"]["variant"])[2]
+                for r in merged_in
+            ),
+        ]
         assert resource["priority"] == min(priorities, key=lambda p: PRIORITY_RANK[p or "routine"])
-        assert resource["status"] == "draft" and resource["intent"] == "proposal"
+        assert resource["status"] == "draft"
+        assert resource["intent"] == "proposal"
         assert code not in held, f"two suggestions with code {code}: {held.get(code)} and {rule}"
         held[code] = rule
     for rule, card in by_rule.items():
         ext = card["extension"]["example.calf-cds"]
         for key in ("coveredBy", "mergedInto"):
             if key in ext:
-                assert "suggestions" in by_rule[ext[key]], f"{rule} {key} a card without the referral"
+                assert "suggestions" in by_rule[ext[key]], (
+                    f"{rule} {key} a card without the referral"
+                )
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -513,9 +542,13 @@ def test_one_safety_net_per_answer_and_never_on_an_emergency_card(answers: dict[
 
 # --- text hygiene (issue 17.5) over every sample's answer ------------------------------------
 INTERNAL_ID = re.compile(r"\b[FR]-[A-Z0-9]+(?:-[A-Z0-9]+)*\b")
-PLURAL_DISAGREES = re.compile(r"\b1 (points|items|resources|records)\b|\b([02-9]|\d{2,}) (point|item|resource|record)\b")
+PLURAL_DISAGREES = re.compile(
+    r"\b1 (points|items|resources|records)\b|\b([02-9]|\d{2,}) (point|item|resource|record)\b"
+)
 TOO_MANY_DECIMALS = re.compile(r"\d\.\d{3,}")
-GUIDELINE = re.compile(r"NICE|RCOG|ESVS|BSH|GIRFT|BOAST|EAS|EULAR|CKS|Cheung|Global Vascular|local|calf-cds")
+GUIDELINE = re.compile(
+    r"NICE|RCOG|ESVS|BSH|GIRFT|BOAST|EAS|EULAR|CKS|Cheung|Global Vascular|local|calf-cds"
+)
 
 
 def _all_cards(answers: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -545,7 +578,10 @@ def test_numbers_show_at_most_two_decimals(answers: dict[str, Any]) -> None:
 def test_no_line_repeats_within_a_card(answers: dict[str, Any]) -> None:
     for name, card in _all_cards(answers):
         lines = [line for line in card.get("detail", "").splitlines() if line.strip()]
-        assert len(lines) == len(set(lines)), (name, [line for line in lines if lines.count(line) > 1])
+        assert len(lines) == len(set(lines)), (
+            name,
+            [line for line in lines if lines.count(line) > 1],
+        )
 
 
 def test_summaries_are_shorter_than_140_characters(answers: dict[str, Any]) -> None:
@@ -555,7 +591,10 @@ def test_summaries_are_shorter_than_140_characters(answers: dict[str, Any]) -> N
 
 def test_every_source_label_names_its_guideline(answers: dict[str, Any]) -> None:
     for name, card in _all_cards(answers):
-        assert card["source"]["label"].endswith("(calf-cds 2026.2)") or card["source"]["label"] == "calf-cds 2026.2", name
+        assert (
+            card["source"]["label"].endswith("(calf-cds 2026.2)")
+            or card["source"]["label"] == "calf-cds 2026.2"
+        ), name
         assert GUIDELINE.search(card["source"]["label"]), (name, card["source"]["label"])
 
 
@@ -563,7 +602,8 @@ def test_guideline_links_are_absolute_https(answers: dict[str, Any]) -> None:
     links = [link for _, card in _all_cards(answers) for link in card.get("links", [])]
     assert links
     for link in links:
-        assert link["type"] == "absolute" and link["url"].startswith("https://"), link
+        assert link["type"] == "absolute", link
+        assert link["url"].startswith("https://"), link
 
 
 def test_the_bundle_path_gives_the_same_rules(answers: dict[str, Any], live_server: Any) -> None:
@@ -572,8 +612,18 @@ def test_the_bundle_path_gives_the_same_rules(answers: dict[str, Any], live_serv
         for name in sample_names():
             body = load_json(SAMPLES / f"{name}.json")
             bundle = prefetch_as_bundle(body)
-            response = client.post("/evaluate", params={"service": SERVICE_FOR_HOOK[body["hook"]], "now": "2026-11-25T12:00:00Z"}, json=bundle)
+            response = client.post(
+                "/evaluate",
+                params={"service": SERVICE_FOR_HOOK[body["hook"]], "now": "2026-11-25T12:00:00Z"},
+                json=bundle,
+            )
             assert response.status_code == 200, (name, response.text)
-            ours = [_observed(c)[0] for c in response.json()["cards"] if _observed(c)[0] != "data-quality"]
-            expected = [rule for rule, _, _ in _expected(GOLDEN[name].cards) if rule != "data-quality"]
+            ours = [
+                _observed(c)[0]
+                for c in response.json()["cards"]
+                if _observed(c)[0] != "data-quality"
+            ]
+            expected = [
+                rule for rule, _, _ in _expected(GOLDEN[name].cards) if rule != "data-quality"
+            ]
             assert ours == expected, name

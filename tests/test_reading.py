@@ -6,12 +6,11 @@ Every test reads raw FHIR JSON through the one reading path (`cds.fhir.bundle.fl
 
 from __future__ import annotations
 
-import json
-from dataclasses import FrozenInstanceError, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from fhir_builders import (
     ANKLE,
@@ -32,26 +31,21 @@ from fhir_builders import (
     quantity,
 )
 
-import msgspec
-
 from cds.config import Settings
 from cds.core.model import (
     TAG_ACTIVE_CONDITION,
     TAG_AT_ANY_SITE,
-    TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_HEART_RATE,
     TAG_MEASURED,
     TAG_NOT_DEEP_VEIN,
+    TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_PAIN_OUT_OF_PROPORTION,
     TAG_SUPERFICIAL_CORD,
     TAG_SUPPORTING,
-    Code,
     Extraction,
     Finding,
-    Measurement,
     Side,
 )
-
 from cds.fhir import reading
 from cds.fhir.bundle import BundleError, Flattened, NotAResource, flatten
 from cds.fhir.resources import validate_resource
@@ -63,7 +57,11 @@ CALF_PAIN = "300954003"
 
 def read(*resources: Any, settings: Settings = SETTINGS) -> Extraction:
     """The resources as the entries of one Bundle, read as the service reads a prefetch."""
-    document = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    document = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
     flattened = flatten(msgspec.Raw(msgspec.json.encode(document)), "Bundle")
     return reading.read(flattened, policy=settings.policy, now=NOW)
 
@@ -1151,7 +1149,9 @@ def test_malformed_neighbours_never_hide_a_red_flag() -> None:
         (c.reference, c.element) for c in extraction.caveats
     }
     # Element paths only: never the value that was sent.
-    assert not any("yesterday" in u.problem or CALF_PAIN in u.problem for u in extraction.unreadable)
+    assert not any(
+        "yesterday" in u.problem or CALF_PAIN in u.problem for u in extraction.unreadable
+    )
 
 
 def test_other_resource_types_are_ignored_and_counted() -> None:
@@ -1240,7 +1240,9 @@ def test_synthea_bundles_are_read_without_unreadable_resources(path: Path) -> No
 def test_synthea_tsh_in_milli_international_units_is_read() -> None:
     path = next(p for p in SYNTHEA if p.name.startswith("David"))
 
-    extraction = reading.read(flatten(msgspec.Raw(path.read_bytes()), "Bundle"), policy=SETTINGS.policy, now=NOW)
+    extraction = reading.read(
+        flatten(msgspec.Raw(path.read_bytes()), "Bundle"), policy=SETTINGS.policy, now=NOW
+    )
 
     tsh = [f for f in extraction.findings if f.code.code == "3016-3"]
     assert tsh

@@ -110,7 +110,9 @@ def test_a_measured_value_that_is_not_a_number_is_unreadable_and_named(
 
     quality = card(cards, None)
     assert quality["summary"] == "1 resource could not be read: red flags may be missing"
-    assert f"Observation/{temperature['id']}: valueQuantity.value is not a number" in quality["detail"]
+    assert (
+        f"Observation/{temperature['id']}: valueQuantity.value is not a number" in quality["detail"]
+    )
 
 
 def test_a_code_with_one_bad_coding_is_read_by_its_good_one(live_server: LiveServer) -> None:

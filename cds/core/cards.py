@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from . import wording
 from .compose import Planned, compose, safety_net_topic
@@ -25,7 +24,6 @@ from .model import (
     TAG_HEART_RATE,
     TAG_MOTOR,
     TAG_NOT_DEEP_VEIN,
-    TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_PALLOR,
     TAG_POSTPARTUM,
     TAG_SENSORY,
@@ -234,7 +232,11 @@ class _Slots:
         if len(items) <= limit:
             return self.t.join(items, self.t.gettext(N_("and")))
         rest = len(items) - 1
-        return items[0] + " " + self.t.ngettext(N_("and {n} more"), N_("and {n} more"), rest).format(n=rest)
+        return (
+            items[0]
+            + " "
+            + self.t.ngettext(N_("and {n} more"), N_("and {n} more"), rest).format(n=rest)
+        )
 
     def side(self) -> str:
         sides = {r.side for r in self.fired.evidence if r.finding_id in SIDED_FINDINGS}
@@ -273,13 +275,13 @@ class _Slots:
     def calf_symptom(self) -> str:
         return self._first_present(_CALF_SYMPTOMS, capital=False)
 
-    def Calf_symptom(self) -> str:  # noqa: N802 - the template's placeholder is capitalised
+    def Calf_symptom(self) -> str:
         return self._first_present(_CALF_SYMPTOMS, capital=True)
 
     def symptom(self) -> str:
         return self._first_present(_LEG_SYMPTOMS, capital=False)
 
-    def Sign(self) -> str:  # noqa: N802
+    def Sign(self) -> str:
         cold = self.fs.present("F-COLD-LIMB", with_tags=(TAG_COLD,))
         pale = self.fs.present("F-COLD-LIMB", with_tags=(TAG_PALLOR,))
         if cold and pale:
@@ -293,13 +295,13 @@ class _Slots:
             return self.t.gettext(N_("numbness and weakness"))
         return self.t.gettext(N_("weakness") if weak else N_("numbness"))
 
-    def Spinal(self) -> str:  # noqa: N802
-        return self.t.gettext(N_("Back pain") if self.fs.present("F-LOW-BACK-PAIN") else N_("Sciatica"))
+    def Spinal(self) -> str:
+        return self.t.gettext(
+            N_("Back pain") if self.fs.present("F-LOW-BACK-PAIN") else N_("Sciatica")
+        )
 
     def pregnancy(self) -> str:
-        postpartum = all(
-            TAG_POSTPARTUM in r.tags for r in self.fs.standing_present("F-PREGNANT")
-        )
+        postpartum = all(TAG_POSTPARTUM in r.tags for r in self.fs.standing_present("F-PREGNANT"))
         return self.t.gettext(N_("postpartum") if postpartum else N_("in pregnancy"))
 
     def n(self) -> str:
@@ -332,7 +334,9 @@ class _Slots:
         hottest = self.fs.highest("F-FEVER")
         if hottest is None or hottest.measurement is None:
             return self.t.gettext(N_("fever"))
-        return self.t.gettext(N_("fever {value}")).format(value=value_text(hottest.measurement, self.t))
+        return self.t.gettext(N_("fever {value}")).format(
+            value=value_text(hottest.measurement, self.t)
+        )
 
     def ddimer(self) -> str:
         result = self._ddimer(NEGATIVE)
@@ -369,7 +373,7 @@ class _Slots:
             return "?"
         return self.t.number(low.measurement.value, 2)
 
-    def Evidence(self) -> str:  # noqa: N802
+    def Evidence(self) -> str:
         if self.fs.present("F-CLAUDICATION"):
             return self.t.gettext(N_("Claudication"))
         return self.t.gettext(N_("PAD on record"))
@@ -393,7 +397,9 @@ class _Slots:
         for record in self.fs.standing_present("F-CRAMP-CAUSE"):
             m = record.measurement
             if m is not None and m.analyte in _LOWER_ANALYTES:
-                causes.append(f"{self.t.gettext(_LOWER_ANALYTES[m.analyte])} {value_text(m, self.t)}")
+                causes.append(
+                    f"{self.t.gettext(_LOWER_ANALYTES[m.analyte])} {value_text(m, self.t)}"
+                )
             else:
                 causes.append(self.t.gettext(record.name).lower())
         unique = list(dict.fromkeys(causes)) or [self.t.gettext(N_("a recorded cause"))]
@@ -423,14 +429,16 @@ class _Slots:
         blocking = self.assessment.blocking_values
         return blocking[0] if blocking else None
 
-    def Test(self) -> str:  # noqa: N802
+    def Test(self) -> str:
         record = self._unreadable_record()
         analyte = record.measurement.analyte if record and record.measurement else "d-dimer"
         return self.t.gettext(ANALYTE_NAMES[analyte])
 
     def unit(self) -> str:
         record = self._unreadable_record()
-        return md(((record.measurement.sent_unit or "") if record and record.measurement else "")[:12])
+        return md(
+            ((record.measurement.sent_unit or "") if record and record.measurement else "")[:12]
+        )
 
     def route(self) -> str:
         route = route_for(self.fired.route, self.assessment.policy.route_profile)
@@ -463,7 +471,8 @@ def _cut(value: float | None) -> str:
 def cutoff_text(result: DDimerResult, t: Translator) -> str:
     """`{cut-off}` of §7.4 in the value's unit: "500", "250" or "age-adjusted 800"."""
     m = result.record.measurement
-    assert m is not None and result.cutoff is not None
+    assert m is not None
+    assert result.cutoff is not None
     unit = display_unit(m.sent_unit)
     factor = 1000.0 if unit in {"mg/L", "µg/mL"} else 1.0
     number = t.number(result.cutoff / factor, 2 if factor > 1 else 0)
@@ -487,9 +496,14 @@ def _item_recorded(item: wording.CheckItem, fs: FindingSet) -> bool:
         r
         for f in item.findings
         for r in fs.records(f)
-        if r.in_window and r.interpretable and (r.present or r.when is not None)
+        if r.in_window
+        and r.interpretable
+        and (r.present or r.when is not None)
         and all(tag in r.tags for tag in item.with_tags)
-        and (item.analyte is None or (r.measurement is not None and r.measurement.analyte == item.analyte))
+        and (
+            item.analyte is None
+            or (r.measurement is not None and r.measurement.analyte == item.analyte)
+        )
     ]
     if not item.sides:
         return bool(records)
@@ -521,9 +535,14 @@ def _net_item_present(item: wording.NetItem, fs: FindingSet) -> bool:
 
 def net_line(line: wording.NetLine, fs: FindingSet, t: Translator) -> str:
     """A safety-net line without the items already recorded present (§7.5)."""
-    kept = [[t.gettext(i.text) for i in group if not _net_item_present(i, fs)] for group in line.groups]
+    kept = [
+        [t.gettext(i.text) for i in group if not _net_item_present(i, fs)] for group in line.groups
+    ]
     template = t.gettext(line.templates[tuple(bool(group) for group in kept)])
-    values = {name: t.join(group, t.gettext(N_("or"))) for name, group in zip(("a", "b"), kept, strict=False)}
+    values = {
+        name: t.join(group, t.gettext(N_("or")))
+        for name, group in zip(("a", "b"), kept, strict=False)
+    }
     return template.format(**values) if values else template
 
 
@@ -552,7 +571,9 @@ class _CardBuilder:
 
     @property
     def slots(self) -> _Slots:
-        return _Slots(self.fired, self.assessment, self.t, self.planned.priority or self.fired.priority)
+        return _Slots(
+            self.fired, self.assessment, self.t, self.planned.priority or self.fired.priority
+        )
 
     def summary(self) -> str:
         template = self.t.gettext(wording.SUMMARIES[self.key])
@@ -580,16 +601,18 @@ class _CardBuilder:
                 if tier is Tier.EMERGENCY
                 else N_("Covered by the urgent referral (card: {card}).")
             )
-            lines.append(self.t.gettext(template).format(card=self.t.gettext(planned.covered_by.rule.name)))
-            handover = wording.HANDOVERS.get((planned.cover.rule_id, self.rule.id)) or wording.HANDOVERS.get(
-                ("*", self.rule.id)
+            lines.append(
+                self.t.gettext(template).format(card=self.t.gettext(planned.covered_by.rule.name))
             )
+            handover = wording.HANDOVERS.get(
+                (planned.cover.rule_id, self.rule.id)
+            ) or wording.HANDOVERS.get(("*", self.rule.id))
             if handover:
                 lines.append(self.t.gettext(handover))
             if route.creates_request:
-                concern = wording.CONCERNS.get((planned.cover.rule_id, planned.cover.variant.name)) or wording.CONCERNS.get(
-                    (planned.cover.rule_id, None), ""
-                )
+                concern = wording.CONCERNS.get(
+                    (planned.cover.rule_id, planned.cover.variant.name)
+                ) or wording.CONCERNS.get((planned.cover.rule_id, None), "")
                 lines.append(
                     self.t.gettext(
                         N_(
@@ -601,8 +624,11 @@ class _CardBuilder:
         elif planned.merged_into is not None:
             word = _PRIORITY_WORDS.get(planned.merged_priority or "", N_("urgent"))
             lines.append(
-                self.t.gettext(N_("Included in the {priority} referral on the card: {card}.")).format(
-                    priority=self.t.gettext(word), card=self.t.gettext(planned.merged_into.rule.name)
+                self.t.gettext(
+                    N_("Included in the {priority} referral on the card: {card}.")
+                ).format(
+                    priority=self.t.gettext(word),
+                    card=self.t.gettext(planned.merged_into.rule.name),
                 )
             )
         elif route.creates_request:
@@ -622,9 +648,10 @@ class _CardBuilder:
         if len(records) > EVIDENCE_CAP:
             more = len(records) - EVIDENCE_CAP
             lines.append(
-                "- " + self.t.ngettext(N_("and {n} more record"), N_("and {n} more records"), more).format(
-                    n=self.t.number(more, 0)
-                )
+                "- "
+                + self.t.ngettext(
+                    N_("and {n} more record"), N_("and {n} more records"), more
+                ).format(n=self.t.number(more, 0))
             )
         return lines, records
 
@@ -634,7 +661,9 @@ class _CardBuilder:
         if self.assessment.groups:
             lines.append(t.gettext(N_("Validated scores do not apply.")))
             if missing:
-                lines.append(t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(missing)))
+                lines.append(
+                    t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(missing))
+                )
             return lines
         alt = wells.alternative
         if wells.classification == LIKELY:
@@ -647,17 +676,28 @@ class _CardBuilder:
                 )
             )
         elif wells.classification == INCOMPLETE:
-            points = t.ngettext(N_("{n} point recorded"), N_("{n} points recorded"), abs(wells.score)).format(
-                n=wells.score
+            points = t.ngettext(
+                N_("{n} point recorded"), N_("{n} points recorded"), abs(wells.score)
+            ).format(n=wells.score)
+            lines.append(
+                t.gettext(N_("Wells incomplete: {points}, up to {high}.")).format(
+                    points=points, high=wells.high
+                )
             )
-            lines.append(t.gettext(N_("Wells incomplete: {points}, up to {high}.")).format(points=points, high=wells.high))
         else:
-            lines.append(t.gettext(N_("DVT unlikely: Wells {n}, every item recorded.")).format(n=wells.score))
+            lines.append(
+                t.gettext(N_("DVT unlikely: Wells {n}, every item recorded.")).format(n=wells.score)
+            )
         counted = []
         for item in wells.counted:
             label = t.gettext(item.label)
             if item.provisional:
-                label = t.gettext(N_("calf tenderness, not documented along the deep veins: +1 provisionally, confirm"))
+                label = t.gettext(
+                    N_(
+                        "calf tenderness, not documented along the deep veins: "
+                        "+1 provisionally, confirm"
+                    )
+                )
             points = f"{item.points:+d}"
             counted.append(f"{label} ({points})")
         none = t.gettext(N_("none"))
@@ -665,7 +705,9 @@ class _CardBuilder:
         wells_missing = [t.gettext(item.label) for item in wells.not_recorded]
         everything = list(dict.fromkeys([*wells_missing, *missing]))
         if everything:
-            lines.append(t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(everything)))
+            lines.append(
+                t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(everything))
+            )
         lines.extend(self.ddimer_lines())
         return lines
 
@@ -677,22 +719,32 @@ class _CardBuilder:
         lines = []
         for result in results[:3]:
             record = result.record
-            value = value_text(record.measurement, t) if record.measurement else t.gettext(N_("result"))
-            head = t.gettext(N_("D-dimer {value}, {date}")).format(value=value, date=_date_text(record, t))
+            value = (
+                value_text(record.measurement, t) if record.measurement else t.gettext(N_("result"))
+            )
+            head = t.gettext(N_("D-dimer {value}, {date}")).format(
+                value=value, date=_date_text(record, t)
+            )
             if result.state == NEGATIVE and result.cutoff is not None:
                 tail = t.gettext(N_("negative, below the cut-off {cutoff} {unit}")).format(
                     cutoff=cutoff_text(result, t), unit=_dimer_unit(record.measurement, t)
                 )
             elif result.state == NEGATIVE:
                 tail = t.gettext(N_("negative"))
-            elif result.state == POSITIVE and result.reason == N_("positive") and result.cutoff is not None:
+            elif (
+                result.state == POSITIVE
+                and result.reason == N_("positive")
+                and result.cutoff is not None
+            ):
                 tail = t.gettext(N_("positive (cut-off {cutoff} {unit})")).format(
                     cutoff=cutoff_text(result, t), unit=_dimer_unit(record.measurement, t)
                 )
             elif result.state == POSITIVE:
                 tail = t.gettext(N_("positive ({reason})")).format(reason=t.gettext(result.reason))
             else:
-                tail = t.gettext(N_("cannot exclude DVT: {reason}")).format(reason=t.gettext(result.reason))
+                tail = t.gettext(N_("cannot exclude DVT: {reason}")).format(
+                    reason=t.gettext(result.reason)
+                )
             lines.append(f"{head}: {tail}.")
         if self.fired.variant.name == "unlikely-ddimer-blocked":
             lines.append(
@@ -713,23 +765,35 @@ class _CardBuilder:
                 )
             )
         if self.assessment.age_unknown and self.rule.topic == "venous":
-            lines.append(t.gettext(N_("Age unknown: treated as an adult; D-dimer cut-off 500 ng/mL FEU.")))
+            lines.append(
+                t.gettext(N_("Age unknown: treated as an adult; D-dimer cut-off 500 ng/mL FEU."))
+            )
         for record in self.assessment.blocking_values:
             lines.append(
                 t.gettext(
-                    N_("{name} {value} could not be interpreted: check it with the lab; self-care advice is withheld.")
+                    N_(
+                        "{name} {value} could not be interpreted: check it with the lab; "
+                        "self-care advice is withheld."
+                    )
                 ).format(
                     name=t.gettext(record.name),
-                    value=md(_cut(record.measurement.sent_value if record.measurement else None)
-                             + " " + ((record.measurement.sent_unit or "") if record.measurement else "")[:12]).strip(),
+                    value=md(
+                        _cut(record.measurement.sent_value if record.measurement else None)
+                        + " "
+                        + ((record.measurement.sent_unit or "") if record.measurement else "")[:12]
+                    ).strip(),
                 )
             )
         references = {r.reference for r in (*self.fired.evidence, *self.fired.also_noted)}
         for caveat in self.assessment.extraction.caveats:
             if caveat.reference in references:
-                lines.append(f"{md(caveat.reference)}: {caveat.element} {t.gettext(caveat.problem)}")
+                lines.append(
+                    f"{md(caveat.reference)}: {caveat.element} {t.gettext(caveat.problem)}"
+                )
         if self.planned.suggestion and not self._subject():
-            lines.append(t.gettext(N_("No patient reference was available: the draft referral has no subject.")))
+            lines.append(
+                t.gettext(N_("No patient reference was available: no referral was drafted."))
+            )
         return list(dict.fromkeys(lines))
 
     def also_noted(self) -> list[str]:
@@ -757,7 +821,11 @@ class _CardBuilder:
 
     def safety_net(self) -> list[str]:
         fs = self.assessment.findings
-        lines = [net_line(line, fs, self.t) for topic in self.planned.safety_net for line in wording.SAFETY_NETS[topic]]
+        lines = [
+            net_line(line, fs, self.t)
+            for topic in self.planned.safety_net
+            for line in wording.SAFETY_NETS[topic]
+        ]
         return list(dict.fromkeys(lines))
 
     def _subject(self) -> str | None:
@@ -767,7 +835,8 @@ class _CardBuilder:
         return subjects.pop() if len(subjects) == 1 else None
 
     def suggestion(self) -> Suggestion | None:
-        if not self.planned.suggestion:
+        subject = self._subject()
+        if not self.planned.suggestion or subject is None:
             return None
         policy = self.assessment.policy
         route = route_for(self.fired.route, policy.route_profile)
@@ -777,10 +846,14 @@ class _CardBuilder:
             category=route.category,
             performer=route.performer,
             priority=self.planned.priority,
-            subject=self._subject(),
+            subject=subject,
             reasons=self.planned.reasons,
         )
-        label = N_("Draft referral: {route}") if route.category.code == "3457005" else N_("Draft order: {route}")
+        label = (
+            N_("Draft referral: {route}")
+            if route.category.code == "3457005"
+            else N_("Draft order: {route}")
+        )
         return Suggestion(
             uuid=self.request.new_uuid(),
             label=self.t.gettext(label).format(route=self.route_text()),
@@ -795,7 +868,10 @@ class _CardBuilder:
         why, evidence_records = self.why()
         missing_items = not_recorded(fired, self.assessment)
         missing = [t.gettext(item.label) for item in missing_items]
-        detail: list[str] = ["**" + t.gettext(N_("What to do next")) + "**", *(f"- {s}" for s in steps)]
+        detail: list[str] = [
+            "**" + t.gettext(N_("What to do next")) + "**",
+            *(f"- {s}" for s in steps),
+        ]
         detail += ["", "**" + t.gettext(N_("Why")) + "**", *why]
         is_dvt = rule.id in {"R-DVT-PATHWAY", "R-DVT-UNLIKELY"}
         if is_dvt:
@@ -816,15 +892,33 @@ class _CardBuilder:
             detail += ["", "**" + t.gettext(N_("Safety net")) + "**", *net]
         source = fired.source
         label = f"{source.label} (calf-cds {RULE_SET_VERSION})"
-        detail += ["", t.gettext(N_("Source: {source}")).format(source=label), "", "_" + t.gettext(DISCLAIMER) + "_"]
+        detail += [
+            "",
+            t.gettext(N_("Source: {source}")).format(source=label),
+            "",
+            "_" + t.gettext(DISCLAIMER) + "_",
+        ]
         suggestion = self.suggestion()
-        wells_missing = [i.finding_id for i in self.assessment.wells.not_recorded] if is_dvt and not self.assessment.groups else []
-        missing_ids = tuple(dict.fromkeys([*wells_missing, *(f for item in missing_items for f in item.findings)]))
+        wells_missing = (
+            [i.finding_id for i in self.assessment.wells.not_recorded]
+            if is_dvt and not self.assessment.groups
+            else []
+        )
+        missing_ids = tuple(
+            dict.fromkeys([*wells_missing, *(f for item in missing_items for f in item.findings)])
+        )
         links = []
         if source.url:
             links.append(Link(source.label, source.url))
         if self.request.smart_launch_url and missing_ids:
-            links.append(Link(t.gettext(SMART_LINK_LABEL), self.request.smart_launch_url, "smart", self._app_context(missing_ids)))
+            links.append(
+                Link(
+                    t.gettext(SMART_LINK_LABEL),
+                    self.request.smart_launch_url,
+                    "smart",
+                    self._app_context(missing_ids),
+                )
+            )
         base = self.assessment.policy.base
         extension = CardExtension(
             rule_id=rule.id,
@@ -833,8 +927,21 @@ class _CardBuilder:
             variant=fired.variant.name,
             evidence=tuple(self._evidence_item(r) for r in evidence_records[:EVIDENCE_CAP]),
             evidence_total=len(evidence_records),
-            wells=self.assessment.wells.as_data() if is_dvt and not self.assessment.groups else None,
-            not_recorded=tuple(dict.fromkeys([*([t.gettext(i.label) for i in self.assessment.wells.not_recorded] if wells_missing else []), *missing])),
+            wells=self.assessment.wells.as_data()
+            if is_dvt and not self.assessment.groups
+            else None,
+            not_recorded=tuple(
+                dict.fromkeys(
+                    [
+                        *(
+                            [t.gettext(i.label) for i in self.assessment.wells.not_recorded]
+                            if wells_missing
+                            else []
+                        ),
+                        *missing,
+                    ]
+                )
+            ),
             next_steps=tuple(steps),
             covered_by=planned.covered_by.rule_id if planned.covered_by else None,
             merged_into=planned.merged_into.rule_id if planned.merged_into else None,
@@ -861,13 +968,21 @@ class _CardBuilder:
         import json
 
         return json.dumps(
-            {"hookInstance": self.request.hook_instance, "ruleId": self.rule.id, "findings": list(missing)},
+            {
+                "hookInstance": self.request.hook_instance,
+                "ruleId": self.rule.id,
+                "findings": list(missing),
+            },
             separators=(",", ":"),
         )
 
     def _evidence_item(self, record: Finding) -> EvidenceItem:
         m = record.measurement
-        side = None if record.side is Side.UNKNOWN else ("both" if record.side is Side.BILATERAL else record.side.value)
+        side = (
+            None
+            if record.side is Side.UNKNOWN
+            else ("both" if record.side is Side.BILATERAL else record.side.value)
+        )
         return EvidenceItem(
             finding_id=record.finding_id,
             name=self.t.gettext(record.name),
@@ -888,7 +1003,10 @@ def _dimer_unit(m: Measurement | None, t: Translator) -> str:
 
 
 def override_reasons(base: str, t: Translator) -> tuple[Code, ...]:
-    return tuple(Code(base + OVERRIDE_SYSTEM_PATH, code, t.gettext(display)) for code, display in OVERRIDE_REASONS)
+    return tuple(
+        Code(base + OVERRIDE_SYSTEM_PATH, code, t.gettext(display))
+        for code, display in OVERRIDE_REASONS
+    )
 
 
 def minimal_card(fired: FiredRule, assessment: Assessment, request: CardRequest) -> Card:
@@ -896,14 +1014,20 @@ def minimal_card(fired: FiredRule, assessment: Assessment, request: CardRequest)
     only in `source.topic`. Built from row data only, so it cannot fail the same way."""
     t, rule = request.translator, fired.rule
     base = assessment.policy.base
-    summary = t.gettext(N_("{name}: review now (the full card could not be shown)")).format(name=t.gettext(rule.name))
+    summary = t.gettext(N_("{name}: review now (the full card could not be shown)")).format(
+        name=t.gettext(rule.name)
+    )
     return Card(
         uuid=request.new_uuid(),
         summary=summary[: SUMMARY_LIMIT - 1],
         indicator=fired.tier.indicator,
         detail="_" + t.gettext(DISCLAIMER) + "_",
-        source=SourceRef(f"calf-cds {RULE_SET_VERSION}", "", Code(base + RULE_SYSTEM_PATH, rule.id, rule.name)),
-        extension=CardExtension(rule_id=rule.id, tier=None, route=None, variant=None, language=t.language),
+        source=SourceRef(
+            f"calf-cds {RULE_SET_VERSION}", "", Code(base + RULE_SYSTEM_PATH, rule.id, rule.name)
+        ),
+        extension=CardExtension(
+            rule_id=rule.id, tier=None, route=None, variant=None, language=t.language
+        ),
     )
 
 
@@ -929,7 +1053,12 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
             for u in unreadable[:EVIDENCE_CAP]
         ]
         if n > EVIDENCE_CAP:
-            lines.append("- " + t.ngettext(N_("and {n} more record"), N_("and {n} more records"), n - EVIDENCE_CAP).format(n=n - EVIDENCE_CAP))
+            lines.append(
+                "- "
+                + t.ngettext(
+                    N_("and {n} more record"), N_("and {n} more records"), n - EVIDENCE_CAP
+                ).format(n=n - EVIDENCE_CAP)
+            )
     elif request.unsatisfied_prefetch:
         summary = t.gettext(N_("Data not available ({keys}): red flags may be missing")).format(
             keys=", ".join(request.unsatisfied_prefetch)
@@ -946,15 +1075,32 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
             n,
         ).format(n=n)
     for key in request.unsatisfied_prefetch:
-        lines.append("- " + t.gettext(N_("Prefetch {key}: not available and not fetched; not evaluated.")).format(key=md(key)))
+        lines.append(
+            "- "
+            + t.gettext(N_("Prefetch {key}: not available and not fetched; not evaluated.")).format(
+                key=md(key)
+            )
+        )
     for key, reason in request.incomplete_queries:
-        lines.append("- " + t.gettext(N_("Query {key} incomplete ({reason}): red flags may be missing.")).format(key=md(key), reason=md(reason)))
+        lines.append(
+            "- "
+            + t.gettext(N_("Query {key} incomplete ({reason}): red flags may be missing.")).format(
+                key=md(key), reason=md(reason)
+            )
+        )
     if skipped:
         indexes = ", ".join(md(i) for i in skipped[:EVIDENCE_CAP])
-        lines.append("- " + t.gettext(N_("Bundle entries without a resource (skipped): {indexes}.")).format(indexes=indexes))
+        lines.append(
+            "- "
+            + t.gettext(N_("Bundle entries without a resource (skipped): {indexes}.")).format(
+                indexes=indexes
+            )
+        )
     for record in assessment.blocking_values:
         lines.append("- " + record_line(record, t, lateral=False))
-    detail = "\n".join(["**" + t.gettext(N_("Data quality")) + "**", *lines, "", "_" + t.gettext(DISCLAIMER) + "_"])
+    detail = "\n".join(
+        ["**" + t.gettext(N_("Data quality")) + "**", *lines, "", "_" + t.gettext(DISCLAIMER) + "_"]
+    )
     return Card(
         uuid=request.new_uuid(),
         summary=summary[: SUMMARY_LIMIT - 1],
@@ -991,7 +1137,10 @@ def build_cards(
         try:
             cards.append(build(planned, assessment, request))
         except Exception as exc:  # §1.1: a failed card never drops the others
-            log.error("card build failed; minimal card issued", extra={"rule_id": planned.rule_id, "error": type(exc).__name__})
+            log.error(
+                "card build failed; minimal card issued",
+                extra={"rule_id": planned.rule_id, "error": type(exc).__name__},
+            )
             cards.append(minimal_card(planned.fired, assessment, request))
     try:
         quality = data_quality_card(assessment, request)
@@ -999,7 +1148,9 @@ def build_cards(
         log.error("data-quality card failed", extra={"error": type(exc).__name__})
         quality = Card(
             uuid=request.new_uuid(),
-            summary=request.translator.gettext(N_("Some data could not be read: red flags may be missing")),
+            summary=request.translator.gettext(
+                N_("Some data could not be read: red flags may be missing")
+            ),
             indicator="info",
             detail="",
             source=SourceRef(f"calf-cds {RULE_SET_VERSION}"),

@@ -102,15 +102,15 @@ def compose(assessment: Assessment) -> tuple[Planned, ...]:
         if covering[f.rule_id] or route.code is None:
             continue
         key = route.code.code
-        holder = holders.setdefault(key, f)
-        if holder is f:
+        first = holders.setdefault(key, f)
+        if first is f:
             priority[f.rule_id], reasons[f.rule_id] = f.priority, _reasons(f)
             continue
-        merged_into[f.rule_id] = holder
-        priority[holder.rule_id] = min(
-            (priority[holder.rule_id], f.priority), key=lambda p: PRIORITY_RANK.get(p or "", 9)
+        merged_into[f.rule_id] = first
+        priority[first.rule_id] = min(
+            (priority[first.rule_id], f.priority), key=lambda p: PRIORITY_RANK.get(p or "", 9)
         )
-        reasons[holder.rule_id] = tuple(dict.fromkeys((*reasons[holder.rule_id], *_reasons(f))))
+        reasons[first.rule_id] = tuple(dict.fromkeys((*reasons[first.rule_id], *_reasons(f))))
     keeps = {f.rule_id for f in holders.values()}
 
     def holder_of(card: FiredRule) -> FiredRule:
@@ -126,8 +126,10 @@ def compose(assessment: Assessment) -> tuple[Planned, ...]:
     planned: list[Planned] = []
     for f in fired:
         covers_f = covering[f.rule_id]
-        cover = next((g for g in covers_f if g.rule_id in keeps), covers_f[0] if covers_f else None)
-        holder = merged_into.get(f.rule_id)
+        cover: FiredRule | None = next(
+            (g for g in covers_f if g.rule_id in keeps), covers_f[0] if covers_f else None
+        )
+        merged = merged_into.get(f.rule_id)
         planned.append(
             Planned(
                 fired=f,
@@ -136,8 +138,8 @@ def compose(assessment: Assessment) -> tuple[Planned, ...]:
                 reasons=reasons.get(f.rule_id, _reasons(f)),
                 covered_by=holder_of(cover) if cover is not None else None,
                 cover=cover,
-                merged_into=holder,
-                merged_priority=priority.get(holder.rule_id) if holder else None,
+                merged_into=merged,
+                merged_priority=priority.get(merged.rule_id) if merged else None,
             )
         )
     ordered = sorted(planned, key=lambda p: (p.fired.tier.rank, not p.suggestion, p.rule_id))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from . import findings as cat
 from .i18n import ENGLISH, N_, Translator
+from .policy import DEFAULT_FHIR_BASE
 from .routes import PROFILES
 from .rules import (
     CALF_SYMPTOM,
@@ -44,7 +45,10 @@ _NAMED: list[tuple[Condition, str]] = [
     (CALF_SYMPTOM, N_("a calf symptom (calf pain, leg or ankle swelling, or cramp)")),
     (LEG_SYMPTOM, N_("a leg symptom (a calf symptom, sciatica or claudication)")),
     (MUSCLE_PAIN, N_("muscle pain (calf pain, or muscle pain at any site)")),
-    (PAINFUL_COLD_LIMB, N_("a painful cold leg (coded, or a cold leg with calf pain on the same side)")),
+    (
+        PAINFUL_COLD_LIMB,
+        N_("a painful cold leg (coded, or a cold leg with calf pain on the same side)"),
+    ),
     (PRINCIPLE_7_SIGNS, N_("a sign of principle 7")),
 ]
 _TAG_WORDS = {
@@ -89,36 +93,51 @@ def words(node: Condition, t: Translator = ENGLISH) -> str:
         case Bilateral():
             return t.gettext(N_("{finding} on both sides")).format(finding=_present_words(node, t))
         case Unilateral():
-            return t.gettext(N_("{finding}, one side or side unknown")).format(finding=_present_words(node, t))
+            return t.gettext(N_("{finding}, one side or side unknown")).format(
+                finding=_present_words(node, t)
+            )
         case Present():
             return _present_words(node, t)
         case Recorded():
-            return t.gettext(N_("{finding} recorded")).format(finding=_finding_name(node.finding, t))
+            return t.gettext(N_("{finding} recorded")).format(
+                finding=_finding_name(node.finding, t)
+            )
         case Measure():
             what = t.gettext(N_("lowest {finding}") if node.lowest else "{finding}").format(
                 finding=_finding_name(node.finding, t)
             )
             unit = " × ULN" if node.finding == "F-CK" else ""
-            return f"{what} {node.op.replace('<=', '≤').replace('>=', '≥')} {node.threshold:g}{unit}"
+            return (
+                f"{what} {node.op.replace('<=', '≤').replace('>=', '≥')} {node.threshold:g}{unit}"
+            )
         case SameSide():
             first = t.join([words(item, t) for item in node.first], t.gettext(N_("or")))
             second = t.join([words(item, t) for item in node.second], t.gettext(N_("or")))
-            return t.gettext(N_("{first} with {second} on the same side")).format(first=first, second=second)
+            return t.gettext(N_("{first} with {second} on the same side")).format(
+                first=first, second=second
+            )
         case AllOf():
             return t.join([_nested(item, t) for item in node.items], t.gettext(N_("and")))
         case AnyOf():
-            return t.gettext(N_("any of: {items}")).format(items="; ".join(words(item, t) for item in node.items))
+            return t.gettext(N_("any of: {items}")).format(
+                items="; ".join(words(item, t) for item in node.items)
+            )
         case Not():
             return t.gettext(N_("not ({item})")).format(item=words(node.item, t))
         case RuleFires():
-            return t.gettext(N_("{rules} fires")).format(rules=t.join(list(node.rule_ids), t.gettext(N_("or"))))
+            return t.gettext(N_("{rules} fires")).format(
+                rules=t.join(list(node.rule_ids), t.gettext(N_("or")))
+            )
         case NoRuleOfTiers():
             return t.gettext(N_("no other rule of tier {tiers} fires")).format(
                 tiers=t.join([tier.value for tier in node.tiers], t.gettext(N_("or")))
             )
         case SelfCareAllowed():
             return t.gettext(
-                N_("no E, U or R rule fires, no one-sided leg or ankle swelling and no sign of principle 7")
+                N_(
+                    "no E, U or R rule fires, no one-sided leg or ankle swelling "
+                    "and no sign of principle 7"
+                )
             )
         case Group():
             return t.gettext(_GROUPS[node.name])
@@ -127,10 +146,17 @@ def words(node: Condition, t: Translator = ENGLISH) -> str:
         case DDimer():
             return t.gettext(_DDIMER[node.state])
         case NotInterpretable():
-            return t.gettext(N_("a D-dimer, CK, potassium or temperature that could not be interpreted"))
+            return t.gettext(
+                N_("a D-dimer, CK, potassium or temperature that could not be interpreted")
+            )
         case RecordedClear():
-            groups = [t.join([_finding_name(f, t) for f in group], t.gettext(N_("or"))) for group in node.groups]
-            return t.gettext(N_("{groups} all recorded normal or absent")).format(groups="; ".join(groups))
+            groups = [
+                t.join([_finding_name(f, t) for f in group], t.gettext(N_("or")))
+                for group in node.groups
+            ]
+            return t.gettext(N_("{groups} all recorded normal or absent")).format(
+                groups="; ".join(groups)
+            )
         case Always():
             return t.gettext(N_("otherwise"))
     raise TypeError(type(node).__name__)
@@ -138,13 +164,18 @@ def words(node: Condition, t: Translator = ENGLISH) -> str:
 
 def _nested(node: Condition, t: Translator) -> str:
     text = words(node, t)
-    return f"({text})" if isinstance(node, AnyOf) and not any(node == n for n, _ in _NAMED) else text
+    return (
+        f"({text})" if isinstance(node, AnyOf) and not any(node == n for n, _ in _NAMED) else text
+    )
 
 
 def _present_words(node: Present, t: Translator) -> str:
     text = _finding_name(node.finding, t)
     notes = [t.gettext(_TAG_WORDS.get(tag, tag)) for tag in node.with_tags]
-    notes += [t.gettext(N_("not {what}")).format(what=t.gettext(_TAG_WORDS.get(tag, tag))) for tag in node.without_tags]
+    notes += [
+        t.gettext(N_("not {what}")).format(what=t.gettext(_TAG_WORDS.get(tag, tag)))
+        for tag in node.without_tags
+    ]
     notes += [t.gettext(N_("code {code}")).format(code=code) for code in node.codes]
     notes += [t.gettext(N_("not code {code}")).format(code=code) for code in node.without_codes]
     return f"{text} ({', '.join(notes)})" if notes else text
@@ -186,7 +217,9 @@ def describe(rule: Rule, t: Translator = ENGLISH) -> RuleDescription:
         routes=routes,
         topic=rule.topic,
         criteria=words(rule.condition, t),
-        variants=tuple((v.name, words(v.condition, t)) for v in rule.variants if len(rule.variants) > 1),
+        variants=tuple(
+            (v.name, words(v.condition, t)) for v in rule.variants if len(rule.variants) > 1
+        ),
         source=rule.source.label,
         url=rule.source.url,
         codes=_codes(rule),
@@ -228,7 +261,7 @@ def markdown() -> str:
         if d.codes:
             lines += ["", "| finding | system | code | display |", "|---|---|---|---|"]
             lines += [
-                f"| {finding} | {cat.wire_system(system, 'http://calf-cds.example/fhir')} | {code} | {display} |"
+                f"| {finding} | {cat.wire_system(system, DEFAULT_FHIR_BASE)} | {code} | {display} |"
                 for finding, system, code, display in d.codes
             ]
     return "\n".join(lines) + "\n"

@@ -165,7 +165,8 @@ class _Run:
 
 def _compare(record: Finding, op: str, threshold: float) -> bool:
     """§2: a `>`/`>=` comparator counts as at least the value; `>40` crosses "> 40"."""
-    assert record.measurement is not None and record.measurement.value is not None
+    assert record.measurement is not None
+    assert record.measurement.value is not None
     value, comparator = record.measurement.value, record.measurement.comparator
     if op == ">":
         return value > threshold or (value == threshold and comparator == ">")
@@ -194,7 +195,14 @@ def holds(node: Condition, run: _Run) -> Evidence:
     fs = run.fs
     match node:
         case Bilateral():
-            plain = Present(node.finding, node.with_tags, node.without_tags, node.codes, node.without_codes, node.any_site)
+            plain = Present(
+                node.finding,
+                node.with_tags,
+                node.without_tags,
+                node.codes,
+                node.without_codes,
+                node.any_site,
+            )
             return _both_sides(fs.standing(plain)) or None
         case Present():  # Unilateral too: FindingSet.standing reads the selector's class
             return fs.standing(node) or None
@@ -204,7 +212,9 @@ def holds(node: Condition, run: _Run) -> Evidence:
             low = fs.lowest(node.finding)
             return (low,) if low is not None and _compare(low, node.op, node.threshold) else None
         case Measure():
-            hits = tuple(r for r in fs.measured(node.finding) if _compare(r, node.op, node.threshold))
+            hits = tuple(
+                r for r in fs.measured(node.finding) if _compare(r, node.op, node.threshold)
+            )
             return hits or None
         case SameSide():
             return _same_side(node, run)
@@ -223,8 +233,8 @@ def holds(node: Condition, run: _Run) -> Evidence:
         case Not():
             return () if holds(node.item, run) is None else None
         case RuleFires():
-            hits = [run.fired[i] for i in node.rule_ids if i in run.fired]
-            return _join(*(hit.evidence for hit in hits)) if hits else None
+            fired = [run.fired[i] for i in node.rule_ids if i in run.fired]
+            return _join(*(rule.evidence for rule in fired)) if fired else None
         case NoRuleOfTiers():
             others = {r.id for r in RULES if r.tier in node.tiers and r is not run.current}
             return () if others.isdisjoint(run.fired) else None
@@ -238,7 +248,9 @@ def holds(node: Condition, run: _Run) -> Evidence:
         case DDimer():
             return _d_dimer(node.state, run)
         case NotInterpretable():
-            blocking = tuple(r for r in fs.not_interpretable() if TAG_NOT_INTERPRETABLE_BLOCKS in r.tags)
+            blocking = tuple(
+                r for r in fs.not_interpretable() if TAG_NOT_INTERPRETABLE_BLOCKS in r.tags
+            )
             return blocking or None
         case RecordedClear():
             for group in node.groups:

@@ -218,12 +218,19 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         WINDOW_SYMPTOM,
         (
             _c("300954003", "Pain in calf", V, term=N_("Calf pain")),
-            _c("1264028004", "Pain in muscle of lower leg", U, term=N_("Calf muscle pain"), note="one IG (HL7 BE)"),
+            _c(
+                "1264028004",
+                "Pain in muscle of lower leg",
+                U,
+                term=N_("Calf muscle pain"),
+                note="one IG (HL7 BE)",
+            ),
             _c("10601006", "Pain in lower limb", V, term=N_("Leg pain")),
             _c(
                 "68962001",
                 "Muscle pain",
-                V, term=N_("Muscle pain"),
+                V,
+                term=N_("Muscle pain"),
                 site=SITE_CALF,
                 off_site_tags=frozenset({TAG_SUPPORTING, TAG_AT_ANY_SITE}),
             ),
@@ -238,14 +245,23 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("449614009", "Swelling of lower limb", V, term=N_("Leg swelling")),
             _c("449707004", "Edema of lower leg", V, term=N_("Lower leg oedema")),
             _c("102572006", "Edema of lower extremity", V, term=N_("Leg oedema")),
-            _c("762898005", "Swelling of bilateral lower limbs", V, term=N_("Swelling of both legs"), bilateral=True),
+            _c(
+                "762898005",
+                "Swelling of bilateral lower limbs",
+                V,
+                term=N_("Swelling of both legs"),
+                bilateral=True,
+            ),
         ),
     ),
     FindingDef(
         "F-ANKLE-SWELLING",
         N_("Ankle swelling"),
         WINDOW_SYMPTOM,
-        (_c("267039000", "Swollen ankle", V, term=N_("Ankle swelling")), _c("26237000", "Ankle edema", V, term=N_("Ankle oedema"))),
+        (
+            _c("267039000", "Swollen ankle", V, term=N_("Ankle swelling")),
+            _c("26237000", "Ankle edema", V, term=N_("Ankle oedema")),
+        ),
     ),
     FindingDef(
         "F-CALF-SWELLING-3CM",
@@ -267,7 +283,8 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         (
             _c("284521000", "Pitting edema", U, site=SITE_LEG),
             _local(
-                "pitting-edema-symptomatic-leg", N_("Pitting oedema confined to the symptomatic leg")
+                "pitting-edema-symptomatic-leg",
+                N_("Pitting oedema confined to the symptomatic leg"),
             ),
         ),
         note="counts when unilateral or side unknown, never when bilateral (engine)",
@@ -285,7 +302,8 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c(
                 "247348008",
                 "Tenderness",
-                V, term=N_("Calf tenderness"),
+                V,
+                term=N_("Calf tenderness"),
                 site=SITE_CALF,
                 tags=frozenset({TAG_NOT_DEEP_VEIN}),
             ),
@@ -295,11 +313,18 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-COLLATERAL-VEINS",
         N_("Collateral superficial veins"),
         WINDOW_SYMPTOM,
-        (_local("collateral-superficial-veins", N_("Collateral superficial veins (non-varicose)")),),
+        (
+            _local(
+                "collateral-superficial-veins", N_("Collateral superficial veins (non-varicose)")
+            ),
+        ),
     ),
     FindingDef("F-ERYTHEMA", N_("Erythema"), WINDOW_SYMPTOM, (_c("247441003", "Erythema", V),)),
     FindingDef(
-        "F-WARMTH", N_("Warmth of the leg"), WINDOW_SYMPTOM, (_local("leg-warmth", N_("Leg warmth")),)
+        "F-WARMTH",
+        N_("Warmth of the leg"),
+        WINDOW_SYMPTOM,
+        (_local("leg-warmth", N_("Leg warmth")),),
     ),
     FindingDef(
         "F-CYANOSIS",
@@ -349,7 +374,9 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("29857009", "Chest pain", V2, term=N_("Chest pain")),
             _c("66857006", "Hemoptysis", V2, term=N_("Haemoptysis")),
             _c("271594007", "Syncope", V2, term=N_("Syncope")),
-            _c("3415004", "Cyanosis", V, site=SITE_NOT_LEG, off_site_tags=None, term=N_("Cyanosis")),
+            _c(
+                "3415004", "Cyanosis", V, site=SITE_NOT_LEG, off_site_tags=None, term=N_("Cyanosis")
+            ),
         ),
         measured_by=(SPO2, HEART_RATE),
     ),
@@ -396,7 +423,11 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-ALTERNATIVE-DX-LIKELY",
         N_("Alternative diagnosis at least as likely as DVT"),
         WINDOW_SYMPTOM,
-        (_local("alternative-diagnosis-as-likely", N_("Alternative diagnosis at least as likely")),),
+        (
+            _local(
+                "alternative-diagnosis-as-likely", N_("Alternative diagnosis at least as likely")
+            ),
+        ),
     ),
     FindingDef(
         "F-PREGNANT",
@@ -522,9 +553,27 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         N_("Cold or pale leg"),
         WINDOW_SYMPTOM,
         (
-            _c("771542000", "Cold extremity", V, term=N_("Cold leg"), tags=frozenset({TAG_COLD}), site=SITE_LEG),
-            _c("771545003", "Painful and cold lower limb", V, term=N_("Painful, cold leg"), tags=frozenset({TAG_COLD})),
-            _local("pallor-of-leg", N_("Pallor of the leg"), tags=frozenset({TAG_PALLOR}), term=N_("Pale leg")),
+            _c(
+                "771542000",
+                "Cold extremity",
+                V,
+                term=N_("Cold leg"),
+                tags=frozenset({TAG_COLD}),
+                site=SITE_LEG,
+            ),
+            _c(
+                "771545003",
+                "Painful and cold lower limb",
+                V,
+                term=N_("Painful, cold leg"),
+                tags=frozenset({TAG_COLD}),
+            ),
+            _local(
+                "pallor-of-leg",
+                N_("Pallor of the leg"),
+                tags=frozenset({TAG_PALLOR}),
+                term=N_("Pale leg"),
+            ),
         ),
     ),
     FindingDef(
@@ -547,8 +596,20 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         N_("Sensory or motor loss"),
         WINDOW_SYMPTOM,
         (
-            _c("91019004", "Paresthesia", V, term=N_("Paraesthesia of the leg"), tags=frozenset({TAG_SENSORY})),
-            _c("309537005", "Numbness of lower limb", V, term=N_("Numbness of the leg"), tags=frozenset({TAG_SENSORY})),
+            _c(
+                "91019004",
+                "Paresthesia",
+                V,
+                term=N_("Paraesthesia of the leg"),
+                tags=frozenset({TAG_SENSORY}),
+            ),
+            _c(
+                "309537005",
+                "Numbness of lower limb",
+                V,
+                term=N_("Numbness of the leg"),
+                tags=frozenset({TAG_SENSORY}),
+            ),
             _c(
                 "102568007",
                 "Paresis of lower extremity",
@@ -590,7 +651,9 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
             _c("128196005", "Lumbar radiculopathy", V),
             _c("2415007", "Lumbosacral radiculopathy", V),
             _c("202735001", "Lumbar disc prolapse with radiculopathy", V),
-            _local("shooting-pain-on-movement", N_("Pain shooting into the calf on starting to move")),
+            _local(
+                "shooting-pain-on-movement", N_("Pain shooting into the calf on starting to move")
+            ),
             _local("straight-leg-raise-positive", N_("Straight leg raise test positive")),
         ),
     ),
@@ -618,7 +681,12 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         N_("Cauda equina syndrome"),
         WINDOW_SYMPTOM,
         (
-            _c("192970008", "Cauda equina syndrome with neurogenic bladder", V, term=N_("Cauda equina syndrome")),
+            _c(
+                "192970008",
+                "Cauda equina syndrome with neurogenic bladder",
+                V,
+                term=N_("Cauda equina syndrome"),
+            ),
             _c("12454008", "Cauda equina syndrome", V, term=N_("Cauda equina syndrome")),
             _local(
                 "saddle-anaesthesia",
@@ -633,9 +701,27 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         N_("New bladder or bowel dysfunction"),
         WINDOW_14_DAYS,
         (
-            _c("267064002", "Retention of urine", V, term=N_("Urinary retention"), tags=frozenset({TAG_BLADDER})),
-            _c("72042002", "Incontinence of feces", V, term=N_("Faecal incontinence"), tags=frozenset({TAG_BOWEL})),
-            _c("165232002", "Urinary incontinence", V, term=N_("Urinary incontinence"), tags=frozenset({TAG_BLADDER})),
+            _c(
+                "267064002",
+                "Retention of urine",
+                V,
+                term=N_("Urinary retention"),
+                tags=frozenset({TAG_BLADDER}),
+            ),
+            _c(
+                "72042002",
+                "Incontinence of feces",
+                V,
+                term=N_("Faecal incontinence"),
+                tags=frozenset({TAG_BOWEL}),
+            ),
+            _c(
+                "165232002",
+                "Urinary incontinence",
+                V,
+                term=N_("Urinary incontinence"),
+                tags=frozenset({TAG_BLADDER}),
+            ),
         ),
     ),
     FindingDef(
@@ -691,7 +777,13 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         N_("Secondary cause of cramps"),
         WINDOW_SYMPTOM,
         (
-            _c("40930008", "Hypothyroidism", V, term=N_("Hypothyroidism"), window_class=WINDOW_CHRONIC),
+            _c(
+                "40930008",
+                "Hypothyroidism",
+                V,
+                term=N_("Hypothyroidism"),
+                window_class=WINDOW_CHRONIC,
+            ),
             _c(
                 "83664006",
                 "Idiopathic atrophic hypothyroidism",

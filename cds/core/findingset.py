@@ -78,7 +78,9 @@ class FindingSet:
             if record.present:
                 if not (unilateral and record.side is Side.BILATERAL):
                     presences.append(record)
-            elif record.interpretable and record.when is not None and TAG_MEASURED not in record.tags:
+            elif (
+                record.interpretable and record.when is not None and TAG_MEASURED not in record.tags
+            ):
                 absences.append((timestamp(record.when), record.side))
         return tuple(r for r in presences if not self._cancelled(r, absences))
 
@@ -138,7 +140,10 @@ class FindingSet:
     def not_interpretable(self) -> tuple[Finding, ...]:
         """In-window values whose unit or value could not be used (named on every card)."""
         return tuple(
-            r for records in self.by_id.values() for r in records if not r.interpretable and r.in_window
+            r
+            for records in self.by_id.values()
+            for r in records
+            if not r.interpretable and r.in_window
         )
 
     def also_noted(self, finding_ids: Iterable[str]) -> tuple[Finding, ...]:
@@ -165,5 +170,6 @@ def _latest(records: list[Finding]) -> Finding:
 
 
 def _value(record: Finding) -> float:
-    assert record.measurement is not None and record.measurement.value is not None
+    assert record.measurement is not None
+    assert record.measurement.value is not None
     return record.measurement.value

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Protocol
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+def N_(message: str) -> str:
     """Mark a message for extraction without translating it."""
     return message
 
@@ -21,7 +21,8 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, t
 class Translator(Protocol):
     """What the core needs from a language: messages, plurals, lists, numbers and dates."""
 
-    language: str
+    @property
+    def language(self) -> str: ...
 
     def gettext(self, message: str) -> str: ...
 

@@ -213,7 +213,9 @@ def crosses_default(mdef: MeasurementDef, value: float, comparator: str | None, 
     return True  # ABI: always recorded with its ratio
 
 
-def _range_limit(mdef: MeasurementDef, limits: tuple[Quantity, ...], value_unit: str | None) -> float | None:
+def _range_limit(
+    mdef: MeasurementDef, limits: tuple[Quantity, ...], value_unit: str | None
+) -> float | None:
     """The first reference limit convertible to the analyte's unit (a limit may omit its unit)."""
     for limit in limits:
         if limit.value is None:
@@ -270,7 +272,11 @@ class _Judge:
         """Unit or value unusable: shown, never fires a cut-off; the lab's own flag still
         counts (a red flag flagged H by the lab stays present)."""
         analyte = self.mdef.analyte
-        blocking = frozenset({TAG_NOT_INTERPRETABLE_BLOCKS}) if analyte in BLOCKING_ANALYTES else frozenset()
+        blocking = (
+            frozenset({TAG_NOT_INTERPRETABLE_BLOCKS})
+            if analyte in BLOCKING_ANALYTES
+            else frozenset()
+        )
         flagged = self.direction is True and analyte != ABI
         quantity = self.result.quantity or Quantity(None, None)
         measurement = Measurement(
@@ -298,7 +304,9 @@ class _Judge:
     def critical(self) -> bool:
         return bool(self.result.interpretation & CRITICAL)
 
-    def measurement(self, value: float, quantity: Quantity, uln: float | None = None) -> Measurement:
+    def measurement(
+        self, value: float, quantity: Quantity, uln: float | None = None
+    ) -> Measurement:
         return Measurement(
             self.mdef.analyte,
             value,
@@ -406,7 +414,9 @@ def judge(mdef: MeasurementDef, result: LabResult, policy: Policy) -> list[Judge
     return judge_.not_interpretable()
 
 
-def _abi_components(judge_: _Judge, components: tuple[tuple[Quantity, Side], ...]) -> list[Judgement]:
+def _abi_components(
+    judge_: _Judge, components: tuple[tuple[Quantity, Side], ...]
+) -> list[Judgement]:
     """An ABI sent as right/left components: the lowest ratio, with its side (§2)."""
     best: tuple[float, Quantity, Side] | None = None
     for quantity, side in components:

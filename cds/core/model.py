@@ -195,7 +195,7 @@ class Referral:
     category: Code
     performer: Code | None
     priority: str | None
-    subject: str | None  # "Patient/<id>"; None = omitted, with a note on the card
+    subject: str  # "Patient/<id>" (R4 requires it: no subject, no suggestion)
     reasons: tuple[str, ...]  # references of the triggering resources
 
 

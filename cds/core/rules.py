@@ -138,7 +138,8 @@ class Group:
 
 @dataclass(frozen=True)
 class Wells:
-    """The two-level DVT Wells score (§5) is `likely`, `incomplete` or `unlikely` (complete, ≤ 1)."""
+    """The two-level DVT Wells score (§5) is `likely`, `incomplete` or `unlikely` (complete
+    and 1 or less)."""
 
     classification: str
 
@@ -497,9 +498,7 @@ _ROWS: tuple[Rule, ...] = (
         tier=URGENT,
         route="none",
         source=NG158,
-        condition=AllOf(
-            CALF_SYMPTOM, _p("F-PE-SYMPTOM"), Not(RuleFires(("R-PE-SUSPECTED",)))
-        ),
+        condition=AllOf(CALF_SYMPTOM, _p("F-PE-SYMPTOM"), Not(RuleFires(("R-PE-SUSPECTED",)))),
         topic="venous",
         lateral=True,
     ),
@@ -535,7 +534,10 @@ _ROWS: tuple[Rule, ...] = (
         name=N_("Superficial vein thrombosis"),
         tier=URGENT,
         route="phlebology-urgent",
-        source=Source("BSH 2012 thrombosis at unusual sites", "https://doi.org/10.1111/j.1365-2141.2012.09249.x"),
+        source=Source(
+            "BSH 2012 thrombosis at unusual sites",
+            "https://doi.org/10.1111/j.1365-2141.2012.09249.x",
+        ),
         # §3 puts local superficial-vein-cord in F-SVT; the second branch keeps §4's wording.
         condition=AnyOf(
             _p("F-SVT"),
@@ -549,7 +551,9 @@ _ROWS: tuple[Rule, ...] = (
         name=N_("Chronic limb-threatening ischaemia"),
         tier=URGENT,
         route="vascular-urgent",
-        source=Source("Global Vascular Guidelines 2019", "https://doi.org/10.1016/j.ejvs.2019.05.006"),
+        source=Source(
+            "Global Vascular Guidelines 2019", "https://doi.org/10.1016/j.ejvs.2019.05.006"
+        ),
         condition=AnyOf(
             _p("F-CLTI-DX"),
             _p("F-GANGRENE"),
@@ -680,9 +684,7 @@ _ROWS: tuple[Rule, ...] = (
         tier=ROUTINE,
         route="vascular",
         source=CG147,
-        condition=AllOf(
-            LEG_SYMPTOM, AnyOf(_p("F-CLAUDICATION"), _p("F-PAD-DX"), ABI_LOW)
-        ),
+        condition=AllOf(LEG_SYMPTOM, AnyOf(_p("F-CLAUDICATION"), _p("F-PAD-DX"), ABI_LOW)),
         topic="arterial",
         variants=(
             Variant("abi-low", ABI_LOW),
@@ -877,7 +879,9 @@ def check_table(rules: tuple[Rule, ...]) -> list[str]:
     """Every broken invariant of a rule table, as readable messages (empty = sound)."""
     problems: list[str] = []
     ids = [rule.id for rule in rules]
-    problems.extend(f"{dup}: duplicate rule id" for dup in sorted({i for i in ids if ids.count(i) > 1}))
+    problems.extend(
+        f"{dup}: duplicate rule id" for dup in sorted({i for i in ids if ids.count(i) > 1})
+    )
     known = set(ids)
     for rule in rules:
         if not rule.id.startswith("R-") or not rule.name:
@@ -940,9 +944,7 @@ def _build(rows: tuple[Rule, ...]) -> tuple[Rule, ...]:
     problems = check_table(rows)
     if problems:
         raise ValueError("invalid rule table: " + "; ".join(problems))
-    built = [
-        Rule(**{**row.__dict__, "findings_used": findings_of(row.condition)}) for row in rows
-    ]
+    built = [Rule(**{**row.__dict__, "findings_used": findings_of(row.condition)}) for row in rows]
     return tuple(sorted(built, key=lambda r: (r.tier.rank, r.id)))
 
 

@@ -204,7 +204,11 @@ def _judge(
         state = POSITIVE if record.present else UNUSABLE
         return DDimerResult(record, state, reason=N_("not interpretable"))
     if record.flag in _LAB_POSITIVE and not over_flag:
-        reason = N_("flagged high by the lab") if record.flag == FLAG_HIGH else N_("flagged positive by the lab")
+        reason = (
+            N_("flagged high by the lab")
+            if record.flag == FLAG_HIGH
+            else N_("flagged positive by the lab")
+        )
         return DDimerResult(record, POSITIVE, reason=reason)
     if m is None or m.value is None:  # a coded result without a number
         if record.present:

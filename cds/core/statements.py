@@ -22,7 +22,11 @@ from .model import (
 )
 from .policy import Policy
 
-LATERALITY = {cat.LEFT_CODE: Side.LEFT, cat.RIGHT_CODE: Side.RIGHT, cat.BILATERAL_CODE: Side.BILATERAL}
+LATERALITY = {
+    cat.LEFT_CODE: Side.LEFT,
+    cat.RIGHT_CODE: Side.RIGHT,
+    cat.BILATERAL_CODE: Side.BILATERAL,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +118,9 @@ class StatementReader:
                 made.setdefault(_key(finding), finding)
         for coding in (*statement.codes, *statement.value_codes):
             for entry in self.catalog.lookup(coding.system, coding.code):
-                finding = self._presence(statement, entry)
-                if finding is not None:
-                    made.setdefault(_key(finding), finding)
+                presence = self._presence(statement, entry)
+                if presence is not None:
+                    made.setdefault(_key(presence), presence)
         return list(made.values())
 
     def first_measurement(self, codes: tuple[Coding, ...]) -> cat.MeasurementDef | None:
@@ -185,7 +189,9 @@ class StatementReader:
             present=present,
             reference=statement.reference,
             name=code_def.term or finding_def.name,
-            code=Code(cat.wire_system(code_def.system, self.policy.base), code_def.code, code_def.display),
+            code=Code(
+                cat.wire_system(code_def.system, self.policy.base), code_def.code, code_def.display
+            ),
             when=when,
             in_window=self.in_window(reference_date, window_class, condition=current_condition),
             side=Side.BILATERAL if code_def.bilateral else statement.side,

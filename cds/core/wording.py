@@ -31,8 +31,7 @@ SUMMARIES: dict[tuple[str, str], str] = {
         "PE Wells, CTPA)"
     ),
     ("R-PE-SUSPECTED", "standard"): N_(
-        "Possible PE ({sign} with {leg}): emergency assessment now; PE Wells, then CTPA or "
-        "D-dimer"
+        "Possible PE ({sign} with {leg}): emergency assessment now; PE Wells, then CTPA or D-dimer"
     ),
     ("R-PHLEGMASIA", "standard"): N_(
         "Swollen blue leg ({side}), possible phlegmasia: emergency assessment now; call the "
@@ -66,15 +65,13 @@ SUMMARIES: dict[tuple[str, str], str] = {
         "potassium, fluids)"
     ),
     ("R-SEVERE-ELECTROLYTE", "standard"): N_(
-        "Severe {electrolyte} disturbance ({value}): emergency assessment now with ECG "
-        "monitoring"
+        "Severe {electrolyte} disturbance ({value}): emergency assessment now with ECG monitoring"
     ),
     ("R-BLEEDING-VARICOSE", "standard"): N_(
         "Bleeding varicose vein: elevate the leg, firm direct pressure; emergency assessment now"
     ),
     ("R-DVT-PATHWAY", "diagnosed"): N_(
-        "DVT or PE recorded {date}: confirm {treatment}; same-day review if symptoms new or "
-        "worse"
+        "DVT or PE recorded {date}: confirm {treatment}; same-day review if symptoms new or worse"
     ),
     ("R-DVT-PATHWAY", "pregnant"): N_(
         "Possible DVT {pregnancy}: compression duplex today; LMWH until DVT is excluded unless "
@@ -109,8 +106,7 @@ SUMMARIES: dict[tuple[str, str], str] = {
         "4 h if positive"
     ),
     ("R-DVT-UNLIKELY", "standard"): N_(
-        "DVT unlikely (Wells {n}; {ddimer}): consider other diagnoses; stop interim "
-        "anticoagulation"
+        "DVT unlikely (Wells {n}; {ddimer}): consider other diagnoses; stop interim anticoagulation"
     ),
     ("R-PE-SIGN", "standard"): N_(
         "{Calf symptom} with {sign}: repeat vital signs now and assess for PE; red-flag check "
@@ -304,10 +300,7 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
         N_("Stop statins and other myotoxic drugs (EAS 2015)."),
     ),
     ("R-RHABDO", "no-ck"): (
-        N_(
-            "Emergency assessment now: CK, renal function, potassium, urine myoglobin; IV "
-            "fluids."
-        ),
+        N_("Emergency assessment now: CK, renal function, potassium, urine myoglobin; IV fluids."),
         N_("Stop statins and other myotoxic drugs (EAS 2015)."),
     ),
     ("R-SEVERE-ELECTROLYTE", "standard"): (
@@ -374,7 +367,9 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("R-DVT-PATHWAY", "pregnant"): (
         N_("Compression duplex today."),
-        N_("Treatment-dose LMWH until DVT is excluded unless contraindicated; no D-dimer or Wells."),
+        N_(
+            "Treatment-dose LMWH until DVT is excluded unless contraindicated; no D-dimer or Wells."
+        ),
         N_("Back pain or swelling of the entire leg → iliac vein imaging too."),
         N_("Negative scan with high suspicion → stop LMWH, rescan on days 3 and 7."),
         N_("Obstetric and haematology input (RCOG GTG 37b; prophylaxis GTG 37a)."),
@@ -468,7 +463,10 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
         N_("With fever also blood cultures before antibiotics (NICE NG234)."),
     ),
     ("R-SPINAL-RED-FLAG", "cancer"): (
-        N_("MSCC coordinator or acute oncology today; whole-spine MRI within 1 week for pain alone."),
+        N_(
+            "MSCC coordinator or acute oncology today; whole-spine MRI within 1 week for pain "
+            "alone."
+        ),
         N_(
             "Any neurological symptom or sign → coordinator immediately and MRI within 24 h "
             "(NICE NG234)."
@@ -530,13 +528,21 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
         N_("Analgesia, keep active, exercise programme."),
         N_("Referral only if not settling (NICE NG59)."),
     ),
-    ("R-VARICOSE", "standard"): (N_("Assessment and duplex by the vein service (NICE CG168 1.2.2)."),),
+    ("R-VARICOSE", "standard"): (
+        N_("Assessment and duplex by the vein service (NICE CG168 1.2.2)."),
+    ),
     ("R-CRAMP-SECONDARY", "standard"): (
-        N_("Check U&E, calcium, magnesium, glucose, TSH; review medicines (diuretics, statins, beta-agonists)."),
+        N_(
+            "Check U&E, calcium, magnesium, glucose, TSH; review medicines (diuretics, statins, "
+            "beta-agonists)."
+        ),
         N_("Consider pregnancy, neuropathy, PAD; treat the cause (CKS leg cramps)."),
     ),
     ("R-CRAMP-SELFCARE", "standard"): (
-        N_("Check U&E, calcium, magnesium, glucose, TSH; review medicines (diuretics, statins, beta-agonists)."),
+        N_(
+            "Check U&E, calcium, magnesium, glucose, TSH; review medicines (diuretics, statins, "
+            "beta-agonists)."
+        ),
         N_("Consider pregnancy, neuropathy, PAD."),
         N_("Stretch and massage the calf; no routine quinine (CKS leg cramps; AAN 2010)."),
     ),
@@ -552,7 +558,9 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
         ),
     ),
     ("R-REST", "unexamined"): (
-        N_("Examine both legs (swelling, redness, warmth, temperature) before calling it soreness."),
+        N_(
+            "Examine both legs (swelling, redness, warmth, temperature) before calling it soreness."
+        ),
         N_("Rest with the legs elevated; warm up before exercise."),
         N_(
             "Soreness after unaccustomed exertion is muscle micro-injury and settles in days "
@@ -560,7 +568,7 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
         ),
     ),
     ("R-NO-RED-FLAG-DATA", "clear"): (
-        N_("Complete the red-flag check for the items under \"Not recorded\" and reassess."),
+        N_('Complete the red-flag check for the items under "Not recorded" and reassess.'),
     ),
     ("R-NO-RED-FLAG-DATA", "unreadable"): (
         N_("Check the result with the lab (unit, sample) and repeat it if needed."),
@@ -593,7 +601,13 @@ class CheckItem:
     sides: bool = False
 
 
-_SWELLING = ("F-LEG-SWELLING", "F-ANKLE-SWELLING", "F-ENTIRE-LEG-SWOLLEN", "F-CALF-SWELLING-3CM", "F-PITTING-EDEMA")
+_SWELLING = (
+    "F-LEG-SWELLING",
+    "F-ANKLE-SWELLING",
+    "F-ENTIRE-LEG-SWOLLEN",
+    "F-CALF-SWELLING-3CM",
+    "F-PITTING-EDEMA",
+)
 _COLOUR = ("F-ERYTHEMA", "F-CYANOSIS", "F-SKIN-DISCOLOURATION")
 SWELLING = CheckItem(N_("swelling"), _SWELLING)
 SWELLING_SIDE = CheckItem(N_("side of the swelling"), _SWELLING)  # special: sided records
@@ -603,19 +617,29 @@ TEMPERATURE = CheckItem(N_("temperature"), ("F-FEVER",))
 HEART_RATE = CheckItem(N_("heart rate"), ("F-PE-SYMPTOM",), analyte="heart-rate")
 SPO2 = CheckItem(N_("SpO2"), ("F-PE-SYMPTOM",), analyte="spo2")
 FOOT_PULSES = CheckItem(N_("foot pulses, each side"), ("F-PULSELESS",), sides=True)
-SKIN_TEMPERATURE = CheckItem(N_("skin temperature"), ("F-COLD-LIMB", "F-PAINFUL-COLD-LIMB", "F-WARMTH"))
+SKIN_TEMPERATURE = CheckItem(
+    N_("skin temperature"), ("F-COLD-LIMB", "F-PAINFUL-COLD-LIMB", "F-WARMTH")
+)
 SENSATION = CheckItem(N_("sensation"), ("F-SENSORY-MOTOR-LOSS",), with_tags=(TAG_SENSORY,))
 POWER = CheckItem(N_("power"), ("F-SENSORY-MOTOR-LOSS",), with_tags=(TAG_MOTOR,))
 ABI = CheckItem(N_("ABI"), ("F-ABI",))
-SADDLE = CheckItem(N_("saddle (perineal) sensation"), ("F-CAUDA-EQUINA-DX",), with_tags=(TAG_SADDLE,))
-BLADDER = CheckItem(N_("bladder (post-void residual)"), ("F-BLADDER-BOWEL-FLAG",), with_tags=(TAG_BLADDER,))
+SADDLE = CheckItem(
+    N_("saddle (perineal) sensation"), ("F-CAUDA-EQUINA-DX",), with_tags=(TAG_SADDLE,)
+)
+BLADDER = CheckItem(
+    N_("bladder (post-void residual)"), ("F-BLADDER-BOWEL-FLAG",), with_tags=(TAG_BLADDER,)
+)
 BOWEL = CheckItem(N_("bowel control"), ("F-BLADDER-BOWEL-FLAG",), with_tags=(TAG_BOWEL,))
 BOTH_LEGS = CheckItem(N_("both-leg symptoms"), ("F-RADICULAR", "F-SENSORY-MOTOR-LOSS"), sides=True)
 LEG_POWER = CheckItem(N_("leg power"), ("F-SENSORY-MOTOR-LOSS",), with_tags=(TAG_MOTOR,))
 CK = CheckItem(N_("CK"), ("F-CK",))
-POTASSIUM = CheckItem(N_("potassium"), ("F-CRAMP-CAUSE", "F-SEVERE-ELECTROLYTE"), analyte="potassium")
+POTASSIUM = CheckItem(
+    N_("potassium"), ("F-CRAMP-CAUSE", "F-SEVERE-ELECTROLYTE"), analyte="potassium"
+)
 CALCIUM = CheckItem(N_("calcium"), ("F-CRAMP-CAUSE", "F-SEVERE-ELECTROLYTE"), analyte="calcium")
-MAGNESIUM = CheckItem(N_("magnesium"), ("F-CRAMP-CAUSE", "F-SEVERE-ELECTROLYTE"), analyte="magnesium")
+MAGNESIUM = CheckItem(
+    N_("magnesium"), ("F-CRAMP-CAUSE", "F-SEVERE-ELECTROLYTE"), analyte="magnesium"
+)
 TSH = CheckItem(N_("TSH"), ("F-CRAMP-CAUSE",), analyte="tsh")
 BACK_PAIN = CheckItem(N_("back pain with bladder or bowel symptoms"), ("F-LOW-BACK-PAIN",))
 
@@ -665,9 +689,7 @@ _CHEST = (
 )
 VENOUS_NET = NetLine(
     {
-        (True, True): N_(
-            "Seek help at once if the leg swells more or turns {a}, or with {b}."
-        ),
+        (True, True): N_("Seek help at once if the leg swells more or turns {a}, or with {b}."),
         (True, False): N_("Seek help at once if the leg swells more or turns {a}."),
         (False, True): N_("Seek help at once if the leg swells more, or with {b}."),
         (False, False): N_("Seek help at once if the leg swells more."),
@@ -699,9 +721,19 @@ SPINAL_NET = NetLine(
     },
     (
         (
-            NetItem(N_("saddle numbness (between the legs, back passage)"), ("F-CAUDA-EQUINA-DX",), with_tags=(TAG_SADDLE,)),
-            NetItem(N_("new difficulty passing urine"), ("F-BLADDER-BOWEL-FLAG",), codes=("267064002",)),
-            NetItem(N_("loss of bladder or bowel control"), ("F-BLADDER-BOWEL-FLAG",), codes=("165232002", "72042002")),
+            NetItem(
+                N_("saddle numbness (between the legs, back passage)"),
+                ("F-CAUDA-EQUINA-DX",),
+                with_tags=(TAG_SADDLE,),
+            ),
+            NetItem(
+                N_("new difficulty passing urine"), ("F-BLADDER-BOWEL-FLAG",), codes=("267064002",)
+            ),
+            NetItem(
+                N_("loss of bladder or bowel control"),
+                ("F-BLADDER-BOWEL-FLAG",),
+                codes=("165232002", "72042002"),
+            ),
             NetItem(N_("new sexual problems")),
             NetItem(N_("symptoms in both legs")),
             NetItem(N_("worsening weakness")),

@@ -10,6 +10,7 @@ be reported; an `entry` that is not a list is a `BundleError` naming it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import msgspec
@@ -88,7 +89,7 @@ def flatten(raw: msgspec.Raw, where: str, into: Flattened | None = None) -> Flat
                 out.skipped.append(locator)
             else:
                 out.items.append(Item(entry.resource, entry.fullUrl or locator))
-        _next_link(out, where, bundle.link or ())
+        _next_link(out, where, bundle.link or [])
     return out
 
 
@@ -117,7 +118,9 @@ def _next_link(out: Flattened, where: str, links: list[el.Link]) -> None:
 def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
     try:
         bundle = el.decoder(el.RawBundle).decode(raw)
-        entries = [] if bundle.entry is el.UNSET else el.decoder(list[msgspec.Raw]).decode(bundle.entry)
+        entries = (
+            [] if bundle.entry is el.UNSET else el.decoder(list[msgspec.Raw]).decode(bundle.entry)
+        )
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BundleError("entry must be a list of Bundle entries") from exc
     for index, entry_raw in enumerate(entries):
@@ -132,7 +135,6 @@ def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
             continue
         _add(out, entry.resource, _string(entry.fullUrl) or locator)
     if bundle.link is not el.UNSET:
-        try:
+        # A malformed paging link: the pages after it are not followed.
+        with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
             _next_link(out, where, el.decoder(list[el.Link]).decode(bundle.link))
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            pass  # a malformed paging link: the pages after it are not followed

@@ -20,7 +20,9 @@ def parse_when(text: str) -> datetime | None:
             return datetime(int(text), 12, 31, 23, 59, 59, tzinfo=UTC)
         if len(text) == 7 and text[4] == "-":
             year, month = int(text[:4]), int(text[5:7])
-            return datetime(year, month, calendar.monthrange(year, month)[1], 23, 59, 59, tzinfo=UTC)
+            return datetime(
+                year, month, calendar.monthrange(year, month)[1], 23, 59, 59, tzinfo=UTC
+            )
         if len(text) == 10:
             return datetime.fromisoformat(text).replace(hour=23, minute=59, second=59, tzinfo=UTC)
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -14,6 +14,31 @@ from typing import Any, get_type_hints
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
+__all__ = [
+    "UNSET",
+    "Bundle",
+    "CodeableConcept",
+    "Coding",
+    "Component",
+    "Entry",
+    "Extension",
+    "Link",
+    "Malformed",
+    "Period",
+    "Quantity",
+    "Range",
+    "Raw",
+    "RawBundle",
+    "RawEntry",
+    "Reference",
+    "Resource",
+    "UnsetType",
+    "decode_concept",
+    "decode_resource",
+    "decoder",
+    "problem",
+]
+
 
 class Coding(Struct, frozen=True, gc=False):
     system: str = ""
@@ -31,8 +56,8 @@ class CodeableConcept(Struct, frozen=True, gc=False):
 class Extension(Struct, frozen=True, gc=False):
     """An extension that may carry a laterality code (§2 "Laterality")."""
 
-    valueCodeableConcept: CodeableConcept | UnsetType = UNSET  # noqa: N815 - FHIR names
-    valueCoding: Coding | UnsetType = UNSET  # noqa: N815
+    valueCodeableConcept: CodeableConcept | UnsetType = UNSET
+    valueCoding: Coding | UnsetType = UNSET
 
 
 class Quantity(Struct, frozen=True, gc=False):
@@ -58,50 +83,50 @@ class Reference(Struct, frozen=True, gc=False):
 
 class Component(Struct, frozen=True, gc=False):
     code: CodeableConcept | UnsetType = UNSET
-    valueQuantity: Quantity | UnsetType = UNSET  # noqa: N815
-    valueCodeableConcept: CodeableConcept | UnsetType = UNSET  # noqa: N815
-    valueString: str | UnsetType = UNSET  # noqa: N815
-    valueBoolean: bool | UnsetType = UNSET  # noqa: N815
-    valueInteger: int | UnsetType = UNSET  # noqa: N815
-    dataAbsentReason: Raw | UnsetType = UNSET  # noqa: N815 - its presence is what counts
+    valueQuantity: Quantity | UnsetType = UNSET
+    valueCodeableConcept: CodeableConcept | UnsetType = UNSET
+    valueString: str | UnsetType = UNSET
+    valueBoolean: bool | UnsetType = UNSET
+    valueInteger: int | UnsetType = UNSET
+    dataAbsentReason: Raw | UnsetType = UNSET
     interpretation: list[CodeableConcept] | UnsetType = UNSET
-    referenceRange: list[Range] | UnsetType = UNSET  # noqa: N815
+    referenceRange: list[Range] | UnsetType = UNSET
     extension: list[Extension] = []
 
 
 class Resource(Struct, frozen=True, gc=False):
     """Observation, Condition and Patient elements the rules read (§2)."""
 
-    resourceType: str | UnsetType = UNSET  # noqa: N815
+    resourceType: str | UnsetType = UNSET
     id: str | UnsetType = UNSET
     status: str | UnsetType = UNSET
     code: CodeableConcept | UnsetType = UNSET
     subject: Reference | UnsetType = UNSET
-    effectiveDateTime: str | UnsetType = UNSET  # noqa: N815
-    effectiveInstant: str | UnsetType = UNSET  # noqa: N815
-    effectivePeriod: Period | UnsetType = UNSET  # noqa: N815
+    effectiveDateTime: str | UnsetType = UNSET
+    effectiveInstant: str | UnsetType = UNSET
+    effectivePeriod: Period | UnsetType = UNSET
     issued: str | UnsetType = UNSET
-    valueQuantity: Quantity | UnsetType = UNSET  # noqa: N815
-    valueCodeableConcept: CodeableConcept | UnsetType = UNSET  # noqa: N815
-    valueString: str | UnsetType = UNSET  # noqa: N815
-    valueBoolean: bool | UnsetType = UNSET  # noqa: N815
-    valueInteger: int | UnsetType = UNSET  # noqa: N815
-    dataAbsentReason: Raw | UnsetType = UNSET  # noqa: N815
+    valueQuantity: Quantity | UnsetType = UNSET
+    valueCodeableConcept: CodeableConcept | UnsetType = UNSET
+    valueString: str | UnsetType = UNSET
+    valueBoolean: bool | UnsetType = UNSET
+    valueInteger: int | UnsetType = UNSET
+    dataAbsentReason: Raw | UnsetType = UNSET
     interpretation: list[CodeableConcept] | UnsetType = UNSET
-    referenceRange: list[Range] | UnsetType = UNSET  # noqa: N815
+    referenceRange: list[Range] | UnsetType = UNSET
     # Observation.bodySite is one concept, Condition.bodySite a list: read by the reader.
-    bodySite: Raw | UnsetType = UNSET  # noqa: N815
+    bodySite: Raw | UnsetType = UNSET
     component: list[Component] | UnsetType = UNSET
-    clinicalStatus: CodeableConcept | UnsetType = UNSET  # noqa: N815
-    verificationStatus: CodeableConcept | UnsetType = UNSET  # noqa: N815
-    onsetDateTime: str | UnsetType = UNSET  # noqa: N815
-    onsetPeriod: Period | UnsetType = UNSET  # noqa: N815
-    recordedDate: str | UnsetType = UNSET  # noqa: N815
-    birthDate: str | UnsetType = UNSET  # noqa: N815
+    clinicalStatus: CodeableConcept | UnsetType = UNSET
+    verificationStatus: CodeableConcept | UnsetType = UNSET
+    onsetDateTime: str | UnsetType = UNSET
+    onsetPeriod: Period | UnsetType = UNSET
+    recordedDate: str | UnsetType = UNSET
+    birthDate: str | UnsetType = UNSET
 
 
 class Entry(Struct, frozen=True, gc=False):
-    fullUrl: str | UnsetType = UNSET  # noqa: N815
+    fullUrl: str | UnsetType = UNSET
     resource: Resource | UnsetType = UNSET
 
 
@@ -111,19 +136,19 @@ class Link(Struct, frozen=True, gc=False):
 
 
 class Bundle(Struct, frozen=True, gc=False):
-    resourceType: str | UnsetType = UNSET  # noqa: N815
+    resourceType: str | UnsetType = UNSET
     entry: list[Entry] | UnsetType = UNSET
     link: list[Link] | UnsetType = UNSET
 
 
 # The same shapes with their members undecoded, for decoding one member at a time.
 class RawEntry(Struct, frozen=True, gc=False):
-    fullUrl: Raw | UnsetType = UNSET  # noqa: N815
+    fullUrl: Raw | UnsetType = UNSET
     resource: Raw | UnsetType = UNSET
 
 
 class RawBundle(Struct, frozen=True, gc=False):
-    resourceType: Raw | UnsetType = UNSET  # noqa: N815
+    resourceType: Raw | UnsetType = UNSET
     entry: Raw | UnsetType = UNSET
     link: Raw | UnsetType = UNSET
 

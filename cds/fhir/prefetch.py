@@ -25,7 +25,9 @@ PREFETCH_KEYS = (PATIENT, OBSERVATIONS, CONDITIONS)
 CLINICAL_KEYS = (OBSERVATIONS, CONDITIONS)
 
 
-def prefetch_templates(policy: Policy, extra_observation_codes: tuple[str, ...] = ()) -> dict[str, str]:
+def prefetch_templates(
+    policy: Policy, extra_observation_codes: tuple[str, ...] = ()
+) -> dict[str, str]:
     """The three prefetch templates; the Observation code list comes from the finding catalog."""
     codes = ",".join(observation_codes(policy, extra_observation_codes))
     return {
@@ -64,13 +66,14 @@ class PrefetchRead:
 
 def _resource_type(raw: msgspec.Raw) -> str | None:
     try:
-        return el.decoder(_Head).decode(raw).resourceType
+        head: _Head = el.decoder(_Head).decode(raw)
+        return head.resourceType
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise NotAResource(str(exc)) from exc
 
 
 class _Head(msgspec.Struct):
-    resourceType: str | None = None  # noqa: N815
+    resourceType: str | None = None
 
 
 def is_null(raw: msgspec.Raw) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -41,7 +41,13 @@ EXCLUDED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
 _POSITIVE_WORDS = frozenset({"positive", "pos", "pos.", "+", "detected"})
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
-_VALUE_ELEMENTS = ("valueQuantity", "valueCodeableConcept", "valueString", "valueInteger", "valueBoolean")
+_VALUE_ELEMENTS = (
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueInteger",
+    "valueBoolean",
+)
 
 # Messages named after an element path on a card (translated there).
 IS_MISSING = N_("is missing")
@@ -126,11 +132,16 @@ def _interpretation(concepts: list[el.CodeableConcept] | el.UnsetType) -> frozen
     if concepts is el.UNSET:
         return frozenset()
     return frozenset(
-        c.code.upper() for concept in concepts for c in concept.coding if c.system in INTERPRETATION_SYSTEMS
+        c.code.upper()
+        for concept in concepts
+        for c in concept.coding
+        if c.system in INTERPRETATION_SYSTEMS
     )
 
 
-def _ranges(ranges: list[el.Range] | el.UnsetType) -> tuple[tuple[LabQuantity, ...], tuple[LabQuantity, ...]]:
+def _ranges(
+    ranges: list[el.Range] | el.UnsetType,
+) -> tuple[tuple[LabQuantity, ...], tuple[LabQuantity, ...]]:
     if ranges is el.UNSET:
         return (), ()
     highs = tuple(_lab_quantity(r.high) for r in ranges if isinstance(r.high, el.Quantity))
@@ -234,7 +245,10 @@ class _Resource:
         decoded = el.decode_concept(bad.raw)
         if decoded is None or not decoded[0].coding:
             if strict:
-                raise _Unreadable(bad.path if decoded is None else name, bad.problem if decoded is None else NO_READABLE_CODING)
+                raise _Unreadable(
+                    bad.path if decoded is None else name,
+                    bad.problem if decoded is None else NO_READABLE_CODING,
+                )
             self.caveat(bad.path, IGNORED)
             return ()
         concept, indexes = decoded
@@ -279,7 +293,11 @@ class Reader:
                 raise _Unreadable("resourceType", UNKNOWN_TYPE)
             self.ignored += 1
             return
-        read = {"Observation": self._observation, "Condition": self._condition, "Patient": self._patient}
+        read = {
+            "Observation": self._observation,
+            "Condition": self._condition,
+            "Patient": self._patient,
+        }
         if read[resource_type](res):
             self.caveats.extend(res.caveats)
 
@@ -300,7 +318,11 @@ class Reader:
                 if bad is not None:
                     raise _Unreadable(bad.path, bad.problem)
             quantity = res.elements.valueQuantity
-            if isinstance(quantity, el.Quantity) and quantity.value is el.UNSET and measure.analyte != "abi":
+            if (
+                isinstance(quantity, el.Quantity)
+                and quantity.value is el.UNSET
+                and measure.analyte != "abi"
+            ):
                 raise _Unreadable("valueQuantity.value", IS_MISSING)
         else:
             # A malformed value of a coded finding reads as present (conservative).
@@ -309,28 +331,47 @@ class Reader:
         values = _values(res.elements)
         values.codes = value_codes
         interpretation = _interpretation(res.elements.interpretation)
-        when, effective = self._when(res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod")
+        when, effective = self._when(
+            res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod"
+        )
         site_codes, side = self._body_site(res, many=False)
-        base = {
-            "reference": res.reference,
-            "resource_type": "Observation",
-            "when": when,
-            "anchor": effective,
-            "site_codes": site_codes,
-            "side": side,
-            "subject": _subject(res),
-            "status": status,
-        }
+        base = Statement(
+            reference=res.reference,
+            resource_type="Observation",
+            codes=(),
+            when=when,
+            anchor=effective,
+            site_codes=site_codes,
+            side=side,
+            subject=_subject(res),
+            status=status,
+        )
         lab = None
         if measure is not None:
             highs, lows = _ranges(res.elements.referenceRange)
             abi_parts = self._abi_components(res, components) if measure.analyte == "abi" else ()
-            lab = LabResult(values.quantity, values.coded, values.absent_reason, interpretation, highs, lows, abi_parts)
+            lab = LabResult(
+                values.quantity,
+                values.coded,
+                values.absent_reason,
+                interpretation,
+                highs,
+                lows,
+                abi_parts,
+            )
         statements = [
-            Statement(codes=codes, value_codes=values.codes, negated=_negated(values, interpretation), lab=lab, **base)  # type: ignore[arg-type]
+            replace(
+                base,
+                codes=codes,
+                value_codes=values.codes,
+                negated=_negated(values, interpretation),
+                lab=lab,
+            )
         ]
         if measure is None or measure.analyte != "abi":
-            statements += [self._component(res, index, part, base) for index, part in enumerate(components)]
+            statements += [
+                self._component(res, index, part, base) for index, part in enumerate(components)
+            ]
         for statement in statements:
             self.findings.extend(self.statements.read(statement))
         return True
@@ -374,7 +415,9 @@ class Reader:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 sub, problem = el.problem(exc)
                 res.caveat(f"component[{index}]" + (f".{sub}" if sub else ""), IGNORED)
-                res.item.malformed[f"component[{index}]"] = el.Malformed(f"component[{index}].{sub}", problem, raw)
+                res.item.malformed[f"component[{index}]"] = el.Malformed(
+                    f"component[{index}].{sub}", problem, raw
+                )
         return out
 
     def _may_be_relevant(self, res: _Resource) -> bool:
@@ -395,10 +438,17 @@ class Reader:
             for coding in concept.coding
         )
 
-    def _relevant(self, codes: tuple[Coding, ...], value_codes: tuple[Coding, ...], components: list[el.Component]) -> bool:
+    def _relevant(
+        self,
+        codes: tuple[Coding, ...],
+        value_codes: tuple[Coding, ...],
+        components: list[el.Component],
+    ) -> bool:
         """The screen: does any coding name a finding, an analyte or a generic code?"""
         knows = self.catalog.knows
-        if any(knows(c.system, c.code) for c in codes) or any(knows(c.system, c.code) for c in value_codes):
+        if any(knows(c.system, c.code) for c in codes) or any(
+            knows(c.system, c.code) for c in value_codes
+        ):
             return True
         return any(
             knows(c.system, c.code)
@@ -406,7 +456,9 @@ class Reader:
             for c in (*_codings(part.code), *_codings(part.valueCodeableConcept))
         )
 
-    def _component(self, res: _Resource, index: int, part: el.Component, base: dict[str, object]) -> Statement:
+    def _component(
+        self, res: _Resource, index: int, part: el.Component, base: Statement
+    ) -> Statement:
         codes = _codings(part.code)
         measure = self.statements.first_measurement(codes)
         interpretation = _interpretation(part.interpretation)
@@ -414,10 +466,20 @@ class Reader:
         lab = None
         if measure is not None:
             highs, lows = _ranges(part.referenceRange)
-            lab = LabResult(values.quantity, values.coded, values.absent_reason, interpretation, highs, lows)
-        return Statement(codes=codes, value_codes=values.codes, negated=_negated(values, interpretation), lab=lab, **base)  # type: ignore[arg-type]
+            lab = LabResult(
+                values.quantity, values.coded, values.absent_reason, interpretation, highs, lows
+            )
+        return replace(
+            base,
+            codes=codes,
+            value_codes=values.codes,
+            negated=_negated(values, interpretation),
+            lab=lab,
+        )
 
-    def _abi_components(self, res: _Resource, components: list[el.Component]) -> tuple[tuple[LabQuantity, Side], ...]:
+    def _abi_components(
+        self, res: _Resource, components: list[el.Component]
+    ) -> tuple[tuple[LabQuantity, Side], ...]:
         """An ABI's right/left values decide it: a malformed one makes the resource unreadable."""
         for name, bad in res.item.malformed.items():
             if name.startswith("component"):
@@ -441,7 +503,9 @@ class Reader:
             out.append((_lab_quantity(part.valueQuantity), side))
         return tuple(out)
 
-    def _when(self, res: _Resource, names: Iterable[str], period: str) -> tuple[datetime | None, datetime | None]:
+    def _when(
+        self, res: _Resource, names: Iterable[str], period: str
+    ) -> tuple[datetime | None, datetime | None]:
         """(the latest date the resource gives, its first onset or effective date), §2."""
         dates: list[datetime] = []
         first: datetime | None = None

@@ -8,7 +8,6 @@ elements the rules read).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,25 +26,20 @@ def _concept(code: Code) -> CodeableConcept:
     return CodeableConcept(coding=[coding])
 
 
-def service_request(referral: Referral, *, note: str | None = None) -> dict[str, Any]:
+def service_request(referral: Referral, subject: str) -> dict[str, Any]:
     """The draft ServiceRequest of a suggestion (§7.1), as R4 JSON. Optional elements that do
-    not apply are left out, never sent empty."""
+    not apply are left out, never sent empty; R4 requires the subject."""
     request = ServiceRequest(
         status="draft",
         intent="proposal",
         priority=referral.priority,
         category=[_concept(referral.category)],
         code=_concept(referral.code),
-        subject=Reference(reference=referral.subject) if referral.subject else None,
+        subject=Reference(reference=subject),
         performerType=_concept(referral.performer) if referral.performer else None,
         reasonReference=[Reference(reference=r) for r in referral.reasons] or None,
     )
     return request.model_dump(mode="json", exclude_none=True)
-
-
-@functools.lru_cache(maxsize=1)
-def _subject_placeholder() -> None:
-    return None
 
 
 def problems(resource: Mapping[str, Any]) -> list[str]:

@@ -32,7 +32,12 @@ def rule_json(rule: RuleDescription, fhir_base: str) -> dict[str, Any]:
         "variants": [{"name": name, "when": when} for name, when in rule.variants],
         "source": source,
         "codes": [
-            {"finding": f, "system": wire_system(system, fhir_base), "code": code, "display": display}
+            {
+                "finding": f,
+                "system": wire_system(system, fhir_base),
+                "code": code,
+                "display": display,
+            }
             for f, system, code, display in rule.codes
         ],
     }
@@ -42,7 +47,10 @@ def rule_json(rule: RuleDescription, fhir_base: str) -> dict[str, Any]:
 def rules() -> Response:
     base = runtime().settings.fhir_base
     return json_response(
-        {"ruleSet": f"calf-cds {RULE_SET_VERSION}", "rules": [rule_json(d, base) for d in catalog()]}
+        {
+            "ruleSet": f"calf-cds {RULE_SET_VERSION}",
+            "rules": [rule_json(d, base) for d in catalog()],
+        }
     )
 
 

@@ -10,10 +10,10 @@ from flask import Blueprint, Response, g, request
 from .. import wire
 from ..errors import BadRequest, NotFound
 from ..fhir.bundle import BundleError
+from ..jsonio import envelope, json_object
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
 from ..schemas import load_hook_request
 from ..service import HookAnswer, evaluate_bundle, run_hook
-from ..jsonio import envelope, json_object
 from .body import read_body
 from .jsonout import json_response
 from .presentation import presentation
@@ -26,7 +26,9 @@ blueprint = Blueprint("hooks", __name__)
 @blueprint.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     settings = runtime().settings
-    return json_response({"services": [service.discovery(settings) for service in SERVICES.values()]})
+    return json_response(
+        {"services": [service.discovery(settings) for service in SERVICES.values()]}
+    )
 
 
 @blueprint.post("/cds-services/<service_id>")
