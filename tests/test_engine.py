@@ -1,27 +1,29 @@
-"""The engine: §2 aggregation semantics (FindingSet), ordering, principle 3, assessment facts."""
+"""The engine: §2 aggregation semantics (FindingSet), ordering, principles 3 and 7, variants."""
 
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from finding_factory import NOW, B, L, R, U, extraction, f
+from finding_factory import B, L, R, U, extraction, f
 
-from cds import engine
-from cds.engine import FindingSet, FiredRule, evaluate
-from cds.model import (
-    TAG_AT_ANY_SITE,
-    TAG_BLOCKS_SELF_CARE,
+from cds.core.engine import evaluate
+from cds.core.findingset import FindingSet
+from cds.core.model import (
+    TAG_COLD,
     TAG_HEART_RATE,
     TAG_MEASURED,
     TAG_MOTOR,
-    TAG_PAIN_OUT_OF_PROPORTION,
-    TAG_SUPERFICIAL_CORD,
+    TAG_NOT_INTERPRETABLE_BLOCKS,
+    TAG_OUTSIDE_LEG,
+    TAG_POSTPARTUM,
+    TAG_SENSORY,
+    TAG_SPO2,
     TAG_SUPPORTING,
     Finding,
 )
-from cds.rules import EVALUATION_ORDER, Present, Rule, Unilateral
+from cds.core.rules import Present, Unilateral
 
 
 def ids(*records: Finding, age: int | None = 60) -> tuple[str, ...]:
@@ -152,6 +154,7 @@ def test_an_absence_on_the_other_side_cancels_nothing() -> None:
     ],
 )
 def test_ali_needs_findings_on_the_same_side(cold: object, pulse: object, fires: bool) -> None:
+    # No calf pain here: a cold leg with calf pain is a painful cold limb on its own (2026.2).
     result = ids(f("F-COLD-LIMB", side=cold), f("F-PULSELESS", side=pulse))  # type: ignore[arg-type]
 
     assert ("R-ALI" in result) is fires
@@ -199,7 +202,7 @@ def test_old_data_is_named_on_the_safety_net_card() -> None:
     fired = evaluate(extraction(f("F-CALF-PAIN"), old_fever)).fired_rule("R-NO-RED-FLAG-DATA")
 
     assert fired is not None
-    assert old_fever in fired.related
+    assert old_fever in fired.also_noted
 
 
 def test_abi_uses_the_lowest_in_window_value() -> None:
@@ -284,14 +287,14 @@ def test_a_not_interpretable_blocking_value_suppresses_self_care() -> None:
         interpretable=False,
         value=3,
         unit="furlongs",
-        tags={TAG_BLOCKS_SELF_CARE},
+        tags={TAG_NOT_INTERPRETABLE_BLOCKS},
     )
 
     assessment = evaluate(extraction(*EXERTION, d_dimer))
 
     assert assessment.rule_ids == ("R-NO-RED-FLAG-DATA",)
-    assert assessment.blocks_self_care
-    assert assessment.not_interpretable == (d_dimer,)
+    assert assessment.fired[0].variant.name == "unreadable"
+    assert assessment.blocking_values == (d_dimer,)
 
 
 def test_a_not_interpretable_non_blocking_value_is_named_but_does_not_block() -> None:
@@ -337,155 +340,134 @@ def test_no_red_flag_data_fires_only_when_no_other_rule_fires() -> None:
     assert ids() == ()
 
 
-# ----------------------------------------------------------------------------- assessment facts
-def test_heart_rate_alone_is_a_pe_sign_on_the_assessment() -> None:
-    hr = f("F-PE-SYMPTOM", tags={TAG_HEART_RATE}, value=112, unit="/min")
+# ----------------------------------------------------------------------------- principle 7 (2026.2)
+@pytest.mark.parametrize(
+    ("sign", "rule"),
+    [
+        pytest.param(f("F-COLD-LIMB", side=L, tags={TAG_COLD}), "R-ISCHAEMIA-SIGN", id="cold-leg"),
+        pytest.param(f("F-PULSELESS", side=R), "R-ISCHAEMIA-SIGN", id="pulseless"),
+        pytest.param(
+            f("F-PE-SYMPTOM", tags={TAG_HEART_RATE, TAG_MEASURED}, value=108, unit="/min"),
+            "R-PE-SIGN",
+            id="heart-rate",
+        ),
+        pytest.param(
+            f("F-SENSORY-MOTOR-LOSS", tags={TAG_SENSORY}), "R-ISCHAEMIA-SIGN", id="numbness"
+        ),
+    ],
+)
+def test_no_reassurance_and_no_self_care_beside_a_sign(sign: Finding, rule: str) -> None:
+    # Calf pain on the left, so a cold left leg makes no painful cold limb (that is R-ALI).
+    result = ids(f("F-CALF-PAIN", side=R), f("F-EXERTION"), sign)
 
-    assessment = evaluate(extraction(f("F-CALF-PAIN"), hr))
-
-    assert assessment.rule_ids == ("R-NO-RED-FLAG-DATA",)
-    assert assessment.pe_signs == (hr,)
-
-
-def test_red_flag_items_not_recorded_are_listed() -> None:
-    assessment = evaluate(
-        extraction(
-            f("F-CALF-PAIN"),
-            f("F-LEG-SWELLING", present=False),
-            f("F-PULSELESS", present=False, days_ago=None),  # an undated absence is no check
-            f("F-FEVER", present=False, tags={TAG_MEASURED}, value=36.8, unit="Cel"),
-        )
-    )
-
-    assert assessment.not_recorded == (
-        "skin colour",
-        "skin warmth",
-        "foot pulses",
-        "back pain",
-        "bladder/bowel symptoms",
-    )
+    assert rule in result
+    assert "R-REST" not in result
+    assert "R-NO-RED-FLAG-DATA" not in result
 
 
-def test_swelling_with_no_side_recorded_lists_its_side_as_not_recorded() -> None:
-    assessment = evaluate(extraction(f("F-CALF-PAIN"), f("F-LEG-SWELLING", side=U)))
+def test_numbness_sited_outside_the_leg_is_not_a_leg_sign() -> None:
+    numb_arm = f("F-SENSORY-MOTOR-LOSS", tags={TAG_SENSORY, TAG_OUTSIDE_LEG})
 
-    assert "side of the swelling" in assessment.not_recorded
+    assert ids(f("F-CALF-PAIN"), numb_arm) == ("R-NO-RED-FLAG-DATA",)
+
+
+def test_pulses_absent_alone_are_no_ischaemia_sign_beside_pad() -> None:
+    result = ids(f("F-CLAUDICATION"), f("F-PULSELESS", side=L))
+
+    assert "R-PAD" in result
+    assert "R-ISCHAEMIA-SIGN" not in result
+
+
+# ----------------------------------------------------------------------------- variants (§7.4)
+def variant(rule: str, *records: Finding, age: int | None = 60) -> str:
+    fired = evaluate(extraction(*records, age=age)).fired_rule(rule)
+    assert fired is not None, rule
+    return fired.variant.name
+
+
+DVT = [f("F-CALF-PAIN", side=L), f("F-LEG-SWELLING", side=L)]
 
 
 @pytest.mark.parametrize(
-    ("records", "age", "words"),
+    ("records", "age", "expected"),
     [
-        pytest.param([], 16, "under 18", id="minor"),
+        pytest.param([f("F-DVT-DX")], 60, "diagnosed", id="diagnosed-first"),
+        pytest.param(
+            [f("F-DVT-DX"), f("F-PREGNANT")], 30, "diagnosed", id="diagnosed-in-pregnancy"
+        ),
         pytest.param([f("F-PREGNANT")], 30, "pregnant", id="pregnant"),
-        pytest.param([f("F-ANTICOAGULATED")], 70, "anticoagulant", id="anticoagulated"),
+        pytest.param([f("F-PREGNANT", tags={TAG_POSTPARTUM})], 30, "pregnant", id="postpartum"),
+        pytest.param([], 16, "under-18", id="under-18"),
+        pytest.param([f("F-ANTICOAGULATED")], 70, "anticoagulated", id="anticoagulated"),
+        pytest.param(
+            [f("F-PITTING-EDEMA", side=L), f("F-PREVIOUS-DVT")], 60, "likely", id="likely"
+        ),
+        pytest.param([], 60, "incomplete", id="incomplete"),
     ],
 )
-def test_principle_5_caveats(records: list[Finding], age: int, words: str) -> None:
-    assessment = evaluate(extraction(f("F-CALF-PAIN"), *records, age=age))
+def test_dvt_pathway_variant_is_the_first_that_matches(
+    records: list[Finding], age: int, expected: str
+) -> None:
+    assert variant("R-DVT-PATHWAY", *DVT, *records, age=age) == expected
 
-    assert not assessment.scores_apply
-    assert any(
-        words in c and "validated scores do not apply; assess clinically" in c
-        for c in assessment.caveats
+
+def test_pe_variant_hypoxic_with_a_low_saturation() -> None:
+    spo2 = f("F-PE-SYMPTOM", tags={TAG_SPO2, TAG_MEASURED}, value=88, unit="%")
+
+    assert variant("R-PE-SUSPECTED", *DVT, spo2) == "hypoxic"
+
+
+def test_ali_threatened_unless_the_painful_cold_limb_alone_fired_it() -> None:
+    cold = f("F-COLD-LIMB", side=R, tags={TAG_COLD})
+
+    assert variant("R-ALI", f("F-CALF-PAIN", side=R), cold) == "painful-cold"
+    assert (
+        variant("R-ALI", f("F-CALF-PAIN", side=R), cold, f("F-PULSELESS", side=R)) == "threatened"
     )
 
 
-def test_unknown_age_is_treated_as_adult_and_said() -> None:
-    assessment = evaluate(extraction(f("F-CALF-PAIN"), age=None))
+def test_spinal_cancer_with_weakness_is_the_emergency_mscc_variant() -> None:
+    weakness = f("F-SENSORY-MOTOR-LOSS", side=L, tags={TAG_MOTOR})
+    fired = evaluate(extraction(f("F-LOW-BACK-PAIN"), f("F-ACTIVE-CANCER"), weakness)).fired_rule(
+        "R-SPINAL-RED-FLAG"
+    )
 
-    assert assessment.scores_apply
-    assert assessment.age_unknown
-    assert any("Age unknown" in c and "500 ng/mL FEU" in c for c in assessment.caveats)
+    assert fired is not None
+    assert (fired.variant.name, fired.tier.value, fired.priority) == ("cancer-neuro", "E", "stat")
 
 
-def test_related_records_name_supporting_outside_window_and_undated_ones() -> None:
+def test_principle_5_groups_are_on_the_assessment() -> None:
+    assessment = evaluate(
+        extraction(f("F-CALF-PAIN"), f("F-PREGNANT"), f("F-ANTICOAGULATED"), age=17)
+    )
+
+    assert assessment.groups == ("pregnant", "under-18", "anticoagulated")
+
+
+def test_unknown_age_is_said() -> None:
+    assert evaluate(extraction(f("F-CALF-PAIN"), age=None)).age_unknown
+
+
+def test_also_noted_names_supporting_and_outside_window_records_that_would_have_counted() -> None:
     old = f("F-FEVER", days_ago=30, in_window=False)
+    old_normal = f("F-FEVER", present=False, days_ago=30, in_window=False)
     supporting = f("F-ERYTHEMA", tags={TAG_SUPPORTING})
-    undated = f("F-WARMTH", days_ago=None)
 
-    fired = evaluate(extraction(f("F-CELLULITIS"), old, supporting, undated)).fired_rule(
+    fired = evaluate(extraction(f("F-CELLULITIS"), old, old_normal, supporting)).fired_rule(
         "R-CELLULITIS"
     )
 
     assert fired is not None
-    assert set(fired.related) == {old, supporting, undated}
-
-
-def test_unreadable_count_is_carried() -> None:
-    assessment = evaluate(extraction(f("F-CALF-PAIN"), unreadable=2, notes=("entry 3",)))
-
-    assert assessment.unreadable == 2
-    assert assessment.unreadable_notes == ("entry 3",)
+    assert set(fired.also_noted) == {old, supporting}
 
 
 def test_mixed_naive_and_aware_dates_never_raise() -> None:
-    naive = f("F-FEVER", present=False)
-    naive = Finding(**{**naive.__dict__, "when": datetime(2026, 11, 25, 11)})
+    naive = replace(f("F-FEVER", present=False), when=datetime(2026, 11, 25, 11))
 
     assert FindingSet([f("F-FEVER", days_ago=2), naive]).present("F-FEVER") is False
-
-
-def _every_kind_of_record(finding_id: str) -> list[Finding]:
-    """Records of one finding in every shape a condition asks for: sides, tags, codes, values."""
-    records = [
-        f(finding_id, side=side, value=value) for side in (L, R, B, U) for value in (0.3, 50)
-    ]
-    for tag in (TAG_MOTOR, TAG_PAIN_OUT_OF_PROPORTION, TAG_SUPERFICIAL_CORD, TAG_AT_ANY_SITE):
-        records.append(f(finding_id, tags={tag}))
-    for code in ("dark-urine", "713514005"):
-        records.append(f(finding_id, code=code))
-    return records
-
-
-@pytest.mark.parametrize("others_fired", [False, True], ids=["none-fired", "all-others-fired"])
-@pytest.mark.parametrize("rule", EVALUATION_ORDER, ids=lambda rule: rule.id)
-def test_a_rule_skipped_for_a_missing_finding_could_not_have_fired(
-    rule: Rule, others_fired: bool
-) -> None:
-    """evaluate() skips a rule when no finding of one of its needed clauses has a record; run
-    unguarded over every other finding the rule reads, the condition must indeed not hold."""
-    [(needs, check)] = [(needs, check) for r, needs, check in engine._PLAN if r is rule]
-    for mask in needs:
-        missing = {fid for fid, bit in engine._FINDING_BITS.items() if bit & mask}
-        kept = [fid for fid in rule.findings_used if fid not in missing]
-        fs = FindingSet([r for fid in kept for r in _every_kind_of_record(fid)])
-        run = engine._Run(fs, blocks_self_care=False)
-        if others_fired:
-            run.fired = {
-                other.id: FiredRule(other, (f("F-DVT-DX"),))
-                for other in EVALUATION_ORDER
-                if other is not rule
-            }
-
-        assert check(run) is None, f"{rule.id} holds without any of {sorted(missing)}"
 
 
 def test_standing_results_are_cached_per_selector() -> None:
     fs = FindingSet([f("F-CALF-PAIN")])
 
     assert fs.standing(Present("F-CALF-PAIN")) is fs.standing(Present("F-CALF-PAIN"))
-
-
-def test_evaluating_fifty_findings_takes_well_under_a_millisecond() -> None:
-    records = [
-        f(fid, side=side, days_ago=i % 7)
-        for i, (fid, side) in enumerate(
-            [("F-CALF-PAIN", L), ("F-LEG-SWELLING", B), ("F-ANKLE-SWELLING", U), ("F-CRAMP", U),
-             ("F-ERYTHEMA", L), ("F-WARMTH", L), ("F-EXERTION", U), ("F-VARICOSE", R),
-             ("F-RADICULAR", L), ("F-LOW-BACK-PAIN", U)] * 5
-        )
-    ]  # fmt: skip
-    ex = extraction(*records)
-    evaluate(ex)
-
-    best = min(_timed(ex) for _ in range(5))
-
-    assert best < 1e-3, f"{best * 1e6:.0f} µs per evaluation"
-    assert NOW  # the factory's clock anchors every date above
-
-
-def _timed(ex: object) -> float:
-    start = time.perf_counter()
-    for _ in range(50):
-        evaluate(ex)  # type: ignore[arg-type]
-    return (time.perf_counter() - start) / 50

@@ -1,255 +1,226 @@
-"""Two-level DVT Wells (§5, NICE NG158), principle 4 and 5, D-dimer cut-offs, CK multiples."""
+"""Scores (clinical-rules.md §5, rule set 2026.2): the two-level Wells score and D-dimer results."""
 
 from __future__ import annotations
 
-import pytest
-from finding_factory import B, L, extraction, f
+from datetime import timedelta
+from typing import Any
 
-from cds import scores
-from cds.engine import FindingSet, evaluate
-from cds.model import TAG_DDU, TAG_NOT_DEEP_VEIN, Finding
-from cds.scores import (
+import pytest
+from finding_factory import NOW, B, L, f
+
+from cds.core.findingset import FindingSet
+from cds.core.model import FLAG_HIGH, FLAG_POSITIVE, TAG_MEASURED, TAG_NOT_DEEP_VEIN, Finding
+from cds.core.scores import (
     ABSENT,
     INCOMPLETE,
     LIKELY,
-    NOT_APPLICABLE,
+    NEGATIVE,
     NOT_RECORDED,
+    POSITIVE,
     PRESENT,
     UNLIKELY,
-    WELLS_ITEMS,
-    ck_multiple,
-    d_dimer_cutoff,
+    UNUSABLE,
+    WELLS_FINDINGS,
+    WELLS_MAX,
+    d_dimers,
+    first_dated,
     wells,
 )
 
-ITEM_IDS = [finding_id for finding_id, _, _ in WELLS_ITEMS]
+OTHERS = [item for item in WELLS_FINDINGS if item not in {"F-DEEP-VEIN-TENDERNESS"}]
 
 
-def all_absent(*, except_: tuple[str, ...] = ()) -> list[Finding]:
-    """A dated explicit absence for every Wells item not in `except_`."""
-    return [f(fid, present=False) for fid in ITEM_IDS if fid not in except_]
-
-
-def status(result: scores.WellsResult, finding_id: str) -> str:
-    return next(i.status for i in result.items if i.finding_id == finding_id)
+def all_absent(*except_: str) -> list[Finding]:
+    return [f(item, present=False) for item in WELLS_FINDINGS if item not in except_]
 
 
 def test_wells_lists_the_ten_items_of_ng158_table_1() -> None:
-    assert len(WELLS_ITEMS) == 10
-    assert scores.WELLS_MAX == 9
-    assert dict((fid, pts) for fid, _, pts in WELLS_ITEMS)["F-ALTERNATIVE-DX-LIKELY"] == -2
+    result = wells(FindingSet([]))
+
+    assert [i.finding_id for i in result.items] == list(WELLS_FINDINGS)
+    assert [i.points for i in result.items] == [1] * 9 + [-2]
+    assert WELLS_MAX == 9
 
 
-def test_complete_likely() -> None:
-    records = [
-        *all_absent(except_=("F-ACTIVE-CANCER", "F-PREVIOUS-DVT")),
-        f("F-ACTIVE-CANCER"),
-        f("F-PREVIOUS-DVT"),
-    ]
+def test_likely_when_present_items_reach_two() -> None:
+    result = wells(FindingSet([f("F-PITTING-EDEMA", side=L), f("F-PREVIOUS-DVT")]))
 
-    result = wells(FindingSet(records))
-
-    assert result.classification == LIKELY
-    assert result.score == 2
-    assert "DVT likely" in result.statement
-    assert "alternative-diagnosis item absent" in result.statement
-    assert result.next_step == scores.STEP_LIKELY
-    assert "ultrasound within 4 hours" in result.next_step
-
-
-def test_likely_says_when_the_judgement_item_is_unrecorded() -> None:
-    result = wells(FindingSet([f("F-ENTIRE-LEG-SWOLLEN"), f("F-CALF-SWELLING-3CM")]))
-
-    assert result.classification == LIKELY
-    assert "alternative-diagnosis item not recorded" in result.statement
+    assert (result.classification, result.score) == (LIKELY, 2)
+    assert result.alternative.status == NOT_RECORDED
     assert (result.low, result.high) == (0, 9)
 
 
-def test_likely_counts_the_judgement_item_when_present() -> None:
-    records = [f(fid) for fid in ITEM_IDS[:3]] + [f("F-ALTERNATIVE-DX-LIKELY")]
+def test_unlikely_only_when_every_item_is_recorded() -> None:
+    records = [f("F-DEEP-VEIN-TENDERNESS"), *all_absent("F-DEEP-VEIN-TENDERNESS")]
 
     result = wells(FindingSet(records))
 
-    assert result.score == 1
-    assert result.classification == INCOMPLETE
+    assert (result.classification, result.score, result.not_recorded) == (UNLIKELY, 1, ())
 
 
-def test_complete_unlikely_gives_the_d_dimer_step() -> None:
-    result = wells(FindingSet([*all_absent(except_=("F-PREVIOUS-DVT",)), f("F-PREVIOUS-DVT")]))
-
-    assert result.classification == UNLIKELY
-    assert result.score == 1
-    assert result.statement.startswith("DVT unlikely")
-    assert result.next_step == scores.STEP_UNLIKELY
-
-
-def test_unlikely_with_a_positive_d_dimer_gives_the_scan_step() -> None:
-    result = wells(FindingSet([*all_absent(), f("F-D-DIMER", value=900, unit="ng/mL")]))
-
-    assert result.classification == UNLIKELY
-    assert result.next_step == scores.STEP_D_DIMER_POSITIVE
-
-
-def test_alternative_diagnosis_makes_an_otherwise_likely_score_unlikely_when_complete() -> None:
+def test_incomplete_never_says_unlikely() -> None:
     records = [
-        *all_absent(except_=("F-ACTIVE-CANCER", "F-PREVIOUS-DVT", "F-ALTERNATIVE-DX-LIKELY")),
-        f("F-ACTIVE-CANCER"),
-        f("F-PREVIOUS-DVT"),
-        f("F-ALTERNATIVE-DX-LIKELY"),
+        f("F-DEEP-VEIN-TENDERNESS"),
+        *all_absent("F-DEEP-VEIN-TENDERNESS", "F-ACTIVE-CANCER"),
     ]
 
     result = wells(FindingSet(records))
 
-    assert (result.score, result.classification) == (0, UNLIKELY)
-
-
-def test_incomplete_never_says_unlikely_and_takes_the_likely_step() -> None:
-    result = wells(FindingSet([*all_absent(except_=("F-PARESIS-OR-CAST",))]))
-
     assert result.classification == INCOMPLETE
-    assert result.statement.startswith("Wells incomplete: 0 points recorded, up to 1")
-    assert "unlikely" not in result.statement.lower()
-    assert scores.STEP_LIKELY in result.next_step
-    assert result.not_recorded == (
-        "Paralysis, paresis or recent plaster immobilisation of the legs",
+    assert [i.finding_id for i in result.not_recorded] == ["F-ACTIVE-CANCER"]
+    assert result.high == 2
+
+
+def test_alternative_diagnosis_makes_a_complete_two_unlikely() -> None:
+    records = [
+        f("F-PITTING-EDEMA", side=L),
+        f("F-PREVIOUS-DVT"),
+        f("F-ALTERNATIVE-DX-LIKELY"),
+        *all_absent("F-PITTING-EDEMA", "F-PREVIOUS-DVT", "F-ALTERNATIVE-DX-LIKELY"),
+    ]
+
+    result = wells(FindingSet(records))
+
+    assert (result.classification, result.score) == (UNLIKELY, 0)
+
+
+def test_an_undated_absence_fills_no_item() -> None:
+    result = wells(FindingSet([f("F-ACTIVE-CANCER", present=False, days_ago=None)]))
+
+    assert result.items[0].status == NOT_RECORDED
+
+
+def test_a_dated_measurement_short_of_its_threshold_is_an_absence() -> None:
+    """§2 (2026.2): a calf-circumference difference of 1.0 cm records F-CALF-SWELLING-3CM absent."""
+    short = f("F-CALF-SWELLING-3CM", present=False, value=1.0, unit="cm", tags={TAG_MEASURED})
+
+    item = next(
+        i for i in wells(FindingSet([short])).items if i.finding_id == "F-CALF-SWELLING-3CM"
+    )
+
+    assert item.status == ABSENT
+
+
+def test_bilateral_pitting_oedema_does_not_score() -> None:
+    item = wells(FindingSet([f("F-PITTING-EDEMA", side=B)])).items[6]
+
+    assert (item.finding_id, item.status) == ("F-PITTING-EDEMA", NOT_RECORDED)
+
+
+def test_calf_tenderness_counts_provisionally() -> None:
+    tender = f("F-DEEP-VEIN-TENDERNESS", tags={TAG_NOT_DEEP_VEIN}, code="247348008")
+
+    item = wells(FindingSet([tender])).items[3]
+
+    assert (item.status, item.provisional) == (PRESENT, True)
+
+
+def test_the_dvt_counted_as_a_current_diagnosis_is_not_also_a_previous_dvt() -> None:
+    current = f("F-DVT-DX", reference="Condition/dvt")
+    same_as_history = f("F-PREVIOUS-DVT", reference="Condition/dvt")
+
+    result = wells(FindingSet([current, same_as_history]))
+
+    assert result.items[8].status == NOT_RECORDED
+
+
+# ----------------------------------------------------------------------------- D-dimer (§5)
+def d_dimer(value: float | None, **kwargs: Any) -> Finding:
+    basis = kwargs.pop("basis", "FEU")
+    cut = 250 if basis == "DDU" else 500
+    present = kwargs.pop("present", value is not None and value >= cut)
+    return f(
+        "F-D-DIMER",
+        value=value,
+        unit="ng/mL",
+        analyte="d-dimer",
+        basis=basis,
+        present=present,
+        days_ago=kwargs.pop("days_ago", 0.1),
+        tags={TAG_MEASURED},
+        **kwargs,
     )
 
 
-def test_an_undated_absence_does_not_fill_an_item() -> None:
-    records = [
-        *all_absent(except_=("F-COLLATERAL-VEINS",)),
-        f("F-COLLATERAL-VEINS", present=False, days_ago=None),
-    ]
-
-    result = wells(FindingSet(records))
-
-    assert status(result, "F-COLLATERAL-VEINS") == NOT_RECORDED
-    assert result.classification == INCOMPLETE
-    assert any("undated absence" in i.note for i in result.items)
-
-
-def test_range_reaches_minus_two_while_the_judgement_item_is_unrecorded() -> None:
-    result = wells(FindingSet(all_absent(except_=("F-ALTERNATIVE-DX-LIKELY",))))
-
-    assert (result.score, result.low, result.high) == (0, -2, 0)
-    assert result.classification == INCOMPLETE
-
-
-def test_the_dvt_counted_as_f_dvt_dx_is_not_also_a_previous_dvt() -> None:
-    same = "Condition/dvt-1"
-    records = [f("F-DVT-DX", reference=same), f("F-PREVIOUS-DVT", reference=same)]
-
-    result = wells(FindingSet(records))
-
-    assert status(result, "F-PREVIOUS-DVT") != PRESENT
-
-
-def test_an_older_dvt_still_counts_as_previous_dvt_beside_a_current_one() -> None:
-    records = [
-        f("F-DVT-DX", reference="Condition/new"),
-        f("F-PREVIOUS-DVT", reference="Condition/old"),
-    ]
-
-    assert status(wells(FindingSet(records)), "F-PREVIOUS-DVT") == PRESENT
-
-
-def test_bilateral_pitting_oedema_does_not_score_and_is_not_an_absence() -> None:
-    result = wells(FindingSet([f("F-PITTING-EDEMA", side=B)]))
-
-    assert status(result, "F-PITTING-EDEMA") == NOT_RECORDED
-    assert wells(FindingSet([f("F-PITTING-EDEMA", side=L)])).score == 1
-
-
-def test_tenderness_not_localised_to_the_deep_veins_is_noted() -> None:
-    result = wells(FindingSet([f("F-DEEP-VEIN-TENDERNESS", tags={TAG_NOT_DEEP_VEIN})]))
-
-    item = next(i for i in result.items if i.finding_id == "F-DEEP-VEIN-TENDERNESS")
-    assert item.status == PRESENT
-    assert item.note == "tenderness not localised to the deep veins"
+SYMPTOMS = NOW - timedelta(hours=5)
 
 
 @pytest.mark.parametrize(
-    ("records", "age"),
+    ("record", "age", "state", "reason"),
     [
-        pytest.param([], 17, id="under-18"),
-        pytest.param([f("F-PREGNANT")], 30, id="pregnant"),
-        pytest.param([f("F-ANTICOAGULATED")], 70, id="anticoagulated"),
+        pytest.param(d_dimer(300), 40, NEGATIVE, "", id="below-500-negative"),
+        pytest.param(d_dimer(620), 40, POSITIVE, "positive", id="at-or-over-500-positive"),
+        pytest.param(d_dimer(650), 80, NEGATIVE, "", id="age-adjusted-800-negative"),
+        pytest.param(d_dimer(650), None, POSITIVE, "positive", id="age-unknown-500"),
+        pytest.param(d_dimer(240, basis="DDU"), 80, NEGATIVE, "", id="ddu-below-250"),
+        pytest.param(d_dimer(260, basis="DDU"), 80, POSITIVE, "positive", id="ddu-never-adjusted"),
+        pytest.param(d_dimer(300, days_ago=None), 40, UNUSABLE, "undated", id="undated"),
+        pytest.param(
+            d_dimer(300, status="preliminary"), 40, UNUSABLE, "preliminary", id="preliminary"
+        ),
+        pytest.param(
+            d_dimer(300, days_ago=2), 40, UNUSABLE, "taken before the leg symptoms", id="too-early"
+        ),
+        pytest.param(
+            d_dimer(450, flag=FLAG_HIGH, present=True),
+            80,
+            POSITIVE,
+            "flagged high by the lab",
+            id="lab-flag-high-is-never-negative",
+        ),
+        pytest.param(
+            d_dimer(None, flag=FLAG_POSITIVE, present=True),
+            40,
+            POSITIVE,
+            "flagged positive by the lab",
+            id="lab-positive",
+        ),
+        pytest.param(d_dimer(None, present=False), 40, NEGATIVE, "", id="coded-negative"),
+        pytest.param(
+            d_dimer(450, present=True), 40, POSITIVE, "above the lab's reference range", id="range"
+        ),
+        pytest.param(
+            d_dimer(None, interpretable=False, present=False),
+            40,
+            UNUSABLE,
+            "not interpretable",
+            id="not-interpretable",
+        ),
     ],
 )
-def test_principle_5_states_no_likely_or_unlikely_and_no_age_adjusted_cutoff(
-    records: list[Finding], age: int
+def test_each_d_dimer_is_judged_as_section_5_says(
+    record: Finding, age: int | None, state: str, reason: str
 ) -> None:
-    dvt = [f("F-CALF-PAIN"), f("F-LEG-SWELLING", side=L), f("F-ACTIVE-CANCER"), f("F-PREVIOUS-DVT")]
+    (result,) = d_dimers(FindingSet([record]), age_years=age, symptoms_from=SYMPTOMS).results
 
-    fired = evaluate(extraction(*dvt, *records, age=age)).fired_rule("R-DVT-PATHWAY")
-
-    assert fired is not None
-    assert fired.wells is not None
-    assert fired.d_dimer is not None
-    assert fired.wells.classification == NOT_APPLICABLE
-    text = (fired.wells.statement + fired.wells.next_step).lower()
-    assert "likely" not in text
-    assert "validated scores do not apply; assess clinically" in text
-    assert not fired.d_dimer.age_adjusted
-    assert fired.d_dimer.cutoff_ng_ml == 500
+    assert (result.state, result.reason) == (state, reason)
 
 
-@pytest.mark.parametrize(
-    ("age", "cutoff", "adjusted"),
-    [
-        pytest.param(72, 720.0, True, id="over-50"),
-        pytest.param(51, 510.0, True, id="just-over-50"),
-        pytest.param(50, 500.0, False, id="fifty"),
-        pytest.param(None, 500.0, False, id="age-unknown"),
-    ],
-)
-def test_age_adjusted_d_dimer_cutoff(age: int | None, cutoff: float, adjusted: bool) -> None:
-    assert d_dimer_cutoff(age) == (cutoff, adjusted)
+def test_the_age_adjusted_cut_off_applies_over_a_lab_flag_only_when_configured() -> None:
+    flagged = d_dimer(650, flag=FLAG_HIGH, present=True)
+
+    default = d_dimers(FindingSet([flagged]), age_years=80, symptoms_from=SYMPTOMS)
+    over = d_dimers(FindingSet([flagged]), age_years=80, symptoms_from=SYMPTOMS, over_flag=True)
+
+    assert default.results[0].state == POSITIVE
+    assert (over.results[0].state, over.results[0].cutoff) == (NEGATIVE, 800.0)
 
 
-def test_age_adjusted_cutoff_is_stated_and_never_suppresses_the_card() -> None:
-    d_dimer = f("F-D-DIMER", value=600, unit="ng/mL")
-
-    fired = evaluate(extraction(f("F-CALF-PAIN"), d_dimer, age=80)).fired_rule("R-DVT-PATHWAY")
-
-    assert fired is not None
-    assert fired.d_dimer is not None
-    assert "800 ng/mL FEU" in fired.d_dimer.statement
-    assert "below the age-adjusted cut-off" in fired.d_dimer.statement
-    assert "complete and unlikely" in fired.d_dimer.statement
+def test_every_d_dimer_must_be_negative_and_at_least_one_recorded() -> None:
+    assert not d_dimers(FindingSet([]), age_years=40, symptoms_from=SYMPTOMS).all_negative
+    both = FindingSet([d_dimer(300), d_dimer(300, days_ago=None)])
+    assert not d_dimers(both, age_years=40, symptoms_from=SYMPTOMS).all_negative
+    assert d_dimers(FindingSet([d_dimer(300)]), age_years=40, symptoms_from=SYMPTOMS).all_negative
 
 
-def test_ddu_results_are_not_age_adjusted() -> None:
-    d_dimer = f("F-D-DIMER", value=300, unit="ng/mL", tags={TAG_DDU})
+def test_out_of_window_d_dimers_are_not_judged() -> None:
+    old = d_dimer(300, in_window=False, days_ago=5)
 
-    note = scores.d_dimer_note(FindingSet([d_dimer]), age_years=80, scores_apply=True)
-
-    assert "below the age-adjusted" not in note.statement
-    assert "FEU results only" in note.statement
+    assert d_dimers(FindingSet([old]), age_years=40, symptoms_from=SYMPTOMS).results == ()
 
 
-def test_unknown_age_d_dimer_statement_says_so() -> None:
-    note = scores.d_dimer_note(FindingSet([]), age_years=None, scores_apply=True)
-
-    assert "Age unknown" in note.statement
-    assert "500 ng/mL FEU" in note.statement
-
-
-def test_wells_wire_form_omits_empty_fields() -> None:
-    wire = wells(FindingSet(all_absent())).as_wire()
-
-    assert "notRecorded" not in wire
-    assert wire["classification"] == UNLIKELY
-    assert all(item["status"] == ABSENT for item in wire["items"])  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize(
-    ("value", "uln", "expected"),
-    [
-        pytest.param(8000, 200, 40.0, id="uln-from-reference-range"),
-        pytest.param(2000, None, 10.0, id="default-uln"),
-        pytest.param(2000, 0, 10.0, id="zero-uln-falls-back"),
-    ],
-)
-def test_ck_multiple_of_uln(value: float, uln: float | None, expected: float) -> None:
-    assert ck_multiple(value, uln) == expected
+def test_undated_symptoms_count_from_now() -> None:
+    assert first_dated((f("F-CALF-PAIN", days_ago=None),), NOW) == NOW
+    assert first_dated((f("F-CALF-PAIN", days_ago=2), f("F-LEG-SWELLING")), NOW) == NOW - timedelta(
+        days=2
+    )

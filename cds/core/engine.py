@@ -322,7 +322,7 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
         if evidence is None:
             continue
         variant = _variant(rule, run)
-        also_noted = run.fs.also_noted(rule.findings_used)
+        also_noted = run.fs.also_noted(run.fs.by_id if rule.notes_all else rule.findings_used)
         seen = {id(r) for r in evidence}
         run.fired[rule.id] = FiredRule(
             rule, variant, evidence, tuple(r for r in also_noted if id(r) not in seen)

@@ -232,6 +232,9 @@ class Rule:
     variants: tuple[Variant, ...] = STANDARD
     lateral: bool = False  # venous or arterial topic, or R-CELLULITIS: sides shown (§7.2.4)
     recommended: bool = True  # the suggestion's isRecommended (§4: R-RADICULOPATHY false)
+    # Self-care and "no red flags" cards name old or supporting records of *every* finding
+    # under "Also noted" (an old fever matters beside "no red flags"), not only their own.
+    notes_all: bool = False
     findings_used: tuple[str, ...] = field(default=(), compare=False)
 
     def variant(self, name: str) -> Variant:
@@ -776,6 +779,7 @@ _ROWS: tuple[Rule, ...] = (
             Not(_p("F-UNABLE-WEIGHT-BEAR")),
             SelfCareAllowed(),
         ),
+        notes_all=True,
         topic="muscle",
         variants=(
             Variant(
@@ -799,6 +803,7 @@ _ROWS: tuple[Rule, ...] = (
         route="self-care",
         source=CKS_CRAMPS,
         condition=AllOf(_p("F-CRAMP"), Not(_p("F-CRAMP-CAUSE")), SelfCareAllowed()),
+        notes_all=True,
         topic="cramp",
     ),
     Rule(
@@ -808,6 +813,7 @@ _ROWS: tuple[Rule, ...] = (
         route="none",
         source=Source("calf-cds local policy"),
         condition=AllOf(CALF_SYMPTOM, NoRuleOfTiers((EMERGENCY, URGENT, ROUTINE, SELF_CARE))),
+        notes_all=True,
         topic="general",
         variants=(Variant("unreadable", NotInterpretable()), Variant("clear", Always())),
     ),
