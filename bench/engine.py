@@ -1,11 +1,10 @@
 """In-process benchmark: request body bytes -> cards, the HTTP view's code path minus Flask.
 
-One run is what `cds.http.hooks.call_service` does after Flask hands it the body: the strict
-JSON parse and depth check (`cds.http.body.parse_json_body`), the envelope schema
-(`cds.schemas.load_hook_request`), `cds.service.run_hook` with no store (prefetch reading,
-`fhir_input.extract`, `engine.evaluate`, `cards.build_cards`), and serialising the answer
-(`cds.http.jsonout.compact_json`, as the view does).
-The store write is measured under HTTP (bench/http.py), where it really happens.
+One run is what `cds.http.hooks.call_service` does after Flask hands it the body: the JSON
+object and envelope members (`cds.jsonio`), the envelope schema (`cds.schemas`),
+`cds.service.run_hook` with no store (decoding and reading the prefetch, `core.engine`,
+`core.compose`, `core.cards`), and the answer as JSON bytes (`cds.wire`, as the view does).
+The store write is measured under HTTP (bench/http_load.py), where it really happens.
 
     python bench/engine.py --observations 200 --runs 2000
 """
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import hashlib
 import json
 import statistics
 import sys
@@ -27,9 +25,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import NOW, patient_view_request
+import msgspec
+
+from cds import wire
 from cds.config import Settings
-from cds.http.body import parse_json_body
-from cds.http.jsonout import compact_json
+from cds.jsonio import envelope, json_object
 from cds.registry import DEFAULT_SERVICE_ID, SERVICES
 from cds.schemas import load_hook_request
 from cds.serve import configure_worker_gc
@@ -40,8 +40,8 @@ CPYTHON_GC_THRESHOLDS = (700, 10, 10)  # the interpreter's defaults, for the com
 
 @dataclass(frozen=True)
 class EngineResult:
-    """p50/p99 of schemas + run_hook (`p50_ms`, the issue's engine figure) and of the whole
-    bytes -> cards -> bytes run including the JSON parse, depth check and serialising."""
+    """p50/p99 of envelope + run_hook (`p50_ms`, the issue's engine figure: reading included,
+    since the prefetch is decoded as it is read) and of the whole bytes -> cards -> bytes run."""
 
     observations: int
     runs: int
@@ -68,23 +68,19 @@ def pipeline(
         {"evaluation_time": NOW.isoformat(), "auth_mode": "off"}, environ={}
     )
     service = SERVICES[DEFAULT_SERVICE_ID]
-    deps = Deps(
-        settings=settings,
-        store=None,
-        hash_patient=lambda pid: hashlib.sha256(pid.encode()).hexdigest()[:32],
-    )
+    deps = Deps(settings=settings, store=None)
     clock = time.perf_counter_ns
+    encoder = msgspec.json.Encoder()
 
     def one(raw: bytes, hook_ns: list[int] | None = None) -> dict[str, Any]:
-        body = parse_json_body(raw, settings)
         start = clock()
-        hook_request = load_hook_request(body, expected_hook=service.hook)
+        members = envelope(json_object(raw, settings).members, settings)
+        hook_request = load_hook_request(members, expected_hook=service.hook)
         answer = run_hook(service, hook_request, deps)
         if hook_ns is not None:
             hook_ns.append(clock() - start)
-        payload = answer.body()
-        if compact_json(payload) is None:  # what cds.http.jsonout.json_response serves
-            json.dumps(payload, separators=(",", ":"))
+        payload = wire.cards(answer.cards)
+        encoder.encode(payload)  # what cds.http.jsonout.json_response serves
         return payload
 
     return one

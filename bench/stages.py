@@ -2,9 +2,9 @@
 
     python bench/stages.py --runs 1000 [--observations 200] [--vitals-heavy]
 
-Stages: JSON parse (+ depth and digit checks), envelope schemas, prefetch flattening, reading
-(`fhir_input.extract`), rules (`engine.evaluate`), cards (`cards.build_cards`), JSON out, and
-freeing the request's objects.
+Stages: the JSON object and envelope (`cds.jsonio`), envelope schemas, prefetch decoding and
+flattening (`cds.fhir.prefetch`), reading (`cds.fhir.reading`), rules (`core.engine`), plan and
+cards (`core.cards`), JSON out (`cds.wire` + msgspec), and freeing the request's objects.
 """
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.engine import request_body
 from bench.generate import NOW
-from cds import cards, engine, fhir_input
+import msgspec
+
+from cds import wire
 from cds.config import Settings
-from cds.http.body import parse_json_body
-from cds.http.jsonout import compact_json
-from cds.prefetch import read_prefetch
+from cds.core.cards import CardRequest, build_cards
+from cds.core.engine import evaluate
+from cds.fhir import reading
+from cds.fhir.prefetch import read_prefetch
+from cds.jsonio import envelope, json_object
 from cds.schemas import load_hook_request
 from cds.serve import configure_worker_gc
 
@@ -46,23 +50,22 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.perf_counter_ns
     if not args.default_gc:
         configure_worker_gc()
+    encoder = msgspec.json.Encoder()
     for run in range(args.runs + 20):
         t0 = clock()
-        body = parse_json_body(raw, settings)
+        body = envelope(json_object(raw, settings).members, settings)
         t1 = clock()
         request = load_hook_request(body, expected_hook="patient-view")
         t2 = clock()
         read = read_prefetch(request.prefetch)
         t3 = clock()
-        extraction = fhir_input.extract(read.resources, now=now, settings=settings)
+        extraction = reading.read(read.flattened, policy=settings.policy, now=now)
         t4 = clock()
-        assessment = engine.evaluate(extraction)
+        assessment = evaluate(extraction, policy=settings.policy)
         t5 = clock()
-        built = cards.build_cards(
-            assessment, settings=settings, patient_id=request.patient_id, unsatisfied_prefetch=()
-        )
+        built = build_cards(assessment, CardRequest(patient_id=request.patient_id))
         t6 = clock()
-        compact_json({"cards": built})
+        encoder.encode(wire.cards(built))
         t7 = clock()
         card_count = len(built)
         # Freeing the request's ~30,000 parsed objects is part of every request; timed on its

@@ -1,7 +1,7 @@
 """Typed cards -> CDS Hooks 2.0 JSON (cds-hooks.md "Response"), serialised once.
 
 Optional fields that do not apply are left out, never sent as null, "", [] or {}. The draft
-ServiceRequest of a suggestion is built by `cds.fhir.resources` (fhir.resources). The card
+ServiceRequest of a suggestion is built with fhir.resources (`cds.fhir.service_request_fast`). The card
 extension is `extension["example.calf-cds"]` (docs/architecture.md "Wire decisions").
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .core.model import Card, CardExtension, Code, EvidenceItem, Link, Suggestion
-from .fhir.resources import service_request
+from .fhir.service_request_fast import service_request_fast
 
 EXTENSION_KEY = "example.calf-cds"  # reverse-domain of calf-cds.example (CDS Hooks 2.0 §Extensions)
 
@@ -67,7 +67,7 @@ def extension(ext: CardExtension) -> dict[str, Any]:
 
 
 def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
-    resource = service_request(suggestion.referral, suggestion.referral.subject)
+    resource = service_request_fast(suggestion.referral, suggestion.referral.subject)
     return {
         "label": suggestion.label,
         "uuid": suggestion.uuid,

@@ -1181,12 +1181,9 @@ def catalog_for(policy: Policy) -> Catalog:
     return Catalog(frozen, strings)
 
 
-def window_for(window_class: str, policy: Policy, *, condition: bool) -> timedelta | None:
-    """The time window of a class (§2 "Time windows"); None = no limit.
-
-    Chronic disorders and pregnancy have no limit as active Conditions.
-    """
-    windows: dict[str, timedelta | None] = {
+@functools.lru_cache(maxsize=16)
+def _windows(policy: Policy) -> dict[tuple[str, bool], timedelta | None]:
+    by_class: dict[str, timedelta | None] = {
         WINDOW_SYMPTOM: timedelta(days=policy.window_symptom_days),
         WINDOW_LAB: timedelta(hours=policy.window_lab_hours),
         WINDOW_TSH: timedelta(days=policy.window_tsh_days),
@@ -1194,12 +1191,19 @@ def window_for(window_class: str, policy: Policy, *, condition: bool) -> timedel
         WINDOW_14_DAYS: FOURTEEN_DAYS,
         WINDOW_POSTPARTUM: POSTPARTUM_WINDOW,
         WINDOW_HISTORY: None,
+        WINDOW_CHRONIC: timedelta(days=policy.window_chronic_observation_days),
+        WINDOW_PREGNANCY: timedelta(days=policy.window_pregnancy_observation_days),
     }
-    if window_class == WINDOW_CHRONIC:
-        return None if condition else timedelta(days=policy.window_chronic_observation_days)
-    if window_class == WINDOW_PREGNANCY:
-        return None if condition else timedelta(days=policy.window_pregnancy_observation_days)
-    return windows[window_class]
+    table = {(name, False): window for name, window in by_class.items()}
+    table.update({(name, True): window for name, window in by_class.items()})
+    # Chronic disorders and pregnancy have no limit as active Conditions.
+    table[(WINDOW_CHRONIC, True)] = table[(WINDOW_PREGNANCY, True)] = None
+    return table
+
+
+def window_for(window_class: str, policy: Policy, *, condition: bool) -> timedelta | None:
+    """The time window of a class (§2 "Time windows"); None = no limit."""
+    return _windows(policy)[(window_class, condition)]
 
 
 def local_finding_codes() -> list[CodeDef]:

@@ -269,9 +269,16 @@ class Reader:
         self.caveats: list[Caveat] = []
         self.patient: PatientFacts | None = None
         self.ignored = 0
+        self._readers = {
+            "Observation": self._observation,
+            "Condition": self._condition,
+            "Patient": self._patient,
+        }
 
     def read(self, item: Item) -> None:
         """Read one resource; never raises for bad data (§1.1)."""
+        if not item.malformed and self._passed_over(item.resource):
+            return
         res = _Resource(item, _reference(item))
         try:
             self._read(res)
@@ -281,6 +288,18 @@ class Reader:
             log.exception("could not read a resource")
             self.unreadable.append(Unreadable(res.reference, "", COULD_NOT_BE_READ))
 
+    def _passed_over(self, resource: el.Resource) -> bool:
+        """The screen for the usual case, a well-formed Observation: True when it is ignored
+        by status or names no finding, analyte or generic code (nothing more to read)."""
+        if resource.resourceType != "Observation":
+            return False
+        if resource.status in IGNORED_OBSERVATION_STATUSES:
+            self.ignored += 1
+            return True
+        return resource.status in COUNTED_OBSERVATION_STATUSES and not _names_a_finding(
+            resource, self.catalog
+        )
+
     def _read(self, res: _Resource) -> None:
         bad_type = res.malformed("resourceType")
         if bad_type is not None:
@@ -288,23 +307,21 @@ class Reader:
         resource_type = res.elements.resourceType
         if not isinstance(resource_type, str) or not resource_type:
             raise _Unreadable("resourceType", IS_MISSING)
-        if resource_type not in READ_TYPES:
+        read = self._readers.get(resource_type)
+        if read is None:
             if not known_resource_type(resource_type):
                 raise _Unreadable("resourceType", UNKNOWN_TYPE)
             self.ignored += 1
             return
-        read = {
-            "Observation": self._observation,
-            "Condition": self._condition,
-            "Patient": self._patient,
-        }
-        if read[resource_type](res):
+        if read(res):
             self.caveats.extend(res.caveats)
 
     # -- Observation ---------------------------------------------------------------------
     def _observation(self, res: _Resource) -> bool:
         status = self._status(res)
-        if status is None or not self._may_be_relevant(res):
+        if status is None or (
+            not res.item.malformed and not _names_a_finding(res.elements, self.catalog)
+        ):
             return False
         codes = self._code(res)
         value_codes = res.concept("valueCodeableConcept", strict=False)
@@ -419,24 +436,6 @@ class Reader:
                     f"component[{index}].{sub}", problem, raw
                 )
         return out
-
-    def _may_be_relevant(self, res: _Resource) -> bool:
-        """The screen on the decoded elements: False only for a well-formed resource none of
-        whose codings (code, value, components) names a finding, an analyte or a generic code."""
-        if res.item.malformed:
-            return True
-        knows = self.catalog.knows
-        elements = res.elements
-        concepts = [elements.code, elements.valueCodeableConcept]
-        if elements.component is not el.UNSET:
-            for part in elements.component:
-                concepts += (part.code, part.valueCodeableConcept)
-        return any(
-            knows(coding.system, coding.code)
-            for concept in concepts
-            if concept is not el.UNSET
-            for coding in concept.coding
-        )
 
     def _relevant(
         self,
@@ -584,6 +583,25 @@ class Reader:
         reference = res.reference if isinstance(res.elements.id, str) else None
         self.patient = PatientFacts(reference, birth, age)
         return True
+
+
+def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:
+    """Does any coding of a well-formed Observation (code, value, components) name a finding,
+    an analyte or a generic code?"""
+    knows = catalog.knows
+    concepts: list[el.CodeableConcept | el.UnsetType] = [
+        resource.code,
+        resource.valueCodeableConcept,
+    ]
+    if resource.component is not el.UNSET:
+        for part in resource.component:
+            concepts += (part.code, part.valueCodeableConcept)
+    for concept in concepts:
+        if concept is not el.UNSET:
+            for coding in concept.coding:
+                if knows(coding.system, coding.code):
+                    return True
+    return False
 
 
 def _subject(res: _Resource) -> str | None:
