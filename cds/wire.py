@@ -1,7 +1,8 @@
 """Typed cards -> CDS Hooks 2.0 JSON (cds-hooks.md "Response"), serialised once.
 
 Optional fields that do not apply are left out, never sent as null, "", [] or {}. The draft
-ServiceRequest of a suggestion is built with fhir.resources (`cds.fhir.service_request_fast`). The card
+ServiceRequest of a suggestion is built with fhir.resources
+(`cds.fhir.service_request_fast`). The card
 extension is `extension["example.calf-cds"]` (docs/architecture.md "Wire decisions").
 """
 
