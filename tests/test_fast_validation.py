@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from bench import generate  # noqa: E402
 
-SYNTHEA = REPO.parent / "shared" / "external" / "smart-on-fhir_generated-sample-data" / "R4"
+SYNTHEA = REPO / "tests" / "data" / "synthea"
 MUTANTS: list[object] = [
     None,
     "",
@@ -61,7 +61,7 @@ def _corpus() -> list[dict[str, Any]]:
             resources += bundle_resources(data)
         else:
             resources += read_prefetch(data.get("prefetch")).resources
-    for path in sorted(SYNTHEA.glob("SYNTHEA/*.json"))[:2]:
+    for path in sorted(SYNTHEA.glob("*.json")):
         resources += bundle_resources(json.loads(path.read_text(encoding="utf-8")))
     resources += generate.observations(60, relevant=30, seed=3)
     resources += generate.conditions(20, catalog=8, seed=3)
