@@ -11,10 +11,12 @@ UV := $(TOOLS)/bin/uv
 # `make run PORT=8090`, or CDS_PORT=8090 in the environment.
 PORT ?= $(or $(CDS_PORT),8080)
 
-# uv installs into $(VENV) with the machine's python3, never a downloaded interpreter.
+# uv installs into $(VENV) with the machine's python3, never a downloaded interpreter, and
+# compiles the bytecode as it installs (as pip does): a first start then costs ~1 s, not ~3 s.
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
+export UV_COMPILE_BYTECODE := 1
 
 # One stamp per install flavour, newer than uv.lock once synced: a second `make run` or
 # `make test` installs nothing. `make run` syncs the runtime dependencies only (and drops the
@@ -44,7 +46,10 @@ install: $(DEV_STAMP)
 lock: | $(UV)
 	$(UV) lock
 
+# The project itself is installed editable, so its bytecode is refreshed here (a no-op when
+# current; Python would not write it where PYTHONDONTWRITEBYTECODE is set).
 run: $(RUN_STAMP)
+	@$(BIN)/python -m compileall -q cds
 	CDS_AUTH_MODE=$${CDS_AUTH_MODE:-off} $(BIN)/calf-cds serve --port $(PORT)
 
 lint: install
