@@ -2,8 +2,8 @@
 
 `patient_view_request(observations=200, seed=8)` is a CDS Hooks 2.0 patient-view call whose
 prefetch holds a Patient, an Observation searchset Bundle and a Condition searchset Bundle, shaped
-like the Synthea bundles in `shared/external` (uuid ids, `meta.tag`, `category`, display and text,
-`subject`/`encounter` references, `effectiveDateTime` plus `issued`, UCUM quantities).
+like the Synthea bundles in `tests/data/synthea` (uuid ids, `meta.tag`, `category`, display and
+text, `subject`/`encounter` references, `effectiveDateTime` plus `issued`, UCUM quantities).
 
 Of the Observations, `relevant` (30 by default) carry codes the rules use as presence codes or
 analytes that are not routine (symptoms and signs in every position the reader accepts, D-dimer,

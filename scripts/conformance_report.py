@@ -1,12 +1,13 @@
 """Generate `docs/cds-hooks-conformance.md`: CDS Hooks 2.0 requirements against the tests.
 
 Inputs: the Inferno CRD test kit's requirements on a CDS service (123 rows,
-`../shared/external/inferno-requirements/cds-hooks-2.0-service-requirements.csv`, key
-(Req Set, ID), written `cds-hooks_2.0:80`), the `@pytest.mark.requirement(...)` decorators in
-`tests/*.py` (read by AST, so only literal strings count), and `NOT_TESTED` below: the reason each
-untested requirement does not apply or is not tested. Every SHALL / SHALL NOT requirement must be
-tested or carry such a reason; `tests/test_requirements_coverage.py` holds that line and checks
-that the committed document is what this script writes.
+`tests/data/inferno-requirements/cds-hooks-2.0-service-requirements.csv`, source and licence in
+tests/data/README.md; key (Req Set, ID), written `cds-hooks_2.0:80`), the
+`@pytest.mark.requirement(...)` decorators in `tests/*.py` (read by AST, so only literal strings
+count), and `NOT_TESTED` below: the reason each untested requirement does not apply or is not
+tested. Every SHALL / SHALL NOT requirement must be tested or carry such a reason;
+`tests/test_requirements_coverage.py` holds that line and checks that the committed document is
+what this script writes.
 
     .venv/bin/python scripts/conformance_report.py          # rewrite the document
     .venv/bin/python scripts/conformance_report.py --check  # exit 1: stale, or a rule fails
@@ -23,14 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CSV_PATH = (
-    REPO.parent
-    / "shared"
-    / "external"
-    / "inferno-requirements"
-    / "cds-hooks-2.0-service-requirements.csv"
-)
-CSV_SHOWN = "../shared/external/inferno-requirements/cds-hooks-2.0-service-requirements.csv"
+CSV_SHOWN = "tests/data/inferno-requirements/cds-hooks-2.0-service-requirements.csv"
+CSV_PATH = REPO / CSV_SHOWN
 DOC_PATH = REPO / "docs" / "cds-hooks-conformance.md"
 TESTS_DIR = REPO / "tests"
 NOT_TESTED_HEADING = "## Not applicable / not tested"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the test suite drives for real: PostgreSQL 15 binaries (store tests) and
 # Debian's Chromium (browser tests). Installed when missing and running as root; otherwise the
-# suite stops here with the command to run.
+# suite stops here with the command to run. kubectl (tests/test_deploy.py renders the
+# Kubernetes manifests with `kubectl kustomize`) is only checked: Debian's own is too old.
 set -euo pipefail
 
 missing=()
@@ -25,4 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "(or run make test as root, which installs them)" >&2
     exit 1
   fi
+fi
+
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "test prerequisites missing: kubectl 1.21 or later (for \`kubectl kustomize\`)" >&2
+  echo "install it as https://kubernetes.io/docs/tasks/tools/ shows (package kubectl)" >&2
+  exit 1
 fi

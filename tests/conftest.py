@@ -21,7 +21,10 @@ from cds import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "fhir_samples"
-EXTERNAL = REPO.parent / "shared" / "external"
+# Public data the tests read (Synthea bundles, the Inferno requirement rows, the sandbox key
+# set, ...), vendored with its source and licence: tests/data/README.md.
+TEST_DATA = REPO / "tests" / "data"
+SYNTHEA = TEST_DATA / "synthea"
 # fhir_samples/ are dated around this instant; the golden tests evaluate at it.
 SAMPLE_CLOCK = "2026-11-25T12:00:00Z"
 

@@ -662,8 +662,8 @@ def test_the_shipped_sandbox_configuration_trusts_the_sandbox_key() -> None:
     repo = Path(__file__).resolve().parent.parent
     issuers = load_trusted_issuers(str(repo / "config" / "sandbox-issuers.json"))
     sandbox = issuers["https://sandbox.cds-hooks.org"]
-    shared = json.loads((repo.parent / "shared/external/cds-hooks-sandbox/jwks.json").read_text())
-    assert sandbox.jwks == shared
+    published = json.loads((repo / "tests/data/cds-hooks-sandbox/jwks.json").read_text())
+    assert sandbox.jwks == published
     assert sandbox.jwks_url is None  # its jku is tolerated, never fetched
     assert sandbox.allowed_jku == {"https://sandbox.cds-hooks.org/.well-known/jwks.json"}
 

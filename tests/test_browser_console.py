@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXTERNAL, REPO, SAMPLES, LiveServer, load_json
+from conftest import REPO, SAMPLES, SYNTHEA, LiveServer, load_json
 
 pytestmark = pytest.mark.browser
 
@@ -31,11 +31,7 @@ CHROMIUM_ARGS = [
 DVT_SAMPLE = "dvt-unilateral-swelling-wells-likely.json"
 INJECTION_SAMPLE = "injection-img-onerror-display.json"
 INJECTION = "<img src=x onerror=alert(1)>"
-SYNTHEA_BUNDLE = (
-    EXTERNAL
-    / "smart-on-fhir_generated-sample-data/R4/SYNTHEA"
-    / "Brett_Gottlieb_0d2177ba-f67b-4f29-addb-91040de55388.json"
-)
+SYNTHEA_BUNDLE = SYNTHEA / "Brett_Gottlieb_0d2177ba-f67b-4f29-addb-91040de55388.json"
 SCREENSHOT = REPO / "docs" / "img" / "dvt-card.png"
 TIMEOUT_MS = 15_000
 
@@ -168,8 +164,6 @@ def test_dvt_sample_card_is_accepted_and_the_feedback_is_stored(
 def test_pasted_synthea_bundle_goes_to_evaluate_and_renders(
     page: Watched, live_server: LiveServer
 ) -> None:
-    if not SYNTHEA_BUNDLE.exists():
-        pytest.skip(f"external Synthea data not present: {SYNTHEA_BUNDLE}")
     console = open_console(page, live_server)
 
     paste(console, SYNTHEA_BUNDLE.read_text(encoding="utf-8"))

@@ -1,7 +1,7 @@
 """CDS Hooks 2.0 conformance over real HTTP, requirement by requirement.
 
 Each test names the requirements it proves with `@pytest.mark.requirement("<Req Set>:<ID>")`,
-ids from the Inferno requirements table (`../shared/external/inferno-requirements/`); the
+ids from the Inferno requirements table (`tests/data/inferno-requirements/`); the
 coverage is counted in docs/cds-hooks-conformance.md (scripts/conformance_report.py).
 Most tests read one module-wide exchange: discovery, every `fhir_samples/` request sent to the
 service its hook names, a feedback post and the error answers, all over a loopback socket.

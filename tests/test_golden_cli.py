@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXTERNAL, SAMPLE_CLOCK, SAMPLES, load_json
+from conftest import SAMPLE_CLOCK, SAMPLES, SYNTHEA, TEST_DATA, load_json
 from test_golden import GOLDEN, RULES, TIERS, rule_id
 
 from cds.cli import main
 
-SYNTHEA = EXTERNAL / "smart-on-fhir_generated-sample-data" / "R4" / "SYNTHEA"
-BULK_CONDITIONS = (
-    EXTERNAL / "smart-on-fhir_sample-bulk-fhir-datasets" / "10-patients" / "Condition.000.ndjson"
-)
+BULK_CONDITIONS = TEST_DATA / "bulk-fhir" / "Condition.two-patients.ndjson"
 CLI_SAMPLES = [
     "dvt-unilateral-swelling-wells-likely.json",
     "pe-suspected-dvt-with-dyspnoea.json",
@@ -104,7 +101,6 @@ def synthea_bundles() -> list[Any]:
     ]
 
 
-@pytest.mark.skipif(not SYNTHEA.is_dir(), reason="shared/external Synthea data not present")
 @pytest.mark.parametrize("path", synthea_bundles())
 def test_synthea_bundle_is_evaluated_over_http(live_server: Any, path: Path) -> None:
     with live_server.client() as http:
@@ -123,7 +119,6 @@ def test_synthea_bundle_is_evaluated_over_http(live_server: Any, path: Path) -> 
         assert len(card["summary"]) < 140
 
 
-@pytest.mark.skipif(not BULK_CONDITIONS.is_file(), reason="bulk FHIR sample data not present")
 def test_bulk_ndjson_conditions_are_evaluated(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = evaluate(capsys, str(BULK_CONDITIONS), "--json")
 

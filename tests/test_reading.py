@@ -353,8 +353,19 @@ def test_unrelated_observation_yields_nothing() -> None:
     assert (len(extraction.unreadable), extraction.ignored) == (0, 0)
 
 
+HL7_BE_EXAMPLE = Path(__file__).resolve().parent / "data" / "hl7-be" / "example-pain-in-calves.fsh"
+
+
 def test_hl7_be_pain_in_calves_example_reads_as_present_calf_pain() -> None:
-    # example-pain-in-calves.fsh (hl7-be/patient-monitoring) written out as JSON.
+    # tests/data/hl7-be/example-pain-in-calves.fsh written out as JSON by hand (no SUSHI here);
+    # the assignments that matter are checked against the vendored source below.
+    fsh = HL7_BE_EXAMPLE.read_text(encoding="utf-8")
+    for assignment in (
+        "* code = $snomed#1264028004",
+        "* valueCodeableConcept = $snomed#373066001",
+        '* effectivePeriod.end = "2024-11-15T09:57:00+00:00"',
+    ):
+        assert assignment in fsh
     resource = {
         "resourceType": "Observation",
         "id": "PainInCalvesExample",

@@ -1,6 +1,6 @@
 """Requirement traceability: the `requirement` markers against the CDS Hooks 2.0 requirements.
 
-The Inferno table (`../shared/external/inferno-requirements/`, 123 requirements on a service) is
+The Inferno table (`tests/data/inferno-requirements/`, 123 requirements on a service) is
 the checklist. Every marker must name one of its (Req Set, ID) keys; every SHALL / SHALL NOT
 requirement must be proven by a test or listed under "Not applicable / not tested" in
 docs/cds-hooks-conformance.md with a reason; and that page must be exactly what
