@@ -11,13 +11,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+import msgspec
 from flask import Flask, Response, g, request
 
 from . import metrics
 from .config import Settings
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,8 +38,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             payload["error"] = record.exc_info[0].__name__
         try:
-            return orjson.dumps(payload, default=str).decode()
-        except TypeError:  # what orjson refuses (a lone surrogate, an int beyond 64 bits)
+            return _ENCODER.encode(payload).decode()
+        except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8 form
             return json.dumps(payload, default=str)
 
 
