@@ -68,7 +68,7 @@ def extension(ext: CardExtension) -> dict[str, Any]:
 
 
 def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
-    resource = service_request_fast(suggestion.referral, suggestion.referral.subject)
+    resource = service_request_fast(suggestion.referral)
     return {
         "label": suggestion.label,
         "uuid": suggestion.uuid,

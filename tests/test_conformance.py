@@ -32,8 +32,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from loopback import GOOD_TOKEN, PAGES, FakeFhir, serve
 
 from cds import create_app
-from cds.fhir_client import render_template
-from cds.fhir_input import validate_resource
+from cds.fhir.fetch import render_template
+from cds.fhir.resources import validate_resource
 from cds.schemas import CONTEXT_SCHEMAS
 
 JSON = "application/json"
@@ -344,8 +344,10 @@ def test_an_operation_outcome_in_prefetch_is_not_read_as_data(wire: Wire) -> Non
     assert answer.request["prefetch"]["conditions"]["resourceType"] == "OperationOutcome"
     assert answer.status == 200
     (info,) = [card for card in answer.body["cards"] if "topic" not in card["source"]]
-    assert info["extension"]["example.calf-cds"]["unsatisfiedPrefetch"] == ["conditions"]
-    assert "conditions" in info["summary"]
+    assert info["indicator"] == "info"
+    assert info["summary"] == "Data not available (conditions): red flags may be missing"
+    named = "- Prefetch conditions: not available and not fetched; not evaluated."
+    assert named in info["detail"]
 
 
 @pytest.mark.requirement(
@@ -405,7 +407,9 @@ def test_detail_is_markdown_text_never_raw_html(wire: Wire) -> None:
     "cds-hooks_2.0:109",
 )
 def test_source_url_is_an_absolute_url_of_the_guideline_not_a_drill_down(wire: Wire) -> None:
-    urls_by_rule: dict[str, set[str]] = {}
+    # clinical-rules §7.1: the source is the variant's where §4 names one (pregnant: RCOG GTG
+    # 37b; spinal cancer variants: NICE NG234, fever variants: NICE NG59), so one URL per variant.
+    urls_by_variant: dict[tuple[str, str], set[str]] = {}
     for name, card in wire.cards():
         source = card["source"]
         if "url" not in source:
@@ -414,9 +418,36 @@ def test_source_url_is_an_absolute_url_of_the_guideline_not_a_drill_down(wire: W
         request = wire.answers[name].request
         assert request is not None
         assert request["context"]["patientId"] not in source["url"]
-        urls_by_rule.setdefault(source["topic"]["code"], set()).add(source["url"])
-    assert urls_by_rule
-    assert all(len(urls) == 1 for urls in urls_by_rule.values()), urls_by_rule
+        variant = card["extension"]["example.calf-cds"]["variant"]
+        urls_by_variant.setdefault((source["topic"]["code"], variant), set()).add(source["url"])
+    assert all(len(urls) == 1 for urls in urls_by_variant.values()), urls_by_variant
+    spinal = {v: urls for (rule, v), urls in urls_by_variant.items() if rule == "R-SPINAL-RED-FLAG"}
+    assert spinal["cancer"] == {"https://www.nice.org.uk/guidance/ng234"}
+    assert spinal["fever"] == {"https://www.nice.org.uk/guidance/ng59"}
+    assert urls_by_variant[("R-DVT-PATHWAY", "likely")] == {
+        "https://www.nice.org.uk/guidance/ng158"
+    }
+    (pregnant,) = urls_by_variant[("R-DVT-PATHWAY", "pregnant")]
+    assert pregnant.startswith("https://www.rcog.org.uk/")
+
+
+def test_a_card_with_a_guideline_url_links_it_as_an_absolute_link(wire: Wire) -> None:
+    """clinical-rules §7.1 (2026.2): `links` = [{label: guideline name, url, type: absolute}]
+    when the source has a URL; no `smart` link while the red-flag check app is not enabled."""
+    linked = 0
+    for name, card in wire.cards():
+        source = card["source"]
+        if "url" not in source:
+            assert "links" not in card, name
+            continue
+        (link,) = card["links"]
+        assert link == {
+            "label": source["label"].removesuffix(" (calf-cds 2026.2)"),
+            "url": source["url"],
+            "type": "absolute",
+        }, name
+        linked += 1
+    assert linked > 40
 
 
 @pytest.mark.requirement(
@@ -514,13 +545,13 @@ def test_a_create_action_carries_a_new_valid_fhir_resource(wire: Wire) -> None:
 
 
 def test_features_the_service_does_not_use_stay_unused(wire: Wire) -> None:
-    """The conformance page marks the link, icon, systemActions, update/delete and multi-action
-    requirements not applicable because the service sends none of them; this keeps that true
-    (add tests for those requirements before sending any of these)."""
+    """The conformance page marks the smart-link, icon, systemActions, update/delete and
+    multi-action requirements not applicable because the service sends none of them; this keeps
+    that true (add tests for those requirements before sending any of these)."""
     for name, answer in wire.answers.items():
         assert set(answer.body) == {"cards"}, name  # no systemActions
         for card in answer.body["cards"]:
-            assert "links" not in card, name
+            assert all(link["type"] == "absolute" for link in card.get("links", [])), name
             assert "icon" not in card["source"], name
             assert len(card.get("suggestions", [])) <= 1, name
             for suggestion in card.get("suggestions", []):

@@ -13,7 +13,8 @@ from conftest import REPO, SAMPLE_CLOCK, SAMPLES, load_json
 from flask import Flask
 from markupsafe import escape
 
-from cds import codesystems, create_app
+from cds import create_app
+from cds.core.describe import catalog as rule_descriptions
 from cds.errors import StoreUnavailable
 from cds.http.headers import CONTENT_SECURITY_POLICY
 
@@ -158,14 +159,38 @@ def test_console_is_on_by_default_and_off_from_the_environment(
 def test_rules_page_lists_every_rule_with_tier_route_and_source(client: Any) -> None:
     html = client.get("/console/rules").get_data(as_text=True)
 
-    for rule in codesystems.rule_catalog():
-        row = re.search(rf'<tr data-rule="{re.escape(rule["id"])}">(.*?)</tr>', html, re.S)
-        assert row is not None, rule["id"]
-        assert f">{rule['tier']}<" in row.group(1)
-        assert rule["route"] in row.group(1)
-        assert str(escape(rule["source"]["label"])) in row.group(1)
-        if rule["source"].get("url"):
-            assert f'href="{rule["source"]["url"]}"' in row.group(1)
+    described = rule_descriptions()
+    assert len(described) == 30
+    for rule in described:
+        row = re.search(rf'<tr data-rule="{re.escape(rule.id)}">(.*?)</tr>', html, re.S)
+        assert row is not None, rule.id
+        assert f">{rule.tier}<" in row.group(1)
+        assert f"<td>{escape(', '.join(rule.routes))}</td>" in row.group(1)
+        assert str(escape(rule.name)) in row.group(1)
+        assert str(escape(rule.source)) in row.group(1)
+        if rule.url:
+            assert f'href="{rule.url}"' in row.group(1)
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "tier", "routes"),
+    [
+        pytest.param("R-PE-SIGN", "U", "none", id="pe-sign"),
+        pytest.param("R-ISCHAEMIA-SIGN", "U", "none", id="ischaemia-sign"),
+        pytest.param("R-DVT-UNLIKELY", "R", "none", id="dvt-unlikely"),
+        pytest.param("R-SPINAL-RED-FLAG", "U", "mscc, emergency", id="spinal-mscc"),
+    ],
+)
+def test_rules_page_shows_the_2026_2_rules_and_routes(
+    client: Any, rule_id: str, tier: str, routes: str
+) -> None:
+    html = client.get("/console/rules").get_data(as_text=True)
+
+    row = re.search(rf'<tr data-rule="{rule_id}">(.*?)</tr>', html, re.S)
+    assert row is not None
+    assert f'<span class="tier tier-{tier.lower()}">{tier}</span>' in row.group(1)
+    assert f"<td>{routes}</td>" in row.group(1)
+    assert "Rules &middot; calf-cds 2026.2" in html
 
 
 def _issue_and_decide(client: Any, outcome: str) -> None:
@@ -245,8 +270,8 @@ def test_rules_page_renders_when_the_store_is_down(app_with_store_down: Flask) -
     html = response.get_data(as_text=True)
     assert 'data-testid="counts-unavailable"' in html
     assert "Counts are unavailable" in html
-    for rule in codesystems.rule_catalog():
-        assert f'data-rule="{rule["id"]}"' in html
+    for rule in rule_descriptions():
+        assert f'data-rule="{rule.id}"' in html
 
 
 def test_console_page_renders_when_the_store_is_down(app_with_store_down: Flask) -> None:

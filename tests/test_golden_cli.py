@@ -1,82 +1,137 @@
-"""`calf-cds evaluate` on golden samples, and the public Synthea and bulk-FHIR data end to end.
+"""`calf-cds evaluate` on golden samples, `calf-cds rules`, and public Synthea and bulk-FHIR data.
 
 The CLI evaluates at SAMPLE_CLOCK (`--now`) so that its answers match the golden table of
-`test_golden.py`; the external data only has to be read without error (200 / exit 0, a card list).
+`test_golden.py`; the public data (vendored under tests/data/, see its README) only has to be
+read without error (200 / exit 0, a card list).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SAMPLE_CLOCK, SAMPLES, SYNTHEA, TEST_DATA, load_json
-from test_golden import GOLDEN, RULES, TIERS, rule_id
+from conftest import REPO, SAMPLE_CLOCK, SAMPLES, SYNTHEA, TEST_DATA, load_json
+from test_golden import GOLDEN
 
 from cds.cli import main
+from cds.core.describe import markdown
+from cds.core.rules import RULES
 
 BULK_CONDITIONS = TEST_DATA / "bulk-fhir" / "Condition.two-patients.ndjson"
 CLI_SAMPLES = [
-    "dvt-unilateral-swelling-wells-likely.json",
-    "pe-suspected-dvt-with-dyspnoea.json",
-    "rest-post-exercise-calf-soreness.json",
-    "encounter-start-calf-pain-deep-vein-tenderness.json",
-    "no-symptoms-routine-review.json",
+    "dvt-unilateral-swelling-wells-likely",
+    "pe-suspected-dvt-with-dyspnoea",
+    "rest-post-exercise-calf-soreness",
+    "encounter-start-calf-pain-deep-vein-tenderness",
+    "spinal-mscc-cancer-leg-weakness",
+    "no-symptoms-routine-review",
 ]
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI reads CDS_* variables: the golden answers assume the defaults."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("CDS_"):
             monkeypatch.delenv(name)
 
 
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def evaluate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["evaluate", *args, "--now", SAMPLE_CLOCK])
-    return code, capsys.readouterr().out
+    code, out, _ = run(capsys, "evaluate", *args, "--now", SAMPLE_CLOCK)
+    return code, out
+
+
+def golden_plan(name: str) -> list[str]:
+    """The golden "rule variant [covered|merged]" list of a sample ("data-quality" kept)."""
+    cards = GOLDEN[name].cards
+    return [] if cards == "none" else [" ".join(part.split()) for part in cards.split(";")]
+
+
+def plan(cards: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for card in cards:
+        ext = card["extension"]["example.calf-cds"]
+        if "ruleId" not in ext:
+            out.append("data-quality")
+            continue
+        status = " covered" if "coveredBy" in ext else " merged" if "mergedInto" in ext else ""
+        out.append(f"{ext['ruleId']} {ext['variant']}{status}")
+    return out
+
+
+def sample(name: str) -> str:
+    return str(SAMPLES / f"{name}.json")
 
 
 @pytest.mark.parametrize("name", CLI_SAMPLES)
 def test_evaluate_json_prints_the_golden_cards(
     capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    code, out = evaluate(capsys, str(SAMPLES / name), "--json")
+    code, out = evaluate(capsys, sample(name), "--json")
 
     assert code == 0
-    cards = json.loads(out)["cards"]
-    assert [rule_id(card) for card in cards if rule_id(card)] == list(GOLDEN[name].rules)
+    assert plan(json.loads(out)["cards"]) == golden_plan(name)
 
 
 @pytest.mark.parametrize("name", CLI_SAMPLES)
-def test_evaluate_prints_readable_cards(capsys: pytest.CaptureFixture[str], name: str) -> None:
-    code, out = evaluate(capsys, str(SAMPLES / name))
+def test_a_sample_without_now_is_evaluated_at_its_own_reference_time(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code, out, _ = run(capsys, "evaluate", sample(name), "--json")
 
     assert code == 0
-    expected = GOLDEN[name].rules
-    if not expected:
-        assert "No cards" in out
-    for rule in expected:
-        assert rule in out
-        indicator = TIERS[RULES[rule][0]][0]
-        assert f"[{indicator.upper()}]" in out
-    # the rule ids appear in card order
-    positions = [out.index(rule) for rule in expected]
+    assert plan(json.loads(out)["cards"]) == golden_plan(name)
+
+
+@pytest.mark.parametrize("name", CLI_SAMPLES)
+def test_evaluate_prints_readable_cards_in_the_answers_order(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    _, as_json = evaluate(capsys, sample(name), "--json")
+    cards = json.loads(as_json)["cards"]
+
+    code, out = evaluate(capsys, sample(name))
+
+    assert code == 0
+    if not cards:
+        assert out.strip() == "No cards."
+    positions = []
+    for number, card in enumerate(cards, start=1):
+        header = f"{number}. [{card['indicator'].upper()}] {card['summary']}"
+        assert header in out
+        rule = card["extension"]["example.calf-cds"].get("ruleId", "(data quality)")
+        assert f"{header}\n   rule: {rule}" in out
+        positions.append(out.index(header))
     assert positions == sorted(positions)
 
 
-def test_evaluate_wells_likely_sample_states_the_score(
+def test_evaluate_wells_likely_sample_states_the_score_and_the_referral(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out = evaluate(capsys, str(SAMPLES / "dvt-unilateral-swelling-wells-likely.json"))
+    code, out = evaluate(capsys, sample("dvt-unilateral-swelling-wells-likely"))
 
     assert code == 0
-    assert "Wells" in out
-    assert "431883007" in out  # Referral to DVT clinic (default profile)
+    assert "DVT likely (Wells 2)" in out
+    assert "[urgent; 431883007 Referral to DVT clinic]" in out  # default profile
+
+
+def test_evaluate_an_emergency_card_shows_its_stat_referral(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = evaluate(capsys, sample("spinal-mscc-cancer-leg-weakness"))
+
+    assert code == 0
+    assert "1. [CRITICAL] " in out
+    assert "[stat; mscc-coordinator MSCC coordinator / acute oncology]" in out
 
 
 def test_evaluate_a_plain_prefetch_bundle(
@@ -92,7 +147,88 @@ def test_evaluate_a_plain_prefetch_bundle(
     code, out = evaluate(capsys, str(path), "--json")
 
     assert code == 0
-    assert [rule_id(c) for c in json.loads(out)["cards"] if rule_id(c)] == ["R-PAD"]
+    assert plan(json.loads(out)["cards"]) == golden_plan("pad-intermittent-claudication")
+
+
+def test_evaluate_ndjson_resources_as_one_bundle(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    request = load_json(SAMPLES / "dvt-unilateral-swelling-wells-likely.json")
+    resources = [request["prefetch"]["patient"]] + [
+        entry["resource"] for entry in request["prefetch"]["observations"]["entry"]
+    ]
+    path = tmp_path / "resources.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in resources) + "\n", encoding="utf-8")
+
+    code, out = evaluate(capsys, str(path), "--json")
+
+    assert code == 0
+    assert plan(json.loads(out)["cards"]) == golden_plan("dvt-unilateral-swelling-wells-likely")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(None, "calf-cds: cannot read ", id="missing-file"),
+        pytest.param(b'{"resourceType": "Patient"}', "expected a CDS Hooks request", id="patient"),
+        pytest.param(b'{"hook": ', "400 invalid: malformed JSON", id="truncated-json"),
+    ],
+)
+def test_evaluate_refuses_bad_input_with_exit_2_and_a_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "input.json"
+    if content is not None:
+        path.write_bytes(content)
+
+    code, out, err = run(capsys, "evaluate", str(path))
+
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_rules_lists_every_rule_with_tier_and_route(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "rules")
+
+    assert code == 0
+    assert out.rstrip().endswith(f"{len(RULES)} rules")
+    assert len(RULES) == 30
+    lines = out.splitlines()
+    for rule in RULES:
+        (line,) = [line for line in lines if line.split()[:1] == [rule.id]]
+        assert line.split()[1] == rule.tier.value
+    (spinal,) = [line for line in lines if line.startswith("R-SPINAL-RED-FLAG ")]
+    assert "mscc, emergency" in spinal
+
+
+def test_rules_json_describes_each_rule_in_display_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "rules", "--json")
+
+    assert code == 0
+    described = json.loads(out)
+    assert [row["id"] for row in described] == [rule.id for rule in RULES]
+    by_id = {row["id"]: row for row in described}
+    assert by_id["R-PAD"]["tier"] == "R"
+    assert set(by_id["R-PAD"]["routes"]) == {"vascular", "abi-workup", "abi-exercise", "tbi"}
+    assert by_id["R-PE-SIGN"]["routes"] == ["none"]
+    assert [name for name, _ in by_id["R-ALI"]["variants"]] == ["threatened", "painful-cold"]
+    assert by_id["R-CAUDA-EQUINA"]["criteria"]
+
+
+def test_rules_markdown_is_the_committed_docs_rules_md(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "rules", "--markdown")
+
+    assert code == 0
+    assert out == markdown()
+    assert out == (REPO / "docs" / "rules.md").read_text(encoding="utf-8"), (
+        "docs/rules.md is stale: run calf-cds rules --markdown > docs/rules.md"
+    )
 
 
 def synthea_bundles() -> list[Any]:

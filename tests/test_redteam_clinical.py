@@ -1,13 +1,15 @@
-"""Red-team cases: realistic EHR inputs that once dropped a red flag (clinical-rules.md §1-§5).
+"""Red-team cases: realistic EHR inputs that once dropped a red flag (clinical-rules.md §1-§8).
 
-Each case is the whole path a request takes (FHIR JSON -> findings -> rules -> cards), so a
-regression shows up as the wrong set of cards, not as an internal detail.
+Each case is the whole path a request takes (FHIR JSON -> flatten -> read -> evaluate -> compose
+-> typed cards -> CDS Hooks JSON), so a regression shows up as the wrong set of cards, not as
+an internal detail.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from fhir_builders import (
     LOCAL,
@@ -20,26 +22,44 @@ from fhir_builders import (
     patient,
 )
 
-from cds.cards import build_cards
+from cds import wire
 from cds.config import Settings
-from cds.engine import evaluate
-from cds.fhir_input import bundle_resources, extract
+from cds.registry import DEFAULT_SERVICE_ID, SERVICES
+from cds.service import Deps, evaluate_bundle
 
 SETTINGS = Settings()
 CALF_PAIN = "300954003"
 CRAMP = "55300003"
+COLD_EXTREMITY = "771542000"
+TIMES = "\u00d7"  # the multiplication sign cards write in f"CK 45 {TIMES} ULN"
 
 
-def cards_for(*resources: Any) -> list[dict[str, Any]]:
-    assessment = evaluate(extract(list(resources), now=NOW, settings=SETTINGS))
-    return build_cards(assessment, settings=SETTINGS, patient_id="p1")
+def cards_of(source: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CDS Hooks cards for one Bundle, evaluated at NOW (the builders' reference time)."""
+    answer = evaluate_bundle(
+        SERVICES[DEFAULT_SERVICE_ID],
+        msgspec.Raw(msgspec.json.encode(source)),
+        Deps(settings=SETTINGS, clock=lambda: NOW),
+    )
+    return list(wire.cards(answer.cards)["cards"])
 
 
-def rule_ids(*resources: Any) -> list[str]:
-    return [
-        card.get("source", {}).get("topic", {}).get("code", "info")
-        for card in cards_for(*resources)
-    ]
+def cards_for(*resources: dict[str, Any]) -> list[dict[str, Any]]:
+    return cards_of(bundle(resources))
+
+
+def plan(cards: list[dict[str, Any]]) -> list[str]:
+    """Each card as "rule variant [covered|merged]" in answer order; "data-quality" for the
+    card without a rule."""
+    out = []
+    for card in cards:
+        ext = card["extension"]["example.calf-cds"]
+        if "ruleId" not in ext:
+            out.append("data-quality")
+            continue
+        status = " covered" if "coveredBy" in ext else " merged" if "mergedInto" in ext else ""
+        out.append(f"{ext['ruleId']} {ext['variant']}{status}")
+    return out
 
 
 def exertion() -> dict[str, Any]:
@@ -58,9 +78,10 @@ def exertion() -> dict[str, Any]:
 def test_a_positive_d_dimer_in_the_common_lab_spelling_fires_the_dvt_pathway(
     value: float, unit: str, code: str
 ) -> None:
-    ids = rule_ids(patient(), observation(CALF_PAIN), exertion(), measurement(code, value, unit))
+    cards = cards_for(patient(), observation(CALF_PAIN), exertion(), measurement(code, value, unit))
 
-    assert ids == ["R-DVT-PATHWAY"]
+    # Wells items unrecorded: incomplete, treated as likely (§5); rest advice never beside it.
+    assert plan(cards) == ["R-DVT-PATHWAY incomplete"]
 
 
 def test_a_space_separated_annotation_that_contradicts_the_code_is_not_interpretable() -> None:
@@ -68,8 +89,13 @@ def test_a_space_separated_annotation_that_contradicts_the_code_is_not_interpret
         patient(), observation(CALF_PAIN), exertion(), measurement("48065-7", 0.6, "mg/L DDU")
     )
 
-    assert [c["source"]["topic"]["code"] for c in cards] == ["R-NO-RED-FLAG-DATA"]
-    assert "not interpretable" in cards[0]["detail"]
+    # §2: an annotation contradicting the LOINC code is not interpretable; §1.7 blocks R-REST.
+    assert plan(cards) == ["R-NO-RED-FLAG-DATA unreadable"]
+    assert cards[0]["summary"] == (
+        "D-dimer result could not be interpreted (0.6 mg/L DDU): check it with the lab; "
+        "red-flag check incomplete"
+    )
+    assert "could not be interpreted" in cards[0]["detail"]
 
 
 @pytest.mark.parametrize(
@@ -81,32 +107,47 @@ def test_a_space_separated_annotation_that_contradicts_the_code_is_not_interpret
     ],
 )
 def test_a_d_dimer_reported_as_the_string_positive_fires_the_dvt_pathway(text: str) -> None:
-    ids = rule_ids(
+    cards = cards_for(
         patient(),
         observation(CALF_PAIN),
         exertion(),
         observation("48065-7", LOINC, valueString=text),
     )
 
-    assert ids == ["R-DVT-PATHWAY"]
+    assert plan(cards) == ["R-DVT-PATHWAY incomplete"]
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("value", "expected", "multiple"),
     [
-        pytest.param({"valueString": ">20000"}, ["R-RHABDO", "R-MYOSITIS"], id="CK >20000 string"),
         pytest.param(
-            {"valueQuantity": {"value": 9000}}, ["R-RHABDO", "R-MYOSITIS"], id="CK 9000 no unit"
+            {"valueString": ">20000"},
+            ["R-RHABDO ck", "R-MYOSITIS ck covered"],
+            f"CK 100 {TIMES} ULN",
+            id="CK >20000 string",
         ),
-        pytest.param({"valueQuantity": {"value": 2500}}, ["R-MYOSITIS"], id="CK 2500 no unit"),
+        pytest.param(
+            {"valueQuantity": {"value": 9000}},
+            ["R-RHABDO ck", "R-MYOSITIS ck covered"],
+            f"CK 45 {TIMES} ULN",
+            id="CK 9000 no unit",
+        ),
+        pytest.param(
+            {"valueQuantity": {"value": 2500}},
+            ["R-MYOSITIS ck"],
+            f"CK 12 {TIMES} ULN",
+            id="CK 2500",
+        ),
     ],
 )
 def test_a_ck_sent_without_a_unit_is_read_as_u_per_l_because_every_ck_unit_agrees(
-    value: dict[str, Any], expected: list[str]
+    value: dict[str, Any], expected: list[str], multiple: str
 ) -> None:
-    ids = rule_ids(patient(), observation(CALF_PAIN), observation("2157-6", LOINC, **value))
+    cards = cards_for(patient(), observation(CALF_PAIN), observation("2157-6", LOINC, **value))
 
-    assert ids == expected
+    # §8.1: rhabdomyolysis covers myositis (the card stays, without its own referral).
+    assert plan(cards) == expected
+    assert multiple in cards[0]["summary"]
 
 
 @pytest.mark.parametrize(
@@ -119,9 +160,11 @@ def test_a_ck_sent_without_a_unit_is_read_as_u_per_l_because_every_ck_unit_agree
 def test_a_potassium_below_2_5_without_a_unit_is_a_severe_electrolyte_emergency(
     value: dict[str, Any],
 ) -> None:
-    ids = rule_ids(patient(), observation(CRAMP), observation("2823-3", LOINC, **value))
+    cards = cards_for(patient(), observation(CRAMP), observation("2823-3", LOINC, **value))
 
-    assert ids == ["R-SEVERE-ELECTROLYTE", "R-CRAMP-SECONDARY"]
+    assert plan(cards) == ["R-SEVERE-ELECTROLYTE standard", "R-CRAMP-SECONDARY standard covered"]
+    assert cards[0]["indicator"] == "critical"
+    assert "Severe potassium disturbance" in cards[0]["summary"]
 
 
 def test_a_unitless_d_dimer_whose_units_disagree_is_still_not_interpretable() -> None:
@@ -132,43 +175,48 @@ def test_a_unitless_d_dimer_whose_units_disagree_is_still_not_interpretable() ->
         observation("48065-7", LOINC, valueQuantity={"value": 0.6}),
     )
 
-    assert [c["source"]["topic"]["code"] for c in cards] == ["R-NO-RED-FLAG-DATA"]
-    assert "not interpretable" in cards[0]["detail"]
+    assert plan(cards) == ["R-NO-RED-FLAG-DATA unreadable"]
+    assert cards[0]["summary"].startswith("D-dimer result could not be interpreted (0.6")
+    assert "self-care advice is withheld" in cards[0]["detail"]
 
 
 def test_a_unitless_ck_below_the_limit_still_allows_rest_advice() -> None:
-    ids = rule_ids(
+    cards = cards_for(
         patient(),
         observation(CALF_PAIN),
         exertion(),
         observation("2157-6", LOINC, valueQuantity={"value": 150}),
     )
 
-    assert ids == ["R-REST"]
+    # Swelling, skin colour, warmth and temperature are not recorded: "unexamined" (§7.4).
+    assert plan(cards) == ["R-REST unexamined"]
 
 
 def test_left_swelling_with_right_cyanosis_is_not_phlegmasia() -> None:
-    ids = rule_ids(
+    cards = cards_for(
         patient(),
         observation(CALF_PAIN),
         observation("449615005", site=LOWER_LEG, side="left"),
         observation("3415004", site=LOWER_LEG, side="right"),
     )
 
-    assert ids == ["R-DVT-PATHWAY"]
+    assert plan(cards) == ["R-DVT-PATHWAY incomplete"]
 
 
-def test_the_safety_net_card_counts_one_unreadable_resource_in_the_singular() -> None:
+def test_one_unreadable_resource_is_counted_in_the_singular_on_the_data_quality_card() -> None:
     cards = cards_for(
         patient(),
         observation(CALF_PAIN),
         {"resourceType": "Observation", "status": "final", "code": "not a CodeableConcept"},
     )
 
-    safety_net = cards[0]
-    assert safety_net["source"]["topic"]["code"] == "R-NO-RED-FLAG-DATA"
-    assert "1 resource could not be read: red flags may be missing" in safety_net["detail"]
-    assert "1 resources" not in safety_net["detail"]
+    # §1.1: an info card without topic counts it; §2 (2026.2): it names the element.
+    assert plan(cards) == ["R-NO-RED-FLAG-DATA clear", "data-quality"]
+    quality = cards[-1]
+    assert "topic" not in quality["source"]
+    assert quality["indicator"] == "info"
+    assert quality["summary"] == "1 resource could not be read: red flags may be missing"
+    assert ": code is not an object" in quality["detail"]
 
 
 def test_a_bundle_entry_that_is_not_an_object_is_counted_and_the_red_flag_still_fires() -> None:
@@ -176,13 +224,93 @@ def test_a_bundle_entry_that_is_not_an_object_is_counted_and_the_red_flag_still_
     source["entry"].insert(1, "not an entry")
     source["entry"].append(42)
 
-    resources = bundle_resources(source)
-    extraction = extract(resources, now=NOW, settings=SETTINGS)
-    cards = build_cards(evaluate(extraction), settings=SETTINGS, patient_id="p1")
+    cards = cards_of(source)
 
-    assert extraction.unreadable == 2
-    assert [c.get("source", {}).get("topic", {}).get("code", "info") for c in cards] == [
-        "R-COMPARTMENT",
-        "info",
-    ]
+    assert plan(cards) == ["R-COMPARTMENT standard", "data-quality"]
     assert cards[-1]["summary"] == "2 resources could not be read: red flags may be missing"
+    assert cards[-1]["detail"].count("is not a Bundle entry") == 2
+
+
+# --- inputs that dropped a red flag under rule set 2026.1 (clinical-rules-changes-2026.2) -----
+
+
+def test_a_malformed_reference_range_never_hides_saddle_anaesthesia() -> None:
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN),
+        observation("saddle-anaesthesia", LOCAL, id="o7", referenceRange="not a list"),
+    )
+
+    # §2 (2026.2): only code, status or a measured value make a resource unreadable; the bad
+    # element is ignored and named under Caveats.
+    assert plan(cards) == ["R-CAUDA-EQUINA standard"]
+    assert "- Observation/o7: referenceRange is malformed: ignored" in cards[0]["detail"]
+
+
+def test_a_cold_leg_with_calf_pain_on_the_same_side_is_a_painful_cold_limb() -> None:
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN, site=LOWER_LEG, side="right"),
+        observation(COLD_EXTREMITY, site=LOWER_LEG, side="right"),
+    )
+
+    # §3 (2026.2): F-PAINFUL-COLD-LIMB is also derived, so R-ALI fires (was "no red flags").
+    assert plan(cards) == ["R-ALI painful-cold"]
+    assert cards[0]["indicator"] == "critical"
+    assert cards[0]["summary"].startswith("Cold, painful leg (right): possible acute limb")
+
+
+def test_bilateral_cold_legs_match_calf_pain_on_either_side() -> None:
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN, site=LOWER_LEG, side="left"),
+        observation(COLD_EXTREMITY, site=LOWER_LEG, side="both"),
+    )
+
+    assert plan(cards) == ["R-ALI painful-cold"]
+
+
+def test_a_cold_leg_opposite_the_calf_pain_is_an_ischaemia_sign_not_reassurance() -> None:
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN, site=LOWER_LEG, side="left"),
+        observation(COLD_EXTREMITY, site=LOWER_LEG, side="right"),
+    )
+
+    assert plan(cards) == ["R-ISCHAEMIA-SIGN cold"]
+    assert cards[0]["indicator"] == "warning"
+    assert "suggestions" not in cards[0]  # route none (§4)
+
+
+def test_a_heart_rate_over_100_alone_is_a_pe_sign_never_no_red_flags() -> None:
+    cards = cards_for(
+        patient(), observation(CALF_PAIN), exertion(), measurement("8867-4", 108, "/min")
+    )
+
+    # §4 R-PE-SIGN (2026.2) and §1.7: no self-care and no "no red flags" beside a PE sign.
+    assert plan(cards) == ["R-PE-SIGN standard"]
+    assert cards[0]["summary"] == (
+        "Calf pain with heart rate 108/min: repeat vital signs now and assess for PE; "
+        "red-flag check incomplete"
+    )
+    assert all("no red flags" not in card["summary"].lower() for card in cards)
+
+
+def test_fever_beside_a_dvt_card_still_gets_its_own_infection_card() -> None:
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN),
+        observation("449615005", site=LOWER_LEG, side="left"),
+        measurement("8310-5", 39.0, "Cel"),
+    )
+
+    # §4 (2026.2): R-CALF-PAIN-FEVER is no longer suppressed by any other U card.
+    assert plan(cards) == ["R-CALF-PAIN-FEVER standard", "R-DVT-PATHWAY incomplete"]
+    assert "fever 39.0 °C" in cards[0]["summary"]
+
+
+def test_leg_numbness_without_sciatica_is_an_ischaemia_sign() -> None:
+    cards = cards_for(patient(), observation(CALF_PAIN), observation("309537005"))
+
+    assert plan(cards) == ["R-ISCHAEMIA-SIGN deficit"]
+    assert cards[0]["summary"].startswith("Leg numbness (side not recorded) with calf pain")

@@ -37,9 +37,9 @@ def test_every_route_and_priority_gives_the_plain_paths_resource(
         ("Observation/o1", "Condition/c1"),
     )
 
-    fast = service_request_fast(referral, referral.subject)
+    fast = service_request_fast(referral)
 
-    assert json.dumps(fast) == json.dumps(service_request(referral, referral.subject))
+    assert json.dumps(fast) == json.dumps(service_request(referral))
     assert problems(fast) == []
 
 
@@ -53,6 +53,6 @@ def test_any_subject_and_reasons_give_the_plain_paths_resource(
         route.code, route.category, route.performer, "urgent", subject, tuple(reasons)
     )
 
-    assert json.dumps(service_request_fast(referral, subject)) == json.dumps(
-        service_request(referral, subject)
+    assert json.dumps(service_request_fast(referral)) == json.dumps(
+        service_request(referral)
     )

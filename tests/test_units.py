@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cds import units
-from cds.findings import (
+from cds.core import units
+from cds.core.findings import (
     ABI,
     CALCIUM,
     CALF_CIRCUMFERENCE,
@@ -99,10 +99,51 @@ def test_unknown_unit_is_not_converted(analyte: str, unit: str | None) -> None:
         pytest.param("ng/mL", None, id="none"),
         pytest.param("ng/mL{D-dimer}", None, id="other-annotation"),
         pytest.param(None, None, id="no-unit"),
+        pytest.param("mg/L FEU", "FEU", id="basis-word-after-a-space"),
+        pytest.param("ug/mL (DDU)", "DDU", id="basis-word-in-brackets"),
     ],
 )
 def test_dimer_annotation_is_read_from_the_unit(unit: str | None, expected: str | None) -> None:
     assert units.dimer_annotation(unit) == expected
+
+
+@pytest.mark.parametrize(
+    ("unit", "shown"),
+    [
+        pytest.param("Cel", "°C", id="Cel"),
+        pytest.param("degC", "°C", id="degC"),
+        pytest.param("[degF]", "°F", id="degF"),
+        pytest.param("ug/mL", "µg/mL", id="micrograms"),
+        pytest.param("µg/L", "µg/L", id="micro-sign"),
+        pytest.param("mg/L{FEU}", "mg/L", id="annotation-dropped"),
+        pytest.param("meq/L", "mmol/L", id="potassium-equivalents"),
+        pytest.param("[IU]/L", "U/L", id="ck-international-units"),
+        pytest.param("u[IU]/mL", "mIU/L", id="tsh-same-number"),
+        pytest.param("{beats}/min", "/min", id="heart-rate-annotation"),
+        pytest.param("{ratio}", "", id="abi-annotation-only"),
+        pytest.param("1", "", id="abi-one"),
+        pytest.param(None, "", id="no-unit"),
+        pytest.param("furlong", None, id="unknown"),
+    ],
+)
+def test_display_unit_is_the_unit_a_card_shows(unit: str | None, shown: str | None) -> None:
+    assert units.display_unit(unit) == shown
+
+
+@pytest.mark.parametrize(
+    ("analyte", "unit", "known"),
+    [
+        pytest.param(ABI, None, True, id="abi-without-unit"),
+        pytest.param(TEMPERATURE, None, False, id="temperature-without-unit"),
+        pytest.param(TEMPERATURE, "°F", True, id="fahrenheit"),
+        pytest.param(CK, "IU/L", True, id="ck-iu"),
+        pytest.param(CK, "ukat/L", False, id="ck-katal"),
+        pytest.param(D_DIMER, "mg/L FEU", True, id="dimer-basis-word"),
+    ],
+)
+def test_known_units_are_those_convert_accepts(analyte: str, unit: str | None, known: bool) -> None:
+    assert units.is_known_unit(analyte, unit) is known
+    assert (units.convert(analyte, 1.0, unit, _target(analyte)) is not None) is known
 
 
 def test_candidate_units_list_every_family_for_a_unitless_value() -> None:
@@ -113,6 +154,13 @@ def test_candidate_units_list_every_family_for_a_unitless_value() -> None:
 def test_an_unknown_target_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="no canonical unit"):
         units.convert(CK, 1.0, "U/L", "mmol/L")
+    with pytest.raises(ValueError, match="no canonical unit"):
+        units.convert(TEMPERATURE, 38.0, "Cel", "K")
+
+
+def test_an_unknown_analyte_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown analyte 'glucose'"):
+        units.convert("glucose", 5.0, "mmol/L", "mmol/L")
 
 
 def _target(analyte: str) -> str:

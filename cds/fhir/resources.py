@@ -26,7 +26,7 @@ def _concept(code: Code) -> CodeableConcept:
     return CodeableConcept(coding=[coding])
 
 
-def service_request(referral: Referral, subject: str) -> dict[str, Any]:
+def service_request(referral: Referral) -> dict[str, Any]:
     """The draft ServiceRequest of a suggestion (§7.1), as R4 JSON. Optional elements that do
     not apply are left out, never sent empty; R4 requires the subject."""
     request = ServiceRequest(
@@ -35,7 +35,7 @@ def service_request(referral: Referral, subject: str) -> dict[str, Any]:
         priority=referral.priority,
         category=[_concept(referral.category)],
         code=_concept(referral.code),
-        subject=Reference(reference=subject),
+        subject=Reference(reference=referral.subject),
         performerType=_concept(referral.performer) if referral.performer else None,
         reasonReference=[Reference(reference=r) for r in referral.reasons] or None,
     )

@@ -26,7 +26,7 @@ def _fixed(
     code: Code, category: Code, performer: Code | None, priority: str | None
 ) -> dict[str, Any]:
     referral = Referral(code, category, performer, priority, _PLACEHOLDER, ())
-    return service_request(referral, _PLACEHOLDER)
+    return service_request(referral)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -34,10 +34,10 @@ def _reference(reference: str) -> dict[str, Any]:
     return Reference(reference=reference).model_dump(mode="json", exclude_none=True)
 
 
-def service_request_fast(referral: Referral, subject: str) -> dict[str, Any]:
-    """`resources.service_request(referral, subject)`, built from a validated fixed part."""
+def service_request_fast(referral: Referral) -> dict[str, Any]:
+    """`resources.service_request(referral)`, built from a validated fixed part."""
     fixed = _fixed(referral.code, referral.category, referral.performer, referral.priority)
-    out = {key: _reference(subject) if key == "subject" else value for key, value in fixed.items()}
+    out = {key: _reference(referral.subject) if key == "subject" else value for key, value in fixed.items()}
     if referral.reasons:  # the last element fhir.resources writes
         out["reasonReference"] = [_reference(r) for r in referral.reasons]
     return out
