@@ -199,6 +199,21 @@ def test_radiculopathy_suggestion_is_not_recommended() -> None:
             id="unknown-unit-as-sent",
         ),
         pytest.param(
+            Measurement("potassium", 2.3, "mmol/L", sent_value=2.3, sent_unit=None),
+            "2.3 mmol/L",
+            id="no-unit-sent-but-every-unit-reads-alike",
+        ),
+        pytest.param(
+            Measurement("abi", 0.8, "1", sent_value=0.8, sent_unit=None),
+            "0.80",
+            id="ratio-without-unit",
+        ),
+        pytest.param(
+            Measurement("temperature", None, "Cel", sent_value=39.1, sent_unit=None),
+            "39.1",
+            id="no-unit-and-the-units-disagree",
+        ),
+        pytest.param(
             Measurement("spo2", 88, "%", comparator="<", sent_value=88, sent_unit="%"),
             "<88 %",
             id="comparator",
@@ -217,6 +232,15 @@ def test_side_is_shown_on_venous_and_arterial_cards_and_a_missing_side_is_named(
 
     assert "side not recorded (counted as one-sided)" in dvt.detail
     assert "Absent foot pulses (side not recorded)" in sign.summary
+
+
+def test_the_summary_names_the_side_of_the_sign_not_of_the_symptom_beside_it() -> None:
+    cards = cards_for(f("F-CALF-PAIN", side=L), f("F-COLD-LIMB", side=R))
+
+    sign = only(cards, "R-ISCHAEMIA-SIGN")
+
+    assert "(right)" in sign.summary
+    assert "(both)" not in sign.summary
 
 
 def test_no_line_is_repeated_and_a_resource_is_named_once_in_why() -> None:
@@ -311,6 +335,24 @@ def test_a_not_interpretable_blocking_value_is_named_on_every_card() -> None:
         assert "could not be interpreted" in card.detail, card.rule_id
 
 
+def test_a_value_sent_without_a_unit_leaves_no_gap_in_the_caveat_or_the_summary() -> None:
+    d_dimer = replace(
+        f("F-D-DIMER", interpretable=False, present=False, tags={"blocks-self-care"}, value=3),
+        measurement=Measurement("d-dimer", None, "ng/mL", sent_value=650, sent_unit=None),
+    )
+
+    cards = cards_for(f("F-CALF-PAIN", side=L), d_dimer)
+
+    assert any(" 650 could not be interpreted: check it" in c.detail for c in cards)
+    assert only(cards, "R-NO-RED-FLAG-DATA").summary.startswith(
+        "D-dimer result could not be interpreted (650): check it"
+    )
+    for card in cards:
+        assert [line for line in (card.summary, *card.detail.splitlines()) if "  " in line] == []
+        assert " )" not in card.summary
+        assert "()" not in card.summary
+
+
 def test_caveats_name_the_malformed_elements_of_the_cards_own_resources() -> None:
     assessment = evaluate(extraction(*DVT))
     ext = replace(
@@ -391,6 +433,16 @@ def test_entries_without_a_resource_are_reported_by_their_index() -> None:
 
     assert card.summary == "1 Bundle entry had no resource: red flags may be missing"
     assert "observations entry 2" in card.detail
+
+
+def test_an_entry_that_is_not_a_bundle_entry_is_named_without_a_gap() -> None:
+    assessment = with_extraction(
+        evaluate(extraction()), unreadable=(Unreadable("entry 3", "", "is not a Bundle entry"),)
+    )
+
+    (card,) = build_cards(assessment, CardRequest())
+
+    assert "- entry 3: is not a Bundle entry" in card.detail.splitlines()
 
 
 def test_no_data_quality_card_when_everything_was_read() -> None:

@@ -165,11 +165,6 @@ def test_the_rule_catalog_lists_every_rule_with_its_routes_source_and_codes(clie
     assert {c["system"] for c in local} == {f"{BASE}/CodeSystem/finding"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cds/core/rules.py findings_of() does not walk DDimer and Wells nodes, so the "
-    "D-dimer and Wells codes these rules read are missing from GET /rules",
-)
 @pytest.mark.parametrize("rule_id", ["R-DVT-PATHWAY", "R-DVT-UNLIKELY"])
 def test_the_dvt_rules_list_the_d_dimer_and_wells_codes_they_read(
     client: Any, rule_id: str

@@ -558,6 +558,32 @@ def test_features_the_service_does_not_use_stay_unused(wire: Wire) -> None:
                 assert [action["type"] for action in suggestion["actions"]] == ["create"], name
 
 
+@pytest.mark.requirement(
+    "cds-hooks_2.0:103",
+    "cds-hooks_2.0:104",
+    "cds-hooks_2.0:138",
+    "cds-hooks_2.0:139",
+    "cds-hooks_2.0:141",
+    "cds-hooks_2.0:142",
+    "cds-hooks_2.0:147",
+)
+def test_links_are_labelled_absolute_urls_without_app_context(wire: Wire) -> None:
+    linked = 0
+    for name, card in wire.cards():
+        links = card.get("links", [])
+        assert isinstance(links, list), name
+        for link in links:
+            assert isinstance(link["label"], str), name
+            assert link["label"].strip(), name
+            assert link["type"] in {"absolute", "smart"}, name
+            assert urlsplit(link["url"]).scheme == "https", name
+            assert urlsplit(link["url"]).netloc, name
+            if link["type"] == "absolute":
+                assert "appContext" not in link, name
+            linked += 1
+    assert linked > 0  # the guideline links are really sent
+
+
 @pytest.mark.requirement("cds-hooks_2.0:214", "cds-hooks_2.0:215")
 def test_card_extensions_are_json_objects_under_a_reverse_domain_key(wire: Wire) -> None:
     for name, card in wire.cards():

@@ -44,7 +44,9 @@ def test_every_rule_is_described_with_tier_route_criteria_codes_and_source() -> 
 def test_criteria_read_as_words_not_as_code() -> None:
     dvt = next(d for d in catalog() if d.id == "R-DVT-PATHWAY")
 
-    assert dvt.criteria.startswith("a calf symptom (calf pain, leg or ankle swelling, or cramp) and")
+    assert dvt.criteria.startswith(
+        "a calf symptom (calf pain, leg or ankle swelling, or cramp) and"
+    )
     assert "leg swelling, one side or side unknown" in dvt.criteria
     assert "Present(" not in dvt.criteria
 

@@ -10,6 +10,7 @@ from finding_factory import NOW, B, L, f
 
 from cds.core.findingset import FindingSet
 from cds.core.model import FLAG_HIGH, FLAG_POSITIVE, TAG_MEASURED, TAG_NOT_DEEP_VEIN, Finding
+from cds.core.rules import WELLS_FINDINGS
 from cds.core.scores import (
     ABSENT,
     INCOMPLETE,
@@ -20,7 +21,6 @@ from cds.core.scores import (
     PRESENT,
     UNLIKELY,
     UNUSABLE,
-    WELLS_FINDINGS,
     WELLS_MAX,
     d_dimers,
     first_dated,

@@ -53,6 +53,4 @@ def test_any_subject_and_reasons_give_the_plain_paths_resource(
         route.code, route.category, route.performer, "urgent", subject, tuple(reasons)
     )
 
-    assert json.dumps(service_request_fast(referral)) == json.dumps(
-        service_request(referral)
-    )
+    assert json.dumps(service_request_fast(referral)) == json.dumps(service_request(referral))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from .model import (
 from .routes import route_for, wire_code
 from .rules import RULE_SET_VERSION, Rule
 from .scores import ABSENT, INCOMPLETE, LIKELY, NEGATIVE, POSITIVE, DDimerResult
-from .units import display_unit
+from .units import display_unit, unit_of_unitless
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,13 @@ SMART_LINK_LABEL = N_("Complete the red-flag check")
 
 # Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is
 # shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
+# The signs whose side a summary's {side} names (§7.4), ahead of the symptoms beside them.
+_SIGN_FINDINGS = frozenset(
+    {
+        "F-CYANOSIS", "F-COLD-LIMB", "F-PAINFUL-COLD-LIMB", "F-PULSELESS",
+        "F-SENSORY-MOTOR-LOSS", "F-ALI-DX",
+    }
+)  # fmt: skip
 SIDED_FINDINGS = frozenset(
     {
         "F-CALF-PAIN", "F-LEG-SWELLING", "F-ANKLE-SWELLING", "F-CALF-SWELLING-3CM",
@@ -158,7 +166,10 @@ def value_text(m: Measurement, t: Translator) -> str:
     """A value as a card shows it (§7.2.3), in the unit sent: "650 ng/mL FEU", "38.9 °C"."""
     if m.sent_value is None:
         return t.gettext(N_("positive")) if m.value is None else t.number(m.value, 2)
-    unit = display_unit(m.sent_unit)
+    if m.sent_unit is not None:
+        unit = display_unit(m.sent_unit)
+    else:  # read in full only when every accepted unit gives the same number
+        unit = unit_of_unitless(m.analyte) if m.value is not None else ""
     number = t.number(m.sent_value, _decimals(m))
     text = f"{m.comparator or ''}{number}"
     if unit is None:  # an unknown unit: shown as sent, cut to 12 characters
@@ -239,8 +250,10 @@ class _Slots:
         )
 
     def side(self) -> str:
-        sides = {r.side for r in self.fired.evidence if r.finding_id in SIDED_FINDINGS}
-        known = sides - {Side.UNKNOWN}
+        sided = [r for r in self.fired.evidence if r.finding_id in SIDED_FINDINGS]
+        # The summary names the side of the sign ("Cold leg (right)"), not of every symptom.
+        signs = [r for r in sided if r.finding_id in _SIGN_FINDINGS and r.side is not Side.UNKNOWN]
+        known = {r.side for r in signs or sided} - {Side.UNKNOWN}
         if Side.BILATERAL in known or {Side.LEFT, Side.RIGHT} <= known:
             return self.t.gettext(_SIDE_WORDS[Side.BILATERAL])
         if known:
@@ -461,11 +474,24 @@ class _Slots:
         text = template
         for name, value in values.items():
             text = text.replace("{" + name + "}", value)
-        return text
+        return _tidy(text)
 
 
 def _cut(value: float | None) -> str:
     return ("" if value is None else f"{value:g}")[:12]
+
+
+def _as_sent(m: Measurement | None) -> str:
+    """A value and unit exactly as sent (cut to 12 characters each), "" when neither was."""
+    if m is None:
+        return ""
+    return md(" ".join(part for part in (_cut(m.sent_value), (m.sent_unit or "")[:12]) if part))
+
+
+def _tidy(text: str) -> str:
+    """A filled template without the gaps an empty placeholder leaves ("(38.5 )", "()")."""
+    text = re.sub(r" {2,}", " ", text).replace(" )", ")").replace("( ", "(")
+    return text.replace(" ()", "").replace("()", "")
 
 
 def cutoff_text(result: DDimerResult, t: Translator) -> str:
@@ -777,11 +803,7 @@ class _CardBuilder:
                     )
                 ).format(
                     name=t.gettext(record.name),
-                    value=md(
-                        _cut(record.measurement.sent_value if record.measurement else None)
-                        + " "
-                        + ((record.measurement.sent_unit or "") if record.measurement else "")[:12]
-                    ).strip(),
+                    value=_as_sent(record.measurement) or t.gettext(N_("(no value)")),
                 )
             )
         references = {r.reference for r in (*self.fired.evidence, *self.fired.also_noted)}
@@ -1049,7 +1071,7 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
             n,
         ).format(n=n)
         lines += [
-            f"- {md(u.reference)}: {u.element} {t.gettext(u.problem)}".rstrip()
+            f"- {md(u.reference)}: " + " ".join(filter(None, (u.element, t.gettext(u.problem))))
             for u in unreadable[:EVIDENCE_CAP]
         ]
         if n > EVIDENCE_CAP:

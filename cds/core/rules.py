@@ -136,6 +136,24 @@ class Group:
     name: str
 
 
+# The items the Wells node reads: NICE NG158 table 1 (two-level DVT Wells score),
+# as (finding id, label, points).
+WELLS_ITEMS: tuple[tuple[str, str, int], ...] = (
+    ("F-ACTIVE-CANCER", N_("active cancer"), 1),
+    ("F-PARESIS-OR-CAST", N_("paralysis, paresis or recent leg cast"), 1),
+    ("F-BEDRIDDEN-OR-SURGERY", N_("bedridden 3 days or major surgery within 12 weeks"), 1),
+    ("F-DEEP-VEIN-TENDERNESS", N_("tenderness along the deep veins"), 1),
+    ("F-ENTIRE-LEG-SWOLLEN", N_("entire leg swollen"), 1),
+    ("F-CALF-SWELLING-3CM", N_("calf swelling 3 cm or more"), 1),
+    ("F-PITTING-EDEMA", N_("pitting oedema of the symptomatic leg"), 1),
+    ("F-COLLATERAL-VEINS", N_("collateral superficial veins"), 1),
+    ("F-PREVIOUS-DVT", N_("previous DVT"), 1),
+    ("F-ALTERNATIVE-DX-LIKELY", N_("alternative diagnosis as likely"), -2),
+)
+WELLS_FINDINGS = tuple(finding_id for finding_id, _, _ in WELLS_ITEMS)
+D_DIMER_FINDING = "F-D-DIMER"
+
+
 @dataclass(frozen=True)
 class Wells:
     """The two-level DVT Wells score (§5) is `likely`, `incomplete` or `unlikely` (complete
@@ -861,6 +879,11 @@ def findings_of(condition: Condition) -> tuple[str, ...]:
                     seen.setdefault(finding, None)
         elif isinstance(node, SelfCareAllowed):
             for finding in SELF_CARE_BLOCKING_SWELLING:
+                seen.setdefault(finding, None)
+        elif isinstance(node, DDimer):
+            seen.setdefault(D_DIMER_FINDING, None)
+        elif isinstance(node, Wells):
+            for finding in WELLS_FINDINGS:
                 seen.setdefault(finding, None)
     return tuple(seen)
 

@@ -21,22 +21,8 @@ from .model import (
     Finding,
     Side,
 )
-from .rules import Present, Unilateral
+from .rules import WELLS_FINDINGS, WELLS_ITEMS, Present, Unilateral
 
-# NICE NG158 table 1 (two-level DVT Wells score): (finding id, label, points).
-WELLS_ITEMS: tuple[tuple[str, str, int], ...] = (
-    ("F-ACTIVE-CANCER", N_("active cancer"), 1),
-    ("F-PARESIS-OR-CAST", N_("paralysis, paresis or recent leg cast"), 1),
-    ("F-BEDRIDDEN-OR-SURGERY", N_("bedridden 3 days or major surgery within 12 weeks"), 1),
-    ("F-DEEP-VEIN-TENDERNESS", N_("tenderness along the deep veins"), 1),
-    ("F-ENTIRE-LEG-SWOLLEN", N_("entire leg swollen"), 1),
-    ("F-CALF-SWELLING-3CM", N_("calf swelling 3 cm or more"), 1),
-    ("F-PITTING-EDEMA", N_("pitting oedema of the symptomatic leg"), 1),
-    ("F-COLLATERAL-VEINS", N_("collateral superficial veins"), 1),
-    ("F-PREVIOUS-DVT", N_("previous DVT"), 1),
-    ("F-ALTERNATIVE-DX-LIKELY", N_("alternative diagnosis as likely"), -2),
-)
-WELLS_FINDINGS = tuple(finding_id for finding_id, _, _ in WELLS_ITEMS)
 ALTERNATIVE_DX = "F-ALTERNATIVE-DX-LIKELY"
 WELLS_MAX = sum(points for _, _, points in WELLS_ITEMS if points > 0)
 

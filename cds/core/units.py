@@ -162,6 +162,14 @@ def candidate_units(analyte: str) -> tuple[str, ...]:
     return tuple(key for key in _LINEAR[analyte] if key != "")
 
 
+def unit_of_unitless(analyte: str) -> str:
+    """The unit to show for a value sent without one: the unit every accepted spelling shares
+    (potassium: mmol/L = meq/L), or "" when they differ or the value is a ratio."""
+    shown = {display_unit(unit) for unit in candidate_units(analyte)}
+    only = shown.pop() if len(shown) == 1 else None
+    return only or ""
+
+
 # The unit a card shows for an accepted spelling (message ids: "ng/mL" reads "нг/мл" in Russian).
 _DISPLAY = {
     "cel": "°C",

@@ -37,7 +37,10 @@ def _reference(reference: str) -> dict[str, Any]:
 def service_request_fast(referral: Referral) -> dict[str, Any]:
     """`resources.service_request(referral)`, built from a validated fixed part."""
     fixed = _fixed(referral.code, referral.category, referral.performer, referral.priority)
-    out = {key: _reference(referral.subject) if key == "subject" else value for key, value in fixed.items()}
+    out = {
+        key: _reference(referral.subject) if key == "subject" else value
+        for key, value in fixed.items()
+    }
     if referral.reasons:  # the last element fhir.resources writes
         out["reasonReference"] = [_reference(r) for r in referral.reasons]
     return out

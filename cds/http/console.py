@@ -19,8 +19,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from ..core.describe import RuleDescription
 from ..core.describe import catalog as rule_descriptions
 from ..core.findings import FINDINGS
-from ..core.rules import RULE_SET_VERSION
-from ..core.scores import WELLS_ITEMS
+from ..core.rules import RULE_SET_VERSION, WELLS_ITEMS
 from ..errors import NotFound, StoreUnavailable
 from ..registry import SERVICES
 from .runtime import runtime

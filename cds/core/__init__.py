@@ -1,0 +1,1 @@
+"""The domain: findings, rules, scores, composing and cards. Pure Python, standard library only."""
