@@ -178,7 +178,9 @@ WELLS_OTHERS_ABSENT: tuple[Obs, ...] = (
     local("pitting-edema-symptomatic-leg", "Pitting oedema in the symptomatic leg", value=FALSE),
     local("collateral-superficial-veins", "Collateral superficial veins", value=FALSE),
     sct("161508001", "History of deep vein thrombosis", value=FALSE, category="survey"),
-    local("alternative-diagnosis-as-likely", "Alternative diagnosis at least as likely", value=FALSE),
+    local(
+        "alternative-diagnosis-as-likely", "Alternative diagnosis at least as likely", value=FALSE
+    ),
 )
 TENDER_LEFT = local("deep-vein-tenderness", "Tenderness along the deep veins", site=CALF, side=LEFT)
 PREGNANT = loinc(
@@ -299,7 +301,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "soft-tissue-infection-pain-out-of-proportion",
         "red, warm, painful left calf with fever and pain out of proportion",
-        "R-COMPARTMENT standard; R-NECROTISING standard merged; R-CELLULITIS standard covered; R-DVT-PATHWAY incomplete covered",
+        "R-COMPARTMENT standard; R-NECROTISING standard merged; R-CELLULITIS standard covered; "
+        "R-DVT-PATHWAY incomplete covered",
         birth="1958-05-05",
         gender="male",
         given="Drew",
@@ -1442,7 +1445,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         "R-DVT-PATHWAY unlikely",
         birth="1984-03-30",
         given="Gale",
-        observations=(CALF_PAIN_LEFT, TENDER_LEFT, *WELLS_OTHERS_ABSENT, d_dimer(300, status="preliminary")),
+        observations=(
+            CALF_PAIN_LEFT,
+            TENDER_LEFT,
+            *WELLS_OTHERS_ABSENT,
+            d_dimer(300, status="preliminary"),
+        ),
     ),
     Scenario(
         "dvt-unlikely-age-adjusted-d-dimer-650-at-80",
@@ -1489,7 +1497,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "spinal-mscc-cancer-leg-weakness",
-        "back pain and left leg weakness with active cancer (possible MSCC; one side: no cauda equina)",
+        "back pain and left leg weakness with active cancer "
+        "(possible MSCC; one side: no cauda equina)",
         "R-SPINAL-RED-FLAG cancer-neuro",
         birth="1958-08-18",
         given="Lane",
@@ -1570,7 +1579,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         given="Sol",
         observations=(
             CALF_PAIN_BOTH,
-            local("recent-strenuous-exertion", "Recent strenuous exertion", at=YESTERDAY, category="survey"),
+            local(
+                "recent-strenuous-exertion",
+                "Recent strenuous exertion",
+                at=YESTERDAY,
+                category="survey",
+            ),
             sct("449615005", "Swelling of lower leg", site=LOWER_LEG, side=BOTH, value=FALSE),
             sct("247441003", "Erythema", site=LOWER_LEG, side=BOTH, value=FALSE),
             local("leg-warmth", "Warmth of leg", site=LOWER_LEG, side=BOTH, value=FALSE),
