@@ -353,6 +353,19 @@ def test_a_value_sent_without_a_unit_leaves_no_gap_in_the_caveat_or_the_summary(
         assert "()" not in card.summary
 
 
+def test_a_not_interpretable_value_the_rule_reads_is_a_caveat_and_counts_as_not_recorded() -> None:
+    circumference = replace(
+        f("F-CALF-SWELLING-3CM", interpretable=False, present=False, value=3.5),
+        measurement=Measurement("calf-diff", None, "cm", sent_value=3.5, sent_unit="inch-ish"),
+    )
+
+    card = only(cards_for(*DVT, circumference), "R-DVT-PATHWAY")
+
+    caveats = card.detail.split("**Caveats**")[1]
+    assert f"3.5 inch-ish ({circumference.reference}): not interpretable" in caveats
+    assert "calf swelling 3 cm or more" in card.detail.split("Not recorded:")[1].split("\n")[0]
+
+
 def test_caveats_name_the_malformed_elements_of_the_cards_own_resources() -> None:
     assessment = evaluate(extraction(*DVT))
     ext = replace(

@@ -25,6 +25,7 @@ from .model import (
     TAG_HEART_RATE,
     TAG_MOTOR,
     TAG_NOT_DEEP_VEIN,
+    TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_PALLOR,
     TAG_POSTPARTUM,
     TAG_SENSORY,
@@ -806,6 +807,21 @@ class _CardBuilder:
                     value=_as_sent(record.measurement) or t.gettext(N_("(no value)")),
                 )
             )
+        read = set(self.rule.findings_used)
+        for record in self.assessment.findings.not_interpretable():
+            if record.finding_id in read and TAG_NOT_INTERPRETABLE_BLOCKS not in record.tags:
+                lines.append(
+                    t.gettext(
+                        N_(
+                            "{name} {value} ({reference}): not interpretable, counted as not "
+                            "recorded."
+                        )
+                    ).format(
+                        name=t.gettext(record.name),
+                        value=_as_sent(record.measurement) or t.gettext(N_("(no value)")),
+                        reference=md(record.reference),
+                    )
+                )
         references = {r.reference for r in (*self.fired.evidence, *self.fired.also_noted)}
         for caveat in self.assessment.extraction.caveats:
             if caveat.reference in references:
