@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -59,13 +58,9 @@ def normalise_url(raw: str) -> URL:
 
 @dataclass(frozen=True)
 class SqliteFile:
-    """The database file at a path, and the file each connection opened.
-
-    A connection keeps the file it opened even when the path is deleted or another file is
-    moved there; what it writes then is not in the database a restart will read. The
-    (device, inode) pair of the path is recorded when a connection opens it, for the store to
-    compare with the path's before and after each transaction.
-    """
+    """The database file at a path, and the file (device, inode) each connection opened: a
+    connection keeps its file when the path is deleted or another file is moved there, and
+    what it writes then is not in the database a restart will read."""
 
     path: str  # absolute
 
@@ -73,9 +68,7 @@ class SqliteFile:
     def of(cls, url: URL) -> SqliteFile | None:
         """The file of a plain `sqlite:///path` URL; None for memory or URI-style URLs."""
         database = url.database or ""
-        if url.get_backend_name() != "sqlite" or database in {"", ":memory:"}:
-            return None
-        if "uri" in url.query:
+        if url.get_backend_name() != "sqlite" or database in {"", ":memory:"} or url.query:
             return None
         return cls(os.path.abspath(database))
 
@@ -93,20 +86,11 @@ class SqliteFile:
         opened: tuple[int, int] | None = connection.info.get(_FILE_IDENTITY)
         return opened
 
-    def create(self) -> None:
-        """An empty file is an empty SQLite database; connections never create one."""
-        Path(self.path).touch(exist_ok=True)
-
-    def uri(self) -> str:
-        # mode=rw: a deleted file is an error at connect, not a new empty database.
-        return f"file:{quote(self.path)}?mode=rw"
-
 
 def create_engine(url: URL, *, breaker: pybreaker.CircuitBreaker, busy_timeout_s: float) -> Engine:
     """Create (not connect) the engine; the first connection is made by the first query."""
     if url.get_backend_name() == "sqlite":
-        # No pre-ping: a connection to a file cannot go stale the way a network one can
-        # (a file deleted or replaced under it is the store's to catch, see SqliteFile).
+        # No pre-ping: a file cannot go away the way a network peer can (see SqliteFile).
         engine = sa.create_engine(
             url, connect_args={"timeout": busy_timeout_s}, pool_timeout=POOL_TIMEOUT_S
         )
@@ -128,9 +112,8 @@ def create_engine(url: URL, *, breaker: pybreaker.CircuitBreaker, busy_timeout_s
 
 
 def _connect_through(engine: Engine, breaker: pybreaker.CircuitBreaker) -> None:
-    """New PostgreSQL connections go through the breaker: after a failed one, connecting
-    fails at once for the breaker's reset timeout instead of waiting out another connect
-    timeout (a black-holed host). Opening a SQLite file fails at once anyway."""
+    """After a failed PostgreSQL connect, connecting fails at once for the breaker's reset
+    timeout, not after another connect timeout. (Opening a SQLite file fails at once.)"""
 
     @event.listens_for(engine, "do_connect")
     def _connect(
@@ -140,34 +123,27 @@ def _connect_through(engine: Engine, breaker: pybreaker.CircuitBreaker) -> None:
 
 
 def _configure_sqlite(engine: Engine, file: SqliteFile | None) -> None:
-    """WAL, foreign keys, and transactions that SQLAlchemy (not pysqlite) begins: the SQLite
-    recipe of the SQLAlchemy documentation ("Enabling Transactions"), so that a write
-    transaction starts with BEGIN IMMEDIATE. A deferred BEGIN would take a read snapshot that
-    cannot be upgraded to a write in WAL mode once another process has written: SQLITE_BUSY at
-    once, whatever the busy timeout. BEGIN IMMEDIATE waits for the lock (the busy timeout).
+    """WAL, foreign keys, the file opened read-write (`mode=rw`: a deleted file is an error,
+    not a new empty database), and transactions SQLAlchemy begins (its SQLite "Enabling
+    Transactions" recipe) so that writes begin IMMEDIATE: a deferred BEGIN's read snapshot
+    cannot become a write in WAL mode once another process wrote (SQLITE_BUSY at once,
+    whatever the busy timeout), while BEGIN IMMEDIATE waits for the lock.
     """
 
     if file is not None:
 
         @event.listens_for(engine, "do_connect")
-        def _open_read_write(
-            _dialect: sa.Dialect, _record: Any, cargs: list[Any], cparams: dict[str, Any]
-        ) -> None:
-            cargs[:] = [file.uri()]
-            cparams["uri"] = True
+        def _read_write(_dialect: Any, _record: Any, cargs: list[Any], params: Any) -> None:
+            cargs[:] = [f"file:{quote(file.path)}?mode=rw"]
+            params["uri"] = True
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            # WAL makes NORMAL durable across application crashes (a restart); only an OS
-            # crash can lose the last transactions.
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-        finally:
-            cursor.close()
+        # WAL makes synchronous NORMAL durable across a crash or restart of the service;
+        # only an OS crash can lose the last transactions.
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
         if file is not None:
             record.info[_FILE_IDENTITY] = file.identity()
 
@@ -178,10 +154,9 @@ def _configure_sqlite(engine: Engine, file: SqliteFile | None) -> None:
 
 
 def _forget_connections_after_fork(engine: Engine) -> None:
-    """In a forked child (a gunicorn worker), drop the parent's pooled connections without
-    closing them: `dispose(close=False)`, as SQLAlchemy's "Using Connection Pools with
-    Multiprocessing or os.fork()" says. A weak reference keeps the hook from keeping a
-    disposed engine alive."""
+    """A forked child (a gunicorn worker) drops the parent's pooled connections without closing
+    them: `dispose(close=False)`, SQLAlchemy's "Using Connection Pools with Multiprocessing or
+    os.fork()". The weak reference keeps no engine alive."""
     ref = weakref.ref(engine)
 
     def _after_fork() -> None:

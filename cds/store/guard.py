@@ -43,7 +43,7 @@ class _LogStateChanges(pybreaker.CircuitBreakerListener):
     ) -> None:
         if new_state.name == pybreaker.STATE_OPEN:
             log.warning("store circuit open: calls fail at once for %.0f s", cb.reset_timeout)
-        elif new_state.name == pybreaker.STATE_CLOSED and old_state is not None:
+        elif new_state.name == pybreaker.STATE_CLOSED and old_state and old_state.name != "closed":
             log.info("store circuit closed: the database answers again")
 
 

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pybreaker
@@ -62,11 +63,7 @@ class Store:
     """
 
     def __init__(
-        self,
-        engine: Engine,
-        *,
-        breaker: pybreaker.CircuitBreaker,
-        patient_hash_salt: str = "",
+        self, engine: Engine, *, breaker: pybreaker.CircuitBreaker, patient_hash_salt: str = ""
     ) -> None:
         self._engine = engine
         self._breaker = breaker
@@ -87,13 +84,10 @@ class Store:
         busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
         reconnect_after_s: float = RECONNECT_AFTER_S,
     ) -> Store:
-        """A store for `url` (see `normalise_url`). Does not connect: the app starts with the
-        database down and each call reports StoreUnavailable until it is back.
-
-        The salt is `patient_hash_salt`, else `settings.patient_hash_salt`; when both are empty
-        the per-install random salt in the `meta` table is used. After a failed connection
-        the store answers StoreUnavailable at once for `reconnect_after_s`.
-        """
+        """A store for `url` (see `normalise_url`); connects on first use, so the app starts
+        with the database down. The salt is `patient_hash_salt`, else the settings', else the
+        per-install one in `meta`. After a failed PostgreSQL connect, calls fail at once for
+        `reconnect_after_s`."""
         if patient_hash_salt is None:
             patient_hash_salt = settings.patient_hash_salt if settings is not None else ""
         breaker = new_breaker(reconnect_after_s)
@@ -126,15 +120,11 @@ class Store:
     def _transaction(
         self, *, write: bool = False, always_try: bool = False
     ) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back on any exception.
-
-        Raises StoreUnavailable when the database cannot be reached, is locked past the busy
-        timeout, or refuses the statement; on SQLite also when the file written is no longer
-        the file at the configured path (so nothing lost is ever acknowledged). `always_try`
-        (readiness, migrations) tries even while the circuit breaker is open, closing it.
-        """
+        """One transaction, committed when the block ends; StoreUnavailable for any failure,
+        and (SQLite) when the file written is not the one at the path: nothing lost is ever
+        acknowledged. `always_try` (readiness, migrations) closes an open circuit first."""
         with failures_as_unavailable(self._driver_error):
-            if always_try:
+            if always_try and self._breaker.current_state != pybreaker.STATE_CLOSED:
                 self._breaker.close()
             with self._engine.connect() as connection:
                 if self._file is not None:
@@ -147,13 +137,10 @@ class Store:
                     self._check_file(connection)  # committed to the file a restart reads?
 
     def _check_file(self, connection: Connection) -> None:
-        """SQLite: StoreUnavailable unless `connection` is on the file this store first opened
-        and that file is still at the configured path.
-
-        A store never moves to another file at the path (a restart does): the write-ahead
-        log at the path's name still holds the old file's pages, and SQLite would read it as
-        the new file's. A file moved away and back is used again.
-        """
+        """StoreUnavailable unless `connection` is on the file this store first opened and that
+        file is at the path. Never another file (a restart opens that): the write-ahead log at
+        the path's name holds the first file's pages, and SQLite would read them as the new
+        file's. A file moved away and back is used again."""
         assert self._file is not None
         opened = self._file.opened_by(connection)
         if self._file_identity is None:
@@ -161,14 +148,8 @@ class Store:
         if opened is not None and opened == self._file_identity == self._file.identity():
             return
         try:
-            if opened == self._file_identity:
-                # Its write-ahead log goes into the file it belongs to and is emptied, so the
-                # log at the path's name pairs with no other file.
-                cursor = connection.connection.cursor()
-                try:
-                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                finally:
-                    cursor.close()
+            if opened == self._file_identity:  # copy the log into its file, and empty it
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             connection.invalidate()
             self._engine.dispose()
@@ -202,9 +183,9 @@ class Store:
         SQLite file, which nothing else does."""
         from alembic import command
 
-        if self._file is not None:
+        if self._file is not None:  # an empty file is an empty SQLite database
             with failures_as_unavailable(self._driver_error):
-                self._file.create()
+                Path(self._file.path).touch(exist_ok=True)
         self._migrate(command.upgrade, revision)
 
     def downgrade(self, revision: str) -> None:
@@ -320,20 +301,10 @@ class Store:
     def issued_cards(self) -> list[IssuedCard]:
         """All recorded cards, oldest first (tests and tooling; not for hot paths)."""
         with self._transaction() as connection:
-            result = connection.execute(sa.select(ISSUED_CARDS).order_by(ISSUED_CARDS.c.created_at))
+            rows = connection.execute(sa.select(ISSUED_CARDS).order_by(ISSUED_CARDS.c.created_at))
             return [
-                IssuedCard(
-                    card_uuid=row.card_uuid,
-                    suggestion_uuids=tuple(row.suggestion_uuids),
-                    rule_id=row.rule_id,
-                    rule_set_version=row.rule_set_version,
-                    service_id=row.service_id,
-                    hook_instance=row.hook_instance,
-                    patient_hash=row.patient_hash,
-                    indicator=row.indicator,
-                    created_at=row.created_at,
-                )
-                for row in result
+                IssuedCard(**{**row._mapping, "suggestion_uuids": tuple(row.suggestion_uuids)})
+                for row in rows
             ]
 
     # -- feedback --
@@ -429,17 +400,9 @@ class Store:
 
 
 def _issued_values(card: IssuedCard) -> dict[str, Any]:
-    return {
-        "card_uuid": card.card_uuid,
-        "suggestion_uuids": list(card.suggestion_uuids),
-        "rule_id": card.rule_id,
-        "rule_set_version": card.rule_set_version,
-        "service_id": card.service_id,
-        "hook_instance": card.hook_instance,
-        "patient_hash": card.patient_hash or None,
-        "indicator": card.indicator,
-        "created_at": card.created_at,
-    }
+    values = dict(vars(card), suggestion_uuids=list(card.suggestion_uuids))
+    values["patient_hash"] = card.patient_hash or None
+    return values
 
 
 def _feedback_values(entry: FeedbackEntry, received: datetime, matched: bool) -> dict[str, Any]:
