@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import pybreaker
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -31,8 +32,6 @@ PG_CONNECT_TIMEOUT_S = 2
 PG_STATEMENT_TIMEOUT_MS = 5000
 # Waiting for a free pooled connection is bounded too (QueuePool's default is 30 s).
 POOL_TIMEOUT_S = 2.0
-# Execution option of a connection whose transaction writes (SQLite: BEGIN IMMEDIATE).
-WRITE = "calf_cds_write"
 _FILE_IDENTITY = "calf_cds_sqlite_file"
 
 
@@ -92,7 +91,10 @@ def create_engine(url: URL, *, breaker: pybreaker.CircuitBreaker, busy_timeout_s
     if url.get_backend_name() == "sqlite":
         # No pre-ping: a file cannot go away the way a network peer can (see SqliteFile).
         engine = sa.create_engine(
-            url, connect_args={"timeout": busy_timeout_s}, pool_timeout=POOL_TIMEOUT_S
+            url,
+            connect_args={"timeout": busy_timeout_s, "isolation_level": "IMMEDIATE"},
+            pool_timeout=POOL_TIMEOUT_S,
+            json_serializer=_json_text,
         )
         _configure_sqlite(engine, SqliteFile.of(url))
     else:
@@ -105,10 +107,16 @@ def create_engine(url: URL, *, breaker: pybreaker.CircuitBreaker, busy_timeout_s
             },
             pool_pre_ping=True,
             pool_timeout=POOL_TIMEOUT_S,
+            json_serializer=_json_text,
         )
         _connect_through(engine, breaker)
     _forget_connections_after_fork(engine)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    # The card write serialises every card's suggestion uuids: orjson does it ~10x faster.
+    return orjson.dumps(value).decode()
 
 
 def _connect_through(engine: Engine, breaker: pybreaker.CircuitBreaker) -> None:
@@ -123,11 +131,11 @@ def _connect_through(engine: Engine, breaker: pybreaker.CircuitBreaker) -> None:
 
 
 def _configure_sqlite(engine: Engine, file: SqliteFile | None) -> None:
-    """WAL, foreign keys, the file opened read-write (`mode=rw`: a deleted file is an error,
-    not a new empty database), and transactions SQLAlchemy begins (its SQLite "Enabling
-    Transactions" recipe) so that writes begin IMMEDIATE: a deferred BEGIN's read snapshot
-    cannot become a write in WAL mode once another process wrote (SQLITE_BUSY at once,
-    whatever the busy timeout), while BEGIN IMMEDIATE waits for the lock.
+    """WAL, foreign keys, and the file opened read-write (`mode=rw`: a deleted file is an
+    error, not a new empty database). The driver begins each writing transaction with BEGIN
+    IMMEDIATE at its first write (sqlite3's `isolation_level`), which waits for another
+    writer's lock up to the busy timeout; a deferred BEGIN's read snapshot could not become a
+    write in WAL mode once another process wrote (SQLITE_BUSY at once, whatever the timeout).
     """
 
     if file is not None:
@@ -139,18 +147,12 @@ def _configure_sqlite(engine: Engine, file: SqliteFile | None) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None
         # WAL makes synchronous NORMAL durable across a crash or restart of the service;
         # only an OS crash can lose the last transactions.
         for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"):
             dbapi_connection.execute(f"PRAGMA {pragma}")
         if file is not None:
             record.info[_FILE_IDENTITY] = file.identity()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        writes = connection.get_execution_options().get(WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def _forget_connections_after_fork(engine: Engine) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..errors import BadRequest, StoreUnavailable
 from . import report as report_queries
-from .engine import SQLITE_BUSY_TIMEOUT_S, WRITE, SqliteFile, create_engine, normalise_url
+from .engine import SQLITE_BUSY_TIMEOUT_S, SqliteFile, create_engine, normalise_url
 from .guard import RECONNECT_AFTER_S, failures_as_unavailable, log, new_breaker
 from .records import (
     OUTCOMES,
@@ -129,9 +129,9 @@ class Store:
             with self._engine.connect() as connection:
                 if self._file is not None:
                     self._check_file(connection)
-                if write:
-                    connection.execution_options(**{WRITE: True})
                 with connection.begin():
+                    if self.dialect == "sqlite" and not write:
+                        connection.exec_driver_sql("BEGIN")  # one snapshot for every read
                     yield connection
                 if write and self._file is not None:
                     self._check_file(connection)  # committed to the file a restart reads?
@@ -207,9 +207,14 @@ class Store:
         config = Config()
         config.set_main_option("script_location", "cds.store:migrations")
         with self._transaction(write=True, always_try=True) as connection:
-            if self.dialect == "postgresql":
-                # An arbitrary constant naming "calf-cds migrations".
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(4242001)"))
+            # One migration at a time, all or nothing, also from several workers at once
+            # (4242001: an arbitrary constant naming "calf-cds migrations").
+            lock = (
+                "BEGIN IMMEDIATE"
+                if self.dialect == "sqlite"
+                else "SELECT pg_advisory_xact_lock(4242001)"
+            )
+            connection.exec_driver_sql(lock)
             config.attributes["connection"] = connection
             step(config, revision)
         # Connections made here must not be inherited by forked workers.
