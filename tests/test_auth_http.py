@@ -64,13 +64,17 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
 
 
-@pytest.fixture
-def secured(database_url: str) -> Iterator[Flask]:
+def migrated_app(database_url: str) -> Iterator[Flask]:
     application = make_app(database_url)
     store = application.extensions["calf-cds"].store
     store.upgrade()
     yield application
     store.close()
+
+
+@pytest.fixture
+def secured(database_url: str) -> Iterator[Flask]:
+    yield from migrated_app(database_url)
 
 
 @pytest.fixture
@@ -222,11 +226,7 @@ def test_the_shipped_sandbox_configuration_loads_from_its_path(database_url: str
 @pytest.fixture
 def secured_on(store_url: str) -> Iterator[Flask]:
     """The secured app on a migrated SQLite file or PostgreSQL database."""
-    application = make_app(store_url)
-    store = application.extensions["calf-cds"].store
-    store.upgrade()
-    yield application
-    store.close()
+    yield from migrated_app(store_url)
 
 
 @pytest.mark.parametrize(
