@@ -339,6 +339,27 @@ def test_cards_are_still_answered_quickly_while_the_database_is_down() -> None:
     assert elapsed < 5
 
 
+@pytest.mark.parametrize(
+    "suggestion_id",
+    [
+        pytest.param("half an emoji \ud83d", id="lone-surrogate"),
+        pytest.param("nul\x00inside", id="nul"),
+    ],
+)
+def test_an_odd_suggestion_id_for_an_unknown_card_is_stored_as_sent(
+    store_app: Flask, store_client: Any, suggestion_id: str
+) -> None:
+    item = accepted_item(str(uuid.uuid4()), suggestion_id)
+    response = store_client.post(
+        FEEDBACK_URL,
+        data=json.dumps({"feedback": [item]}),  # \u escapes: valid JSON for both strings
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {"stored": 1, "duplicates": 0, "unmatched": 1}
+
+
 # --- the store never costs a card (issue 18.2) ---
 
 HOOK_URL = f"/cds-services/{SERVICE}"

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 import pybreaker
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -94,7 +93,6 @@ def create_engine(url: URL, *, breaker: pybreaker.CircuitBreaker, busy_timeout_s
             url,
             connect_args={"timeout": busy_timeout_s, "isolation_level": "IMMEDIATE"},
             pool_timeout=POOL_TIMEOUT_S,
-            json_serializer=_json_text,
         )
         _configure_sqlite(engine, SqliteFile.of(url))
     else:
@@ -107,16 +105,10 @@ def create_engine(url: URL, *, breaker: pybreaker.CircuitBreaker, busy_timeout_s
             },
             pool_pre_ping=True,
             pool_timeout=POOL_TIMEOUT_S,
-            json_serializer=_json_text,
         )
         _connect_through(engine, breaker)
     _forget_connections_after_fork(engine)
     return engine
-
-
-def _json_text(value: Any) -> str:
-    # The card write serialises every card's suggestion uuids: orjson does it ~10x faster.
-    return orjson.dumps(value).decode()
 
 
 def _connect_through(engine: Engine, breaker: pybreaker.CircuitBreaker) -> None:
