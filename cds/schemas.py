@@ -28,9 +28,9 @@ from .errors import BadRequest
 USER_REFERENCE_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 
 
-# A UUID's string form (RFC 9562 §4): 36 characters, hex digits in either case. `uuid.UUID`
-# also reads `urn:uuid:`, braces and hyphens anywhere, which made a 258-character
-# hookInstance "valid"; CDS Hooks asks for a UUID, so only this form is one.
+# A UUID's string form (RFC 9562 §4): 36 characters, hex digits in either case. CDS Hooks asks
+# for a UUID; `uuid.UUID` would also pass `urn:uuid:`, braces and hyphens anywhere, hundreds of
+# characters long.
 _UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )

@@ -250,8 +250,8 @@ def test_a_card_batch_the_database_refuses_is_store_unavailable_and_leaves_nothi
 
 @pytest.mark.postgres
 def test_a_value_postgresql_refuses_is_store_unavailable(postgres_url: str) -> None:
-    """The 258-character hookInstance of issue 18 reached a varchar(128): DataError, which
-    was a 500 and cost the cards. The envelope refuses it now; the store stays safe anyway."""
+    """A value PostgreSQL refuses (longer than its column, a NUL) is StoreUnavailable, never
+    the driver's DataError, which on the hook path would cost the cards."""
     with Store.open(postgres_url) as store:
         store.upgrade()
         hook_instance = "urn:uuid:" + "{" * 200 + str(uuid.uuid4()) + "}" * 13
