@@ -24,9 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate import NOW, patient_view_request
 import msgspec
 
+from bench.generate import NOW, patient_view_request
 from cds import wire
 from cds.config import Settings
 from cds.jsonio import envelope, json_object

@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.engine import request_body
-from bench.generate import NOW
 import msgspec
 
+from bench.engine import request_body
+from bench.generate import NOW
 from cds import wire
 from cds.config import Settings
 from cds.core.cards import CardRequest, build_cards

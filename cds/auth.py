@@ -26,6 +26,7 @@ from jwt.api_jws import PyJWS
 
 from .config import Settings
 from .errors import ConfigurationError, StoreUnavailable, Unauthorized
+from .store.records import MAX_ISSUER_LENGTH, MAX_JTI_LENGTH, is_storable_text
 
 log = logging.getLogger("cds.auth")
 
@@ -41,6 +42,7 @@ JWKS_MAX_BYTES = 256 * 1024
 # An unknown kid may mean the issuer rotated keys: refetch, but at most this often per URL so a
 # stream of forged kids cannot turn us into a traffic amplifier against the issuer.
 JWKS_REFRESH_MIN_INTERVAL_S = 30.0
+DEFAULT_MAX_LIFETIME_S = 300.0  # CDS_MAX_TOKEN_LIFETIME_S
 LOCAL_JTI_CACHE_MAX = 100_000
 JTI_PURGE_INTERVAL_S = 30.0
 
@@ -70,6 +72,25 @@ class TrustedIssuer:
         return self.jku_allowlist | ({self.jwks_url} if self.jwks_url else set())
 
 
+def check_required_mode(settings: Settings) -> dict[str, TrustedIssuer]:
+    """The trusted issuers `CDS_AUTH_MODE=required` runs with; ConfigurationError at startup
+    when they or the patient-hash salt are missing ({} in `off` mode)."""
+    if settings.auth_mode != "required":
+        return {}
+    issuers = load_trusted_issuers(settings.trusted_issuers)
+    if not issuers:
+        raise ConfigurationError("CDS_AUTH_MODE=required needs CDS_TRUSTED_ISSUERS")
+    if not settings.patient_hash_salt.strip():
+        # Without it the salt is a random one kept in the database beside the hashes: a copy
+        # of the database is then enough to recover predictable patient ids by brute force.
+        raise ConfigurationError(
+            "CDS_AUTH_MODE=required needs CDS_PATIENT_HASH_SALT (a long random secret): "
+            "without it the patient-id hashes are keyed by a salt stored in the database "
+            "beside them, and a copy of the database would reveal the patient ids"
+        )
+    return issuers
+
+
 def load_trusted_issuers(raw: str) -> dict[str, TrustedIssuer]:
     """Parse CDS_TRUSTED_ISSUERS: inline JSON, or a path to a JSON file holding it.
 
@@ -97,6 +118,11 @@ def load_trusted_issuers(raw: str) -> dict[str, TrustedIssuer]:
 
 def _issuer(iss: str, entry: Any) -> TrustedIssuer:
     where = f"CDS_TRUSTED_ISSUERS[{iss!r}]"
+    if len(iss) > MAX_ISSUER_LENGTH or not is_storable_text(iss):
+        # The issuer is recorded with each jti; the store could not hold this one.
+        raise ConfigurationError(
+            f"{where}: an issuer is at most {MAX_ISSUER_LENGTH} characters of plain text"
+        )
     if not isinstance(entry, dict):
         raise ConfigurationError(f"{where} must be an object")
     unknown = set(entry) - {"jwks", "jwks_url", "jku_allowlist"}
@@ -225,9 +251,6 @@ class _JwksFetchError(Exception):
     pass
 
 
-MAX_JTI_LENGTH = 255  # cds.store jti_records.jti is String(256)
-
-
 # --- jti replay protection ---------------------------------------------------------------------
 
 
@@ -307,9 +330,11 @@ class JwtVerifier:
         clock: Clock = time.time,
         jwks_cache: JwksCache | None = None,
         jwks_cache_ttl_s: float = 3600.0,
+        max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
     ) -> None:
         self.issuers = dict(issuers)
         self._clock = clock
+        self._max_lifetime_s = max_lifetime_s
         self._jwks = jwks_cache or JwksCache(ttl_s=jwks_cache_ttl_s, clock=clock)
         self._jti = JtiGuard(claim_jti, clock=clock)
 
@@ -323,6 +348,7 @@ class JwtVerifier:
             claim_jti=claim_jti,
             clock=clock,
             jwks_cache_ttl_s=settings.jwks_cache_ttl_s,
+            max_lifetime_s=settings.max_token_lifetime_s,
         )
 
     def verify(self, token: str, *, audience: str) -> dict[str, Any]:
@@ -364,6 +390,11 @@ class JwtVerifier:
             raise Unauthorized("token expired")
         if iat > now + CLOCK_SKEW_S:
             raise Unauthorized("token issued in the future (iat)")
+        # Short-lived tokens only (CDS Hooks "Trusting CDS Clients"): a long-lived one is worth
+        # more to whoever copies it, and its replay record would have to be kept as long. With
+        # iat at most the skew ahead, this also holds exp - now to the cap plus the skew.
+        if exp - iat > self._max_lifetime_s:
+            raise Unauthorized(f"token lifetime exp - iat over {self._max_lifetime_s:.0f} s")
         if nbf is not None:
             not_before = _number(claims, "nbf")
             if not_before is None or not_before > now + CLOCK_SKEW_S:
@@ -413,10 +444,12 @@ class JwtVerifier:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise Unauthorized("no jti claim")
-        if len(jti) > MAX_JTI_LENGTH:
-            # The replay record's key column is bounded; a longer jti is not a real client's.
-            raise Unauthorized(f"jti longer than {MAX_JTI_LENGTH} characters")
-        # Remembered until exp + skew: a token is accepted that long, so a replay is too.
+        if len(jti) > MAX_JTI_LENGTH or not is_storable_text(jti):
+            # The replay record must be stored: a jti it cannot hold (over-long, a NUL, a lone
+            # surrogate from a JSON escape) is not a real client's, and is refused.
+            raise Unauthorized(f"jti not recordable (over {MAX_JTI_LENGTH} characters or not text)")
+        # Remembered until exp + skew (at most the lifetime cap ahead, see _check_times): a
+        # token is accepted that long, so a replay is too.
         if not self._jti.claim(issuer.issuer, jti, float(claims["exp"]) + CLOCK_SKEW_S):
             raise Unauthorized("replayed jti")
 

@@ -74,6 +74,7 @@ class Settings:
     postpartum_codes: tuple[str, ...] = ()
     ddimer_age_adjust_over_lab_flag: bool = False
     jwks_cache_ttl_s: float = 3600.0
+    max_token_lifetime_s: float = 300.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -137,7 +138,12 @@ class Settings:
             raise ConfigurationError(
                 f"CDS_AUTH_MODE must be 'required' or 'off', got {self.auth_mode!r}"
             )
-        if self.fhir_timeout_s <= 0 or self.max_body_bytes <= 0 or self.max_entries <= 0:
+        if (
+            self.fhir_timeout_s <= 0
+            or self.max_body_bytes <= 0
+            or self.max_entries <= 0
+            or self.max_token_lifetime_s <= 0
+        ):
             raise ConfigurationError("timeouts and limits must be positive")
 
 
@@ -182,8 +188,9 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_MAX_BODY_BYTES": "largest accepted request body",
     "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
     "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
-    "CDS_PATIENT_HASH_SALT": "salt for the patient-id hash in logs and the store "
-    "(set it in production; a per-install random salt is used when empty)",
+    "CDS_PATIENT_HASH_SALT": "secret salt for the patient-id hash in logs and the store; "
+    "required with `CDS_AUTH_MODE=required` (empty: a random salt kept in the database, "
+    "development only)",
     "CDS_LOG_LEVEL": "log level (DEBUG, INFO, WARNING, ...)",
     "CDS_EVALUATION_TIME": "fixed evaluation clock (ISO 8601 with offset) for demos and tests; "
     "empty = now",
@@ -203,4 +210,6 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_DDIMER_AGE_ADJUST_OVER_LAB_FLAG": "`on`: the age-adjusted D-dimer cut-off applies "
     "even to a value the lab flagged H or POS (default off)",
     "CDS_JWKS_CACHE_TTL_S": "seconds a fetched JWK Set is cached",
+    "CDS_MAX_TOKEN_LIFETIME_S": "longest accepted EHR token lifetime in seconds, both `exp - iat` "
+    "and `exp` - now (plus 60 s clock skew); replay records are kept no longer",
 }

@@ -28,24 +28,40 @@ from .errors import BadRequest
 USER_REFERENCE_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 
 
+# A UUID's string form (RFC 9562 §4): 36 characters, hex digits in either case. CDS Hooks asks
+# for a UUID; `uuid.UUID` would also pass `urn:uuid:`, braces and hyphens anywhere, hundreds of
+# characters long.
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+FHIR_ID_MAX_LENGTH = 64  # FHIR R4 §2.24.0.1 id: 1-64 characters
+
+
 def _validate_uuid(value: str) -> None:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise ValidationError("must be a UUID") from exc
+    if not _UUID_TEXT.fullmatch(value):
+        raise ValidationError(
+            "must be a UUID in its 36-character form, e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+        )
 
 
 def _validate_user_reference(value: str) -> None:
     resource_type, _, resource_id = value.partition("/")
-    if resource_type not in USER_REFERENCE_TYPES or not resource_id:
+    if resource_type not in USER_REFERENCE_TYPES or not _is_id(resource_id):
         raise ValidationError(
-            f"must be a reference like Practitioner/123 (one of {', '.join(USER_REFERENCE_TYPES)})"
+            f"must be a reference like Practitioner/123 (one of {', '.join(USER_REFERENCE_TYPES)}"
+            f", an id of at most {FHIR_ID_MAX_LENGTH} characters)"
         )
 
 
+def _is_id(value: str) -> bool:
+    return bool(value.strip()) and "/" not in value and len(value) <= FHIR_ID_MAX_LENGTH
+
+
 def _validate_id(value: str) -> None:
-    if not value.strip() or "/" in value or len(value) > 64:
-        raise ValidationError("must be a FHIR resource id (no '/', at most 64 characters)")
+    if not _is_id(value):
+        raise ValidationError(
+            f"must be a FHIR resource id (no '/', at most {FHIR_ID_MAX_LENGTH} characters)"
+        )
 
 
 class _Open(Schema):

@@ -126,10 +126,12 @@ def run_server(*, host: str, port: int, workers: int, dev: bool, threads: int = 
     if not dev:
         prepare_metrics_dir()
     from . import create_app
+    from .auth import check_required_mode
     from .observability import configure_logging
 
     settings = Settings.load()
     configure_logging(settings)
+    check_required_mode(settings)  # refused here, before gunicorn: exit status 2, not 3
     migrate_store(settings)
     if dev:
         create_app().run(host=host, port=port, debug=False, use_reloader=False)

@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from cds import create_app
@@ -294,6 +296,61 @@ def overridden(
 
 
 OVERRIDE_SYSTEM = "http://calf-cds.example/fhir/CodeSystem/override-reason"
+
+
+def execute_sql(url: str, *statements: str) -> None:
+    """Run SQL on `url` beside the store, as an operator or another program would."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def query_sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    """The rows of one query on `url`, read beside the store."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.exec_driver_sql(statement)]
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def mounted(*mount_args: str) -> Iterator[Path]:
+    """A fresh directory with `mount *mount_args <it>` on it, unmounted afterwards (root only:
+    the tests run as root in CI; elsewhere these few tests are skipped)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a filesystem needs root")
+    target = Path(tempfile.mkdtemp(prefix="calf-cds-mount-"))
+    subprocess.run(["mount", *mount_args, str(target)], check=True, capture_output=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def fill_filesystem(directory: Path) -> Path:
+    """Write a file in `directory` until its filesystem is full; the file's path."""
+    filler = directory / "filler"
+    chunk = b"\0" * 65536
+    with filler.open("wb", buffering=0) as sink:
+        try:
+            while True:
+                sink.write(chunk)
+        except OSError:  # ENOSPC
+            pass
+    with filler.open("ab", buffering=0) as sink:  # the last partial block too
+        try:
+            while True:
+                sink.write(b"\0")
+        except OSError:
+            pass
+    return filler
 
 
 def dead_postgres_url() -> str:

@@ -35,6 +35,7 @@ from cds.auth import (
     bearer_token,
     load_trusted_issuers,
 )
+from cds.config import Settings
 from cds.errors import ConfigurationError, StoreUnavailable, Unauthorized
 
 ISS = "https://ehr.example.org"
@@ -149,6 +150,7 @@ class FakeJtiStore:
     """The store's claim_jti contract in memory; can be made unavailable."""
 
     claimed: set[tuple[str, str]] = field(default_factory=set)
+    expiries: list[datetime] = field(default_factory=list)
     down: bool = False
 
     def claim_jti(self, issuer: str, jti: str, expires_at: datetime) -> bool:
@@ -157,6 +159,7 @@ class FakeJtiStore:
         if (issuer, jti) in self.claimed:
             return False
         self.claimed.add((issuer, jti))
+        self.expiries.append(expires_at)
         return True
 
 
@@ -238,10 +241,17 @@ def test_typ_is_optional(verifier: JwtVerifier) -> None:
 # --- the specification's own example token ----------------------------------------------------
 
 
-def spec_verifier(clock: Callable[[], float], *, allow_jku: bool = True) -> JwtVerifier:
+# The example was issued in 2011 and expires in 2015: no lifetime cap admits it, so its
+# signature and claims are checked with the cap lifted (and the cap refuses it, below).
+SPEC_LIFETIME_S = 4 * 365 * 86400.0
+
+
+def spec_verifier(
+    clock: Callable[[], float], *, allow_jku: bool = True, max_lifetime_s: float = SPEC_LIFETIME_S
+) -> JwtVerifier:
     jku = frozenset({SPEC_JKU}) if allow_jku else frozenset()
     issuer = TrustedIssuer(SPEC_ISS, jwks=SPEC_JWKS, jku_allowlist=jku)
-    return JwtVerifier({SPEC_ISS: issuer}, clock=clock)
+    return JwtVerifier({SPEC_ISS: issuer}, clock=clock, max_lifetime_s=max_lifetime_s)
 
 
 def test_the_specification_example_token_is_rejected_as_expired() -> None:
@@ -253,6 +263,11 @@ def test_the_specification_example_token_verifies_with_the_clock_before_its_exp(
     verified = spec_verifier(FrozenClock(SPEC_EXP - 120)).verify(SPEC_TOKEN, audience=SPEC_AUD)
     assert verified["tenant"] == "2ddd6c3a-8e9a-44c6-a305-52111ad302a2"
     assert verified["jti"] == "ee22b021-e1b7-4611-ba5b-8eec6a33ac1e"
+
+
+def test_the_specification_example_token_lives_too_long_for_the_default_cap() -> None:
+    verifier = spec_verifier(FrozenClock(SPEC_EXP - 120), max_lifetime_s=300)
+    assert reason_of(verifier, SPEC_TOKEN, SPEC_AUD) == "token lifetime exp - iat over 300 s"
 
 
 def test_the_specification_example_token_with_a_flipped_signature_bit_is_rejected() -> None:
@@ -381,12 +396,62 @@ def test_a_replayed_jti_is_rejected(verifier: JwtVerifier, jti_store: FakeJtiSto
     assert len(jti_store.claimed) == 1
 
 
-def test_a_jti_too_long_to_record_is_rejected_before_the_store(
+@pytest.mark.parametrize(
+    "jti",
+    [
+        pytest.param("j" * 257, id="longer-than-the-column"),
+        pytest.param("half an emoji \ud83d", id="lone-surrogate"),
+        pytest.param("nul\x00inside", id="nul"),
+    ],
+)
+def test_a_jti_the_store_cannot_record_is_rejected_before_the_store(
+    verifier: JwtVerifier, jti_store: FakeJtiStore, jti: str
+) -> None:
+    token = sign(claims(jti=jti))
+    assert reason_of(verifier, token) == ("jti not recordable (over 256 characters or not text)")
+    assert len(jti_store.claimed) == 0
+
+
+def test_a_jti_as_long_as_the_column_is_accepted(verifier: JwtVerifier) -> None:
+    assert verifier.verify(sign(claims(jti="j" * 256)), audience=AUD)["jti"] == "j" * 256
+
+
+@pytest.mark.parametrize(
+    ("iat", "exp"),
+    [
+        pytest.param(int(NOW), int(NOW) + 301, id="301-seconds"),
+        pytest.param(int(NOW) - 200, int(NOW) + 200, id="issued-before-now"),
+        pytest.param(int(NOW), 253_402_000_000, id="exp-in-9999"),
+    ],
+)
+def test_a_token_living_longer_than_the_cap_is_rejected(
+    verifier: JwtVerifier, jti_store: FakeJtiStore, iat: int, exp: int
+) -> None:
+    assert reason_of(verifier, sign(claims(iat=iat, exp=exp))) == (
+        "token lifetime exp - iat over 300 s"
+    )
+    assert not jti_store.claimed
+
+
+def test_the_cap_is_the_setting(clock: FrozenClock) -> None:
+    settings = Settings.load(
+        {"max_token_lifetime_s": "600", "trusted_issuers": json.dumps({ISS: {"jwks": JWKS}})},
+        environ={},
+    )
+    verifier = JwtVerifier.from_settings(settings, clock=clock)
+    assert verifier.verify(sign(claims(exp=int(NOW) + 600)), audience=AUD)
+    assert reason_of(verifier, sign(claims(exp=int(NOW) + 601))) == (
+        "token lifetime exp - iat over 600 s"
+    )
+
+
+def test_a_replay_record_is_kept_no_longer_than_the_cap_and_the_skew_allow(
     verifier: JwtVerifier, jti_store: FakeJtiStore
 ) -> None:
-    token = sign(claims(jti="j" * 256))
-    assert reason_of(verifier, token) == "jti longer than 255 characters"
-    assert len(jti_store.claimed) == 0
+    # The EHR's clock 60 s ahead: iat and exp both at the edge of what is accepted.
+    verifier.verify(sign(claims(iat=int(NOW) + 60, exp=int(NOW) + 360)), audience=AUD)
+    (expires_at,) = jti_store.expiries
+    assert expires_at.timestamp() - NOW == 300 + 2 * 60
 
 
 def test_a_jti_seen_by_another_instance_is_a_replay(

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from conftest import fresh_claims
+from conftest_store import query_sql
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
+from served import CALF_CDS, free_port, serve_env
 
 from cds import create_app
 from cds.errors import ConfigurationError
@@ -29,6 +34,7 @@ BASE = "https://cds.example.org"
 KEY = ec.generate_private_key(ec.SECP384R1())
 JWK = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "k1", "alg": "ES384"}
 ISSUERS = json.dumps({ISS: {"jwks": {"keys": [JWK]}}})
+SALT = "a-long-random-secret-for-the-tests"
 
 
 def token(path: str, *, base: str = BASE, **overrides: Any) -> str:
@@ -46,6 +52,7 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
         "auth_mode": "required",
         "trusted_issuers": ISSUERS,
         "public_base_url": BASE,
+        "patient_hash_salt": SALT,
         **overrides,
     }
     application = create_app(config)
@@ -57,13 +64,17 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
 
 
-@pytest.fixture
-def secured(database_url: str) -> Iterator[Flask]:
+def migrated_app(database_url: str) -> Iterator[Flask]:
     application = make_app(database_url)
     store = application.extensions["calf-cds"].store
     store.upgrade()
     yield application
     store.close()
+
+
+@pytest.fixture
+def secured(database_url: str) -> Iterator[Flask]:
+    yield from migrated_app(database_url)
 
 
 @pytest.fixture
@@ -207,3 +218,97 @@ def test_the_shipped_sandbox_configuration_loads_from_its_path(database_url: str
     sandbox = Path(__file__).resolve().parent.parent / "config" / "sandbox-issuers.json"
     application = make_app(database_url, trusted_issuers=str(sandbox))
     assert application.test_client().get("/cds-services").status_code == 401
+
+
+# --- claims the store records: refused with a 401, never a 500, on both databases ---
+
+
+@pytest.fixture
+def secured_on(store_url: str) -> Iterator[Flask]:
+    """The secured app on a migrated SQLite file or PostgreSQL database."""
+    yield from migrated_app(store_url)
+
+
+@pytest.mark.parametrize(
+    "jti",
+    [
+        pytest.param("half an emoji \ud83d", id="lone-surrogate"),
+        pytest.param("nul\x00inside", id="nul"),
+        pytest.param("j" * 300, id="over-long"),
+    ],
+)
+def test_a_jti_no_database_can_record_is_401_not_500(
+    secured_on: Flask, store_url: str, jti: str
+) -> None:
+    client = secured_on.test_client()
+    response = client.get("/cds-services", headers=bearer(token("/cds-services", jti=jti)))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.get_json()["issue"] == [
+        {"severity": "error", "code": "security", "diagnostics": "unauthorized"}
+    ]
+    assert query_sql(store_url, "SELECT count(*) FROM jti_records") == [(0,)]
+
+
+def test_a_token_expiring_in_9999_is_401(secured: Flask) -> None:
+    forever = token("/cds-services", exp=253_402_000_000)
+    assert secured.test_client().get("/cds-services", headers=bearer(forever)).status_code == 401
+
+
+def test_the_replay_record_expires_with_the_lifetime_cap(secured_on: Flask, store_url: str) -> None:
+    # The EHR's clock a minute ahead, its token valid for the whole cap: the longest-lived
+    # token accepted, and its replay record is kept no longer than the cap and the skew allow.
+    now = int(time.time())
+    once = token("/cds-services", iat=now + 60, exp=now + 360)
+    response = secured_on.test_client().get("/cds-services", headers=bearer(once))
+
+    assert response.status_code == 200
+    ((expires_at,),) = query_sql(store_url, "SELECT expires_at FROM jti_records")
+    if isinstance(expires_at, str):  # SQLite keeps naive UTC text
+        expires_at = datetime.fromisoformat(expires_at).replace(tzinfo=UTC)
+    assert expires_at.timestamp() - now <= 300 + 2 * 60
+
+
+# --- the patient-hash salt ---
+
+
+def test_required_mode_without_a_patient_hash_salt_refuses_to_start(database_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="needs CDS_PATIENT_HASH_SALT"):
+        make_app(database_url, patient_hash_salt="")
+
+
+def test_calf_cds_serve_in_required_mode_without_a_salt_exits_2_and_says_why(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = serve_env(database_url, auth_mode="required", trusted_issuers=ISSUERS)
+    result = subprocess.run(
+        [str(CALF_CDS), "serve", "--port", str(free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: CDS_AUTH_MODE=required needs CDS_PATIENT_HASH_SALT" in (
+        result.stderr
+    )
+    assert not (tmp_path / "calf-cds.sqlite3").exists()
+
+
+def test_without_a_salt_in_off_mode_the_per_install_salt_still_hashes_alike(
+    database_url: str,
+) -> None:
+    # The development default: a random salt kept in the database, shared by every worker.
+    first = make_app(database_url, auth_mode="off", patient_hash_salt="")
+    second = make_app(database_url, auth_mode="off", patient_hash_salt="")
+    first.extensions["calf-cds"].store.upgrade()
+    try:
+        hashes = {app.extensions["calf-cds"].store.patient_hash("123") for app in (first, second)}
+    finally:
+        for app in (first, second):
+            app.extensions["calf-cds"].store.close()
+    assert len(hashes) == 1
+    assert "123" not in hashes.pop()

@@ -778,6 +778,7 @@ def secured(tmp_path: Path) -> Iterator[str]:
     config = {
         "database_url": sqlite(tmp_path),
         "auth_mode": "required",
+        "patient_hash_salt": "conformance-test-salt",  # required mode refuses to start without
         "trusted_issuers": json.dumps({ISSUER: {"jwks": KEYS}}),  # keys out of band: no jku
         "public_base_url": PUBLIC_BASE,
         "evaluation_time": SAMPLE_CLOCK,

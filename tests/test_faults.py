@@ -35,7 +35,7 @@ import jwt
 import psycopg
 import pytest
 from conftest import SAMPLES, fresh_claims, load_json
-from conftest_store import PostgresServer, start_postgres
+from conftest_store import PostgresServer, execute_sql, query_sql, start_postgres
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask, Response
 from jwt.algorithms import ECAlgorithm
@@ -176,6 +176,7 @@ def secured_app(tmp_path: Path, jwks_url: str, ttl_s: float = 3600.0) -> Flask:
         {
             "database_url": f"sqlite:///{tmp_path / 'store.sqlite3'}",
             "auth_mode": "required",
+            "patient_hash_salt": "faults-test-salt",
             "trusted_issuers": json.dumps({ISS: {"jwks_url": jwks_url}}),
             "public_base_url": BASE,
             "jwks_cache_ttl_s": ttl_s,
@@ -318,8 +319,7 @@ def outage_app(database: Database) -> Iterator[Flask]:
         database.start()  # a previous test failed while the server was down
     store = Store.open(database.url, reconnect_after_s=0.2)
     store.upgrade()
-    with store._transaction(write=True) as connection:  # a clean table for each test
-        connection.exec_driver_sql("DELETE FROM feedback")
+    execute_sql(database.url, "DELETE FROM feedback")  # a clean table for each test
     app = create_app(
         {"database_url": database.url, "store": store, "auth_mode": "off",
          "evaluation_time": "2026-11-25T12:00:00Z"}
@@ -404,12 +404,12 @@ def test_the_database_going_down_stops_no_card_loses_no_feedback_and_comes_back(
     assert database.count_feedback() == n_recorded + n_unrecorded
 
 
-SLOW_INSERT = """
-CREATE OR REPLACE FUNCTION calf_cds_test_slow_insert() RETURNS trigger AS $$
-BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$ LANGUAGE plpgsql;
-CREATE TRIGGER calf_cds_test_slow_insert BEFORE INSERT ON feedback
-FOR EACH ROW EXECUTE FUNCTION calf_cds_test_slow_insert();
-"""
+SLOW_INSERT = (
+    "CREATE OR REPLACE FUNCTION calf_cds_test_slow_insert() RETURNS trigger AS $$ "
+    "BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER calf_cds_test_slow_insert BEFORE INSERT ON feedback "
+    "FOR EACH ROW EXECUTE FUNCTION calf_cds_test_slow_insert()",
+)
 
 
 @pytest.mark.slow
@@ -418,9 +418,7 @@ def test_the_database_dying_mid_transaction_leaves_no_half_written_feedback(
     database: Database, outage_app: Flask
 ) -> None:
     entries = 40  # 50 ms each (a test-only trigger): the transaction is open for about 2 s
-    store: Store = outage_app.extensions["calf-cds"].store
-    with store._transaction(write=True) as connection:
-        connection.exec_driver_sql(SLOW_INSERT)
+    execute_sql(database.url, *SLOW_INSERT)
     body = {
         "feedback": [
             {"card": str(uuid.uuid4()), "outcome": "overridden",
@@ -440,10 +438,7 @@ def test_the_database_dying_mid_transaction_leaves_no_half_written_feedback(
             wait_until_ready(http)
             count = database.count_feedback()
     finally:
-        with store._transaction(write=True) as connection:
-            connection.exec_driver_sql(
-                "DROP TRIGGER IF EXISTS calf_cds_test_slow_insert ON feedback"
-            )
+        execute_sql(database.url, "DROP TRIGGER IF EXISTS calf_cds_test_slow_insert ON feedback")
 
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"].isdigit()
@@ -519,13 +514,7 @@ def test_a_worker_killed_under_load_is_replaced_and_no_acknowledged_feedback_is_
             final = http.post(HOOK_URL, json=samples[1])
         log_tail = served.tail()
 
-    store = Store.open(postgres_url)
-    try:
-        with store._transaction() as connection:
-            rows = connection.exec_driver_sql("SELECT card_uuid, outcome FROM feedback").all()
-    finally:
-        store.close()
-    in_database = {(row[0], row[1]) for row in rows}
+    in_database = set(query_sql(postgres_url, "SELECT card_uuid, outcome FROM feedback"))
 
     assert not load.server_errors, (load.server_errors, log_tail)
     assert victim not in replaced
@@ -536,3 +525,59 @@ def test_a_worker_killed_under_load_is_replaced_and_no_acknowledged_feedback_is_
     assert load.acknowledged, "no feedback was acknowledged: the load did not run"
     missing = set(load.acknowledged) - in_database
     assert not missing, f"{len(missing)} acknowledged feedback entries are not stored"
+
+
+# --- the SQLite file is deleted under a running server --------------------------------------
+
+
+def post_feedback_for_new_cards(
+    http: httpx.Client, sample: dict[str, Any]
+) -> tuple[int, list[Any]]:
+    """One hook call, then feedback on its cards: (the feedback status, the entries sent)."""
+    answer = http.post(HOOK_URL, json=sample)
+    assert answer.status_code == 200, answer.text
+    feedback = feedback_for(answer.json()["cards"])
+    response = http.post(FEEDBACK_URL, json=feedback)
+    entries = [(item["card"], item["outcome"]) for item in feedback["feedback"]]
+    return response.status_code, entries
+
+
+@pytest.mark.slow
+def test_feedback_is_never_acknowledged_while_the_sqlite_file_is_deleted_and_none_is_lost(
+    tmp_path: Path,
+) -> None:
+    path, kept = tmp_path / "store.sqlite3", tmp_path / "kept.sqlite3"
+    url = f"sqlite:///{path}"
+    sample = load_json(SAMPLES / ALI)
+    acknowledged: list[tuple[str, str]] = []
+    with calf_cds_serve(serve_env(url), tmp_path, workers=2) as served:
+        with httpx.Client(base_url=served.url, timeout=10) as http:
+            for _ in range(6):
+                status, entries = post_feedback_for_new_cards(http, sample)
+                assert status == 200
+                acknowledged.extend(entries)
+
+            os.link(path, kept)  # the operator's copy, to put back later
+            path.unlink()  # `rm store.sqlite3` under the running server
+            during = [post_feedback_for_new_cards(http, sample)[0] for _ in range(10)]
+            ready_during = http.get("/readyz")
+            hook_during = http.post(HOOK_URL, json=sample)
+
+            os.link(kept, path)  # the file is back
+            wait_until_ready(http)
+            for _ in range(6):
+                status, entries = post_feedback_for_new_cards(http, sample)
+                assert status == 200
+                acknowledged.extend(entries)
+        log_tail = served.tail()
+
+    assert during == [503] * 10, log_tail
+    assert ready_during.status_code == 503
+    assert hook_during.status_code == 200
+    assert "R-ALI" in rule_ids(hook_during.json()["cards"])
+    # What a restart reads: every acknowledged entry is in the file at the path.
+    with calf_cds_serve(serve_env(url), tmp_path, workers=1) as restarted:
+        assert httpx.get(restarted.url + "/readyz", timeout=10).status_code == 200
+    stored = set(query_sql(url, "SELECT card_uuid, outcome FROM feedback"))
+    assert set(acknowledged) <= stored
+    assert len(stored) == len(acknowledged)

@@ -6,6 +6,7 @@ The real app (create_app) through Flask's test client; `[sqlite]` and `[postgres
 from __future__ import annotations
 
 import json
+import logging
 import textwrap
 import time
 import uuid
@@ -17,6 +18,7 @@ from conftest_store import (
     OVERRIDE_SYSTEM,
     close_store_app,
     dead_postgres_url,
+    execute_sql,
     issued_card,
     make_store_app,
     run_concurrent_writers,
@@ -335,6 +337,127 @@ def test_cards_are_still_answered_quickly_while_the_database_is_down() -> None:
     assert answer.status_code == 200
     assert answer.get_json()["cards"]
     assert elapsed < 5
+
+
+@pytest.mark.parametrize(
+    "suggestion_id",
+    [
+        pytest.param("half an emoji \ud83d", id="lone-surrogate"),
+        pytest.param("nul\x00inside", id="nul"),
+    ],
+)
+def test_an_odd_suggestion_id_for_an_unknown_card_is_stored_as_sent(
+    store_app: Flask, store_client: Any, suggestion_id: str
+) -> None:
+    item = accepted_item(str(uuid.uuid4()), suggestion_id)
+    response = store_client.post(
+        FEEDBACK_URL,
+        data=json.dumps({"feedback": [item]}),  # \u escapes: valid JSON for both strings
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {"stored": 1, "duplicates": 0, "unmatched": 1}
+
+
+# --- the store never costs a card (issue 18.2) ---
+
+HOOK_URL = f"/cds-services/{SERVICE}"
+REFUSE_CARD_ROWS = {
+    # PostgreSQL: the DataError a too-long value raises (SQLSTATE 22001).
+    "postgresql": [
+        "CREATE FUNCTION calf_cds_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION "
+        "'refused' USING ERRCODE = 'string_data_right_truncation'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER calf_cds_refuse BEFORE INSERT ON issued_cards FOR EACH ROW "
+        "EXECUTE FUNCTION calf_cds_refuse()",
+    ],
+    # SQLite: a constraint failure (IntegrityError).
+    "sqlite": [
+        "CREATE TRIGGER calf_cds_refuse BEFORE INSERT ON issued_cards "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("refuses-the-rows", id="refuses-the-rows"),
+        pytest.param("table-missing", id="table-missing"),
+    ],
+)
+def test_cards_are_answered_when_the_store_cannot_record_them(
+    store_app: Flask,
+    store_client: Any,
+    store_url: str,
+    fault: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = store_of(store_app)
+    if fault == "table-missing":
+        execute_sql(store_url, "DROP TABLE issued_cards")
+    else:
+        execute_sql(store_url, *REFUSE_CARD_ROWS[store.dialect])
+    logger = logging.getLogger("cds")  # it does not propagate to the root: listen on it
+    logger.addHandler(caplog.handler)
+    try:
+        answer = store_client.post(HOOK_URL, json=sample_request())
+    finally:
+        logger.removeHandler(caplog.handler)
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    codes = [card["source"].get("topic", {}).get("code", "") for card in answer.get_json()["cards"]]
+    assert any(code.startswith("R-ALI") for code in codes)
+    messages = [record.getMessage() for record in caplog.records]
+    assert "cards not recorded: store unavailable" in messages
+    assert any(message.startswith("store ") for message in messages)  # the cause, by class
+
+
+@pytest.mark.parametrize(
+    "hook_instance",
+    [
+        pytest.param(
+            "urn:uuid:" + "{" * 200 + "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea" + "}" * 13,
+            id="258-characters-that-uuid-UUID-reads",
+        ),
+        pytest.param("urn:uuid:d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", id="urn-uuid"),
+        pytest.param("{d1577c69-dfbe-44ad-ba6d-3e05e953b2ea}", id="braces"),
+        pytest.param("d1577c69dfbe44adba6d3e05e953b2ea", id="no-hyphens"),
+        pytest.param("d1577c69-dfbe-44ad-ba6d-3e05e953b2e٣", id="non-ascii-digit"),
+    ],
+)
+def test_a_hook_instance_that_is_not_a_uuid_string_is_400_and_records_nothing(
+    store_app: Flask, store_client: Any, hook_instance: str
+) -> None:
+    body = sample_request()
+    body["hookInstance"] = hook_instance
+
+    response = store_client.post(HOOK_URL, json=body)
+
+    assert response.status_code == 400
+    assert response.get_json()["issue"] == [
+        {
+            "severity": "error",
+            "code": "invalid",
+            "diagnostics": "hookInstance: must be a UUID in its 36-character form, "
+            "e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        }
+    ]
+    assert store_of(store_app).issued_cards() == []
+
+
+def test_an_upper_case_hook_instance_is_a_uuid_and_recorded_as_sent(
+    store_app: Flask, store_client: Any
+) -> None:
+    body = sample_request()
+    body["hookInstance"] = "D1577C69-DFBE-44AD-BA6D-3E05E953B2EA"
+
+    response = store_client.post(HOOK_URL, json=body)
+
+    assert response.status_code == 200
+    recorded = store_of(store_app).issued_cards()
+    assert recorded
+    assert {card.hook_instance for card in recorded} == {body["hookInstance"]}
 
 
 # --- two processes posting at once ---

@@ -72,6 +72,7 @@ def secured(tmp_path: Path) -> Iterator[Flask]:
         {
             "database_url": f"sqlite:///{tmp_path / 'redteam.sqlite3'}",
             "auth_mode": "required",
+            "patient_hash_salt": "redteam-test-salt",
             "trusted_issuers": ISSUERS,
             "public_base_url": BASE + "/",
         }

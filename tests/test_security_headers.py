@@ -167,6 +167,7 @@ def test_a_401_carries_nosniff_too(tmp_path: Path, path: str) -> None:
         {
             "database_url": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "auth_mode": "required",
+            "patient_hash_salt": "security-headers-test-salt",
             "trusted_issuers": issuers,
         }
     )

@@ -9,6 +9,8 @@ import ast
 import dataclasses
 import os
 import sqlite3
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -23,23 +25,24 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest_store import (
     T0,
+    PostgresServer,
     accepted,
     dead_postgres_url,
+    execute_sql,
+    fill_filesystem,
     issued_card,
+    mounted,
     overridden,
+    query_sql,
     run_concurrent_writers,
 )
 
 from cds.errors import BadRequest, ConfigurationError, StoreUnavailable
 from cds.store import (
-    ISSUED_CARDS,
     METADATA,
-    WAL_AUTOCHECKPOINT_PAGES,
-    WAL_CHECKPOINT_DELAY_S,
     FeedbackResult,
     IssuedCard,
     Store,
-    _issued_values,
     normalise_url,
 )
 
@@ -70,33 +73,27 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_sqlite_checkpoints_the_wal_in_the_background_not_on_a_card_write(
-    tmp_path: Path,
-) -> None:
-    """The write-ahead log reaches the database file within seconds of a card write, through
-    the store's own thread: a card write itself only checkpoints past a large backstop."""
-    path = tmp_path / "checkpoint.sqlite3"
-    with Store.open(f"sqlite:///{path}") as store:
+def test_a_sqlite_write_waits_for_another_writers_lock(tmp_path: Path) -> None:
+    """SQLite's own busy handler: a card write that meets another process's write lock waits
+    for it (up to the busy timeout) instead of failing."""
+    url = f"sqlite:///{tmp_path / 'busy.sqlite3'}"
+    with Store.open(url) as store:
         store.upgrade()
-        with store._transaction() as connection:  # a pooled connection, as card writes get
-            pragma = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-        assert pragma == WAL_AUTOCHECKPOINT_PAGES > 1000  # SQLite's default is 1000 pages
-        cards = [issued_card() for _ in range(20)]
-        store.record_issued(cards)
-
-        def cards_in_the_database_file() -> int:
-            # Only the main file, without its -wal: what a checkpoint has copied so far.
-            copy = tmp_path / f"copy-{time.monotonic_ns()}.sqlite3"
-            copy.write_bytes(path.read_bytes())
-            with closing(sqlite3.connect(copy)) as connection:
-                return int(connection.execute("SELECT count(*) FROM issued_cards").fetchone()[0])
-
-        deadline = time.monotonic() + 5.0 + WAL_CHECKPOINT_DELAY_S
-        while cards_in_the_database_file() < len(cards) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert cards_in_the_database_file() == len(cards)
-        threads = [t.name for t in threading.enumerate()]
-        assert "calf-cds-wal-checkpoint" in threads
+        holder = sqlite3.connect(
+            tmp_path / "busy.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            releaser = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+            releaser.start()
+            started = time.monotonic()
+            store.record_issued([issued_card()])
+            waited = time.monotonic() - started
+            releaser.join()
+        finally:
+            holder.close()
+        assert 0.2 < waited < 1.0
+        assert len(store.issued_cards()) == 1
 
 
 def test_upgrade_twice_changes_nothing(store: Store) -> None:
@@ -147,7 +144,7 @@ def test_migrations_match_the_store_metadata(store: Store, store_url: str) -> No
     assert differences == []
 
 
-def test_sqlalchemy_is_imported_by_the_store_and_its_migrations_only() -> None:
+def test_sqlalchemy_is_imported_by_the_store_package_only() -> None:
     importers = set()
     for path in CDS.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -160,11 +157,30 @@ def test_sqlalchemy_is_imported_by_the_store_and_its_migrations_only() -> None:
             if any(name.split(".")[0] in {"sqlalchemy", "alembic"} for name in names):
                 importers.add(path.relative_to(CDS).as_posix())
     assert importers == {
-        "store.py",
-        "migrations/env.py",
-        "migrations/versions/0001_initial.py",
-        "migrations/versions/0002_issued_cards_one_time_index.py",
+        "store/engine.py",
+        "store/guard.py",
+        "store/report.py",
+        "store/schema.py",
+        "store/store.py",
+        "store/migrations/env.py",
+        "store/migrations/versions/0001_initial.py",
+        "store/migrations/versions/0002_issued_cards_one_time_index.py",
     }
+
+
+def test_the_records_are_built_without_importing_sqlalchemy() -> None:
+    """The service builds IssuedCard and the HTTP layer FeedbackEntry without the database
+    layer: `cds.store` loads SQLAlchemy only when `Store` (or a table) is first used."""
+    script = (
+        "import sys\n"
+        "from cds.store import FeedbackEntry, IssuedCard, RuleReport\n"
+        "import cds.http.feedback, cds.http.reports, cds.auth\n"
+        "assert 'sqlalchemy' not in sys.modules, 'imported'\n"
+        "from cds.store import Store\n"
+        "assert 'sqlalchemy' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 # --- issued cards ---
@@ -188,49 +204,62 @@ def test_issued_cards_are_recorded(store: Store) -> None:
     assert recorded[cards[1].card_uuid].rule_id is None
 
 
-def test_sqlite_card_rows_are_stored_exactly_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
-    """On SQLite the card write bypasses SQLAlchemy's statement layer (pass 5 of issue 8);
-    the stored text (JSON list, naive-UTC timestamp, NULLs) must be what SQLAlchemy writes."""
+def test_card_timestamps_are_kept_as_the_same_instant_in_utc(store: Store, store_url: str) -> None:
     five_hours_east = T0.astimezone(timezone(timedelta(hours=5)))
     cards = [
         issued_card(suggestions=("s-1", "s-2"), created_at=five_hours_east),
         issued_card(rule_id=None, indicator="info"),  # T0: no microseconds
         issued_card(created_at=T0 + timedelta(microseconds=250)),
     ]
-    with Store.open(f"sqlite:///{tmp_path / 'driver.sqlite3'}") as driver:
-        driver.upgrade()
-        driver.record_issued(cards)
-    with Store.open(f"sqlite:///{tmp_path / 'core.sqlite3'}") as core:
-        core.upgrade()
-        with core._transaction(write=True) as connection:
-            connection.execute(
-                core._insert_ignoring_conflicts(ISSUED_CARDS, "card_uuid"),
-                [_issued_values(card) for card in cards],
-            )
+    store.record_issued(cards)
 
-    def stored(name: str) -> list[tuple[object, ...]]:
-        with closing(sqlite3.connect(tmp_path / name)) as db:
-            return db.execute(
-                "SELECT *, typeof(created_at), typeof(patient_hash) FROM issued_cards"
-                " ORDER BY card_uuid"
-            ).fetchall()
-
-    assert stored("driver.sqlite3") == stored("core.sqlite3")
-    assert len(stored("driver.sqlite3")) == 3
+    recorded = {card.card_uuid: card.created_at for card in store.issued_cards()}
+    assert recorded == {
+        cards[0].card_uuid: T0,
+        cards[1].card_uuid: T0,
+        cards[2].card_uuid: T0 + timedelta(microseconds=250),
+    }
+    assert all(moment.utcoffset() == timedelta(0) for moment in recorded.values())
+    # The report's window compares stored values: one instant, one spelling.
+    assert sum(row.issued for row in store.report(since=T0).rows) == 3
+    assert len(query_sql(store_url, "SELECT card_uuid FROM issued_cards")) == 3
 
 
-def test_a_card_write_that_breaks_a_constraint_is_a_bug_not_an_outage(store: Store) -> None:
-    """Only "cannot reach or lock the database" becomes StoreUnavailable (cards still go out,
-    a warning is logged); a row the schema refuses raises, and nothing of the batch stays."""
+REFUSED_CARDS = [
+    pytest.param({"indicator": None}, id="null-in-a-not-null-column"),
+    pytest.param({"created_at": datetime(2026, 11, 25, 12)}, id="naive-timestamp"),
+]
+
+
+@pytest.mark.parametrize("change", REFUSED_CARDS)
+def test_a_card_batch_the_database_refuses_is_store_unavailable_and_leaves_nothing(
+    store: Store, change: dict[str, object]
+) -> None:
+    """record_issued raises StoreUnavailable and nothing else (the hook path logs it and the
+    cards still go out); nothing of the batch stays, and the store goes on working."""
     good = issued_card()
-    bad = dataclasses.replace(issued_card(), indicator=None)  # a NOT NULL column
-    with pytest.raises(
-        sa.exc.IntegrityError if store.dialect == "postgresql" else sqlite3.IntegrityError
-    ):
+    bad = dataclasses.replace(issued_card(), **change)  # type: ignore[arg-type]
+
+    with pytest.raises(StoreUnavailable):
         store.record_issued([good, bad])
+
     assert store.issued_cards() == []
-    store.record_issued([good])  # the connection went back to the pool usable
+    store.record_issued([good])
     assert [card.card_uuid for card in store.issued_cards()] == [good.card_uuid]
+
+
+@pytest.mark.postgres
+def test_a_value_postgresql_refuses_is_store_unavailable(postgres_url: str) -> None:
+    """A value PostgreSQL refuses (longer than its column, a NUL) is StoreUnavailable, never
+    the driver's DataError, which on the hook path would cost the cards."""
+    with Store.open(postgres_url) as store:
+        store.upgrade()
+        hook_instance = "urn:uuid:" + "{" * 200 + str(uuid.uuid4()) + "}" * 13
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([dataclasses.replace(issued_card(), hook_instance=hook_instance)])
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([dataclasses.replace(issued_card(), rule_id="nul\x00")])
+        assert store.issued_cards() == []
 
 
 # --- feedback ---
@@ -389,8 +418,8 @@ def test_record_issued_fails_within_about_a_second_when_sqlite_is_locked(tmp_pat
 
 
 def test_card_writes_from_threads_a_forked_child_and_after_close_all_land(tmp_path: Path) -> None:
-    """Each thread (and a forked worker) writes cards on a connection of its own, kept between
-    writes; `close()` closes them and the next write opens a new one."""
+    """Threads share the pool; a forked worker forgets the parent's connections and opens its
+    own; after `close()` the next write opens a new one."""
     with Store.open(f"sqlite:///{tmp_path / 'threads.sqlite3'}") as store:
         store.upgrade()
         first = issued_card()
@@ -422,9 +451,9 @@ def test_card_writes_from_threads_a_forked_child_and_after_close_all_land(tmp_pa
         assert _stored_uuids(store) == {card.card_uuid for card in expected}
 
 
-def test_a_thread_per_request_leaves_no_card_write_connection_open(tmp_path: Path) -> None:
+def test_a_thread_per_request_leaves_no_connection_per_thread_open(tmp_path: Path) -> None:
     """`calf-cds serve --dev` (and any threaded WSGI server) runs each request on a new
-    thread: the connection a finished thread wrote on is closed with it."""
+    thread: a finished thread's connection goes back to the pool, none is kept per thread."""
     path = tmp_path / "per-thread.sqlite3"
     with Store.open(f"sqlite:///{path}") as store:
         store.upgrade()
@@ -435,8 +464,8 @@ def test_a_thread_per_request_leaves_no_card_write_connection_open(tmp_path: Pat
             thread.start()
             thread.join()
 
-        # Kept, 20 would be open; the pool may hold one or two more (the WAL checkpointer's).
-        assert _files_open_on(path) - opened <= 2
+        # Kept per thread, 20 would be open.
+        assert _files_open_on(path) - opened <= 1
         assert len(store.issued_cards()) == 21
 
 
@@ -458,14 +487,155 @@ def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> Non
         assert store.ping() is False
 
 
-def test_the_store_comes_back_after_an_outage(store_url: str) -> None:
-    with Store.open(store_url, reconnect_after_s=0) as store:
-        store.upgrade()
-        store._down_until = time.monotonic() + 60  # as after a failed connection
+@pytest.mark.postgres
+def test_after_a_failed_connection_calls_fail_fast_until_readiness_sees_the_store_back(
+    postgres_server: PostgresServer,
+) -> None:
+    name = f"calf_later_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.url(name)
+    with Store.open(url, reconnect_after_s=60) as store:
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([issued_card()])  # no such database yet: the circuit opens
+        with postgres_server.admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with Store.open(url) as other:
+                other.upgrade()
+
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                store.record_issued([issued_card()])  # open: no attempt for 60 s
+            assert time.monotonic() - started < 0.1
+            assert store.ping() is True  # readiness always tries, and closes the circuit
+            store.record_issued([issued_card()])
+            assert len(store.issued_cards()) == 1
+        finally:
+            store.close()
+            postgres_server.drop_database(name)
+
+
+def test_a_sqlite_file_that_appears_is_used_at_once(tmp_path: Path) -> None:
+    """Opening a file fails at once, so SQLite needs no circuit: a store whose file was
+    missing takes the next call as soon as the file is there."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    with Store.open(url) as store:
         with pytest.raises(StoreUnavailable):
             store.record_issued([issued_card()])
-        assert store.ping() is True  # readiness probes always try, and close the breaker
+        with Store.open(url) as other:
+            other.upgrade()
         store.record_issued([issued_card()])
+        assert len(store.issued_cards()) == 1
+
+
+# --- readiness: the store takes a write, or ping() is False ---
+
+
+def test_ping_is_false_until_the_tables_exist_and_false_again_when_one_is_dropped(
+    store_url: str,
+) -> None:
+    with Store.open(store_url) as store:
+        if store.dialect == "sqlite":
+            Path(store_url.removeprefix("sqlite:///")).touch()  # a file without tables
+        assert store.ping() is False
+        store.upgrade()
+        assert store.ping() is True
+        execute_sql(store_url, "DROP TABLE feedback")
+        assert store.ping() is False
+
+
+@pytest.mark.postgres
+def test_ping_is_false_while_postgresql_is_read_only(postgres_url: str) -> None:
+    with Store.open(postgres_url) as store:
+        store.upgrade()
+        assert store.ping() is True
+        name = sa.make_url(postgres_url).database
+        execute_sql(postgres_url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        store.close()  # new sessions read the setting
+        assert store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            store.record_feedback([overridden(str(uuid.uuid4()))])
+        execute_sql(
+            postgres_url,
+            "SET default_transaction_read_only = off",
+            f'ALTER DATABASE "{name}" SET default_transaction_read_only = off',
+        )
+        store.close()
+        assert store.ping() is True
+
+
+def test_ping_is_false_while_the_sqlite_file_is_read_only(tmp_path: Path) -> None:
+    source = tmp_path / "db"
+    source.mkdir()
+    with Store.open(f"sqlite:///{source / 'store.sqlite3'}") as writable:
+        writable.upgrade()
+    with (
+        mounted("--bind", str(source)) as view,
+        Store.open(f"sqlite:///{view / 'store.sqlite3'}") as store,
+    ):
+        assert store.ping() is True
+        store.close()  # a mount with files open for writing cannot turn read-only
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        assert store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([issued_card()])
+
+
+def test_ping_is_false_while_the_disk_is_full() -> None:
+    with (
+        mounted("-t", "tmpfs", "-o", "size=2m", "tmpfs") as disk,
+        Store.open(f"sqlite:///{disk / 'store.sqlite3'}") as store,
+    ):
+        store.upgrade()
+        assert store.ping() is True
+        filler = fill_filesystem(disk)
+        assert store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            store.record_feedback([overridden(str(uuid.uuid4()))])
+        filler.unlink()
+        assert store.ping() is True
+        assert store.feedback_count() == 0
+
+
+# --- a SQLite file deleted or replaced under a running store ---
+
+
+def test_nothing_written_after_the_sqlite_file_is_moved_away_is_acknowledged(
+    tmp_path: Path,
+) -> None:
+    path, aside = tmp_path / "store.sqlite3", tmp_path / "aside.sqlite3"
+    card = issued_card(suggestions=("s-1",))
+    with Store.open(f"sqlite:///{path}") as store:
+        store.upgrade()
+        store.record_issued([card])
+        assert store.record_feedback([accepted(card)]) == FeedbackResult(stored=1)
+
+        path.rename(aside)  # as `rm` would, for the running store: no file at the path
+        with pytest.raises(StoreUnavailable):
+            store.record_feedback([overridden(card)])
+        with pytest.raises(StoreUnavailable):
+            store.record_issued([issued_card()])
+        assert store.ping() is False
+        assert not path.exists()  # a connection never creates the file
+
+        aside.rename(path)
+        assert store.ping() is True
+        assert store.record_feedback([overridden(card, at=T0 + timedelta(1))]).stored == 1
+    with Store.open(f"sqlite:///{path}") as restarted:
+        assert restarted.feedback_count() == 2
+        assert [c.card_uuid for c in restarted.issued_cards()] == [card.card_uuid]
+
+
+def test_a_sqlite_file_replaced_by_one_that_is_no_database_takes_no_write(tmp_path: Path) -> None:
+    path, stranger = tmp_path / "store.sqlite3", tmp_path / "notes.txt"
+    stranger.write_text("not a database\n" * 100)
+    with Store.open(f"sqlite:///{path}") as store:
+        store.upgrade()
+        assert store.ping() is True
+        stranger.replace(path)
+        assert store.ping() is False
+        with pytest.raises(StoreUnavailable):
+            store.record_feedback([overridden(str(uuid.uuid4()))])
+    assert path.read_text().startswith("not a database")
 
 
 # --- jti ---
@@ -598,8 +768,9 @@ def test_store_url_hides_the_password() -> None:
 
 def test_naive_datetimes_are_refused(store: Store) -> None:
     card = issued_card(created_at=datetime(2026, 11, 25, 12))  # no offset
-    with pytest.raises(sa.exc.StatementError):
+    with pytest.raises(StoreUnavailable) as refused:
         store.record_issued([card])
+    assert isinstance(refused.value.__cause__, sa.exc.StatementError)
     assert store.issued_cards() == []
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from flask import Flask, Request, Response, g, request
 
-from ..auth import Clock, JwtVerifier, bearer_token
+from ..auth import Clock, JwtVerifier, bearer_token, check_required_mode
 from ..config import Settings
-from ..errors import ConfigurationError, Unauthorized
+from ..errors import Unauthorized
 from .errors import outcome_response
 
 log = logging.getLogger("cds.http.auth")
@@ -48,8 +48,9 @@ def install_auth(
     """Register the JWT guard (a before_request hook) for CDS_AUTH_MODE=required.
 
     `store` supplies `claim_jti(issuer, jti, expires_at) -> bool` (None: per-process replay
-    cache only). Raises ConfigurationError at startup for malformed or empty trusted issuers
-    in `required` mode. In `off` mode it logs one WARNING and registers nothing.
+    cache only). Raises ConfigurationError at startup in `required` mode for malformed or
+    empty trusted issuers, or no CDS_PATIENT_HASH_SALT (`auth.check_required_mode`). In `off`
+    mode it logs one WARNING and registers nothing.
     """
     if settings.auth_mode != "required":
         log.warning(
@@ -57,10 +58,9 @@ def install_auth(
             "service. Development only: set CDS_AUTH_MODE=required and CDS_TRUSTED_ISSUERS."
         )
         return
+    check_required_mode(settings)
     claim_jti = _store_claim(store, clock) if store is not None else None
     verifier = JwtVerifier.from_settings(settings, claim_jti=claim_jti, clock=clock)
-    if not verifier.issuers:
-        raise ConfigurationError("CDS_AUTH_MODE=required needs CDS_TRUSTED_ISSUERS")
     if not settings.public_base_url:
         log.warning(
             "CDS_PUBLIC_BASE_URL is not set: the JWT audience is checked against the request "

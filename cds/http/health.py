@@ -1,4 +1,9 @@
-"""Liveness and readiness (cds-hooks.md endpoint table)."""
+"""Liveness and readiness (cds-hooks.md endpoint table).
+
+`/healthz`: the process answers. `/readyz`: the store takes a write now (`Store.ping` commits a
+heartbeat), so a database that is down, read-only, full, without its tables, or a SQLite file
+deleted or replaced under the service makes it 503.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
-    """200 when the store answers; otherwise 503 as an OperationOutcome like every error."""
+    """200 when the store takes a write; otherwise 503 as an OperationOutcome like every error."""
     store = runtime().store
     if store is None or not store.ping():
-        raise StoreUnavailable("not ready: the store is unreachable", retry_after_s=5)
+        raise StoreUnavailable("not ready: the store cannot take a write", retry_after_s=5)
     return jsonify({"status": "ready"})

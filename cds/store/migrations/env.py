@@ -12,7 +12,8 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from cds.store import METADATA, Store
+from cds.store.schema import METADATA
+from cds.store.store import Store
 
 config = context.config
 

@@ -1,4 +1,4 @@
 """Alembic migrations of the store, packaged so `calf-cds db upgrade` works when installed.
 
-Run through `cds.store.Store.upgrade()` (script_location `cds:migrations`).
+Run through `cds.store.Store.upgrade()` (script_location `cds.store:migrations`).
 """
