@@ -1,7 +1,5 @@
-"""The `calf-cds` console script: serve | evaluate | rules | db | report.
-
-Exit codes: 0 success; 1 the input was evaluated but refused (e.g. 412); 2 usage or input errors.
-"""
+"""`calf-cds evaluate FILE`: the cards for a CDS Hooks request, a FHIR Bundle or NDJSON resources,
+as text for a terminal or (`--json`) the CDS Hooks response."""
 
 from __future__ import annotations
 
@@ -15,45 +13,12 @@ from typing import Any
 
 import msgspec
 
-from .config import Settings
-from .errors import ConfigurationError, ServiceError
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
+from ..config import Settings
+from ..errors import ServiceError
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        result: int = args.handler(args)
-    except ConfigurationError as exc:
-        print(f"calf-cds: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return result
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the service (gunicorn; --dev for Flask's)")
-    serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
-    serve.add_argument("--workers", type=int, default=2, help="processes (default 2)")
-    serve.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="threads per worker (default 1: sync workers; more: gthread workers with "
-        "keep-alive, worth it when the service must fetch from a slow FHIR server because the "
-        "EHR sends no prefetch)",
-    )
-    serve.add_argument("--dev", action="store_true", help="Flask's development server")
-    serve.set_defaults(handler=_serve)
-
+def add_to(commands: Any) -> None:
+    """Add the command to the `calf-cds` subparsers (an argparse `add_subparsers()` result)."""
     evaluate = commands.add_parser(
         "evaluate", help="print the cards for a CDS Hooks request or a FHIR Bundle file"
     )
@@ -63,44 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--now", default=None, help="evaluation time, ISO 8601 with offset (default: now)"
     )
-    evaluate.set_defaults(handler=_evaluate)
-
-    rules = commands.add_parser("rules", help="list the rule set as a table")
-    rules.add_argument("--json", action="store_true")
-    rules.add_argument("--markdown", action="store_true", help="write docs/rules.md's text")
-    rules.set_defaults(handler=_rules)
-
-    try:
-        from .cli_store import add_store_commands
-    except ImportError:  # pragma: no cover - shipped with the store
-        pass
-    else:
-        add_store_commands(commands)
-    return parser
+    evaluate.set_defaults(handler=run)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from .serve import run_server
-
-    return run_server(
-        host=args.host, port=args.port, workers=args.workers, threads=args.threads, dev=args.dev
-    )
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from . import wire
-    from .fhir.bundle import BundleError
-    from .jsonio import envelope, json_object
-    from .registry import DEFAULT_SERVICE_ID, SERVICES
-    from .schemas import load_hook_request
-    from .service import Deps, Presentation, evaluate_bundle, run_hook
+def run(args: argparse.Namespace) -> int:
+    from .. import wire
+    from ..fhir.bundle import BundleError
+    from ..jsonio import envelope, json_object
+    from ..registry import DEFAULT_SERVICE_ID, SERVICES
+    from ..schemas import load_hook_request
+    from ..service import Deps, Presentation, evaluate_bundle, run_hook
 
     overrides: dict[str, Any] = {}
     if args.now:
         overrides["evaluation_time"] = args.now
     settings = Settings.load(overrides)
     try:
-        raw = _read_document(args.file)
+        raw = read_document(args.file)
     except (OSError, ValueError) as exc:
         print(f"calf-cds: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
@@ -116,7 +60,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             )
             service = SERVICES[service_id]
             request = load_hook_request(document, expected_hook=service.hook)
-            answer = run_hook(service, request, deps, _as_of(request.extra, args.now))
+            answer = run_hook(service, request, deps, as_of(request.extra, args.now))
         elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
             answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, Presentation())
@@ -143,11 +87,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _as_of(extra: dict[str, Any], now: str | None) -> Any:
+def as_of(extra: dict[str, Any], now: str | None) -> Any:
     """A request's own reference time, unless --now says otherwise."""
     from datetime import datetime
 
-    from .service import Presentation
+    from ..service import Presentation
 
     ours = (
         (extra.get("extension") or {}).get("example.calf-cds")
@@ -160,7 +104,7 @@ def _as_of(extra: dict[str, Any], now: str | None) -> Any:
     return Presentation()
 
 
-def _read_document(path: Path) -> bytes:
+def read_document(path: Path) -> bytes:
     data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     if path.suffix == ".ndjson":
         resources = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
@@ -195,29 +139,3 @@ def format_cards(cards: Sequence[dict[str, Any]]) -> str:
             lines.append(textwrap.indent(card["detail"], "   | "))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
-
-
-def _rules(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from .core.describe import catalog, markdown
-
-    if args.markdown:
-        sys.stdout.write(markdown())
-        return 0
-    described = catalog()
-    if args.json:
-        print(json.dumps([asdict(d) for d in described], indent=2, ensure_ascii=False))
-        return 0
-    rows = [("RULE", "TIER", "ROUTE", "NAME")] + [
-        (d.id, d.tier, ", ".join(d.routes), d.name) for d in described
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
-    print(f"\n{len(described)} rules")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

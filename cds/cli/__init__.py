@@ -1,0 +1,38 @@
+"""The `calf-cds` console script: serve | evaluate | validate | rules | db | report.
+
+Each command lives in its own module and adds itself to the parser. Exit codes: 0 success;
+1 the input was read but refused (e.g. 412, an invalid resource, the store unavailable);
+2 usage or input errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import ConfigurationError
+from . import evaluate, rules, serve, store, validate
+
+COMMANDS = (serve, evaluate, validate, rules, store)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except ConfigurationError as exc:
+        print(f"calf-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_to(commands)
+    return parser
