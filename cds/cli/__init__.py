@@ -1,8 +1,9 @@
 """The `calf-cds` console script: serve | evaluate | validate | rules | db | report.
 
 Each command lives in its own module and adds itself to the parser. Exit codes: 0 success;
-1 the input was read but refused (e.g. 412, an invalid resource, the store unavailable);
-2 usage or input errors.
+1 bad input or a refusal (a file that cannot be read or evaluated, an invalid resource, a 4xx
+answer, the store unavailable); 2 usage (an unknown command or flag, a bad flag value, a
+configuration error).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 
 from ..errors import ConfigurationError
 from . import evaluate, rules, serve, store, validate
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
     )
+    parser.add_argument("--version", action="version", version=f"calf-cds {version('calf-cds')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_to(commands)

@@ -1,20 +1,25 @@
 """`calf-cds evaluate FILE`: the cards for a CDS Hooks request, a FHIR Bundle or NDJSON resources,
-as text for a terminal or (`--json`) the CDS Hooks response."""
+for a terminal (colour and wrapping; plain text when piped) or (`--json`) the CDS Hooks response.
+
+Exit codes: 0 cards printed; 1 the input could not be evaluated (unreadable, not JSON, refused
+with a 4xx); 2 usage (argparse: an unknown flag, a bad `--now` or `--service`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import textwrap
-from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from .. import request_extension
 from ..config import Settings
-from ..errors import ServiceError
+from ..errors import BadRequest, ServiceError
+from ..registry import SERVICES
 
 
 def add_to(commands: Any) -> None:
@@ -23,31 +28,46 @@ def add_to(commands: Any) -> None:
         "evaluate", help="print the cards for a CDS Hooks request or a FHIR Bundle file"
     )
     evaluate.add_argument("file", type=Path, help="JSON request/Bundle, or NDJSON resources")
-    evaluate.add_argument("--service", default=None, help="service id (default: by the hook)")
-    evaluate.add_argument("--json", action="store_true", help="print the raw CDS Hooks response")
     evaluate.add_argument(
-        "--now", default=None, help="evaluation time, ISO 8601 with offset (default: now)"
+        "--service",
+        choices=sorted(SERVICES),
+        default=None,
+        help="service id (default: the one for the request's hook)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response")
+    evaluate.add_argument(
+        "--now",
+        type=instant,
+        default=None,
+        metavar="ISO-8601",
+        help="evaluate as of this time, with its UTC offset (default: the request's own "
+        "evaluationTime, else now)",
     )
     evaluate.set_defaults(handler=run)
+
+
+def instant(text: str) -> datetime:
+    """`--now`: an ISO 8601 date-time with its offset (argparse names the flag on error)."""
+    try:
+        return request_extension.instant(text, "--now")
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(f"{exc.diagnostics}; got {text!r}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import wire
     from ..fhir.bundle import BundleError
     from ..jsonio import envelope, json_object
-    from ..registry import DEFAULT_SERVICE_ID, SERVICES
+    from ..registry import DEFAULT_SERVICE_ID
     from ..schemas import load_hook_request
     from ..service import Deps, Presentation, evaluate_bundle, run_hook
+    from .render import print_cards
 
-    overrides: dict[str, Any] = {}
-    if args.now:
-        overrides["evaluation_time"] = args.now
-    settings = Settings.load(overrides)
+    settings = Settings.load()
     try:
         raw = read_document(args.file)
-    except (OSError, ValueError) as exc:
-        print(f"calf-cds: cannot read {args.file}: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return _refused(f"cannot read {args.file}: {exc}")
     deps = Deps(settings=settings)
     try:
         parsed = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
@@ -60,48 +80,30 @@ def run(args: argparse.Namespace) -> int:
             )
             service = SERVICES[service_id]
             request = load_hook_request(document, expected_hook=service.hook)
-            answer = run_hook(service, request, deps, as_of(request.extra, args.now))
+            shown = Presentation(
+                as_of=args.now or request_extension.evaluation_time(request.extra.get("extension"))
+            )
+            answer = run_hook(service, request, deps, shown)
         elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
-            answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, Presentation())
+            bundle = msgspec.Raw(parsed.raw)
+            answer = evaluate_bundle(service, bundle, deps, Presentation(as_of=args.now))
         else:
-            print(
-                "calf-cds: expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources",
-                file=sys.stderr,
-            )
-            return 2
-    except KeyError as exc:
-        print(f"calf-cds: unknown service {exc}", file=sys.stderr)
-        return 2
+            return _refused("expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources")
     except BundleError as exc:
-        print(f"calf-cds: entry: {exc}", file=sys.stderr)
-        return 2
+        return _refused(f"entry: {exc}")
     except ServiceError as exc:
-        print(f"calf-cds: {exc.status} {exc.issue_code}: {exc.diagnostics}", file=sys.stderr)
-        return 1 if exc.status == 412 else 2
-    body = wire.cards(answer.cards)
+        return _refused(f"{exc.status} {exc.issue_code}: {exc.diagnostics}")
     if args.json:
-        print(json.dumps(body, indent=2, ensure_ascii=False))
+        print(json.dumps(wire.cards(answer.cards), indent=2, ensure_ascii=False))
     else:
-        print(format_cards(body["cards"]))
+        print_cards(answer.cards, answer.evaluated_at)
     return 0
 
 
-def as_of(extra: dict[str, Any], now: str | None) -> Any:
-    """A request's own reference time, unless --now says otherwise."""
-    from datetime import datetime
-
-    from ..service import Presentation
-
-    ours = (
-        (extra.get("extension") or {}).get("example.calf-cds")
-        if isinstance(extra.get("extension"), dict)
-        else None
-    )
-    text = ours.get("evaluationTime") if isinstance(ours, dict) and not now else None
-    if isinstance(text, str):
-        return Presentation(as_of=datetime.fromisoformat(text.replace("Z", "+00:00")))
-    return Presentation()
+def _refused(reason: str) -> int:
+    print(f"calf-cds: {reason}", file=sys.stderr)
+    return 1
 
 
 def read_document(path: Path) -> bytes:
@@ -115,27 +117,3 @@ def read_document(path: Path) -> bytes:
         }
         return json.dumps(bundle).encode()
     return data
-
-
-def format_cards(cards: Sequence[dict[str, Any]]) -> str:
-    """Cards as text a tester can read in a terminal."""
-    if not cards:
-        return "No cards."
-    blocks = []
-    for number, card in enumerate(cards, start=1):
-        topic = card.get("source", {}).get("topic", {})
-        header = f"{number}. [{card['indicator'].upper()}] {card['summary']}"
-        lines = [header, f"   rule: {topic.get('code', '(data quality)')}"]
-        for suggestion in card.get("suggestions", []):
-            for action in suggestion.get("actions", []):
-                resource = action.get("resource", {})
-                coding = (resource.get("code", {}).get("coding") or [{}])[0]
-                lines.append(
-                    f"   suggests: {suggestion['label']}"
-                    f" [{resource.get('priority', '-')}; {coding.get('code', '')}"
-                    f" {coding.get('display', '')}]"
-                )
-        if card.get("detail"):
-            lines.append(textwrap.indent(card["detail"], "   | "))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ..core.describe import catalog, markdown
+    from .render import print_rules
 
     if args.markdown:
         sys.stdout.write(markdown())
@@ -28,11 +29,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(d) for d in described], indent=2, ensure_ascii=False))
         return 0
-    rows = [("RULE", "TIER", "ROUTE", "NAME")] + [
-        (d.id, d.tier, ", ".join(d.routes), d.name) for d in described
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
-    print(f"\n{len(described)} rules")
+    print_rules(described)
     return 0

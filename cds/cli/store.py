@@ -146,7 +146,8 @@ def render_report(report: Any, form: str) -> str:
     ]
     window = f" since {report.since.date().isoformat()}" if report.since else ""
     lines.append("")
-    lines.append(f"{len(report.rows)} rules with cards issued{window}")
+    rules = f"{len(report.rows)} rule" + ("" if len(report.rows) == 1 else "s")
+    lines.append(f"{rules} with cards issued{window}")
     lines.append(f"unmatched feedback (card not recorded): {report.unmatched_feedback}")
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
