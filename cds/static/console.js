@@ -562,7 +562,7 @@
     }
     if (sourceLine.childNodes.length) article.append(sourceLine);
 
-    const state = { article, conflict, serviceId, cardData, controls: [], accepts: [] };
+    const state = { article, conflict, conflictText: "", serviceId, cardData, controls: [], accepts: [], locked: false };
     article.append(actions(state));
     article.append(testerDetails(cardData, own));
     return state;
@@ -665,12 +665,16 @@
   }
 
   function lockCard(state, locked) {
+    state.locked = locked;
     setDisabled(state.controls, locked);
     if (state.overrideButton) state.overrideButton.disabled = locked || !state.overrideSelect.value;
-    if (!locked) {
-      for (const entry of state.accepts) {
-        entry.accept.disabled = !entry.suggestion.uuid || !state.cardData.uuid || Boolean(entry.claimedBy);
-      }
+    refreshAccepts(state);
+  }
+
+  function refreshAccepts(state) {
+    for (const entry of state.accepts) {
+      entry.accept.disabled =
+        state.locked || !entry.suggestion.uuid || !state.cardData.uuid || Boolean(entry.claimedBy);
     }
   }
 
@@ -678,7 +682,7 @@
   function startAccept(entry) {
     const { state, order } = entry;
     lockCard(state, true);
-    claimService(entry, true);
+    claimService(entry, "pending");
     const undo = el("button", { className: "undo", text: "Undo", testid: "undo", attrs: { type: "button" } });
     const pending = el("div", { className: "pending", testid: "pending-accept" }, [
       el("p", { text: "Accepting the draft ServiceRequest: " + orderText(order) + "." }),
@@ -711,7 +715,7 @@
       clearTimeout(timer);
       pendingAccepts.delete(commit);
       clear(entry.pendingSlot);
-      claimService(entry, false);
+      claimService(entry, null);
       lockCard(state, false);
       state.feedback.textContent = "Accept undone: nothing was sent.";
       entry.accept.focus();
@@ -740,10 +744,11 @@
       feedback.className = "card-feedback feedback-ok";
       feedback.dataset.stored = String(stored);
       feedback.dataset.outcome = entry.outcome;
+      if (acceptEntry) claimService(acceptEntry, "accepted");
     } else {
       feedback.textContent = "Feedback not stored: " + problem(answer);
       feedback.className = "card-feedback feedback-error";
-      if (acceptEntry) claimService(acceptEntry, false);
+      if (acceptEntry) claimService(acceptEntry, null);
       lockCard(state, false);
     }
   }
@@ -771,8 +776,9 @@
       for (const entry of entries) {
         const others = entries.filter((other) => other.state !== entry.state);
         const names = others.map((other) => "\u201C" + other.state.cardData.summary + "\u201D").join(", ");
-        entry.state.conflict.textContent =
+        entry.state.conflictText =
           "Conflict: " + names + " also proposes " + entry.order.service + ". Accept only one of them.";
+        entry.state.conflict.textContent = entry.state.conflictText;
         entry.state.conflict.hidden = false;
         entry.state.article.dataset.conflict = "true";
       }
@@ -782,17 +788,16 @@
 
   /* While one proposal of a service is accepted (or waiting out its undo), the other cards'
    * proposals of the same service cannot be accepted too. */
-  function claimService(entry, claimed) {
+  function claimService(entry, phase) {
     const entries = proposalsByService.get(entry.order.key) || [];
     for (const other of entries) {
       if (other === entry || other.state === entry.state) continue;
-      other.claimedBy = claimed ? entry : null;
-      other.accept.disabled = claimed || !other.suggestion.uuid;
-      if (claimed) {
-        other.state.conflict.textContent =
-          "Conflict: " + entry.order.service + " is being accepted on the card \u201C" +
-          entry.state.cardData.summary + "\u201D.";
-      }
+      other.claimedBy = phase ? entry : null;
+      if (!other.state.locked) refreshAccepts(other.state);
+      other.state.conflict.textContent = phase
+        ? "Conflict: " + entry.order.service + (phase === "pending" ? " is being accepted" : " was accepted") +
+          " on the card \u201C" + entry.state.cardData.summary + "\u201D."
+        : other.state.conflictText;
     }
   }
 
