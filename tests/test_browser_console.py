@@ -263,6 +263,7 @@ def test_dvt_card_shows_each_element_once_in_sidebar_order_and_fits_900px(
         "next-steps",
         "evidence",
         "wells",
+        "ddimer",
         "not-recorded",
         "safety-net",
         "actions",
@@ -276,6 +277,7 @@ def test_dvt_card_shows_each_element_once_in_sidebar_order_and_fits_900px(
         "active cancer",
         "Pitting oedema of the symptomatic leg",
         "Seek help at once",
+        "D-dimer: none in the last 72 h.",
     ):
         assert visible.count(once) == 1, once
     assert INTERNAL_IDS.findall(visible) == []

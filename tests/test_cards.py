@@ -90,6 +90,18 @@ def test_the_detail_follows_the_order_of_section_7_3() -> None:
     assert lines[-1] == "_Decision support only; clinical judgement applies._"
 
 
+def test_the_extension_carries_the_d_dimer_line_and_what_is_also_noted() -> None:
+    old_swelling = f("F-ENTIRE-LEG-SWOLLEN", side=L, days_ago=30, in_window=False)
+
+    card = only(cards_for(*DVT, old_swelling), "R-DVT-PATHWAY")
+
+    assert card.extension.ddimer == ("D-dimer: none in the last 72 h.",)
+    (noted,) = card.extension.also_noted
+    assert "outside its time window" in noted
+    assert f"- {noted}" in card.detail.splitlines()
+    assert only(cards_for(f("F-COMPARTMENT")), "R-COMPARTMENT").extension.ddimer == ()
+
+
 def test_an_emergency_card_carries_transfer_and_no_safety_net() -> None:
     card = only(cards_for(f("F-COMPARTMENT")), "R-COMPARTMENT")
 

@@ -174,7 +174,7 @@ class _CardBuilder:
             )
         return lines, records
 
-    def score(self, missing: list[str]) -> list[str]:
+    def score(self, missing: list[str], ddimer: list[str]) -> list[str]:
         t, wells = self.t, self.assessment.wells
         lines: list[str] = []
         if self.assessment.groups:
@@ -227,7 +227,7 @@ class _CardBuilder:
             lines.append(
                 t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(everything))
             )
-        lines.extend(self.ddimer_lines())
+        lines.extend(ddimer)
         return lines
 
     def ddimer_lines(self) -> list[str]:
@@ -404,11 +404,14 @@ class _CardBuilder:
         ]
         detail += ["", "**" + t.gettext(N_("Why")) + "**", *why]
         is_dvt = rule.id in {"R-DVT-PATHWAY", "R-DVT-UNLIKELY"}
+        ddimer = self.ddimer_lines() if is_dvt else []
+        score = self.score(missing, ddimer) if is_dvt else []
         if is_dvt:
-            detail += ["", "**" + t.gettext(N_("Score")) + "**", *self.score(missing)]
+            detail += ["", "**" + t.gettext(N_("Score")) + "**", *score]
         elif missing:
             detail += ["", "**" + t.gettext(N_("Not recorded")) + "**", ", ".join(missing) + "."]
-        if also := self.also_noted():
+        also = self.also_noted()
+        if also:
             detail += ["", "**" + t.gettext(N_("Also noted")) + "**", *also]
         caveats = self.caveats(evidence_records)
         if caveats:
@@ -475,6 +478,8 @@ class _CardBuilder:
             next_steps=tuple(steps),
             covered_by=planned.covered_by.rule_id if planned.covered_by else None,
             merged_into=planned.merged_into.rule_id if planned.merged_into else None,
+            ddimer=tuple(ddimer),
+            also_noted=tuple(line.removeprefix("- ") for line in also),
             caveats=tuple(caveats),
             safety_net=tuple(net) if transfer is None else (),
             transfer=transfer,

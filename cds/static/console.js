@@ -538,10 +538,16 @@
     if (own.transfer) article.append(textSection("Transfer", "transfer", "transfer", [own.transfer], false));
     if (Array.isArray(own.evidence) && own.evidence.length) article.append(evidenceSection(own));
     if (isObject(own.wells)) article.append(wellsSection(own.wells));
+    if (Array.isArray(own.ddimer) && own.ddimer.length) {
+      article.append(textSection("D-dimer", "ddimer", "ddimer", own.ddimer.map(unescapeMarkdown), false));
+    }
     if (Array.isArray(own.notRecorded) && own.notRecorded.length) {
       article.append(
         textSection("Not recorded", "not-recorded", "not-recorded", [own.notRecorded.join(", ") + "."], false)
       );
+    }
+    if (Array.isArray(own.alsoNoted) && own.alsoNoted.length) {
+      article.append(textSection("Also noted", "also-noted", "also-noted", own.alsoNoted.map(unescapeMarkdown), true));
     }
     if (Array.isArray(own.caveats) && own.caveats.length) {
       const caveats = own.caveats.map((line) => unescapeMarkdown(String(line).replace(/^- /, "")));
