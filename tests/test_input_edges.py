@@ -4,6 +4,7 @@ is not a list is named, and a flood of one finding leaves a short card."""
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,3 +119,7 @@ def test_9000_calf_pain_observations_give_a_short_detail_listing_the_10_most_rec
     ]
     assert own["evidenceTotal"] == 9_000 + 3  # the sample's swelling, circumference, oedema
     assert "- and 8,993 more records" in card["detail"]
+    (suggestion,) = card["suggestions"]
+    reasons = suggestion["actions"][0]["resource"]["reasonReference"]
+    assert [r["reference"] for r in reasons] == [item["reference"] for item in own["evidence"]]
+    assert len(json.dumps(card).encode("utf-8")) < 40_000
