@@ -15,6 +15,7 @@ import msgspec
 
 from ..config import Settings
 from ..errors import ServiceError
+from .language import add_language_option, translator
 
 
 def add_to(commands: Any) -> None:
@@ -28,10 +29,13 @@ def add_to(commands: Any) -> None:
     evaluate.add_argument(
         "--now", default=None, help="evaluation time, ISO 8601 with offset (default: now)"
     )
+    add_language_option(evaluate)
     evaluate.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from .. import wire
     from ..fhir.bundle import BundleError
     from ..jsonio import envelope, json_object
@@ -60,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
             )
             service = SERVICES[service_id]
             request = load_hook_request(document, expected_hook=service.hook)
-            answer = run_hook(service, request, deps, as_of(request.extra, args.now))
+            shown = replace(as_of(request.extra, args.now), translator=translator(args))
+            answer = run_hook(service, request, deps, shown)
         elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
-            answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, Presentation())
+            shown = Presentation(translator=translator(args))
+            answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, shown)
         else:
             print(
                 "calf-cds: expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources",
