@@ -36,7 +36,7 @@ SERVICE_FOR_HOOK = {
 }
 DVT_SAMPLE = "dvt-unilateral-swelling-wells-likely"
 LANGUAGE_FIELD = "extension.example.calf-cds.language"
-CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+CYRILLIC = re.compile("[\u0400-\u04ff]")
 # Latin words a Russian card may hold (docs/terminology.md, "Left in Latin script"): the cited
 # sources' names and codes, FHIR and CDS Hooks names, and notations Russian clinicians use.
 ALLOWED_LATIN = {
@@ -62,7 +62,9 @@ def sample_names() -> list[str]:
 
 
 def _post(client: httpx.Client, body: dict[str, Any], **headers: str) -> httpx.Response:
-    return client.post(f"/cds-services/{SERVICE_FOR_HOOK[body['hook']]}", json=body, headers=headers)
+    return client.post(
+        f"/cds-services/{SERVICE_FOR_HOOK[body['hook']]}", json=body, headers=headers
+    )
 
 
 def _with_language(body: dict[str, Any], language: object) -> dict[str, Any]:
@@ -271,7 +273,11 @@ def test_a_language_the_service_does_not_speak_falls_back_to_cds_language(
 
 @pytest.mark.parametrize(
     "value",
-    [pytest.param(42, id="number"), pytest.param("русский", id="not-a-tag"), pytest.param("", id="empty")],
+    [
+        pytest.param(42, id="number"),
+        pytest.param("русский", id="not-a-tag"),
+        pytest.param("", id="empty"),
+    ],
 )
 def test_a_malformed_language_extension_is_400_naming_the_field(
     client: httpx.Client, value: object
@@ -326,9 +332,8 @@ def test_templates_translate_with_the_request_language(tmp_path: Path) -> None:
     """Flask-Babel is ready for the console and rules pages: `_()` follows the same choice."""
     app = _app(tmp_path)
     with app.test_request_context("/", headers={"Accept-Language": "ru"}):
-        assert render_template_string("{{ _('Why') }}: {{ ngettext('{n} item', '{n} items', 5) }}") == (
-            "Почему: {n} пунктов"
-        )
+        template = "{{ _('Why') }}: {{ ngettext('{n} item', '{n} items', 5) }}"
+        assert render_template_string(template) == "Почему: {n} пунктов"
     with app.test_request_context("/?lang=en", headers={"Accept-Language": "ru"}):
         assert render_template_string("{{ _('Why') }}") == "Why"
     app.extensions["calf-cds"].store.close()
