@@ -217,7 +217,11 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list
             incomplete.append((key, getattr(outcome, "reason", None) or "page cap"))
         if key in read.unsatisfied:
             read.unsatisfied.remove(key)
-    _check_entry_limit(read.entries, deps.settings, "prefetch and fetched pages hold")
+    _check_entry_limit(
+        read.entries,
+        deps.settings,
+        N_("prefetch and fetched pages hold {entries} entries; the limit is {limit}"),
+    )
     return incomplete
 
 

@@ -332,10 +332,12 @@ def test_templates_translate_with_the_request_language(tmp_path: Path) -> None:
     """Flask-Babel is ready for the console and rules pages: `_()` follows the same choice."""
     app = _app(tmp_path)
     with app.test_request_context("/", headers={"Accept-Language": "ru"}):
-        template = "{{ _('Why') }}: {{ ngettext('{n} item', '{n} items', 5) }}"
-        assert render_template_string(template) == "Почему: {n} пунктов"
+        template = (
+            "{{ current_language() }} {{ _('Why') }}: {{ ngettext('{n} item', '{n} items', 5) }}"
+        )
+        assert render_template_string(template) == "ru Почему: {n} пунктов"
     with app.test_request_context("/?lang=en", headers={"Accept-Language": "ru"}):
-        assert render_template_string("{{ _('Why') }}") == "Why"
+        assert render_template_string("{{ current_language() }} {{ _('Why') }}") == "en Why"
     app.extensions["calf-cds"].store.close()
 
 

@@ -94,3 +94,5 @@ def install_languages(app: Flask, settings: Settings) -> None:
         if language != SOURCE_LANGUAGE:
             translations(language)
     _Babel(app, default_locale=settings.language, locale_selector=request_language)
+    # `<html lang="{{ current_language() }}">` and the console's language switch read it.
+    app.jinja_env.globals["current_language"] = request_language
