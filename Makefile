@@ -24,7 +24,7 @@ export UV_COMPILE_BYTECODE := 1
 RUN_STAMP := $(VENV)/.synced-runtime
 DEV_STAMP := $(VENV)/.synced-dev
 
-.PHONY: install install-runtime run test lint format lock bench fuzz soak clean
+.PHONY: install install-runtime run test lint format lock messages bench fuzz soak clean
 
 $(UV): scripts/uv-requirements.txt
 	@bash scripts/bootstrap-uv.sh "$(PYTHON)" "$(TOOLS)"
@@ -46,6 +46,15 @@ install: $(DEV_STAMP)
 lock: | $(UV)
 	$(UV) lock
 
+# Issue 21: re-extract the message ids into messages.pot and merge them into every catalog
+# (cds/translations/<lang>/LC_MESSAGES/messages.po); then translate the new or fuzzy entries.
+# The service reads the .po files themselves (cds/i18n.py), so nothing is compiled for `run`.
+EXTRACT := $(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
+	--add-location=file --sort-output --no-wrap --project=calf-cds --omit-header
+messages: install
+	$(EXTRACT) -o messages.pot .
+	$(BIN)/pybabel update -i messages.pot -d cds/translations --no-wrap --ignore-obsolete
+
 # The project itself is installed editable, so its bytecode is refreshed here (a no-op when
 # current; Python would not write it where PYTHONDONTWRITEBYTECODE is set).
 run: $(RUN_STAMP)
@@ -65,6 +74,8 @@ test: install
 	$(BIN)/ruff check cds tests bench scripts
 	$(BIN)/ruff format --check cds tests bench scripts
 	$(BIN)/mypy
+	@for po in cds/translations/*/LC_MESSAGES/messages.po; do \
+	  $(BIN)/pybabel compile --statistics -i $$po -o /dev/null || exit 1; done
 	$(BIN)/pytest
 
 # Issue 8: engine, HTTP (wrk, Debian package), memory and startup figures in one table.

@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .config import Settings
     from .http import BLUEPRINTS
     from .http.errors import install_error_handlers
+    from .http.language import install_languages
     from .http.runtime import EXTENSION_KEY, Runtime
     from .observability import configure_logging, install_request_logging
     from .service import Deps
@@ -47,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.extensions[EXTENSION_KEY] = Runtime(settings=settings, deps=deps, store=store)
     install_error_handlers(app)
+    install_languages(app, settings)
     install_request_logging(app)
     _install_security(app, settings, store)
     for blueprint in BLUEPRINTS:

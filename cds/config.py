@@ -46,6 +46,7 @@ class Settings:
 
     database_url: str = "sqlite:///calf-cds.sqlite3"
     route_profile: str = "default"
+    language: str = "en"
     fhir_base: str = "http://calf-cds.example/fhir"
     auth_mode: str = "off"
     trusted_issuers: str = ""
@@ -134,6 +135,12 @@ class Settings:
                 f"CDS_ROUTE_PROFILE must be one of {', '.join(ROUTE_PROFILES)}, "
                 f"got {self.route_profile!r}"
             )
+        from .i18n import LANGUAGES  # Babel is only imported where languages are checked
+
+        if self.language not in LANGUAGES:
+            raise ConfigurationError(
+                f"CDS_LANGUAGE must be one of {', '.join(LANGUAGES)}, got {self.language!r}"
+            )
         if self.auth_mode not in {"required", "off"}:
             raise ConfigurationError(
                 f"CDS_AUTH_MODE must be 'required' or 'off', got {self.auth_mode!r}"
@@ -176,6 +183,9 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_DATABASE_URL": "SQLAlchemy URL of the store; SQLite file by default, "
     "postgresql+psycopg://... in production",
     "CDS_ROUTE_PROFILE": "`default` (the source article's routes) or `nice` (NICE pathways)",
+    "CDS_LANGUAGE": "language of cards and messages when a request names none it supports: "
+    "`en` or `ru` (a request chooses with its `example.calf-cds` extension's `language`, then "
+    "`Accept-Language`)",
     "CDS_FHIR_BASE": "base of the service's CodeSystem canonical URLs",
     "CDS_AUTH_MODE": "`required` (verify the EHR's JWT) or `off` (development only)",
     "CDS_TRUSTED_ISSUERS": "JSON, or a path to a JSON file: trusted JWT issuers and their keys",

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .core.i18n import ENGLISH, N_, Translator
+
 
 class CdsError(Exception):
     """Root of calf-cds's own errors."""
@@ -29,16 +31,28 @@ class ConfigurationError(CdsError):
 
 
 class ServiceError(CdsError):
+    """`diagnostics` is English text; raised as a message id (marked `N_`) with its
+    `{placeholders}` given as keyword values, it is answered in the request's language too."""
+
     status: ClassVar[int] = 500
     issue_code: ClassVar[str] = "exception"
 
-    def __init__(self, diagnostics: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(diagnostics)
-        self.diagnostics = diagnostics
+    def __init__(
+        self, diagnostics: str, *, headers: dict[str, str] | None = None, **values: object
+    ) -> None:
+        self.message = diagnostics
+        self.values = values
+        self.diagnostics = diagnostics.format(**values) if values else diagnostics
+        super().__init__(self.diagnostics)
         self.headers = headers or {}
 
-    def outcome(self) -> dict[str, Any]:
-        return operation_outcome(self.issue_code, self.diagnostics)
+    def translated(self, translator: Translator) -> str:
+        """The diagnostics in `translator`'s language (English when the text is no message id)."""
+        text = translator.gettext(self.message)
+        return text.format(**self.values) if self.values else text
+
+    def outcome(self, translator: Translator = ENGLISH) -> dict[str, Any]:
+        return operation_outcome(self.issue_code, self.translated(translator))
 
 
 class BadRequest(ServiceError):
@@ -57,7 +71,7 @@ class Unauthorized(ServiceError):
     issue_code = "security"
 
     def __init__(self, reason: str) -> None:
-        super().__init__("unauthorized")
+        super().__init__(N_("unauthorized"))
         self.reason = reason
 
 
@@ -92,11 +106,12 @@ class StoreUnavailable(ServiceError):
 
     def __init__(
         self,
-        diagnostics: str = "the feedback store is unavailable; retry later",
+        diagnostics: str = N_("the feedback store is unavailable; retry later"),
         *,
         retry_after_s: int = 30,
+        **values: object,
     ) -> None:
-        super().__init__(diagnostics, headers={"Retry-After": str(retry_after_s)})
+        super().__init__(diagnostics, headers={"Retry-After": str(retry_after_s)}, **values)
 
 
 def operation_outcome(issue_code: str, diagnostics: str, severity: str = "error") -> dict[str, Any]:

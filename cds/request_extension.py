@@ -3,6 +3,7 @@ the answer (CDS Hooks 2.0 defines no such fields). Read by the HTTP views and th
 
 `evaluationTime` (ISO 8601 with an offset): evaluate as of that time, so a sample gives its
 documented cards on any date. Honoured only while authentication is off.
+`language` (a language tag such as `ru`): the language of the cards (README "Languages").
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .core.i18n import N_
 from .errors import BadRequest
 
 EXTENSION_KEY = "example.calf-cds"  # reverse-domain of calf-cds.example (CDS Hooks 2.0 §Extensions)
@@ -22,16 +24,19 @@ def ours(extension: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+_NOT_A_TIME = N_("{where}: must be an ISO 8601 date-time with an offset")
+
+
 def instant(text: object, where: str) -> datetime:
     """An ISO 8601 date-time with its offset; BadRequest naming `where` otherwise."""
     if not isinstance(text, str):
-        raise BadRequest(f"{where}: must be an ISO 8601 date-time with an offset")
+        raise BadRequest(_NOT_A_TIME, where=where)
     try:
         parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise BadRequest(f"{where}: must be an ISO 8601 date-time with an offset") from exc
+        raise BadRequest(_NOT_A_TIME, where=where) from exc
     if parsed.tzinfo is None:
-        raise BadRequest(f"{where}: needs an offset, e.g. 2026-11-25T12:00:00Z")
+        raise BadRequest(N_("{where}: needs an offset, e.g. 2026-11-25T12:00:00Z"), where=where)
     return parsed
 
 

@@ -19,7 +19,7 @@ from .config import Settings
 from .core.card_request import CardRequest
 from .core.cards import build_cards
 from .core.engine import evaluate
-from .core.i18n import ENGLISH, Translator
+from .core.i18n import ENGLISH, N_, Translator
 from .core.model import Card
 from .core.rules import RULE_SET_VERSION
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
@@ -90,15 +90,19 @@ def run_hook(
 ) -> HookAnswer:
     """Answer one validated hook call. Raises TooLarge or PrefetchUnsatisfiable (412)."""
     read = read_prefetch(request.prefetch)
-    _check_entry_limit(read.entries, deps.settings, "prefetch holds")
+    _check_entry_limit(
+        read.entries, deps.settings, N_("prefetch holds {entries} entries; the limit is {limit}")
+    )
     incomplete: list[tuple[str, str]] = []
     if deps.fetcher is not None and request.fhir_server and (read.unsatisfied or read.next_links):
         incomplete = _fetch_missing(read, request, deps)
     if all(key in read.unsatisfied for key in CLINICAL_KEYS):
         raise PrefetchUnsatisfiable(
-            "prefetch unsatisfied and not fetchable: "
-            + ", ".join(read.unsatisfied)
-            + " (send them as prefetch, or a fhirServer this service may read)"
+            N_(
+                "prefetch unsatisfied and not fetchable: {keys} (send them as prefetch, or a "
+                "fhirServer this service may read)"
+            ),
+            keys=", ".join(read.unsatisfied),
         )
     return _answer(
         read.flattened,
@@ -118,7 +122,9 @@ def evaluate_bundle(
     """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch.
     Raises BundleError when the Bundle's `entry` is not a list."""
     flattened = flatten(bundle, "Bundle")
-    _check_entry_limit(flattened.entries, deps.settings, "Bundle has")
+    _check_entry_limit(
+        flattened.entries, deps.settings, N_("Bundle has {entries} entries; the limit is {limit}")
+    )
     return _answer(
         flattened,
         patient_id=None,
@@ -167,10 +173,10 @@ def _answer(
     return HookAnswer(cards=cards, evaluated_at=assessment.evaluated_at, patient_hash=patient_hash)
 
 
-def _check_entry_limit(entries: int, settings: Settings, where: str) -> None:
+def _check_entry_limit(entries: int, settings: Settings, message: str) -> None:
     """413 past CDS_MAX_ENTRIES (cds-hooks.md "Errors"), e.g. "prefetch holds 10001 entries"."""
     if entries > settings.max_entries:
-        raise TooLarge(f"{where} {entries} entries; the limit is {settings.max_entries}")
+        raise TooLarge(message, entries=entries, limit=settings.max_entries)
 
 
 def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list[tuple[str, str]]:
@@ -211,7 +217,11 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list
             incomplete.append((key, getattr(outcome, "reason", None) or "page cap"))
         if key in read.unsatisfied:
             read.unsatisfied.remove(key)
-    _check_entry_limit(read.entries, deps.settings, "prefetch and fetched pages hold")
+    _check_entry_limit(
+        read.entries,
+        deps.settings,
+        N_("prefetch and fetched pages hold {entries} entries; the limit is {limit}"),
+    )
     return incomplete
 
 

@@ -20,6 +20,7 @@ from .. import request_extension
 from ..config import Settings
 from ..errors import BadRequest, ServiceError
 from ..registry import SERVICES
+from .language import add_language_option, translator
 
 
 def add_to(commands: Any) -> None:
@@ -43,6 +44,7 @@ def add_to(commands: Any) -> None:
         help="evaluate as of this time, with its UTC offset (default: the request's own "
         "evaluationTime, else now)",
     )
+    add_language_option(evaluate)
     evaluate.set_defaults(handler=run)
 
 
@@ -81,13 +83,14 @@ def run(args: argparse.Namespace) -> int:
             service = SERVICES[service_id]
             request = load_hook_request(document, expected_hook=service.hook)
             shown = Presentation(
-                as_of=args.now or request_extension.evaluation_time(request.extra.get("extension"))
+                translator=translator(args),
+                as_of=args.now or request_extension.evaluation_time(request.extra.get("extension")),
             )
             answer = run_hook(service, request, deps, shown)
         elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
-            bundle = msgspec.Raw(parsed.raw)
-            answer = evaluate_bundle(service, bundle, deps, Presentation(as_of=args.now))
+            shown = Presentation(translator=translator(args), as_of=args.now)
+            answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, shown)
         else:
             return _refused("expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources")
     except BundleError as exc:

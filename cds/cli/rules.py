@@ -7,12 +7,15 @@ import json
 import sys
 from typing import Any
 
+from .language import add_language_option, translator
+
 
 def add_to(commands: Any) -> None:
     """Add the command to the `calf-cds` subparsers (an argparse `add_subparsers()` result)."""
     rules = commands.add_parser("rules", help="list the rule set as a table")
     rules.add_argument("--json", action="store_true")
     rules.add_argument("--markdown", action="store_true", help="write docs/rules.md's text")
+    add_language_option(rules)
     rules.set_defaults(handler=run)
 
 
@@ -25,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(markdown())
         return 0
-    described = catalog()
+    described = catalog(translator(args))
     if args.json:
         print(json.dumps([asdict(d) for d in described], indent=2, ensure_ascii=False))
         return 0

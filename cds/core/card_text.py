@@ -61,7 +61,9 @@ def value_text(m: Measurement, t: Translator) -> str:
         text += f" {md((m.sent_unit or '')[:12])}"
     elif unit:
         shown = t.gettext(unit)
-        text += shown if unit == "/min" else f" {shown}"  # "108/min", as clinicians write it
+        # "108/min" as clinicians write it; a translation that is a word takes a space
+        # ("108 уд/мин").
+        text += shown if shown.startswith("/") else f" {shown}"
     if m.basis:
         text += f" {m.basis}"
     if m.analyte == "ck" and m.value is not None:

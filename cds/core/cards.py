@@ -162,9 +162,9 @@ class _CardBuilder:
             more = total - len(shown)
             lines.append(
                 "- "
-                + self.t.ngettext(
-                    N_("and {n} more record"), N_("and {n} more records"), more
-                ).format(n=self.t.number(more, 0))
+                + self.t.ngettext("and {n} more record", "and {n} more records", more).format(
+                    n=self.t.number(more, 0)
+                )
             )
         return lines, shown, total
 
@@ -190,7 +190,7 @@ class _CardBuilder:
             )
         elif wells.classification == INCOMPLETE:
             points = t.ngettext(
-                N_("{n} point recorded"), N_("{n} points recorded"), abs(wells.score)
+                "{n} point recorded", "{n} points recorded", abs(wells.score)
             ).format(n=wells.score)
             lines.append(
                 t.gettext(N_("Wells incomplete: {points}, up to {high}.")).format(

@@ -29,8 +29,8 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
     if unreadable:
         n = len(unreadable)
         summary = t.ngettext(
-            N_("{n} resource could not be read: red flags may be missing"),
-            N_("{n} resources could not be read: red flags may be missing"),
+            "{n} resource could not be read: red flags may be missing",
+            "{n} resources could not be read: red flags may be missing",
             n,
         ).format(n=n)
         lines += [
@@ -41,7 +41,7 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
             lines.append(
                 "- "
                 + t.ngettext(
-                    N_("and {n} more record"), N_("and {n} more records"), n - EVIDENCE_CAP
+                    "and {n} more record", "and {n} more records", n - EVIDENCE_CAP
                 ).format(n=n - EVIDENCE_CAP)
             )
     elif request.unsatisfied_prefetch:
@@ -55,8 +55,8 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
     else:
         n = len(skipped)
         summary = t.ngettext(
-            N_("{n} Bundle entry had no resource: red flags may be missing"),
-            N_("{n} Bundle entries had no resource: red flags may be missing"),
+            "{n} Bundle entry had no resource: red flags may be missing",
+            "{n} Bundle entries had no resource: red flags may be missing",
             n,
         ).format(n=n)
     for key in request.unsatisfied_prefetch:

@@ -95,11 +95,7 @@ class SummarySlots:
         if len(items) <= limit:
             return self.t.join(items, self.t.gettext(N_("and")))
         rest = len(items) - 1
-        return (
-            items[0]
-            + " "
-            + self.t.ngettext(N_("and {n} more"), N_("and {n} more"), rest).format(n=rest)
-        )
+        return items[0] + " " + self.t.ngettext("and {n} more", "and {n} more", rest).format(n=rest)
 
     def side(self) -> str:
         sided = [r for r in self.fired.evidence if r.finding_id in SIDED_FINDINGS]
@@ -288,7 +284,7 @@ class SummarySlots:
 
     def items(self) -> str:
         count = len(not_recorded(self.fired, self.assessment))
-        return self.t.ngettext(N_("{n} item"), N_("{n} items"), count).format(n=count)
+        return self.t.ngettext("{n} item", "{n} items", count).format(n=count)
 
     def _unreadable_record(self) -> Finding | None:
         blocking = self.assessment.blocking_values

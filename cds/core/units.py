@@ -24,6 +24,7 @@ from .findings import (
     TEMPERATURE,
     TSH,
 )
+from .i18n import N_
 
 MG_MOLAR_MASS = 24.305  # g/mol
 CA_MOLAR_MASS = 40.078  # g/mol
@@ -170,7 +171,8 @@ def unit_of_unitless(analyte: str) -> str:
     return only or ""
 
 
-# The unit a card shows for an accepted spelling (message ids: "ng/mL" reads "нг/мл" in Russian).
+# The unit a card shows for an accepted spelling; units written with letters are message ids
+# ("ng/mL" reads "нг/мл" in Russian), signs alone are not.
 _DISPLAY = {
     "cel": "°C",
     "°c": "°C",
@@ -180,29 +182,29 @@ _DISPLAY = {
     "°f": "°F",
     "degf": "°F",
     "%": "%",
-    "/min": "/min",
-    "1/min": "/min",
-    "beats/min": "/min",
-    "bpm": "/min",
-    "ng/ml": "ng/mL",
-    "ug/l": "µg/L",
-    "mcg/l": "µg/L",
-    "ug/ml": "µg/mL",
-    "mcg/ml": "µg/mL",
-    "mg/l": "mg/L",
-    "u/l": "U/L",
-    "iu/l": "U/L",
-    "[iu]/l": "U/L",
-    "m[iu]/l": "mIU/L",
-    "miu/l": "mIU/L",
-    "u[iu]/ml": "mIU/L",
-    "uiu/ml": "mIU/L",
-    "mmol/l": "mmol/L",
-    "meq/l": "mmol/L",
-    "mg/dl": "mg/dL",
-    "cm": "cm",
-    "mm": "mm",
-    "[in_i]": "in",
+    "/min": N_("/min"),
+    "1/min": N_("/min"),
+    "beats/min": N_("/min"),
+    "bpm": N_("/min"),
+    "ng/ml": N_("ng/mL"),
+    "ug/l": N_("µg/L"),
+    "mcg/l": N_("µg/L"),
+    "ug/ml": N_("µg/mL"),
+    "mcg/ml": N_("µg/mL"),
+    "mg/l": N_("mg/L"),
+    "u/l": N_("U/L"),
+    "iu/l": N_("U/L"),
+    "[iu]/l": N_("U/L"),
+    "m[iu]/l": N_("mIU/L"),
+    "miu/l": N_("mIU/L"),
+    "u[iu]/ml": N_("mIU/L"),
+    "uiu/ml": N_("mIU/L"),
+    "mmol/l": N_("mmol/L"),
+    "meq/l": N_("mmol/L"),
+    "mg/dl": N_("mg/dL"),
+    "cm": N_("cm"),
+    "mm": N_("mm"),
+    "[in_i]": N_("in"),
     "": "",
     "1": "",
 }

@@ -1,4 +1,7 @@
-"""Every non-2xx answer as a FHIR OperationOutcome; no stack trace ever leaves the process."""
+"""Every non-2xx answer as a FHIR OperationOutcome; no stack trace ever leaves the process.
+
+The `diagnostics` text is in the request's language (cds.http.language); the issue codes are
+the same in every language."""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ..core.i18n import N_
 from ..errors import ServiceError, Unauthorized, operation_outcome
+from .language import request_translator
 
 log = logging.getLogger("cds.http")
 
@@ -21,6 +26,12 @@ _HTTP_ISSUE_CODES = {
     415: "not-supported",
 }
 
+_HTTP_DIAGNOSTICS = {
+    404: N_("no such endpoint; see GET /cds-services"),
+    405: N_("method not allowed on this endpoint"),
+}
+_INTERNAL_ERROR = N_("internal error; the incident was logged")
+
 
 def outcome_response(status: int, issue_code: str, diagnostics: str) -> Response:
     response = jsonify(operation_outcome(issue_code, diagnostics))
@@ -33,7 +44,8 @@ def install_error_handlers(app: Flask) -> None:
     def _service_error(error: ServiceError) -> Response:
         if isinstance(error, Unauthorized):
             log.warning("unauthorized", extra={"reason": error.reason})
-        response = outcome_response(error.status, error.issue_code, error.diagnostics)
+        diagnostics = error.translated(request_translator())
+        response = outcome_response(error.status, error.issue_code, diagnostics)
         response.headers.update(error.headers)
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = "Bearer"
@@ -42,10 +54,10 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        diagnostics = {
-            404: "no such endpoint; see GET /cds-services",
-            405: "method not allowed on this endpoint",
-        }.get(status, error.description or error.name)
+        ours = _HTTP_DIAGNOSTICS.get(status)
+        diagnostics = (
+            request_translator().gettext(ours) if ours else error.description or error.name
+        )
         response = outcome_response(status, _HTTP_ISSUE_CODES.get(status, "exception"), diagnostics)
         if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
@@ -54,4 +66,5 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _bug(error: Exception) -> Response:
         log.exception("unhandled error", exc_info=error)
-        return outcome_response(500, "exception", "internal error; the incident was logged")
+        diagnostics = request_translator().gettext(_INTERNAL_ERROR)
+        return outcome_response(500, "exception", diagnostics)

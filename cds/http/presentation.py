@@ -1,4 +1,8 @@
-"""How a request asks its answer to be shown: evaluation time ("as of") and the app link.
+"""How a request asks its answer to be shown: language, evaluation time ("as of"), app link.
+
+The language comes from `extension["example.calf-cds"].language`, the `lang` query parameter,
+`Accept-Language`, then CDS_LANGUAGE (cds.http.language); it is honoured with or without
+authentication, as it changes the words, never the clinical answer.
 
 The reference time comes from the request's documented extension
 (`extension["example.calf-cds"].evaluationTime`) or, on `/evaluate`, the `now` query
@@ -13,14 +17,19 @@ from typing import Any
 from flask import Request
 
 from ..config import Settings
-from ..request_extension import evaluation_time, instant
+from ..i18n import translator_for
+from ..request_extension import EXTENSION_KEY, evaluation_time, instant, ours
 from ..service import Presentation
+from .language import choose_language
 
 
 def presentation(request: Request, settings: Settings, extension: Any) -> Presentation:
+    member = ours(extension)
+    requested = member.get("language") if member is not None else None
+    language = choose_language(request, settings, requested, f"extension.{EXTENSION_KEY}.language")
     as_of = None
     if settings.auth_mode == "off":
         as_of = evaluation_time(extension)
         if as_of is None and "now" in request.args:
             as_of = instant(request.args["now"], "now")
-    return Presentation(as_of=as_of)
+    return Presentation(translator=translator_for(language), as_of=as_of)
