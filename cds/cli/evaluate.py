@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(wire.cards(answer.cards), indent=2, ensure_ascii=False))
     else:
-        print_cards(answer.cards, answer.evaluated_at)
+        print_cards(answer.cards, answer.evaluated_at, shown.translator)
     return 0
 
 

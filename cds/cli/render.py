@@ -16,23 +16,34 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.describe import RuleDescription
+from ..core.i18n import ENGLISH, N_, Translator
 from ..core.model import Card
 from ..core.rules import RULE_SET_VERSION
 
 INDICATOR_STYLES = {"critical": "bold white on red", "warning": "bold black on yellow"}
-TIER_WORDS = {"E": "emergency", "U": "urgent", "R": "routine", "S": "self-care"}
+TIER_WORDS = {
+    "E": N_("emergency tier"),
+    "U": N_("urgent tier"),
+    "R": N_("routine tier"),
+    "S": N_("self-care tier"),
+}
 
 
 def print_cards(
-    cards: Sequence[Card], evaluated_at: datetime, console: Console | None = None
+    cards: Sequence[Card],
+    evaluated_at: datetime,
+    t: Translator = ENGLISH,
+    console: Console | None = None,
 ) -> None:
     """Every card in answer order, after the time the answer was evaluated at."""
     out = console or Console(highlight=False)
-    shown = evaluated_at.isoformat(timespec="minutes")
-    count = f"{len(cards)} card" + ("" if len(cards) == 1 else "s")
-    parts: list[Text | Rule | Group] = [Text(f"{count}, evaluated as of {shown}", style="dim")]
+    n = len(cards)
+    heading = t.ngettext(
+        "{n} card, evaluated as of {time}", "{n} cards, evaluated as of {time}", n
+    ).format(n=n, time=evaluated_at.isoformat(timespec="minutes"))
+    parts: list[Text | Rule | Group] = [Text(heading, style="dim")]
     for number, card in enumerate(cards, start=1):
-        parts += [Rule(style="dim"), _card(number, card)]
+        parts += [Rule(style="dim"), _card(number, card, t)]
     emit(out, *parts)
 
 
@@ -47,27 +58,32 @@ def emit(out: Console, *parts: RenderableType) -> None:
     out.file.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
 
 
-def print_rules(rules: Sequence[RuleDescription], console: Console | None = None) -> None:
+def print_rules(
+    rules: Sequence[RuleDescription], t: Translator = ENGLISH, console: Console | None = None
+) -> None:
     """The rule set as a table: id, name, tier, routes."""
     out = console or Console(highlight=False)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("Rule", "Name", "Tier", "Route"):
-        table.add_column(column, overflow="fold", no_wrap=column == "Rule")
+    table.add_column(t.gettext(N_("Rule")), no_wrap=True)
+    for column in (N_("Name"), N_("Tier"), N_("Route")):
+        table.add_column(t.gettext(column), overflow="fold")
     for rule in rules:
-        table.add_row(rule.id, rule.name, TIER_WORDS[rule.tier], ", ".join(rule.routes))
-    count = f"{len(rules)} rule" + ("" if len(rules) == 1 else "s")
-    emit(out, table, Text(f"{count}, rule set {RULE_SET_VERSION}", style="dim"))
+        tier = t.gettext(TIER_WORDS[rule.tier])
+        table.add_row(rule.id, rule.name, tier, ", ".join(rule.routes))
+    n = len(rules)
+    footer = t.ngettext("{n} rule, rule set {version}", "{n} rules, rule set {version}", n)
+    emit(out, table, Text(footer.format(n=n, version=RULE_SET_VERSION), style="dim"))
 
 
-def _card(number: int, card: Card) -> Group:
+def _card(number: int, card: Card, t: Translator) -> Group:
     ext = card.extension
-    facts = [TIER_WORDS.get(ext.tier or "", "data quality")]
+    facts = [t.gettext(TIER_WORDS.get(ext.tier or "", N_("data quality")))]
     if ext.rule_id:
         facts.append(ext.rule_id)
     if ext.covered_by:
-        facts.append(f"covered by {ext.covered_by}")
+        facts.append(t.gettext(N_("covered by {rule}")).format(rule=ext.covered_by))
     if ext.merged_into:
-        facts.append(f"merged into {ext.merged_into}")
+        facts.append(t.gettext(N_("merged into {rule}")).format(rule=ext.merged_into))
     # A grid gives the summary and the suggestion a hanging indent when they wrap.
     head = Table.grid(padding=(0, 1))
     head.add_column(no_wrap=True)
@@ -82,7 +98,7 @@ def _card(number: int, card: Card) -> Group:
     for suggestion in card.suggestions:
         priority = suggestion.referral.priority
         label = suggestion.label + (f" ({priority})" if priority else "")
-        head.add_row(Text("Suggests", style="bold green"), label)
+        head.add_row(Text(t.gettext(N_("Suggests")), style="bold green"), label)
     parts: list[Table | Padding] = [head]
     if card.detail:
         parts.append(Padding(Markdown(card.detail), (1, 0, 0, 3)))

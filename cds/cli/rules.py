@@ -28,9 +28,10 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(markdown())
         return 0
-    described = catalog(translator(args))
+    language = translator(args)
+    described = catalog(language)
     if args.json:
         print(json.dumps([asdict(d) for d in described], indent=2, ensure_ascii=False))
         return 0
-    print_rules(described)
+    print_rules(described, language)
     return 0
