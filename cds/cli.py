@@ -1,4 +1,4 @@
-"""The `calf-cds` console script: serve | evaluate | rules | db | report.
+"""The `calf-cds` console script: serve | evaluate | rules | db | report | dev-ehr.
 
 Exit codes: 0 success; 1 the input was evaluated but refused (e.g. 412); 2 usage or input errors.
 """
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_store_commands(commands)
+    from .smart.dev_ehr_cli import add_command as add_dev_ehr_command
+
+    add_dev_ehr_command(commands)  # the SMART app's development EHR (issue 20)
     return parser
 
 

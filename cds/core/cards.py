@@ -7,12 +7,14 @@ that fails to build is logged with its rule id and replaced by a minimal card (Â
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from . import wording
 from .compose import Planned, compose, safety_net_topic
@@ -152,6 +154,7 @@ class CardRequest:
     patient_id: str | None = None
     translator: Translator = ENGLISH
     smart_launch_url: str | None = None  # the red-flag check app's launch URL, when enabled
+    reference_time: datetime | None = None  # an evaluation time the request asked for
     hook_instance: str | None = None
     unsatisfied_prefetch: tuple[str, ...] = ()
     incomplete_queries: tuple[tuple[str, str], ...] = ()  # (query key, reason)
@@ -1003,16 +1006,17 @@ class _CardBuilder:
         )
 
     def _app_context(self, missing: tuple[str, ...]) -> str:
-        import json
-
-        return json.dumps(
-            {
-                "hookInstance": self.request.hook_instance,
-                "ruleId": self.rule.id,
-                "findings": list(missing),
-            },
-            separators=(",", ":"),
-        )
+        """The smart link's appContext (issue 20): the hook call, the card's rule and the finding
+        ids to complete; with the evaluation time the request asked for, so the app judges the
+        record at the same instant (testers' requests; an EHR's call never sets one)."""
+        context: dict[str, object] = {
+            "hookInstance": self.request.hook_instance,
+            "ruleId": self.rule.id,
+            "findings": list(missing),
+        }
+        if self.request.reference_time is not None:
+            context["evaluationTime"] = self.request.reference_time.isoformat()
+        return json.dumps(context, separators=(",", ":"))
 
     def _evidence_item(self, record: Finding) -> EvidenceItem:
         m = record.measurement

@@ -1,5 +1,7 @@
 """How a request asks its answer to be shown: evaluation time ("as of") and the app link.
 
+The red-flag check app's launch URL goes on cards when CDS_SMART_CLIENT_ID is set (issue 20).
+
 The reference time comes from the request's documented extension
 (`extension["example.calf-cds"].evaluationTime`) or, on `/evaluate`, the `now` query
 parameter. It is honoured only while authentication is off (testers, the console, the
@@ -16,6 +18,7 @@ from flask import Request
 from ..config import Settings
 from ..errors import BadRequest
 from ..service import Presentation
+from ..smart.oauth import launch_url
 
 EXTENSION_KEY = "example.calf-cds"
 
@@ -40,4 +43,4 @@ def presentation(request: Request, settings: Settings, extension: Any) -> Presen
             as_of = _as_of(ours["evaluationTime"], f"extension.{EXTENSION_KEY}.evaluationTime")
         elif "now" in request.args:
             as_of = _as_of(request.args["now"], "now")
-    return Presentation(as_of=as_of)
+    return Presentation(as_of=as_of, smart_launch_url=launch_url(settings, request.host_url))
