@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 
 from ..config import Settings
 from ..errors import NotFound
+from ..http.errors import outcome_response
 from ..http.jsonout import json_response
 from ..http.runtime import runtime
 from ..registry import DEFAULT_SERVICE_ID, SERVICES
@@ -43,6 +44,7 @@ log = logging.getLogger("cds.smart")
 EXTENSION_KEY = "calf-cds-smart"
 _HERE = Path(__file__).resolve().parent
 MAX_LAUNCH_CHARS = 2048
+JSON, HTML = "application/json", "text/html"
 
 blueprint = Blueprint(
     "smart",
@@ -256,10 +258,12 @@ def questionnaire_resource(questionnaire_id: str) -> Response:
 
 
 @blueprint.errorhandler(SmartAppError)
-def _error_page(error: SmartAppError) -> tuple[str, int]:
-    return render_template("smart/error.html", title=error.title, message=error.message), (
-        error.status
-    )
+def _error_page(error: SmartAppError) -> ResponseReturnValue:
+    """A page for a browser; an OperationOutcome for any other caller (cds-hooks.md "Errors")."""
+    if request.accept_mimetypes.best_match([JSON, HTML]) == HTML:
+        page_html = render_template("smart/error.html", title=error.title, message=error.message)
+        return page_html, error.status
+    return outcome_response(error.status, error.issue_code, f"{error.title}: {error.message}")
 
 
 @blueprint.after_request

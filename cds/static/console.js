@@ -75,6 +75,51 @@
     return el("a", { text: label, attrs: { href, rel: "noopener noreferrer", target: "_blank" } });
   }
 
+  /* A SMART link is launched by an EHR (iss + launch). The console is no EHR: with a
+     development EHR configured (`calf-cds dev-ehr`, CDS_SMART_DEV_EHR_URL) it asks that EHR to
+     launch the app for the request's patient; otherwise it shows the link as text. */
+  const smartLauncher = readJson("smart-launcher");
+  let currentPatient = null;
+
+  function readJson(id) {
+    const node = $(id);
+    if (!node) return {};
+    try {
+      const parsed = JSON.parse(node.textContent || "{}");
+      return parsed && typeof parsed === "object" ? parsed : {};
+    } catch (_error) {
+      return {};
+    }
+  }
+
+  function patientOf(request) {
+    if (request && request.context && typeof request.context.patientId === "string") {
+      return request.context.patientId;
+    }
+    for (const entry of (request && request.entry) || []) {
+      const resource = entry && entry.resource;
+      if (resource && resource.resourceType === "Patient" && typeof resource.id === "string") {
+        return resource.id;
+      }
+    }
+    return null;
+  }
+
+  function smartLink(cardLink) {
+    const launcher = safeHref(smartLauncher.devEhr ? smartLauncher.devEhr + "/launch" : null);
+    if (!launcher || !currentPatient || !safeHref(cardLink.url)) {
+      return document.createTextNode(cardLink.label + " (an EHR launches it: " + cardLink.url + ")");
+    }
+    const url = new URL(launcher);
+    url.searchParams.set("patient", currentPatient);
+    url.searchParams.set("url", cardLink.url);
+    if (typeof cardLink.appContext === "string") url.searchParams.set("appContext", cardLink.appContext);
+    return el("a", {
+      text: cardLink.label,
+      attrs: { href: url.href, rel: "noopener noreferrer", target: "_blank" },
+    });
+  }
+
   function setStatus(text, kind) {
     status.textContent = text;
     status.className = kind ? "status-" + kind : "";
@@ -303,6 +348,8 @@
     for (const cardLink of cardData.links || []) {
       if (cardLink.type === "absolute") {
         article.append(el("p", { className: "card-link" }, [link(cardLink.label, cardLink.url)]));
+      } else if (cardLink.type === "smart") {
+        article.append(el("p", { className: "card-link", testid: "smart-link" }, [smartLink(cardLink)]));
       }
     }
     const feedback = el("p", { className: "card-feedback", testid: "feedback", attrs: { role: "status" } });
@@ -459,6 +506,7 @@
       url = "/cds-services/" + encodeURIComponent(serviceSelect.value);
     }
     const serviceId = serviceSelect.value;
+    currentPatient = patientOf(parsed);
     sendButton.disabled = true;
     setStatus("Asking " + url + "\u2026", "");
     const answer = await post(url, body.value);
