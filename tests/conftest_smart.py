@@ -113,9 +113,10 @@ def app_config(tmp: Path, ehr_url: str, clock: FakeClock, **overrides: Any) -> d
 
 
 @pytest.fixture
-def smart_overrides() -> dict[str, Any]:
-    """calf-cds settings a test module changes (override this fixture)."""
-    return {}
+def smart_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """calf-cds settings a test changes (parametrise it indirectly)."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    return overrides
 
 
 @pytest.fixture
