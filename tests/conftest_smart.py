@@ -106,6 +106,7 @@ def app_config(tmp: Path, ehr_url: str, clock: FakeClock, **overrides: Any) -> d
         "auth_mode": "off",
         "smart_client_id": CLIENT_ID,
         "fhir_server_allowlist": ehr_url,
+        "smart_dev_ehr_url": ehr_url,  # the console launches the app through it
         "smart_session_dir": str(tmp / "sessions"),
         "smart_clock": clock,
         **overrides,
