@@ -5,7 +5,9 @@ failures (whole, partial), and the cards after it."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from conftest import SAMPLE_CLOCK, SAMPLES, load_json
+from conftest import REPO, SAMPLE_CLOCK, SAMPLES, load_json
 from conftest_smart import (
     BROWSER_ACCEPT,
     CLIENT_ID,
@@ -30,6 +32,7 @@ from conftest_smart import (
 from loopback import closed_port_url, connection_attempted, silent_listener
 
 from cds.fhir.resources import problems
+from cds.observability import JsonFormatter
 from cds.smart.dev_ehr_store import PARTIAL, WHOLE
 from cds.smart.oauth import SCOPES
 from cds.smart.session import COOKIE_NAME
@@ -574,3 +577,54 @@ def test_app_pages_need_no_cds_hooks_jwt_in_required_mode(tmp_path: Path) -> Non
     assert "Your session has ended" in page.get_data(as_text=True)  # the app's own sign-in
     assert api.status_code == 401
     assert api.get_json()["issue"][0]["diagnostics"] == "unauthorized"
+
+
+def test_the_session_gets_a_new_id_once_signed_in(
+    smart_world: SmartWorld, browser: httpx.Client
+) -> None:
+    callback = to_the_callback(smart_world, browser)
+    before = browser.cookies[COOKIE_NAME]
+
+    browser.get(callback)
+
+    assert browser.cookies[COOKIE_NAME] != before
+    with httpx.Client(headers={"Accept": BROWSER_ACCEPT}, timeout=20) as stale:
+        stale.cookies.set(COOKIE_NAME, before, domain="127.0.0.1", path="/smart")
+        assert stale.get(f"{smart_world.url}/smart/form").status_code == 401
+
+
+def test_the_flow_logs_no_patient_data_and_no_secrets(
+    smart_world: SmartWorld, browser: httpx.Client
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.DEBUG)
+    logger = logging.getLogger("cds")
+    logger.addHandler(handler)
+    try:
+        page = signed_in(smart_world, browser)
+        browser.post(f"{smart_world.url}/smart/form", data=every_answer(page, **WELLS_3))
+    finally:
+        logger.removeHandler(handler)
+    stored = json.loads(session_file(smart_world).read_text())
+    lines = stream.getvalue().splitlines()
+
+    assert any('"SMART write"' in line for line in lines)
+    for secret in (PATIENT, "Perry", "1973-10-03", stored["access_token"], stored["csrf"]):
+        assert not [line for line in lines if secret in line], secret
+
+
+def test_the_dev_ehr_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:
+    from cds.cli import main
+
+    assert main(["dev-ehr", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "loopback only" in capsys.readouterr().err
+
+
+def test_the_docker_image_never_starts_the_dev_ehr() -> None:
+    lines = (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    command = [line for line in lines if line.startswith("CMD")]
+
+    assert command
+    assert all("dev-ehr" not in line for line in command)

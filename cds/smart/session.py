@@ -89,6 +89,14 @@ class SessionStore:
         self.save(session)
         return session
 
+    def renew(self, session: SmartSession) -> SmartSession:
+        """The same session under a new id (the old file removed): called once the user has
+        signed in, so an id seen before sign-in never reaches the token."""
+        renewed = msgspec.structs.replace(session, id=secrets.token_urlsafe(32))
+        self.save(renewed)
+        self.delete(session.id)
+        return renewed
+
     def load(self, session_id: str) -> SmartSession | None:
         """The live session, or None (unknown, expired: an expired one is deleted)."""
         path = self._path(session_id)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..config import Settings
 from ..errors import NotFound
@@ -68,12 +70,8 @@ def install_smart(app: Flask, settings: Settings) -> None:
         directory = (
             Path(settings.smart_session_dir) if settings.smart_session_dir else default_directory()
         )
-        clock = settings.extra.get("smart_clock")
-        sessions = (
-            SessionStore(directory, settings.smart_session_s, clock)
-            if clock
-            else SessionStore(directory, settings.smart_session_s)
-        )
+        clock = settings.extra.get("smart_clock") or time.time  # tests move the session clock
+        sessions = SessionStore(directory, settings.smart_session_s, clock)
         signer = CookieSigner(signing_key(settings, directory), settings.smart_session_s)
         app.extensions[EXTENSION_KEY] = SmartRuntime(sessions, signer)
     app.register_blueprint(blueprint)
@@ -121,16 +119,7 @@ def launch() -> ResponseReturnValue:
     session.jwks_uri = config.jwks_uri
     smart.sessions.save(session)
     response = redirect(url, code=302)
-    response.set_cookie(
-        COOKIE_NAME,
-        smart.signer.sign(session.id),
-        max_age=int(settings.smart_session_s),
-        path=COOKIE_PATH,
-        secure=_secure(settings),
-        httponly=True,
-        # Lax: sent on the EHR's redirect back (a top-level GET), never on a cross-site post.
-        samesite="Lax",
-    )
+    _set_cookie(response, smart, session, settings)
     return response
 
 
@@ -156,7 +145,7 @@ def callback() -> ResponseReturnValue:
     granted = oauth.grant(token, iss=session.iss, config=config, client_id=settings.smart_client_id)
     session.access_token, session.patient = granted.access_token, granted.patient
     session.fhir_user, session.app_context = granted.fhir_user, granted.app_context
-    smart.sessions.save(session)
+    session = smart.sessions.renew(session)
     log.info(
         "SMART launch authorised",
         extra={
@@ -164,7 +153,9 @@ def callback() -> ResponseReturnValue:
             "performer": bool(granted.fhir_user),
         },
     )
-    return redirect("/smart/form", code=303)  # see other: a reload never replays the code
+    response = redirect("/smart/form", code=303)  # see other: a reload never replays the code
+    _set_cookie(response, smart, session, settings)
+    return response
 
 
 @blueprint.get("/smart/form")
@@ -279,6 +270,21 @@ def _no_store(response: Response) -> Response:
 
 def _secure(settings: Settings) -> bool:
     return request.is_secure or settings.public_base_url.startswith("https://")
+
+
+def _set_cookie(
+    response: WerkzeugResponse, smart: SmartRuntime, session: SmartSession, settings: Settings
+) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        smart.signer.sign(session.id),
+        max_age=int(settings.smart_session_s),
+        path=COOKIE_PATH,
+        secure=_secure(settings),
+        httponly=True,
+        # Lax: sent on the EHR's redirect back (a top-level GET), never on a cross-site post.
+        samesite="Lax",
+    )
 
 
 def _session(smart: SmartRuntime) -> SmartSession:
