@@ -101,3 +101,22 @@ def test_smart_links_carry_their_context_in_app_context_not_the_url(
         for link in smart_links(card):
             parts = urlsplit(link["url"])
             assert (parts.scheme, parts.query, parts.fragment) == ("https", "", ""), name
+
+
+def test_a_card_that_lists_only_lab_values_gets_no_link(
+    cards: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """Potassium, TSH, CK or an ABI are not recorded by a clinician at the bedside: a card
+    that lists only such items offers no red-flag check."""
+    cramps = [
+        card
+        for name, card in cards
+        if name == "cramps-secondary-hypothyroidism.json"
+        and card["extension"]["example.calf-cds"]["ruleId"] == "R-CRAMP-SECONDARY"
+    ]
+    (card,) = cramps
+    own = card["extension"]["example.calf-cds"]
+
+    assert own["notRecorded"]  # the card lists lab values
+    assert "missingItems" not in own
+    assert smart_links(card) == []

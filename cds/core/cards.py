@@ -19,6 +19,7 @@ from datetime import datetime
 from . import wording
 from .compose import Planned, compose, safety_net_topic
 from .engine import Assessment, FiredRule
+from .findings import FINDINGS
 from .findingset import FindingSet, timestamp
 from .i18n import ENGLISH, N_, Translator
 from .measurements import ANALYTE_NAMES, decimals_for
@@ -945,9 +946,16 @@ class _CardBuilder:
             if is_dvt and not self.assessment.groups
             else []
         )
-        missing_ids = tuple(
-            dict.fromkeys([*wells_missing, *(f for item in missing_items for f in item.findings)])
-        )
+        # What the red-flag check app can complete: findings a clinician answers present or
+        # absent; lab values and vital signs (an analyte, or no presence code) stay with the lab.
+        bedside = [
+            f
+            for item in missing_items
+            if item.analyte is None
+            for f in item.findings
+            if FINDINGS[f].codes
+        ]
+        missing_ids = tuple(dict.fromkeys([*wells_missing, *bedside]))
         links = []
         if source.url:
             links.append(Link(source.label, source.url))
