@@ -628,3 +628,24 @@ def test_the_docker_image_never_starts_the_dev_ehr() -> None:
 
     assert command
     assert all("dev-ehr" not in line for line in command)
+
+
+@pytest.mark.parametrize(
+    "iss",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("ftp://ehr.example/fhir", id="not-http"),
+        pytest.param("https://user@ehr.example/fhir", id="userinfo"),
+        pytest.param("{ehr}/fhir?x=1", id="query"),
+    ],
+)
+def test_a_malformed_iss_is_refused(
+    smart_world: SmartWorld, browser: httpx.Client, iss: str
+) -> None:
+    response = browser.get(
+        f"{smart_world.url}/smart/launch",
+        params={"iss": iss.format(ehr=smart_world.ehr_url), "launch": "x"},
+    )
+
+    assert response.status_code == 400
+    assert "no valid `iss`" in response.text

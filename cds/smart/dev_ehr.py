@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +170,8 @@ class DevEhr:
     launches: dict[str, Launch] = field(default_factory=dict)
     codes: dict[str, Code] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
-    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) received
+    # (method, path) of the last requests received, for tests (bounded: it runs for days).
+    requests: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=1000))
     private_jwk: dict[str, Any] = field(default_factory=dict)
     public_jwk: dict[str, Any] = field(default_factory=dict)
 

@@ -15,6 +15,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -86,7 +87,8 @@ def launch_url(settings: Settings, host_url: str) -> str | None:
 
 def checked_iss(iss: str | None, settings: Settings) -> str:
     """The launch's FHIR base, when its origin is allowlisted; else LaunchRefused (no fetch)."""
-    if not iss or normalise_origin(iss) is None:
+    parts = urlsplit(iss or "")
+    if not iss or normalise_origin(iss) is None or parts.query or parts.fragment:
         raise LaunchRefused("The launch has no valid `iss` (the EHR's FHIR base URL).")
     if not is_allowed_fhir_server(iss, settings):
         log.warning(
