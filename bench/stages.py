@@ -23,7 +23,8 @@ from bench.engine import request_body
 from bench.generate import NOW
 from cds import wire
 from cds.config import Settings
-from cds.core.cards import CardRequest, build_cards
+from cds.core.card_request import CardRequest
+from cds.core.cards import build_cards
 from cds.core.engine import evaluate
 from cds.fhir import reading
 from cds.fhir.prefetch import read_prefetch

@@ -16,7 +16,8 @@ import msgspec
 
 from . import metrics
 from .config import Settings
-from .core.cards import CardRequest, build_cards
+from .core.card_request import CardRequest
+from .core.cards import build_cards
 from .core.engine import evaluate
 from .core.i18n import ENGLISH, Translator
 from .core.model import Card

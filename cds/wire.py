@@ -12,8 +12,7 @@ from typing import Any
 
 from .core.model import Card, CardExtension, Code, EvidenceItem, Link, Suggestion
 from .fhir.service_request_fast import service_request_fast
-
-EXTENSION_KEY = "example.calf-cds"  # reverse-domain of calf-cds.example (CDS Hooks 2.0 §Extensions)
+from .request_extension import EXTENSION_KEY
 
 
 def coding(code: Code) -> dict[str, str]:

@@ -15,15 +15,9 @@ import pytest
 from finding_factory import L, R, U, extraction, f
 
 from cds.core import wording
-from cds.core.cards import (
-    EVIDENCE_CAP,
-    SUMMARY_LIMIT,
-    CardRequest,
-    build_cards,
-    build_rule_card,
-    time_ordered_uuids,
-    value_text,
-)
+from cds.core.card_request import CardRequest, time_ordered_uuids
+from cds.core.card_text import EVIDENCE_CAP, SUMMARY_LIMIT, value_text
+from cds.core.cards import build_cards, build_rule_card
 from cds.core.engine import Assessment, evaluate
 from cds.core.i18n import ENGLISH
 from cds.core.model import (

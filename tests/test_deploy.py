@@ -303,6 +303,7 @@ def test_the_example_settings_are_accepted_by_the_service(
         "auth_mode": config["CDS_AUTH_MODE"],
         "public_base_url": config["CDS_PUBLIC_BASE_URL"],
         "trusted_issuers": secret["CDS_TRUSTED_ISSUERS"],
+        "patient_hash_salt": secret["CDS_PATIENT_HASH_SALT"],
     }
 
     create_app(settings)  # raises ConfigurationError at startup for a bad value, as below

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cds.fhir_client import (
+    FetchOutcome,
+    TemplateError,
+    fetch_queries,
+    normalise_origin,
+    render_template,
+)
 from loopback import (
     ENTRIES_PER_PAGE,
     GOOD_TOKEN,
@@ -27,13 +34,6 @@ from loopback import (
 
 from cds import create_app
 from cds.config import Settings
-from cds.fhir_client import (
-    FetchOutcome,
-    TemplateError,
-    fetch_queries,
-    normalise_origin,
-    render_template,
-)
 
 BUDGET_MARGIN_S = 0.4
 

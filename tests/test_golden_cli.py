@@ -92,6 +92,13 @@ def test_a_sample_without_now_is_evaluated_at_its_own_reference_time(
     assert plan(json.loads(out)["cards"]) == golden_plan(name)
 
 
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal wide enough that no summary wraps (rich reads COLUMNS)."""
+    monkeypatch.setenv("COLUMNS", "400")
+
+
+@pytest.mark.usefixtures("wide")
 @pytest.mark.parametrize("name", CLI_SAMPLES)
 def test_evaluate_prints_readable_cards_in_the_answers_order(
     capsys: pytest.CaptureFixture[str], name: str
@@ -102,18 +109,34 @@ def test_evaluate_prints_readable_cards_in_the_answers_order(
     code, out = evaluate(capsys, sample(name))
 
     assert code == 0
-    if not cards:
-        assert out.strip() == "No cards."
+    lines = out.splitlines()
+    count = f"{len(cards)} card" + ("" if len(cards) == 1 else "s")
+    assert lines[0] == f"{count}, evaluated as of 2026-11-25T12:00+00:00"
     positions = []
     for number, card in enumerate(cards, start=1):
-        header = f"{number}. [{card['indicator'].upper()}] {card['summary']}"
-        assert header in out
-        rule = card["extension"]["example.calf-cds"].get("ruleId", "(data quality)")
-        assert f"{header}\n   rule: {rule}" in out
-        positions.append(out.index(header))
+        header = f"{number}.  {card['indicator'].upper()}  {card['summary']}"
+        (index,) = [i for i, line in enumerate(lines) if line == header]
+        ext = card["extension"]["example.calf-cds"]
+        assert ext.get("ruleId", "data quality") in lines[index + 1]
+        positions.append(index)
     assert positions == sorted(positions)
+    assert "**" not in out  # the markdown is drawn, not printed raw
 
 
+def test_piped_output_fits_80_columns_without_colour_or_trailing_blanks(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+    code, out = evaluate(capsys, sample("pe-suspected-dvt-with-dyspnoea"))
+
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "\x1b[" not in out
+    assert [line for line in out.splitlines() if line != line.rstrip()] == []
+
+
+@pytest.mark.usefixtures("wide")
 def test_evaluate_wells_likely_sample_states_the_score_and_the_referral(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -121,17 +144,53 @@ def test_evaluate_wells_likely_sample_states_the_score_and_the_referral(
 
     assert code == 0
     assert "DVT likely (Wells 2)" in out
-    assert "[urgent; 431883007 Referral to DVT clinic]" in out  # default profile
+    suggests = [line for line in out.splitlines() if line.startswith("Suggests")]
+    assert suggests == [
+        "Suggests     Draft referral: phlebologist or hospital DVT clinic today, ultrasound "
+        "within 4 h (urgent)"
+    ]
+    assert "• Proximal leg-vein ultrasound within 4 h." in out
 
 
+@pytest.mark.usefixtures("wide")
 def test_evaluate_an_emergency_card_shows_its_stat_referral(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out = evaluate(capsys, sample("spinal-mscc-cancer-leg-weakness"))
 
     assert code == 0
-    assert "1. [CRITICAL] " in out
-    assert "[stat; mscc-coordinator MSCC coordinator / acute oncology]" in out
+    assert out.splitlines()[2].startswith("1.  CRITICAL  ")
+    assert any(line.startswith("Suggests") and line.endswith("(stat)") for line in out.splitlines())
+
+
+def test_now_that_is_not_a_date_time_is_a_usage_error_naming_the_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", sample("dvt-unilateral-swelling-wells-likely"), "--now", "yesterday"])
+
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --now: --now: must be an ISO 8601 date-time with an offset" in err
+    assert "CDS_EVALUATION_TIME" not in err
+
+
+def test_an_unknown_service_is_a_usage_error_listing_the_services(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", sample("dvt-unilateral-swelling-wells-likely"), "--service", "x"])
+
+    assert exit_.value.code == 2
+    assert "argument --service: invalid choice: 'x'" in capsys.readouterr().err
+
+
+def test_version_names_the_release(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == "calf-cds 2026.2.0"
 
 
 def test_evaluate_a_plain_prefetch_bundle(
@@ -174,7 +233,7 @@ def test_evaluate_ndjson_resources_as_one_bundle(
         pytest.param(b'{"hook": ', "400 invalid: malformed JSON", id="truncated-json"),
     ],
 )
-def test_evaluate_refuses_bad_input_with_exit_2_and_a_reason(
+def test_evaluate_refuses_bad_input_with_exit_1_and_a_reason(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes | None, message: str
 ) -> None:
     path = tmp_path / "input.json"
@@ -183,24 +242,28 @@ def test_evaluate_refuses_bad_input_with_exit_2_and_a_reason(
 
     code, out, err = run(capsys, "evaluate", str(path))
 
-    assert code == 2
+    assert code == 1
     assert out == ""
     assert message in err
     assert "Traceback" not in err
 
 
-def test_rules_lists_every_rule_with_tier_and_route(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("wide")
+def test_rules_lists_every_rule_with_its_name_tier_and_route(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out, _ = run(capsys, "rules")
 
     assert code == 0
-    assert out.rstrip().endswith(f"{len(RULES)} rules")
+    assert out.rstrip().endswith(f"{len(RULES)} rules, rule set 2026.2")
     assert len(RULES) == 30
-    lines = out.splitlines()
+    words = {"E": "emergency", "U": "urgent", "R": "routine", "S": "self-care"}
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("R-")}
     for rule in RULES:
-        (line,) = [line for line in lines if line.split()[:1] == [rule.id]]
-        assert line.split()[1] == rule.tier.value
-    (spinal,) = [line for line in lines if line.startswith("R-SPINAL-RED-FLAG ")]
-    assert "mscc, emergency" in spinal
+        row = rows[rule.id]
+        assert f" {rule.name} " in row
+        assert f" {words[rule.tier.value]} " in row
+    assert rows["R-SPINAL-RED-FLAG"].rstrip().endswith("mscc, emergency")
 
 
 def test_rules_json_describes_each_rule_in_display_order(

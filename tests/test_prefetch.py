@@ -6,9 +6,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from cds.prefetch import prefetch_templates, read_prefetch
 
 from cds.config import Settings
-from cds.prefetch import prefetch_templates, read_prefetch
 
 OBSERVATION = {"resourceType": "Observation", "id": "o1"}
 

@@ -28,7 +28,9 @@ from conftest_store import (
 from flask import Flask
 
 from cds.cli import main
+from cds.cli.store import render_report
 from cds.store import Store
+from cds.store.records import RuleReport, RuleReportRow
 
 CALF_CDS = Path(sys.executable).with_name("calf-cds")
 
@@ -141,7 +143,18 @@ def test_cli_report_table(cli_store: Store, capsys: pytest.CaptureFixture[str]) 
     dvt = next(line for line in lines if line.startswith("R-DVT-1"))
     assert dvt.split()[1:5] == ["4", "1", "2", "66.7%"]
     assert "already-done (Already done) x1" in dvt
+    assert "2 rules with cards issued" in lines
     assert "unmatched feedback (card not recorded): 1" in out
+
+
+def test_cli_report_counts_rules_in_the_singular_and_the_plural() -> None:
+    row = RuleReportRow("R-ALI-1", issued=1, accepted=0, overridden=0, override_rate=None)
+
+    one = render_report(RuleReport(rows=(row,), unmatched_feedback=0), "table")
+    none = render_report(RuleReport(rows=(), unmatched_feedback=0), "table")
+
+    assert "1 rule with cards issued" in one.splitlines()
+    assert "0 rules with cards issued" in none.splitlines()
 
 
 def test_cli_report_csv(cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,7 @@ from conftest import SAMPLE_CLOCK
 
 from cds.config import Settings
 from cds.core import findings as cat
-from cds.core.cards import SIDED_FINDINGS
+from cds.core.card_text import SIDED_FINDINGS
 from cds.core.model import Side
 from cds.core.rules import WELLS_FINDINGS
 from cds.core.wording import CHECKLISTS

@@ -12,6 +12,7 @@ from ..errors import BadRequest, NotFound
 from ..fhir.bundle import BundleError
 from ..jsonio import envelope, json_object
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
+from ..request_extension import EXTENSION_KEY
 from ..schemas import load_hook_request
 from ..service import HookAnswer, evaluate_bundle, run_hook
 from ..smart.registration import registration
@@ -31,7 +32,7 @@ def discovery() -> Response:
     app = registration(settings, request.host_url)
     if app is not None:  # the red-flag check app's smart links (issue 20)
         for entry in services:
-            entry["extension"] = {wire.EXTENSION_KEY: {"smartApp": app}}
+            entry["extension"] = {EXTENSION_KEY: {"smartApp": app}}
     return json_response({"services": services})
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..core import findings as cat
-from ..core.cards import SIDED_FINDINGS
+from ..core.card_text import SIDED_FINDINGS
 from ..core.i18n import N_
 from ..core.model import TAG_AT_ANY_SITE, TAG_NOT_DEEP_VEIN, TAG_OUTSIDE_LEG, TAG_SUPPORTING
 from ..core.rules import WELLS_FINDINGS

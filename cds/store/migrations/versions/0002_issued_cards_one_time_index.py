@@ -2,7 +2,7 @@
 
 Every hook call writes its cards, and each index is a b-tree a commit rewrites pages of: with
 the card uuids now time-ordered (version 7) and this index gone, a card write appends to ~6
-pages of the write-ahead log instead of ~17 (bench/README.md, pass 7). Its one reader, the
+pages of the write-ahead log instead of ~17. Its one reader, the
 per-rule report (`Store.report`), filters by created_at and groups by rule_id: the created_at
 index and the matching rows answer that, a report being run by hand, not on every request.
 

@@ -1,6 +1,7 @@
-"""`calf-cds dev-ehr`: the command line of the development EHR (cds.smart.dev_ehr).
+"""`calf-cds dev-ehr`: a development EHR that does SMART, for the red-flag check app (issue 20).
 
-Kept apart so `calf-cds` itself starts without importing the EHR's OAuth server.
+Loopback only, for testers and tests; never for production data. The EHR itself lives in
+`cds.smart.dev_ehr`, imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 DEFAULT_PORT = 8081
 
 
-def add_command(commands: Any) -> None:
-    """Register `dev-ehr` on the `calf-cds` sub-command parser."""
+def add_to(commands: Any) -> None:
+    """Add the command to the `calf-cds` subparsers (an argparse `add_subparsers()` result)."""
     parser = commands.add_parser(
         "dev-ehr",
         help="a development EHR that does SMART (loopback only; testers and tests)",
@@ -34,12 +35,12 @@ def add_command(commands: Any) -> None:
         "--user", default="Practitioner/dev-clinician", help="the user signed in (fhirUser)"
     )
     parser.add_argument("--samples", type=Path, default=None, help="default: fhir_samples/")
-    parser.set_defaults(handler=_run)
+    parser.set_defaults(handler=run)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..config import Settings
-    from .dev_ehr import serve
+    from ..smart.dev_ehr import serve
 
     try:
         return serve(

@@ -1,7 +1,6 @@
-"""`calf-cds db upgrade|downgrade|current` and `calf-cds report` (the store's commands;
-cds/cli.py adds them).
+"""`calf-cds db upgrade|downgrade|current` and `calf-cds report`: the store's commands.
 
-Exit codes follow cds/cli.py: 0 success; 1 the store is unavailable; 2 usage errors.
+Exit codes: 0 success; 1 the store is unavailable; 2 usage errors.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from .config import Settings
-from .errors import BadRequest, StoreUnavailable
+from ..config import Settings
+from ..errors import BadRequest, StoreUnavailable
 
 
-def add_store_commands(commands: Any) -> None:
+def add_to(commands: Any) -> None:
     """Add `db` and `report` to the `calf-cds` subparsers (argparse `add_subparsers()` result)."""
     db = commands.add_parser("db", help="the store's schema (Alembic migrations)")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
@@ -43,7 +42,7 @@ def add_store_commands(commands: Any) -> None:
 
 
 def _since(raw: str) -> datetime | None:
-    from .http.reports import parse_since
+    from ..http.reports import parse_since
 
     try:
         return parse_since(raw)
@@ -52,7 +51,7 @@ def _since(raw: str) -> datetime | None:
 
 
 def _open_store(settings: Settings) -> Any:
-    from .store import Store
+    from ..store import Store
 
     return Store.open(settings.database_url, settings=settings)
 
@@ -117,7 +116,7 @@ def _unavailable(store: Any) -> int:
 def render_report(report: Any, form: str) -> str:
     """A cds.store.RuleReport as `table` (terminal), `csv` (spreadsheets) or `json` (the
     `GET /reports/rules` body). Always ends with a newline."""
-    from .http.reports import report_to_wire
+    from ..http.reports import report_to_wire
 
     if form == "json":
         return json.dumps(report_to_wire(report), indent=2) + "\n"
@@ -147,7 +146,8 @@ def render_report(report: Any, form: str) -> str:
     ]
     window = f" since {report.since.date().isoformat()}" if report.since else ""
     lines.append("")
-    lines.append(f"{len(report.rows)} rules with cards issued{window}")
+    rules = f"{len(report.rows)} rule" + ("" if len(report.rows) == 1 else "s")
+    lines.append(f"{rules} with cards issued{window}")
     lines.append(f"unmatched feedback (card not recorded): {report.unmatched_feedback}")
     return "\n".join(line.rstrip() for line in lines) + "\n"
 

@@ -1,0 +1,41 @@
+"""The `calf-cds` console script: serve | evaluate | validate | rules | db | report | dev-ehr.
+
+Each command lives in its own module and adds itself to the parser. Exit codes: 0 success;
+1 bad input or a refusal (a file that cannot be read or evaluated, an invalid resource, a 4xx
+answer, the store unavailable); 2 usage (an unknown command or flag, a bad flag value, a
+configuration error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+
+from ..errors import ConfigurationError
+from . import dev_ehr, evaluate, rules, serve, store, validate
+
+COMMANDS = (serve, evaluate, validate, rules, store, dev_ehr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+    except ConfigurationError as exc:
+        print(f"calf-cds: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
+    )
+    parser.add_argument("--version", action="version", version=f"calf-cds {version('calf-cds')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_to(commands)
+    return parser

@@ -1,0 +1,5 @@
+"""`python -m cds.cli` runs the console script."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""`calf-cds evaluate FILE`: the cards for a CDS Hooks request, a FHIR Bundle or NDJSON resources,
+for a terminal (colour and wrapping; plain text when piped) or (`--json`) the CDS Hooks response.
+
+Exit codes: 0 cards printed; 1 the input could not be evaluated (unreadable, not JSON, refused
+with a 4xx); 2 usage (argparse: an unknown flag, a bad `--now` or `--service`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .. import request_extension
+from ..config import Settings
+from ..errors import BadRequest, ServiceError
+from ..registry import SERVICES
+
+
+def add_to(commands: Any) -> None:
+    """Add the command to the `calf-cds` subparsers (an argparse `add_subparsers()` result)."""
+    evaluate = commands.add_parser(
+        "evaluate", help="print the cards for a CDS Hooks request or a FHIR Bundle file"
+    )
+    evaluate.add_argument("file", type=Path, help="JSON request/Bundle, or NDJSON resources")
+    evaluate.add_argument(
+        "--service",
+        choices=sorted(SERVICES),
+        default=None,
+        help="service id (default: the one for the request's hook)",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the CDS Hooks response")
+    evaluate.add_argument(
+        "--now",
+        type=instant,
+        default=None,
+        metavar="ISO-8601",
+        help="evaluate as of this time, with its UTC offset (default: the request's own "
+        "evaluationTime, else now)",
+    )
+    evaluate.set_defaults(handler=run)
+
+
+def instant(text: str) -> datetime:
+    """`--now`: an ISO 8601 date-time with its offset (argparse names the flag on error)."""
+    try:
+        return request_extension.instant(text, "--now")
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(f"{exc.diagnostics}; got {text!r}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import wire
+    from ..fhir.bundle import BundleError
+    from ..jsonio import envelope, json_object
+    from ..registry import DEFAULT_SERVICE_ID
+    from ..schemas import load_hook_request
+    from ..service import Deps, Presentation, evaluate_bundle, run_hook
+    from .render import print_cards
+
+    settings = Settings.load()
+    try:
+        raw = read_document(args.file)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return _refused(f"cannot read {args.file}: {exc}")
+    deps = Deps(settings=settings)
+    try:
+        parsed = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
+        members = parsed.members
+        if "hook" in members:
+            document = envelope(members, settings)
+            service_id = args.service or next(
+                (s.id for s in SERVICES.values() if s.hook == document.get("hook")),
+                DEFAULT_SERVICE_ID,
+            )
+            service = SERVICES[service_id]
+            request = load_hook_request(document, expected_hook=service.hook)
+            shown = Presentation(
+                as_of=args.now or request_extension.evaluation_time(request.extra.get("extension"))
+            )
+            answer = run_hook(service, request, deps, shown)
+        elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
+            service = SERVICES[args.service or DEFAULT_SERVICE_ID]
+            bundle = msgspec.Raw(parsed.raw)
+            answer = evaluate_bundle(service, bundle, deps, Presentation(as_of=args.now))
+        else:
+            return _refused("expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources")
+    except BundleError as exc:
+        return _refused(f"entry: {exc}")
+    except ServiceError as exc:
+        return _refused(f"{exc.status} {exc.issue_code}: {exc.diagnostics}")
+    if args.json:
+        print(json.dumps(wire.cards(answer.cards), indent=2, ensure_ascii=False))
+    else:
+        print_cards(answer.cards, answer.evaluated_at)
+    return 0
+
+
+def _refused(reason: str) -> int:
+    print(f"calf-cds: {reason}", file=sys.stderr)
+    return 1
+
+
+def read_document(path: Path) -> bytes:
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    if path.suffix == ".ndjson":
+        resources = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        }
+        return json.dumps(bundle).encode()
+    return data

@@ -1,0 +1,141 @@
+"""How findings read on a card (clinical-rules.md §7.2): values in the unit sent, sides,
+dates, one "Why" line per record; EHR text escaped so it cannot inject markdown. Pure."""
+
+from __future__ import annotations
+
+import re
+
+from .i18n import N_, Translator
+from .measurements import decimals_for
+from .model import (
+    TAG_NOT_DEEP_VEIN,
+    Finding,
+    Measurement,
+    Side,
+)
+from .scores import DDimerResult
+from .units import display_unit, unit_of_unitless
+
+SUMMARY_LIMIT = 140  # CDS Hooks 2.0: summary < 140 characters
+EVIDENCE_CAP = 10  # evidence lines listed per card; the rest are counted
+DISCLAIMER = N_("Decision support only; clinical judgement applies.")
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+# Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is
+# shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
+SIDED_FINDINGS = frozenset(
+    {
+        "F-CALF-PAIN", "F-LEG-SWELLING", "F-ANKLE-SWELLING", "F-CALF-SWELLING-3CM",
+        "F-ENTIRE-LEG-SWOLLEN", "F-PITTING-EDEMA", "F-DEEP-VEIN-TENDERNESS", "F-COLLATERAL-VEINS",
+        "F-ERYTHEMA", "F-WARMTH", "F-CYANOSIS", "F-COLD-LIMB", "F-PAINFUL-COLD-LIMB",
+        "F-PULSELESS", "F-SENSORY-MOTOR-LOSS", "F-SVT", "F-CELLULITIS", "F-COMPARTMENT",
+        "F-GANGRENE", "F-REST-PAIN", "F-ABI", "F-SKIN-DISCOLOURATION",
+    }
+)  # fmt: skip
+SIDE_WORDS = {
+    Side.LEFT: N_("left"),
+    Side.RIGHT: N_("right"),
+    Side.BILATERAL: N_("both"),
+    Side.UNKNOWN: N_("side not recorded"),
+}
+
+
+def md(text: str) -> str:
+    """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables)."""
+    return text.translate(_MD_SPECIAL)
+
+
+def _decimals(m: Measurement) -> int:
+    return decimals_for(m.analyte, display_unit(m.sent_unit))
+
+
+def value_text(m: Measurement, t: Translator) -> str:
+    """A value as a card shows it (§7.2.3), in the unit sent: "650 ng/mL FEU", "38.9 °C"."""
+    if m.sent_value is None:
+        return t.gettext(N_("positive")) if m.value is None else t.number(m.value, 2)
+    if m.sent_unit is not None:
+        unit = display_unit(m.sent_unit)
+    else:  # read in full only when every accepted unit gives the same number
+        unit = unit_of_unitless(m.analyte) if m.value is not None else ""
+    number = t.number(m.sent_value, _decimals(m))
+    text = f"{m.comparator or ''}{number}"
+    if unit is None:  # an unknown unit: shown as sent, cut to 12 characters
+        text += f" {md((m.sent_unit or '')[:12])}"
+    elif unit:
+        shown = t.gettext(unit)
+        text += shown if unit == "/min" else f" {shown}"  # "108/min", as clinicians write it
+    if m.basis:
+        text += f" {m.basis}"
+    if m.analyte == "ck" and m.value is not None:
+        multiple = t.number(m.value, 1 if m.value < 10 else 0)
+        text += " " + t.gettext(N_("({multiple} × ULN)")).format(multiple=multiple)
+    return text
+
+
+def side_text(record: Finding, lateral: bool, t: Translator) -> str:
+    if record.side is not Side.UNKNOWN:
+        return t.gettext(SIDE_WORDS[record.side])
+    if lateral and record.finding_id in SIDED_FINDINGS:
+        return t.gettext(N_("side not recorded (counted as one-sided)"))
+    return ""
+
+
+def date_text(record: Finding, t: Translator) -> str:
+    return t.date(record.when.date()) if record.when else t.gettext(N_("undated"))
+
+
+def record_line(record: Finding, t: Translator, *, lateral: bool, note: str = "") -> str:
+    """One finding as a "Why" line: name, value, side, date, resource (§7.3)."""
+    parts = [t.gettext(record.name)]
+    if record.measurement is not None and record.interpretable:
+        parts[0] += " " + value_text(record.measurement, t)
+    elif record.measurement is not None:
+        parts[0] += " " + t.gettext(N_("{value}: not interpretable")).format(
+            value=value_text(record.measurement, t)
+        )
+    if not record.present and record.measurement is None:
+        parts[0] += ": " + t.gettext(N_("absent"))
+    if side := side_text(record, lateral, t):
+        parts.append(side)
+    parts.append(date_text(record, t))
+    if TAG_NOT_DEEP_VEIN in record.tags:
+        parts.append(t.gettext(N_("calf tenderness, not documented along the deep veins")))
+    if note:
+        parts.append(note)
+    return f"{', '.join(parts)} ({md(record.reference)})"
+
+
+def cut(value: float | None) -> str:
+    return ("" if value is None else f"{value:g}")[:12]
+
+
+def as_sent(m: Measurement | None) -> str:
+    """A value and unit exactly as sent (cut to 12 characters each), "" when neither was."""
+    if m is None:
+        return ""
+    return md(" ".join(part for part in (cut(m.sent_value), (m.sent_unit or "")[:12]) if part))
+
+
+def tidy(text: str) -> str:
+    """A filled template without the gaps an empty placeholder leaves ("(38.5 )", "()")."""
+    text = re.sub(r" {2,}", " ", text).replace(" )", ")").replace("( ", "(")
+    return text.replace(" ()", "").replace("()", "")
+
+
+def cutoff_text(result: DDimerResult, t: Translator) -> str:
+    """`{cut-off}` of §7.4 in the value's unit: "500", "250" or "age-adjusted 800"."""
+    m = result.record.measurement
+    assert m is not None
+    assert result.cutoff is not None
+    unit = display_unit(m.sent_unit)
+    factor = 1000.0 if unit in {"mg/L", "µg/mL"} else 1.0
+    number = t.number(result.cutoff / factor, 2 if factor > 1 else 0)
+    if result.age_adjusted:
+        return t.gettext(N_("age-adjusted {cutoff}")).format(cutoff=number)
+    return number
+
+
+def dimer_unit(m: Measurement | None, t: Translator) -> str:
+    """The unit a D-dimer line names: as sent when readable, else ng/mL; then FEU or DDU."""
+    unit = display_unit(m.sent_unit) if m else None
+    basis = f" {m.basis}" if m and m.basis else ""
+    return (t.gettext(unit) if unit else t.gettext("ng/mL")) + basis

@@ -1,0 +1,76 @@
+"""What a card asks for and warns about (§7.5, §8.3): the "Not recorded" items of its checklist
+and the safety-net lines, each left out when the record already answers it. Pure."""
+
+from __future__ import annotations
+
+from . import wording
+from .engine import Assessment, FiredRule
+from .findingset import FindingSet
+from .i18n import N_, Translator
+from .model import (
+    Side,
+)
+
+
+def checklist_key(fired: FiredRule) -> str:
+    if fired.rule_id in {"R-PE-SUSPECTED", "R-PE-SIGN"}:
+        return "pe"
+    return fired.rule.topic
+
+
+def _item_recorded(item: wording.CheckItem, fs: FindingSet) -> bool:
+    if item is wording.SWELLING_SIDE:
+        swelling = [r for f in item.findings for r in fs.standing_present(f)]
+        return not swelling or any(r.side is not Side.UNKNOWN for r in swelling)
+    records = [
+        r
+        for f in item.findings
+        for r in fs.records(f)
+        if r.in_window
+        and r.interpretable
+        and (r.present or r.when is not None)
+        and all(tag in r.tags for tag in item.with_tags)
+        and (
+            item.analyte is None
+            or (r.measurement is not None and r.measurement.analyte == item.analyte)
+        )
+    ]
+    if not item.sides:
+        return bool(records)
+    sides = {r.side for r in records}
+    return Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides
+
+
+def not_recorded(fired: FiredRule, assessment: Assessment) -> tuple[wording.CheckItem, ...]:
+    """The card topic's checklist items with no record (§7.5)."""
+    items = wording.CHECKLISTS[checklist_key(fired)]
+    return tuple(item for item in items if not _item_recorded(item, assessment.findings))
+
+
+# --------------------------------------------------------------------------- safety nets
+def _net_item_present(item: wording.NetItem, fs: FindingSet) -> bool:
+    if not item.findings:
+        return False
+    for finding_id in item.findings:
+        for record in fs.standing_present(finding_id):
+            if item.with_tags and not all(t in record.tags for t in item.with_tags):
+                continue
+            if item.codes and record.code.code not in item.codes:
+                continue
+            if item.unilateral and record.side is Side.BILATERAL:
+                continue
+            return True
+    return False
+
+
+def net_line(line: wording.NetLine, fs: FindingSet, t: Translator) -> str:
+    """A safety-net line without the items already recorded present (§7.5)."""
+    kept = [
+        [t.gettext(i.text) for i in group if not _net_item_present(i, fs)] for group in line.groups
+    ]
+    template = t.gettext(line.templates[tuple(bool(group) for group in kept)])
+    values = {
+        name: t.join(group, t.gettext(N_("or")))
+        for name, group in zip(("a", "b"), kept, strict=False)
+    }
+    return template.format(**values) if values else template

@@ -1,0 +1,97 @@
+"""`calf-cds validate FILE`: full R4 validity by fhir.resources, unlike the hook's reading path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLES
+
+from cds.cli import main
+
+INVALID = {
+    "resourceType": "Observation",
+    "id": "o7",
+    "status": "final",
+    "code": {"text": "calf pain"},
+    "valueQuantity": {"value": "abc"},
+    "issued": "2026-11-25",
+    "unknownElement": 1,
+}
+
+
+def validate(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, str]:
+    code = main(["validate", str(path)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_sample_request_has_every_prefetch_resource_valid(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = validate(capsys, SAMPLES / "dvt-unilateral-swelling-wells-likely.json")
+
+    assert code == 0
+    assert "prefetch.observations (Bundle): valid" in out.splitlines()
+    assert out.rstrip().endswith("3 resources checked, 0 invalid")
+
+
+def test_each_invalid_element_is_named_and_the_exit_code_is_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "o7.json"
+    path.write_text(json.dumps(INVALID))
+
+    code, out, _ = validate(capsys, path)
+
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "Observation/o7: 3 problems"
+    assert {line.split(":")[0].strip("- ").strip() for line in lines[1:4]} == {
+        "issued",
+        "valueQuantity.value",
+        "unknownElement",
+    }
+    assert lines[-1] == "1 resource checked, 1 invalid"
+
+
+def test_ndjson_is_checked_line_by_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    valid = {"resourceType": "Patient", "id": "p1", "birthDate": "1970-01-01"}
+    path = tmp_path / "resources.ndjson"
+    path.write_text(json.dumps(valid) + "\n\n" + json.dumps(INVALID) + "\n")
+
+    code, out, _ = validate(capsys, path)
+
+    assert code == 1
+    assert "line 1 (Patient/p1): valid" in out.splitlines()
+    assert "line 3 (Observation/o7): 3 problems" in out.splitlines()
+    assert out.rstrip().endswith("2 resources checked, 1 invalid")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        pytest.param(b"{not json", "Expecting property name", id="broken-json"),
+        pytest.param(b"\xff\xfe", "codec can't decode", id="not-utf8"),
+    ],
+)
+def test_an_unreadable_file_is_exit_2_with_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, reason: str
+) -> None:
+    path = tmp_path / "broken.json"
+    path.write_bytes(content)
+
+    code, out, err = validate(capsys, path)
+
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"calf-cds: cannot read {path}: ")
+    assert reason in err
+
+
+def test_a_missing_file_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = validate(capsys, tmp_path / "absent.json")
+
+    assert code == 2
+    assert "No such file or directory" in err
