@@ -57,6 +57,8 @@ def extension(ext: CardExtension) -> dict[str, Any]:
         nextSteps=list(ext.next_steps),
         coveredBy=ext.covered_by,
         mergedInto=ext.merged_into,
+        ddimer=list(ext.ddimer),
+        alsoNoted=list(ext.also_noted),
         caveats=list(ext.caveats),
         safetyNet=list(ext.safety_net),
         transfer=ext.transfer,

@@ -16,9 +16,10 @@ from finding_factory import L, R, U, extraction, f
 
 from cds.core import wording
 from cds.core.card_request import CardRequest, time_ordered_uuids
-from cds.core.card_text import EVIDENCE_CAP, SUMMARY_LIMIT, value_text
+from cds.core.card_text import SUMMARY_LIMIT, value_text
 from cds.core.cards import build_cards, build_rule_card
 from cds.core.engine import Assessment, evaluate
+from cds.core.findingset import EVIDENCE_CAP
 from cds.core.i18n import ENGLISH
 from cds.core.model import (
     TAG_COLD,
@@ -88,6 +89,18 @@ def test_the_detail_follows_the_order_of_section_7_3() -> None:
     lines = card.detail.splitlines()
     assert lines[-3].startswith("Source: NICE NG158 (calf-cds 2026.2)")
     assert lines[-1] == "_Decision support only; clinical judgement applies._"
+
+
+def test_the_extension_carries_the_d_dimer_line_and_what_is_also_noted() -> None:
+    old_swelling = f("F-ENTIRE-LEG-SWOLLEN", side=L, days_ago=30, in_window=False)
+
+    card = only(cards_for(*DVT, old_swelling), "R-DVT-PATHWAY")
+
+    assert card.extension.ddimer == ("D-dimer: none in the last 72 h.",)
+    (noted,) = card.extension.also_noted
+    assert "outside its time window" in noted
+    assert f"- {noted}" in card.detail.splitlines()
+    assert only(cards_for(f("F-COMPARTMENT")), "R-COMPARTMENT").extension.ddimer == ()
 
 
 def test_an_emergency_card_carries_transfer_and_no_safety_net() -> None:

@@ -165,7 +165,7 @@ def test_rules_page_lists_every_rule_with_tier_route_and_source(client: Any) -> 
         row = re.search(rf'<tr data-rule="{re.escape(rule.id)}">(.*?)</tr>', html, re.S)
         assert row is not None, rule.id
         assert f">{rule.tier}<" in row.group(1)
-        assert f"<td>{escape(', '.join(rule.routes))}</td>" in row.group(1)
+        assert f'<td data-label="Route">{escape(", ".join(rule.routes))}</td>' in row.group(1)
         assert str(escape(rule.name)) in row.group(1)
         assert str(escape(rule.source)) in row.group(1)
         if rule.url:
@@ -189,7 +189,7 @@ def test_rules_page_shows_the_2026_2_rules_and_routes(
     row = re.search(rf'<tr data-rule="{rule_id}">(.*?)</tr>', html, re.S)
     assert row is not None
     assert f'<span class="tier tier-{tier.lower()}">{tier}</span>' in row.group(1)
-    assert f"<td>{routes}</td>" in row.group(1)
+    assert f'<td data-label="Route">{routes}</td>' in row.group(1)
     assert "Rules &middot; calf-cds 2026.2" in html
 
 
@@ -222,7 +222,7 @@ def test_rules_page_shows_counts_and_an_override_rate_bar(client: Any) -> None:
 
     row = re.search(r'<tr data-rule="R-DVT-PATHWAY">(.*?)</tr>', html, re.S)
     assert row is not None
-    numbers = re.findall(r'<td class="num">([^<]*)</td>', row.group(1))
+    numbers = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', row.group(1))
     assert numbers == ["4", "1", "3", "75%"]
     chart = re.search(r'<svg class="chart".*?</svg>', html, re.S)
     assert chart is not None

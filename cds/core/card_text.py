@@ -17,7 +17,6 @@ from .scores import DDimerResult
 from .units import display_unit, unit_of_unitless
 
 SUMMARY_LIMIT = 140  # CDS Hooks 2.0: summary < 140 characters
-EVIDENCE_CAP = 10  # evidence lines listed per card; the rest are counted
 DISCLAIMER = N_("Decision support only; clinical judgement applies.")
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
 # Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is

@@ -16,7 +16,6 @@ from . import wording
 from .card_request import CardRequest
 from .card_text import (
     DISCLAIMER,
-    EVIDENCE_CAP,
     SUMMARY_LIMIT,
     as_sent,
     cutoff_text,
@@ -31,7 +30,7 @@ from .compose import Planned, compose, safety_net_topic
 from .data_quality import data_quality_card
 from .engine import Assessment, FiredRule
 from .findings import FINDINGS
-from .findingset import timestamp
+from .findingset import EVIDENCE_CAP, cited
 from .i18n import N_, Translator
 from .model import (
     TAG_NOT_INTERPRETABLE_BLOCKS,
@@ -156,27 +155,22 @@ class _CardBuilder:
             lines.append(self.t.gettext(N_("Referral: {route}.")).format(route=self.route_text()))
         return list(dict.fromkeys(lines))
 
-    def why(self) -> tuple[list[str], list[Finding]]:
+    def why(self) -> tuple[list[str], list[Finding], int]:
+        """The "Why" lines, the records they cite and how many records there were in all."""
         lateral = self.rule.lateral
-        by_resource: dict[str, Finding] = {}
-        for record in self.fired.evidence:
-            by_resource.setdefault(record.reference, record)
-        records = list(by_resource.values())
-        if len(records) > EVIDENCE_CAP:
-            records.sort(key=lambda r: timestamp(r.when) if r.when else float("inf"), reverse=True)
-        shown = records[:EVIDENCE_CAP]
+        shown, total = cited(self.fired.evidence)
         lines = [f"- {record_line(r, self.t, lateral=lateral)}" for r in shown]
-        if len(records) > EVIDENCE_CAP:
-            more = len(records) - EVIDENCE_CAP
+        if total > len(shown):
+            more = total - len(shown)
             lines.append(
                 "- "
                 + self.t.ngettext(
                     N_("and {n} more record"), N_("and {n} more records"), more
                 ).format(n=self.t.number(more, 0))
             )
-        return lines, records
+        return lines, shown, total
 
-    def score(self, missing: list[str]) -> list[str]:
+    def score(self, missing: list[str], ddimer: list[str]) -> list[str]:
         t, wells = self.t, self.assessment.wells
         lines: list[str] = []
         if self.assessment.groups:
@@ -229,7 +223,7 @@ class _CardBuilder:
             lines.append(
                 t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(everything))
             )
-        lines.extend(self.ddimer_lines())
+        lines.extend(ddimer)
         return lines
 
     def ddimer_lines(self) -> list[str]:
@@ -275,7 +269,7 @@ class _CardBuilder:
             )
         return lines
 
-    def caveats(self, shown: list[Finding]) -> list[str]:
+    def caveats(self) -> list[str]:
         t = self.t
         lines: list[str] = []
         undated = [r for r in self.fired.evidence if r.when is None]
@@ -397,7 +391,7 @@ class _CardBuilder:
         t = self.t
         fired, rule, planned = self.fired, self.rule, self.planned
         steps = self.steps()
-        why, evidence_records = self.why()
+        why, cited_records, evidence_total = self.why()
         missing_items = not_recorded(fired, self.assessment)
         missing = [t.gettext(item.label) for item in missing_items]
         detail: list[str] = [
@@ -406,13 +400,16 @@ class _CardBuilder:
         ]
         detail += ["", "**" + t.gettext(N_("Why")) + "**", *why]
         is_dvt = rule.id in {"R-DVT-PATHWAY", "R-DVT-UNLIKELY"}
+        ddimer = self.ddimer_lines() if is_dvt else []
+        score = self.score(missing, ddimer) if is_dvt else []
         if is_dvt:
-            detail += ["", "**" + t.gettext(N_("Score")) + "**", *self.score(missing)]
+            detail += ["", "**" + t.gettext(N_("Score")) + "**", *score]
         elif missing:
             detail += ["", "**" + t.gettext(N_("Not recorded")) + "**", ", ".join(missing) + "."]
-        if also := self.also_noted():
+        also = self.also_noted()
+        if also:
             detail += ["", "**" + t.gettext(N_("Also noted")) + "**", *also]
-        caveats = self.caveats(evidence_records)
+        caveats = self.caveats()
         if caveats:
             detail += ["", "**" + t.gettext(N_("Caveats")) + "**", *(f"- {c}" for c in caveats)]
         transfer = None
@@ -464,8 +461,8 @@ class _CardBuilder:
             tier=fired.tier.value,
             route=fired.route,
             variant=fired.variant.name,
-            evidence=tuple(self._evidence_item(r) for r in evidence_records[:EVIDENCE_CAP]),
-            evidence_total=len(evidence_records),
+            evidence=tuple(self._evidence_item(r) for r in cited_records),
+            evidence_total=evidence_total,
             wells=self.assessment.wells.as_data()
             if is_dvt and not self.assessment.groups
             else None,
@@ -484,6 +481,8 @@ class _CardBuilder:
             next_steps=tuple(steps),
             covered_by=planned.covered_by.rule_id if planned.covered_by else None,
             merged_into=planned.merged_into.rule_id if planned.merged_into else None,
+            ddimer=tuple(ddimer),
+            also_noted=tuple(line.removeprefix("- ") for line in also),
             caveats=tuple(caveats),
             safety_net=tuple(net) if transfer is None else (),
             transfer=transfer,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .engine import Assessment, FiredRule
+from .findingset import cited
 from .model import Tier
 from .routes import route_for
 
@@ -83,7 +84,9 @@ def _rank(fired: FiredRule) -> tuple[int, str]:
 
 
 def _reasons(fired: FiredRule) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(r.reference for r in fired.evidence))
+    # The records the card cites: 9,000 calf-pain records must not make a 9,000-reference order.
+    shown, _ = cited(fired.evidence)
+    return tuple(r.reference for r in shown)
 
 
 def compose(assessment: Assessment) -> tuple[Planned, ...]:

@@ -4,8 +4,9 @@ not available or incomplete, entries without a resource. Pure."""
 from __future__ import annotations
 
 from .card_request import CardRequest
-from .card_text import DISCLAIMER, EVIDENCE_CAP, SUMMARY_LIMIT, md, record_line
+from .card_text import DISCLAIMER, SUMMARY_LIMIT, md, record_line
 from .engine import Assessment
+from .findingset import EVIDENCE_CAP
 from .i18n import N_
 from .model import (
     Card,

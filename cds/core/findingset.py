@@ -20,6 +20,21 @@ def timestamp(when: datetime) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+EVIDENCE_CAP = 10  # records a card cites (Why, reasonReference); the rest are counted
+
+
+def cited(evidence: Iterable[Finding]) -> tuple[list[Finding], int]:
+    """The records a card cites, one per resource: all of them, or the EVIDENCE_CAP most recent
+    (undated ones first: they count as current); and how many there were in all."""
+    by_resource: dict[str, Finding] = {}
+    for record in evidence:
+        by_resource.setdefault(record.reference, record)
+    records = list(by_resource.values())
+    if len(records) > EVIDENCE_CAP:
+        records.sort(key=lambda r: timestamp(r.when) if r.when else float("inf"), reverse=True)
+    return records[:EVIDENCE_CAP], len(records)
+
+
 def _covers(absence: Side, presence: Side) -> bool:
     """A side-unknown or bilateral absence ("no leg swelling") covers every side; a one-sided
     absence covers only its side (it says nothing about a side-unknown record: conservative)."""

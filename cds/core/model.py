@@ -245,6 +245,8 @@ class CardExtension:
     next_steps: tuple[str, ...] = ()
     covered_by: str | None = None
     merged_into: str | None = None
+    ddimer: tuple[str, ...] = ()  # the D-dimer lines of a DVT card's Score (§5)
+    also_noted: tuple[str, ...] = ()  # §2: records outside their window or supporting only
     caveats: tuple[str, ...] = ()
     safety_net: tuple[str, ...] = ()
     transfer: str | None = None

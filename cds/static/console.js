@@ -3,28 +3,53 @@
  * Safety contract: every string from a request, a sample or an API answer reaches the page
  * only as a DOM text node (textContent / createTextNode) or as a checked http(s) href. This
  * file never assigns innerHTML/outerHTML, never calls insertAdjacentHTML or document.write,
- * and never evaluates strings. Card detail markdown is drawn by a small renderer (headings,
- * paragraphs, bold, italics, code, lists, tables, http(s) links) that builds elements itself.
+ * and never evaluates strings. A card is drawn from its structured extension
+ * (extension["example.calf-cds"]), the way an EHR sidebar shows it; its markdown `detail` is
+ * drawn, for testers only, inside the card's "Details for testers" disclosure by a small
+ * renderer (headings, paragraphs, bold, italics, code, lists, tables, http(s) links) that
+ * builds elements itself.
  */
 "use strict";
 
 (function () {
+  const EXTENSION_KEY = "example.calf-cds";
+  // Long enough to notice a wrong click and undo it, short enough not to lose the choice.
+  const UNDO_MS = 5000;
+  const SVG_NS = "http://www.w3.org/2000/svg";
   const INDICATORS = {
-    critical: { icon: "\u26D4", label: "Critical" },
-    warning: { icon: "\u26A0\uFE0F", label: "Warning" },
-    info: { icon: "\u2139\uFE0F", label: "Info" },
+    critical: { label: "Critical" },
+    warning: { label: "Warning" },
+    info: { label: "Info" },
+  };
+  const WELLS_CLASSIFICATION = {
+    likely: "DVT likely",
+    unlikely: "DVT unlikely",
+    incomplete: "incomplete",
   };
 
   const $ = (id) => document.getElementById(id);
   const serviceSelect = $("service");
   const sampleSelect = $("sample");
   const upload = $("upload");
+  const asOfInput = $("as-of");
+  const asOfClear = $("as-of-clear");
   const body = $("request-body");
   const sendButton = $("send");
   const status = $("status");
+  const evaluatedAt = $("evaluated-at");
   const cardsBox = $("cards");
   const raw = $("raw");
   const findingLabels = readFindingLabels();
+
+  // Each request gets a number; an answer that is not the latest one's is dropped, so a slow
+  // earlier answer can never replace the cards of a later request.
+  let requestNumber = 0;
+  let inFlight = null; // the AbortController of the request awaiting its answer
+  // Accepts waiting out their undo delay: each entry sends its feedback now when called.
+  const pendingAccepts = new Set();
+  // Whether the tester changed "as of" since it was filled from the request body.
+  let asOfChanged = false;
+  let cardCounter = 0;
 
   function readFindingLabels() {
     const node = $("finding-labels");
@@ -55,8 +80,18 @@
     return node;
   }
 
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+    return node;
+  }
+
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function isObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
   }
 
   function safeHref(url) {
@@ -123,6 +158,79 @@
   function setStatus(text, kind) {
     status.textContent = text;
     status.className = kind ? "status-" + kind : "";
+  }
+
+  function plural(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  function capitalise(text) {
+    const value = String(text);
+    return value.charAt(0).toUpperCase() + value.slice(1);
+  }
+
+  /* Markdown escapes in extension strings (the card builder escapes EHR-supplied text in the
+   * strings it shares with the markdown detail): shown as the characters themselves. */
+  function unescapeMarkdown(text) {
+    return String(text).replace(/\\([\\`*_[\]{}()#+\-.!<>|~])/g, "$1");
+  }
+
+  /* ---------------------------------------------------------------- times */
+
+  function utcText(iso) {
+    const time = Date.parse(iso);
+    if (Number.isNaN(time)) return String(iso);
+    const text = new Date(time).toISOString();
+    const seconds = text.slice(17, 19) !== "00";
+    return text.slice(0, seconds ? 19 : 16).replace("T", " ") + " UTC";
+  }
+
+  /* The "as of" field holds UTC wall time ("2026-11-25T12:00[:00]"); the wire wants an
+   * instant with an offset. */
+  function asOfIso() {
+    const value = asOfInput.value;
+    if (!value) return "";
+    return (value.length === 16 ? value + ":00" : value) + "Z";
+  }
+
+  function setAsOfFrom(iso) {
+    const time = typeof iso === "string" ? Date.parse(iso) : NaN;
+    asOfInput.value = Number.isNaN(time) ? "" : new Date(time).toISOString().slice(0, 19);
+    asOfChanged = false;
+  }
+
+  function evaluationTimeOf(parsed) {
+    const ours = isObject(parsed) && isObject(parsed.extension) ? parsed.extension[EXTENSION_KEY] : null;
+    return isObject(ours) && typeof ours.evaluationTime === "string" ? ours.evaluationTime : "";
+  }
+
+  /* Fill "as of" from the request now in the text box (its documented reference time). */
+  function syncAsOfFromBody() {
+    let parsed = null;
+    try {
+      parsed = JSON.parse(body.value);
+    } catch (_error) {
+      parsed = null;
+    }
+    setAsOfFrom(evaluationTimeOf(parsed));
+  }
+
+  /* The hook request as sent: as pasted, unless the tester changed "as of", which then sets
+   * (or, emptied, removes) the request's evaluationTime. */
+  function withEvaluationTime(parsed, text) {
+    if (!asOfChanged) return text;
+    const asOf = asOfIso();
+    if (!isObject(parsed.extension)) parsed.extension = {};
+    if (!isObject(parsed.extension[EXTENSION_KEY])) parsed.extension[EXTENSION_KEY] = {};
+    const ours = parsed.extension[EXTENSION_KEY];
+    if (asOf) {
+      ours.evaluationTime = asOf;
+    } else {
+      delete ours.evaluationTime;
+      if (!Object.keys(ours).length) delete parsed.extension[EXTENSION_KEY];
+      if (!Object.keys(parsed.extension).length) delete parsed.extension;
+    }
+    return JSON.stringify(parsed);
   }
 
   /* ---------------------------------------------------------------- markdown (safe subset) */
@@ -210,7 +318,7 @@
       } else if (heading) {
         endParagraph();
         endList();
-        const level = Math.min(heading[1].length + 3, 6);
+        const level = Math.min(heading[1].length + 4, 6);
         root.append(el("h" + level, {}, [inline(heading[2])]));
       } else if (bullet || numbered) {
         endParagraph();
@@ -249,210 +357,516 @@
     return root;
   }
 
-  /* ---------------------------------------------------------------- cards */
+  /* ---------------------------------------------------------------- card parts */
 
-  function findingLabel(id) {
-    return findingLabels[id] ? findingLabels[id] + " (" + id + ")" : String(id);
+  /* The indicator drawn as an SVG shape (octagon, triangle, circle) with its mark as paths:
+   * no icon font or emoji, which Debian's Chromium may lack a glyph for. */
+  function indicatorIcon(kind) {
+    const icon = svg("svg", {
+      class: "card-icon",
+      viewBox: "0 0 20 20",
+      width: 20,
+      height: 20,
+      "aria-hidden": "true",
+      focusable: "false",
+    });
+    if (kind === "critical") {
+      icon.append(svg("polygon", { class: "icon-shape", points: "6,1 14,1 19,6 19,14 14,19 6,19 1,14 1,6" }));
+    } else if (kind === "warning") {
+      icon.append(svg("polygon", { class: "icon-shape", points: "10,1.5 19,18 1,18" }));
+    } else {
+      icon.append(svg("circle", { class: "icon-shape", cx: 10, cy: 10, r: 9 }));
+    }
+    if (kind === "info") {
+      icon.append(svg("circle", { class: "icon-mark", cx: 10, cy: 5.8, r: 1.4 }));
+      icon.append(svg("rect", { class: "icon-mark", x: 8.9, y: 8.5, width: 2.2, height: 7, rx: 0.6 }));
+    } else {
+      const top = kind === "warning" ? 7 : 4.8;
+      icon.append(svg("rect", { class: "icon-mark", x: 8.9, y: top, width: 2.2, height: 6.4, rx: 0.6 }));
+      icon.append(svg("circle", { class: "icon-mark", cx: 10, cy: top + 9, r: 1.3 }));
+    }
+    return icon;
   }
 
-  function evidenceList(evidence) {
+  function section(title, className, testid, children) {
+    return el("section", { className: "card-section " + className, testid }, [
+      el("h4", { text: title }),
+      ...children,
+    ]);
+  }
+
+  function evidenceText(item) {
+    const parts = [String(item.name || item.finding || "finding") + (item.value ? " " + item.value : "")];
+    if (item.present === false) parts.push("recorded absent");
+    if (item.side) parts.push(String(item.side));
+    parts.push(item.date ? String(item.date).slice(0, 10) : "undated");
+    return parts.join(", ");
+  }
+
+  function evidenceSection(own) {
     const list = el("ul", { className: "evidence" });
-    for (const item of evidence) {
-      const parts = [];
-      if (item.reference) parts.push(String(item.reference));
-      if (item.date) parts.push(String(item.date).slice(0, 10));
-      if (item.value) parts.push(String(item.value));
-      if (item.side && item.side !== "unknown") parts.push(String(item.side));
-      if (item.present === false) parts.push("recorded absent");
+    for (const item of own.evidence) {
+      const line = el("li", { testid: "evidence-item" });
+      if (item.reference) {
+        // The record behind the finding, one click away (an id, for whoever checks the EHR).
+        line.append(
+          el("details", { className: "evidence-source" }, [
+            el("summary", { text: evidenceText(item) }),
+            el("span", { className: "evidence-reference" }, [
+              "Record: ",
+              el("code", { text: item.reference, testid: "evidence-reference" }),
+            ]),
+          ])
+        );
+      } else {
+        line.append(el("span", { className: "evidence-line", text: evidenceText(item) }));
+      }
+      list.append(line);
+    }
+    const total = Number(own.evidenceTotal);
+    if (total > own.evidence.length) {
       list.append(
-        el("li", {}, [el("strong", { text: findingLabel(item.finding) }), ": " + parts.join(", ")])
+        el("li", {
+          className: "evidence-more",
+          testid: "evidence-more",
+          text: "and " + plural(total - own.evidence.length, "more record", "more records") +
+            " (the " + own.evidence.length + " most recent are listed)",
+        })
       );
     }
-    return list;
+    return section("Why", "card-evidence", "evidence", [list]);
   }
 
-  function wellsBox(wells) {
-    const box = el("section", { className: "wells", testid: "wells" });
-    const range =
-      Array.isArray(wells.range) && wells.range[0] !== wells.range[1]
-        ? " (could be " + wells.range[0] + " to " + wells.range[1] + ")"
-        : "";
-    box.append(el("h4", { text: "Wells score: " + wells.score + range }));
-    if (wells.statement) box.append(el("p", { text: wells.statement }));
+  function wellsLabel(findingId) {
+    return capitalise(findingLabels[findingId] || findingId);
+  }
+
+  function wellsSection(wells) {
+    const classification = WELLS_CLASSIFICATION[wells.classification] || String(wells.classification || "");
+    const title = "Wells score " + wells.score + (classification ? ": " + classification : "");
+    const recorded = (wells.items || []).filter((item) => item.status === "present" || item.status === "absent");
     const table = el("table", { className: "wells-table" }, [
-      el("tr", {}, [
-        el("th", { text: "Item" }),
-        el("th", { text: "Points" }),
-        el("th", { text: "Status" }),
+      el("thead", {}, [
+        el("tr", {}, [
+          el("th", { text: "Item", attrs: { scope: "col" } }),
+          el("th", { text: "Recorded", attrs: { scope: "col" } }),
+          el("th", { className: "num", text: "Points", attrs: { scope: "col" } }),
+        ]),
       ]),
     ]);
-    for (const item of wells.items || []) {
-      const points = Number(item.points);
-      table.append(
-        el("tr", { className: "wells-" + String(item.status) }, [
-          el("td", { text: findingLabel(item.finding) }),
-          el("td", { text: (points > 0 ? "+" : "") + points }),
-          el("td", { text: String(item.status).replace("-", " ") }),
+    const rows = el("tbody");
+    for (const item of recorded) {
+      const present = item.status === "present";
+      const points = present ? Number(item.points) : 0;
+      rows.append(
+        el("tr", { className: "wells-" + item.status, testid: "wells-item" }, [
+          el("th", { text: wellsLabel(item.finding), attrs: { scope: "row" } }),
+          el("td", { text: present ? "present" : "absent" }),
+          el("td", { className: "num", text: (points > 0 ? "+" : "") + points }),
         ])
       );
     }
-    box.append(table);
-    return box;
+    rows.append(
+      el("tr", { className: "wells-total" }, [
+        el("th", { text: "Total", attrs: { scope: "row" } }),
+        el("td", { text: recorded.length ? "" : "no item recorded" }),
+        el("td", { className: "num", text: String(wells.score) }),
+      ])
+    );
+    table.append(rows);
+    const children = [table];
+    if (Array.isArray(wells.range) && wells.range[0] !== wells.range[1]) {
+      children.push(
+        el("p", {
+          className: "wells-range",
+          text: "Could be " + wells.range[0] + " to " + wells.range[1] + " once the items not recorded are known.",
+        })
+      );
+    }
+    return section(title, "wells", "wells", children);
   }
 
-  function card(cardData, serviceId) {
-    const indicator = INDICATORS[cardData.indicator] || INDICATORS.info;
-    const own = (cardData.extension && cardData.extension["example.calf-cds"]) || {};
-    const article = el("article", {
-      className: "card card-" + (INDICATORS[cardData.indicator] ? cardData.indicator : "info"),
-      testid: "card",
-      attrs: { "data-indicator": String(cardData.indicator), "aria-label": String(cardData.summary) },
-    });
-    const header = el("header", { className: "card-header" }, [
-      el("span", { className: "card-icon", text: indicator.icon, attrs: { "aria-hidden": "true" } }),
-      el("span", { className: "card-indicator", text: indicator.label }),
-      el("h3", { className: "card-summary", text: cardData.summary, testid: "card-summary" }),
-    ]);
-    article.append(header);
-    const meta = [own.ruleId, own.tier, own.route].filter(Boolean).map(String);
-    if (meta.length) article.append(el("p", { className: "card-meta", text: meta.join(" \u00B7 ") }));
+  function textSection(title, className, testid, lines, asList) {
+    if (asList) {
+      return section(title, className, testid, [
+        el("ul", {}, lines.map((line) => el("li", { text: line }))),
+      ]);
+    }
+    return section(title, className, testid, lines.map((line) => el("p", { text: line })));
+  }
 
+  /* What the draft ServiceRequest orders, as a clinician reads it: code, priority, performer. */
+  function orderOf(suggestion) {
+    const action = (suggestion.actions || []).find((a) => isObject(a) && isObject(a.resource));
+    const resource = action ? action.resource : {};
+    const coding = (concept) => {
+      if (!isObject(concept)) return null;
+      const first = Array.isArray(concept.coding) ? concept.coding.find(isObject) : null;
+      return first || null;
+    };
+    const code = coding(resource.code);
+    const performer = coding(resource.performerType);
+    return {
+      key: code ? String(code.system) + "|" + String(code.code) : null,
+      service: (code && (code.display || code.code)) || (isObject(resource.code) && resource.code.text) || suggestion.label,
+      priority: resource.priority ? String(resource.priority) : "",
+      performer: performer ? String(performer.display || performer.code) : "",
+    };
+  }
+
+  function orderText(order) {
+    const parts = [order.service];
+    if (order.priority) parts.push("priority " + order.priority);
+    if (order.performer) parts.push("performer " + order.performer);
+    return parts.join(", ");
+  }
+
+  function testerDetails(cardData, own) {
+    const rows = [
+      ["Rule", own.ruleId],
+      ["Variant", own.variant],
+      ["Tier", own.tier],
+      ["Route", own.route],
+      ["Covered by", own.coveredBy],
+      ["Merged into", own.mergedInto],
+      ["Card", cardData.uuid],
+      ["Suggestions", (cardData.suggestions || []).map((s) => s.uuid).filter(Boolean).join(", ")],
+      ["Evaluated at", own.evaluatedAt],
+      ["Language", own.language],
+      ["Missing items", (own.missingItems || []).join(", ")],
+      ["Source topic", cardData.source && cardData.source.topic ? cardData.source.topic.code : ""],
+      ["App links", (cardData.links || []).filter((l) => l.type === "smart").map((l) => l.label + " " + l.url).join("; ")],
+    ];
+    const list = el("dl", { className: "tester-facts" });
+    for (const [name, value] of rows) {
+      if (value === undefined || value === null || value === "") continue;
+      list.append(el("dt", { text: name }), el("dd", {}, [el("code", { text: value })]));
+    }
+    const box = el("details", { className: "tester", testid: "tester-details" }, [
+      el("summary", { text: "Details for testers" }),
+      list,
+    ]);
     if (cardData.detail) {
       const detail = markdown(cardData.detail);
       detail.classList.add("card-detail");
       detail.dataset.testid = "card-detail";
-      article.append(detail);
+      box.append(el("h5", { text: "Detail as the EHR receives it (markdown)" }), detail);
     }
-    if (own.wells && typeof own.wells === "object") article.append(wellsBox(own.wells));
-    if (Array.isArray(own.evidence) && own.evidence.length) {
-      article.append(
-        el("section", { className: "card-evidence", testid: "evidence" }, [
-          el("h4", { text: "Evidence" }),
-          evidenceList(own.evidence),
-        ])
-      );
+    return box;
+  }
+
+  /* ---------------------------------------------------------------- a card */
+
+  function card(cardData, serviceId) {
+    const kind = INDICATORS[cardData.indicator] ? cardData.indicator : "info";
+    const own = (cardData.extension && cardData.extension[EXTENSION_KEY]) || {};
+    cardCounter += 1;
+    const summaryId = "card-summary-" + cardCounter;
+    const article = el("article", {
+      className: "card card-" + kind,
+      testid: "card",
+      attrs: { "data-indicator": String(cardData.indicator), "aria-labelledby": summaryId },
+    });
+    article.append(
+      el("header", { className: "card-header" }, [
+        indicatorIcon(kind),
+        el("span", { className: "card-indicator", text: INDICATORS[kind].label }),
+        el("h3", { className: "card-summary", text: cardData.summary, testid: "card-summary", attrs: { id: summaryId } }),
+      ])
+    );
+    const conflict = el("p", { className: "conflict", testid: "conflict", attrs: { hidden: "" } });
+    article.append(conflict);
+
+    if (Array.isArray(own.nextSteps) && own.nextSteps.length) {
+      article.append(textSection("What to do next", "next-steps", "next-steps", own.nextSteps, true));
+    }
+    if (own.transfer) article.append(textSection("Transfer", "transfer", "transfer", [own.transfer], false));
+    if (Array.isArray(own.evidence) && own.evidence.length) article.append(evidenceSection(own));
+    if (isObject(own.wells)) article.append(wellsSection(own.wells));
+    if (Array.isArray(own.ddimer) && own.ddimer.length) {
+      article.append(textSection("D-dimer", "ddimer", "ddimer", own.ddimer.map(unescapeMarkdown), false));
     }
     if (Array.isArray(own.notRecorded) && own.notRecorded.length) {
       article.append(
-        el("p", { className: "not-recorded", text: "Not recorded: " + own.notRecorded.join(", ") })
+        textSection("Not recorded", "not-recorded", "not-recorded", [own.notRecorded.join(", ") + "."], false)
       );
     }
+    if (Array.isArray(own.alsoNoted) && own.alsoNoted.length) {
+      article.append(textSection("Also noted", "also-noted", "also-noted", own.alsoNoted.map(unescapeMarkdown), true));
+    }
+    if (Array.isArray(own.caveats) && own.caveats.length) {
+      const caveats = own.caveats.map((line) => unescapeMarkdown(String(line).replace(/^- /, "")));
+      article.append(textSection("Caveats", "caveats", "caveats", caveats, true));
+    }
+    if (Array.isArray(own.safetyNet) && own.safetyNet.length) {
+      article.append(textSection("Safety net", "safety-net", "safety-net", own.safetyNet, false));
+    }
+    const sourceLine = el("p", { className: "card-source" });
     if (cardData.source && cardData.source.label) {
-      article.append(
-        el("p", { className: "card-source" }, [
-          "Source: ",
-          link(cardData.source.label, cardData.source.url),
-        ])
-      );
+      sourceLine.append("Source: ", link(cardData.source.label, cardData.source.url));
     }
+    const sourceUrl = cardData.source ? safeHref(cardData.source.url) : null;
     for (const cardLink of cardData.links || []) {
-      if (cardLink.type === "absolute") {
-        article.append(el("p", { className: "card-link" }, [link(cardLink.label, cardLink.url)]));
-      } else if (cardLink.type === "smart") {
+      // The guideline link usually repeats the source; an app link is drawn below.
+      if (cardLink.type !== "absolute" || safeHref(cardLink.url) === sourceUrl) continue;
+      sourceLine.append(sourceLine.childNodes.length ? " \u00B7 " : "", link(cardLink.label, cardLink.url));
+    }
+    if (sourceLine.childNodes.length) article.append(sourceLine);
+    for (const cardLink of cardData.links || []) {
+      if (cardLink.type === "smart") {
         article.append(el("p", { className: "card-link", testid: "smart-link" }, [smartLink(cardLink)]));
       }
     }
-    const feedback = el("p", { className: "card-feedback", testid: "feedback", attrs: { role: "status" } });
-    const buttons = [];
-    if (Array.isArray(cardData.suggestions) && cardData.suggestions.length) {
-      const box = el("div", { className: "suggestions" });
-      for (const suggestion of cardData.suggestions) {
-        const accept = el("button", {
-          className: "accept",
-          text: "Accept",
-          testid: "accept",
-          attrs: { type: "button" },
-        });
-        accept.addEventListener("click", () =>
-          sendFeedback(serviceId, cardData, feedback, buttons, {
-            outcome: "accepted",
-            acceptedSuggestions: [{ id: suggestion.uuid }],
-          })
-        );
-        if (!suggestion.uuid) accept.disabled = true;
-        buttons.push(accept);
-        box.append(
-          el("div", { className: "suggestion" }, [
-            el("span", {
-              className: "suggestion-label",
-              text: suggestion.label + (suggestion.isRecommended ? " (recommended)" : ""),
-            }),
-            accept,
-          ])
-        );
-      }
-      article.append(box);
-    }
-    if (Array.isArray(cardData.overrideReasons) && cardData.overrideReasons.length && cardData.uuid) {
-      const select = el("select", { className: "override-reason", testid: "override-reason" });
-      cardData.overrideReasons.forEach((reason, index) => {
-        select.append(el("option", { text: reason.display || reason.code, attrs: { value: String(index) } }));
-      });
-      const comment = el("input", {
-        className: "override-comment",
-        attrs: { type: "text", placeholder: "comment (optional)", maxlength: "500" },
-      });
-      const override = el("button", {
-        className: "override",
-        text: "Override",
-        testid: "override",
-        attrs: { type: "button" },
-      });
-      override.addEventListener("click", () => {
-        const reason = cardData.overrideReasons[Number(select.value)];
-        const overrideReason = { reason: { system: reason.system, code: reason.code, display: reason.display } };
-        if (comment.value.trim()) overrideReason.userComment = comment.value.trim();
-        sendFeedback(serviceId, cardData, feedback, buttons, { outcome: "overridden", overrideReason });
-      });
-      buttons.push(override, select, comment);
-      article.append(
-        el("div", { className: "override-box" }, [
-          el("label", {}, ["Override reason ", select]),
-          comment,
-          override,
-        ])
-      );
-    }
-    article.append(feedback);
-    return article;
+
+    const state = { article, conflict, conflictText: "", serviceId, cardData, controls: [], accepts: [], locked: false };
+    article.append(actions(state));
+    article.append(testerDetails(cardData, own));
+    return state;
   }
 
-  async function sendFeedback(serviceId, cardData, feedback, buttons, entry) {
-    const payload = {
-      feedback: [
-        Object.assign({ card: cardData.uuid }, entry, { outcomeTimestamp: new Date().toISOString() }),
-      ],
+  /* ---------------------------------------------------------------- feedback */
+
+  function setDisabled(controls, disabled) {
+    for (const control of controls) control.disabled = disabled;
+  }
+
+  function actions(state) {
+    const { cardData } = state;
+    const box = el("div", { className: "card-actions", testid: "actions" });
+    const feedback = el("p", { className: "card-feedback", testid: "feedback", attrs: { role: "status" } });
+    state.feedback = feedback;
+    const suggestions = Array.isArray(cardData.suggestions) ? cardData.suggestions : [];
+    if (suggestions.length) {
+      for (const suggestion of suggestions) box.append(proposal(state, suggestion));
+      const reasons = Array.isArray(cardData.overrideReasons) ? cardData.overrideReasons : [];
+      if (reasons.length && cardData.uuid) box.append(overrideControls(state, reasons));
+    } else if (cardData.uuid) {
+      // Nothing to override: the clinician can only say the card was not useful (no reason).
+      const dismiss = el("button", { className: "dismiss", text: "Dismiss", testid: "dismiss", attrs: { type: "button" } });
+      dismiss.addEventListener("click", () =>
+        sendFeedback(state, { outcome: "overridden" }, "Dismissed")
+      );
+      state.controls.push(dismiss);
+      box.append(el("div", { className: "dismiss-row" }, [dismiss]));
+    }
+    box.append(feedback);
+    return box;
+  }
+
+  function proposal(state, suggestion) {
+    const order = orderOf(suggestion);
+    cardCounter += 1;
+    const labelId = "proposal-" + cardCounter;
+    const accept = el("button", {
+      className: "accept",
+      text: "Accept",
+      testid: "accept",
+      attrs: { type: "button", "aria-describedby": labelId },
+    });
+    if (!suggestion.uuid || !state.cardData.uuid) accept.disabled = true;
+    const pendingSlot = el("div", { className: "pending-slot" });
+    const entry = { state, suggestion, order, accept, pendingSlot, claimedBy: null };
+    state.accepts.push(entry);
+    state.controls.push(accept);
+    accept.addEventListener("click", () => startAccept(entry));
+    return el("div", { className: "proposal", testid: "proposal" }, [
+      el("div", { className: "proposal-text" }, [
+        el("p", { className: "proposal-label", text: suggestion.label, attrs: { id: labelId } }),
+        el("p", { className: "proposal-order", testid: "proposal-order", text: orderText(order) }),
+      ]),
+      accept,
+      pendingSlot,
+    ]);
+  }
+
+  function overrideControls(state, reasons) {
+    cardCounter += 1;
+    const selectId = "override-reason-" + cardCounter;
+    const commentId = "override-comment-" + cardCounter;
+    const select = el("select", { className: "override-reason", testid: "override-reason", attrs: { id: selectId } });
+    // No reason is preselected: only what the clinician picks is recorded.
+    select.append(el("option", { text: "Choose a reason\u2026", attrs: { value: "" } }));
+    reasons.forEach((reason, index) => {
+      select.append(el("option", { text: reason.display || reason.code, attrs: { value: String(index) } }));
+    });
+    const comment = el("input", {
+      className: "override-comment",
+      testid: "override-comment",
+      attrs: { id: commentId, type: "text", maxlength: "500", autocomplete: "off" },
+    });
+    const override = el("button", {
+      className: "override",
+      text: "Override",
+      testid: "override",
+      attrs: { type: "button", disabled: "" },
+    });
+    select.addEventListener("change", () => {
+      override.disabled = !select.value;
+    });
+    override.addEventListener("click", () => {
+      if (!select.value) return;
+      const reason = reasons[Number(select.value)];
+      const overrideReason = { reason: { system: reason.system, code: reason.code, display: reason.display } };
+      if (comment.value.trim()) overrideReason.userComment = comment.value.trim();
+      sendFeedback(state, { outcome: "overridden", overrideReason }, "Overridden (" + (reason.display || reason.code) + ")");
+    });
+    state.controls.push(select, comment);
+    state.overrideButton = override;
+    state.overrideSelect = select;
+    return el("div", { className: "override-box" }, [
+      el("div", { className: "field" }, [el("label", { text: "Override reason", attrs: { for: selectId } }), select]),
+      el("div", { className: "field" }, [el("label", { text: "Comment (optional)", attrs: { for: commentId } }), comment]),
+      override,
+    ]);
+  }
+
+  function lockCard(state, locked) {
+    state.locked = locked;
+    setDisabled(state.controls, locked);
+    if (state.overrideButton) state.overrideButton.disabled = locked || !state.overrideSelect.value;
+    refreshAccepts(state);
+  }
+
+  function refreshAccepts(state) {
+    for (const entry of state.accepts) {
+      entry.accept.disabled =
+        state.locked || !entry.suggestion.uuid || !state.cardData.uuid || Boolean(entry.claimedBy);
+    }
+  }
+
+  /* Accept: show the ServiceRequest and wait UNDO_MS before the feedback is sent. */
+  function startAccept(entry) {
+    const { state, order } = entry;
+    lockCard(state, true);
+    claimService(entry, "pending");
+    const undo = el("button", { className: "undo", text: "Undo", testid: "undo", attrs: { type: "button" } });
+    const pending = el("div", { className: "pending", testid: "pending-accept" }, [
+      el("p", { text: "Accepting the draft ServiceRequest: " + orderText(order) + "." }),
+      el("p", { className: "hint small", text: "The feedback is sent in " + UNDO_MS / 1000 + " seconds unless you undo." }),
+      undo,
+    ]);
+    clear(entry.pendingSlot);
+    entry.pendingSlot.append(pending);
+    state.feedback.textContent = "";
+    state.feedback.className = "card-feedback";
+    let settled = false;
+    const commit = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      pendingAccepts.delete(commit);
+      clear(entry.pendingSlot);
+      sendFeedback(
+        state,
+        { outcome: "accepted", acceptedSuggestions: [{ id: entry.suggestion.uuid }] },
+        "Accepted: draft ServiceRequest " + orderText(order),
+        entry
+      );
     };
-    buttons.forEach((button) => (button.disabled = true));
+    const timer = setTimeout(commit, UNDO_MS);
+    pendingAccepts.add(commit);
+    undo.addEventListener("click", () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      pendingAccepts.delete(commit);
+      clear(entry.pendingSlot);
+      claimService(entry, null);
+      lockCard(state, false);
+      state.feedback.textContent = "Accept undone: nothing was sent.";
+      entry.accept.focus();
+    });
+    undo.focus();
+  }
+
+  function flushPendingAccepts() {
+    for (const commit of Array.from(pendingAccepts)) commit();
+  }
+
+  async function sendFeedback(state, entry, verb, acceptEntry) {
+    const { cardData, feedback } = state;
+    const payload = {
+      feedback: [Object.assign({ card: cardData.uuid }, entry, { outcomeTimestamp: new Date().toISOString() })],
+    };
+    lockCard(state, true);
     feedback.textContent = "Sending feedback\u2026";
     feedback.className = "card-feedback";
-    const answer = await post("/cds-services/" + encodeURIComponent(serviceId) + "/feedback", payload);
+    const answer = await post("/cds-services/" + encodeURIComponent(state.serviceId) + "/feedback", payload);
     if (answer.ok) {
       const result = answer.json || {};
-      const verb = entry.outcome === "accepted" ? "Accepted" : "Overridden";
-      feedback.textContent =
-        verb +
-        ": feedback stored (stored " + Number(result.stored) +
-        ", duplicates " + Number(result.duplicates) +
-        ", unmatched " + Number(result.unmatched) + ")";
+      const stored = Number(result.stored);
+      const outcome = stored ? "feedback stored" : Number(result.duplicates) ? "already recorded" : "the service did not know this card";
+      feedback.textContent = verb + "; " + outcome + ".";
       feedback.className = "card-feedback feedback-ok";
-      feedback.dataset.stored = String(Number(result.stored));
+      feedback.dataset.stored = String(stored);
+      feedback.dataset.outcome = entry.outcome;
+      if (acceptEntry) claimService(acceptEntry, "accepted");
     } else {
       feedback.textContent = "Feedback not stored: " + problem(answer);
       feedback.className = "card-feedback feedback-error";
-      buttons.forEach((button) => (button.disabled = false));
+      if (acceptEntry) claimService(acceptEntry, null);
+      lockCard(state, false);
+    }
+  }
+
+  /* ---------------------------------------------------------------- conflicts */
+
+  // service key -> the proposals (across cards) that order it; filled as cards are drawn.
+  let proposalsByService = new Map();
+
+  function registerConflicts(states) {
+    proposalsByService = new Map();
+    for (const state of states) {
+      for (const entry of state.accepts) {
+        if (!entry.order.key) continue;
+        const list = proposalsByService.get(entry.order.key) || [];
+        list.push(entry);
+        proposalsByService.set(entry.order.key, list);
+      }
+    }
+    const conflicts = [];
+    for (const entries of proposalsByService.values()) {
+      const cards = new Set(entries.map((entry) => entry.state));
+      if (cards.size < 2) continue;
+      conflicts.push(entries);
+      for (const entry of entries) {
+        const others = entries.filter((other) => other.state !== entry.state);
+        const names = others.map((other) => "\u201C" + other.state.cardData.summary + "\u201D").join(", ");
+        entry.state.conflictText =
+          "Conflict: " + names + " also proposes " + entry.order.service + ". Accept only one of them.";
+        entry.state.conflict.textContent = entry.state.conflictText;
+        entry.state.conflict.hidden = false;
+        entry.state.article.dataset.conflict = "true";
+      }
+    }
+    return conflicts;
+  }
+
+  /* While one proposal of a service is accepted (or waiting out its undo), the other cards'
+   * proposals of the same service cannot be accepted too. */
+  function claimService(entry, phase) {
+    const entries = proposalsByService.get(entry.order.key) || [];
+    for (const other of entries) {
+      if (other === entry || other.state === entry.state) continue;
+      other.claimedBy = phase ? entry : null;
+      if (!other.state.locked) refreshAccepts(other.state);
+      other.state.conflict.textContent = phase
+        ? "Conflict: " + entry.order.service + (phase === "pending" ? " is being accepted" : " was accepted") +
+          " on the card \u201C" + entry.state.cardData.summary + "\u201D."
+        : other.state.conflictText;
     }
   }
 
   /* ---------------------------------------------------------------- requests */
 
-  async function post(url, payload) {
+  async function post(url, payload, signal) {
     let response;
     try {
       response = await fetch(url, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
         body: typeof payload === "string" ? payload : JSON.stringify(payload),
+        signal,
       });
     } catch (error) {
       return { ok: false, status: 0, json: null, text: String(error) };
@@ -486,42 +900,101 @@
     return false;
   }
 
+  /* Everything the previous answer drew goes before a new request is sent. */
+  function clearResults(message) {
+    flushPendingAccepts(); // a chosen Accept is sent, not lost, when its card goes
+    clear(cardsBox);
+    raw.textContent = "";
+    evaluatedAt.hidden = true;
+    clear(evaluatedAt);
+    proposalsByService = new Map();
+    cardsBox.append(el("p", { className: "empty", text: message }));
+  }
+
+  function showError(message) {
+    clear(cardsBox);
+    cardsBox.append(el("p", { className: "error-box", testid: "error", text: message }));
+  }
+
+  function showEvaluationTime(cards, asOf) {
+    const own = cards
+      .map((c) => (c && c.extension && c.extension[EXTENSION_KEY]) || {})
+      .find((ext) => typeof ext.evaluatedAt === "string");
+    const iso = own ? own.evaluatedAt : asOf;
+    clear(evaluatedAt);
+    if (iso) {
+      evaluatedAt.append("Evaluated as of ", el("time", { text: utcText(iso), attrs: { datetime: iso } }));
+    } else {
+      evaluatedAt.append("Evaluated as of the server's clock (no card states the time).");
+    }
+    evaluatedAt.hidden = false;
+  }
+
   async function send() {
+    const number = ++requestNumber;
+    if (inFlight) inFlight.abort(); // the tester asked again: the earlier answer is not wanted
+    inFlight = null;
+    clearResults("Waiting for the answer\u2026");
     let parsed;
     try {
       parsed = JSON.parse(body.value);
     } catch (error) {
-      setStatus("Not valid JSON: " + error.message, "error");
+      setStatus("Not valid JSON.", "error");
+      showError("Not valid JSON: " + error.message);
       return;
     }
-    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
-      setStatus("Paste a JSON object: a CDS Hooks request or a FHIR Bundle.", "error");
+    if (!isObject(parsed)) {
+      setStatus("Not a JSON object.", "error");
+      showError("Paste a JSON object: a CDS Hooks request or a FHIR Bundle.");
       return;
     }
     let url;
+    let payload;
+    let asOf = "";
     if (parsed.resourceType === "Bundle") {
+      asOf = asOfIso();
       url = "/evaluate?service=" + encodeURIComponent(serviceSelect.value);
+      if (asOf) url += "&now=" + encodeURIComponent(asOf);
+      payload = body.value;
     } else {
       chooseServiceFor(typeof parsed.hook === "string" ? parsed.hook : "");
       url = "/cds-services/" + encodeURIComponent(serviceSelect.value);
+      asOf = asOfChanged ? asOfIso() : evaluationTimeOf(parsed);
+      payload = withEvaluationTime(parsed, body.value);
     }
     const serviceId = serviceSelect.value;
     currentPatient = patientOf(parsed);
-    sendButton.disabled = true;
     setStatus("Asking " + url + "\u2026", "");
-    const answer = await post(url, body.value);
-    sendButton.disabled = false;
+    const controller = new AbortController();
+    inFlight = controller;
+    const answer = await post(url, payload, controller.signal);
+    if (number !== requestNumber) return; // a later request owns the panel now
+    inFlight = null;
     raw.textContent = answer.json ? JSON.stringify(answer.json, null, 2) : answer.text;
-    clear(cardsBox);
     if (!answer.ok) {
-      setStatus(problem(answer), "error");
-      cardsBox.append(el("p", { className: "empty", text: "No cards: the service refused the request." }));
+      setStatus("Request refused (" + (answer.status ? "HTTP " + answer.status : "network error") + ").", "error");
+      showError("No cards: " + problem(answer));
       return;
     }
-    const cards = (answer.json && answer.json.cards) || [];
-    setStatus(cards.length + (cards.length === 1 ? " card" : " cards") + " from " + url, "ok");
+    const cards = (answer.json && Array.isArray(answer.json.cards) && answer.json.cards) || [];
+    clear(cardsBox);
+    showEvaluationTime(cards, asOf);
+    setStatus(plural(cards.length, "card", "cards") + " from " + url, "ok");
     if (!cards.length) cardsBox.append(el("p", { className: "empty", text: "No cards: nothing applies." }));
-    for (const cardData of cards) cardsBox.append(card(cardData, serviceId));
+    const states = cards.map((cardData) => card(cardData, serviceId));
+    const conflicts = registerConflicts(states);
+    if (conflicts.length) {
+      const names = conflicts.map((entries) => entries[0].order.service).join(", ");
+      cardsBox.append(
+        el("p", {
+          className: "conflict conflict-summary",
+          testid: "conflicts",
+          attrs: { role: "note" },
+          text: "Several cards propose the same service (" + names + "): accept it on one card only.",
+        })
+      );
+    }
+    for (const state of states) cardsBox.append(state.article);
   }
 
   async function loadSample() {
@@ -535,6 +1008,7 @@
     }
     const text = await response.text();
     body.value = text;
+    syncAsOfFromBody();
     try {
       const parsed = JSON.parse(text);
       if (parsed && typeof parsed.hook === "string") chooseServiceFor(parsed.hook);
@@ -546,11 +1020,23 @@
 
   sampleSelect.addEventListener("change", loadSample);
   sendButton.addEventListener("click", send);
+  asOfInput.addEventListener("input", () => {
+    asOfChanged = true;
+  });
+  asOfClear.addEventListener("click", () => {
+    asOfInput.value = "";
+    asOfChanged = true;
+  });
+  body.addEventListener("change", syncAsOfFromBody);
+  body.addEventListener("input", (event) => {
+    if (event.inputType === "insertFromPaste" || event.inputType === "insertFromDrop") syncAsOfFromBody();
+  });
   upload.addEventListener("change", () => {
     const file = upload.files && upload.files[0];
     if (!file) return;
     file.text().then((text) => {
       body.value = text;
+      syncAsOfFromBody();
       setStatus("Loaded " + file.name + "; press \u201CGet cards\u201D.", "");
     });
   });
