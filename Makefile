@@ -57,9 +57,24 @@ messages: install
 
 # The project itself is installed editable, so its bytecode is refreshed here (a no-op when
 # current; Python would not write it where PYTHONDONTWRITEBYTECODE is set).
+# Beside the service runs the development EHR (`calf-cds dev-ehr`, loopback, port PORT+1) with
+# the red-flag check app enabled against it, so a card's "Complete the red-flag check" link can
+# be followed offline (README "The red-flag check app"). DEV_EHR=off runs the service alone.
+DEV_EHR ?= on
+DEV_EHR_PORT ?= $(shell echo $$(($(PORT) + 1)))
+DEV_EHR_URL := http://127.0.0.1:$(DEV_EHR_PORT)
 run: $(RUN_STAMP)
 	@$(BIN)/python -m compileall -q cds
+ifeq ($(DEV_EHR),on)
+	@$(BIN)/calf-cds dev-ehr --port $(DEV_EHR_PORT) --app http://127.0.0.1:$(PORT) & dev=$$!; \
+	trap 'kill $$dev 2>/dev/null' EXIT INT TERM; \
+	CDS_AUTH_MODE=$${CDS_AUTH_MODE:-off} CDS_SMART_CLIENT_ID=$${CDS_SMART_CLIENT_ID:-calf-cds-dev} \
+	CDS_SMART_DEV_EHR_URL=$(DEV_EHR_URL) \
+	CDS_FHIR_SERVER_ALLOWLIST=$${CDS_FHIR_SERVER_ALLOWLIST:+$$CDS_FHIR_SERVER_ALLOWLIST,}$(DEV_EHR_URL) \
+	$(BIN)/calf-cds serve --port $(PORT)
+else
 	CDS_AUTH_MODE=$${CDS_AUTH_MODE:-off} $(BIN)/calf-cds serve --port $(PORT)
+endif
 
 lint: install
 	$(BIN)/ruff check cds tests bench scripts

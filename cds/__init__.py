@@ -53,6 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_security(app, settings, store)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    from .smart.views import install_smart
+
+    install_smart(app, settings)  # the red-flag check app (issue 20): off without a client id
     return app
 
 

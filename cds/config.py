@@ -76,6 +76,11 @@ class Settings:
     ddimer_age_adjust_over_lab_flag: bool = False
     jwks_cache_ttl_s: float = 3600.0
     max_token_lifetime_s: float = 300.0
+    smart_client_id: str = ""
+    smart_session_s: float = 900.0
+    smart_session_dir: str = ""
+    smart_secret_key: str = ""
+    smart_dev_ehr_url: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -150,6 +155,7 @@ class Settings:
             or self.max_body_bytes <= 0
             or self.max_entries <= 0
             or self.max_token_lifetime_s <= 0
+            or self.smart_session_s <= 0
         ):
             raise ConfigurationError("timeouts and limits must be positive")
 
@@ -222,4 +228,14 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_JWKS_CACHE_TTL_S": "seconds a fetched JWK Set is cached",
     "CDS_MAX_TOKEN_LIFETIME_S": "longest accepted EHR token lifetime in seconds, both `exp - iat` "
     "and `exp` - now (plus 60 s clock skew); replay records are kept no longer",
+    "CDS_SMART_CLIENT_ID": "client id of the red-flag check SMART app as registered with the "
+    "EHR; set, cards that list unrecorded items link to the app (empty = the app is off)",
+    "CDS_SMART_SESSION_S": "lifetime in seconds of a red-flag check app session (its cookie and "
+    "the access token kept on the server)",
+    "CDS_SMART_SESSION_DIR": "directory of the app's server-side sessions, shared by the workers "
+    "of one host (empty = `calf-cds-smart-<uid>` in the system temp directory)",
+    "CDS_SMART_SECRET_KEY": "key that signs the app's session cookie; set the same value on "
+    "every host (empty = a random key kept in the session directory)",
+    "CDS_SMART_DEV_EHR_URL": "testers: base URL of a `calf-cds dev-ehr` through which the "
+    "console launches the app from a card (empty = the console shows the link as text)",
 }

@@ -22,6 +22,7 @@ OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
 FHIR_JSON = "application/fhir+json"
 HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
 PROMETHEUS_TEXT = "text/plain"
 
 # status -> when (the text of cds-hooks.md "Errors")
@@ -270,6 +271,7 @@ def _paths(settings: Settings) -> dict[str, dict[str, Any]]:
                 errors=(401, 404),
             )
         },
+        **_smart_paths(),
         "/openapi.json": {
             "get": {
                 **_op(
@@ -323,6 +325,186 @@ def _paths(settings: Settings) -> dict[str, dict[str, Any]]:
                 ),
                 **public,
             }
+        },
+    }
+
+
+# The red-flag check app (cds.smart, issue 20): browser pages. An error is a page for a browser
+# (Accept: text/html) and an OperationOutcome for any other caller.
+_SMART_ERRORS = {
+    400: "launch refused: `iss` not on CDS_FHIR_SERVER_ALLOWLIST (nothing is fetched), no "
+    "`launch`, a state mismatch, a failed CSRF check or answers not understood",
+    401: "no session cookie, or the session expired (CDS_SMART_SESSION_S)",
+    404: "the app is off (CDS_SMART_CLIENT_ID is not set)",
+    502: "the EHR's SMART configuration, token endpoint or FHIR API failed; a write that fails "
+    "shows the form again with the answers kept and the items not saved listed",
+}
+
+
+def _page(
+    operation_id: str,
+    summary: str,
+    ok: dict[str, dict[str, Any]],
+    errors: tuple[int, ...],
+    *,
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One app page: its own answers (`ok`: status -> response), then its errors as pages or
+    OperationOutcomes, and 405/500 as every operation."""
+    responses: dict[str, Any] = dict(ok)
+    for status in sorted({*errors, 405, 500}):
+        content: dict[str, Any] = {JSON: {"schema": _ref("OperationOutcome")}}
+        if status in _SMART_ERRORS:
+            content[HTML] = {"schema": {"type": "string"}}
+        responses[str(status)] = {
+            "description": _SMART_ERRORS.get(status) or _ERRORS[status],
+            "content": content,
+        }
+    operation: dict[str, Any] = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": ["red-flag-check-app"],
+        "security": [],  # its own sign-in: SMART on FHIR, then a session cookie
+        "responses": responses,
+    }
+    if parameters:
+        operation["parameters"] = parameters
+    if body:
+        operation["requestBody"] = body
+    return operation
+
+
+def _query(name: str, description: str, *, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _redirect(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {"Location": {"description": "where to", "schema": {"type": "string"}}},
+    }
+
+
+def _smart_paths() -> dict[str, dict[str, Any]]:
+    page = {"200": _html("the page")}
+    return {
+        "/smart/launch": {
+            "get": _page(
+                "smartLaunch",
+                "SMART EHR launch of the red-flag check (a card's smart link): reads the EHR's "
+                "SMART configuration and redirects to its authorize endpoint (PKCE S256, state)",
+                {"302": _redirect("to the EHR's authorize endpoint; sets the session cookie")},
+                (400, 404, 502),
+                parameters=[
+                    _query("iss", "the EHR's FHIR base URL (its origin must be allowlisted)"),
+                    _query("launch", "the EHR's launch id"),
+                ],
+            )
+        },
+        "/smart/callback": {
+            "get": _page(
+                "smartCallback",
+                "The EHR's redirect back: checks state, exchanges the code (with the PKCE "
+                "verifier) for a token kept on the server",
+                {"303": _redirect("to the form")},
+                (400, 401, 404, 502),
+                parameters=[
+                    _query("code", "the authorization code"),
+                    _query("state", "the state sent to the authorize endpoint"),
+                    _query("error", "the EHR's refusal, instead of a code"),
+                ],
+            )
+        },
+        "/smart/form": {
+            "get": _page(
+                "smartForm",
+                "The red-flag check form, generated from the finding catalog and pre-filled "
+                "from the patient's Observations",
+                page,
+                (401, 404, 502),
+            ),
+            "post": _page(
+                "smartSubmit",
+                "Save the answers: one transaction Bundle of Observations and a "
+                "QuestionnaireResponse to the EHR",
+                {
+                    "200": _html("the form again: nothing new to save"),
+                    "303": _redirect("to the result, once everything was saved"),
+                },
+                (400, 401, 404, 502),
+                body={
+                    "required": True,
+                    "content": {
+                        FORM: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["csrf"],
+                                "properties": {"csrf": {"type": "string"}},
+                                "additionalProperties": {
+                                    "type": "string",
+                                    "enum": ["present", "absent", "not-examined"],
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/smart/result": {
+            "get": _page(
+                "smartResult",
+                "What was saved, and the cards re-evaluated from the updated record",
+                page,
+                (401, 404, 502),
+            )
+        },
+        "/smart/static/{filename}": {
+            "get": _op(
+                "smartStatic",
+                "The red-flag check's stylesheet",
+                "red-flag-check-app",
+                parameters=[
+                    {
+                        "name": "filename",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                ok={
+                    "description": "the file",
+                    "content": {"text/css": {"schema": {"type": "string"}}},
+                },
+                errors=(401, 404),
+            )
+        },
+        "/fhir/Questionnaire/{questionnaire_id}": {
+            "get": _op(
+                "questionnaire",
+                "The red-flag check's FHIR R4 Questionnaire (SDC observation extraction), "
+                "generated from the finding catalog",
+                "catalog",
+                parameters=[
+                    {
+                        "name": "questionnaire_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "examples": ["calf-red-flag-check"]},
+                    }
+                ],
+                ok={
+                    "description": "the Questionnaire",
+                    "content": {FHIR_JSON: {"schema": {"type": "object"}}},
+                },
+                errors=(401, 404),
+            )
         },
     }
 

@@ -245,9 +245,21 @@ class SuggestionSchema(_Open):
 
 class LinkSchema(_Open):
     label = fields.String(required=True)
-    url = fields.Url(required=True)
+    url = fields.Url(
+        required=True,
+        metadata={
+            "description": "absolute: the card's guideline; smart: the red-flag check app's "
+            "launch URL (when CDS_SMART_CLIENT_ID is set), launched by the EHR with iss and launch"
+        },
+    )
     type = fields.String(required=True, validate=validate.OneOf(["absolute", "smart"]))
-    appContext = fields.String()
+    appContext = fields.String(
+        metadata={
+            "description": "smart links only: a JSON string {hookInstance, ruleId, findings: "
+            "[finding ids to complete], evaluationTime (only when the request set one)}, passed "
+            "back to the app in the token response"
+        }
+    )
 
 
 class CardSchema(_Open):
@@ -273,6 +285,12 @@ class ServiceDescriptionSchema(Schema):
     hook = fields.String(required=True)
     id = fields.String(required=True)
     title = fields.String()
+    extension = fields.Dict(
+        metadata={
+            "description": 'extension["example.calf-cds"].smartApp, when the red-flag check app '
+            "is enabled: how its smart card links launch it and what to register with the EHR"
+        }
+    )
     description = fields.String(required=True)
     prefetch = fields.Dict(keys=fields.String(), values=fields.String())
     usageRequirements = fields.String()

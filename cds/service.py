@@ -160,6 +160,7 @@ def _answer(
             patient_id=patient_id,
             translator=shown.translator,
             smart_launch_url=shown.smart_launch_url,
+            reference_time=shown.as_of,
             hook_instance=hook_instance,
             unsatisfied_prefetch=unsatisfied,
             incomplete_queries=incomplete,

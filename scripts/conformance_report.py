@@ -42,9 +42,11 @@ GROUPS: dict[str, str] = {
 MUST_BE_ACCOUNTED = "SHALL"
 
 _GUARD = "`test_conformance.py::test_features_the_service_does_not_use_stay_unused` guards this"
-_ABSOLUTE_ONLY = (
-    "Every link the service sends is an `absolute` link to the card's guideline, without "
-    f"`appContext` or context in the URL; {_GUARD}."
+_NO_DEEP_LINKS = (
+    "No link carries context in its URL: the guideline links are plain `absolute` links, and "
+    "the red-flag check's `smart` link is the app's launch URL, its context in `appContext` "
+    "(`test_smart_links.py::test_smart_links_carry_their_context_in_app_context_not_the_url` "
+    "guards this)."
 )
 _ONLY_CREATE = (
     "The service only suggests `create` actions (a draft ServiceRequest); it never sends "
@@ -65,10 +67,7 @@ NOT_TESTED: dict[str, str] = {
         "https (a plain-http `jwks_url` is refused at startup)."
     ),
     "cds-hooks_2.0:75": f"The service returns no `systemActions`; {_GUARD}.",
-    "cds-hooks_2.0:140": _ABSOLUTE_ONLY,
-    "cds-hooks_2.0:144": _ABSOLUTE_ONLY,
-    "cds-hooks_2.0:145": _ABSOLUTE_ONLY,
-    "cds-hooks_2.0:146": _ABSOLUTE_ONLY,
+    "cds-hooks_2.0:140": _NO_DEEP_LINKS,
     "cds-hooks_2.0:110": (
         "The cards offer no context-specific drill-down view, so there is no drill-down to put "
         f"on `link.url`; {_GUARD}."

@@ -111,5 +111,5 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
 
 
 # The store's fixtures: a real PostgreSQL server and the sqlite/postgresql parametrisation;
-# the fuzz tests' Hypothesis profiles and their case counts.
-pytest_plugins = ["conftest_store", "fuzzing"]
+# the fuzz tests' Hypothesis profiles and their case counts; the SMART app and its dev EHR.
+pytest_plugins = ["conftest_store", "fuzzing", "conftest_smart"]

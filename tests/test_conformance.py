@@ -545,9 +545,11 @@ def test_a_create_action_carries_a_new_valid_fhir_resource(wire: Wire) -> None:
 
 
 def test_features_the_service_does_not_use_stay_unused(wire: Wire) -> None:
-    """The conformance page marks the smart-link, icon, systemActions, update/delete and
-    multi-action requirements not applicable because the service sends none of them; this keeps
-    that true (add tests for those requirements before sending any of these)."""
+    """The conformance page marks the icon, systemActions, update/delete and multi-action
+    requirements not applicable because the service sends none of them; this keeps that true
+    (add tests for those requirements before sending any of these). Smart links are sent when
+    the red-flag check app is enabled (tests/test_smart_links.py, cds-hooks_2.0:144-146): this
+    exchange runs without it, so its links stay absolute."""
     for name, answer in wire.answers.items():
         assert set(answer.body) == {"cards"}, name  # no systemActions
         for card in answer.body["cards"]:

@@ -1,4 +1,4 @@
-"""The `calf-cds` console script: serve | evaluate | validate | rules | db | report.
+"""The `calf-cds` console script: serve | evaluate | validate | rules | db | report | dev-ehr.
 
 Each command lives in its own module and adds itself to the parser. Exit codes: 0 success;
 1 bad input or a refusal (a file that cannot be read or evaluated, an invalid resource, a 4xx
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from importlib.metadata import version
 
 from ..errors import ConfigurationError
-from . import evaluate, rules, serve, store, validate
+from . import dev_ehr, evaluate, rules, serve, store, validate
 
-COMMANDS = (serve, evaluate, validate, rules, store)
+COMMANDS = (serve, evaluate, validate, rules, store, dev_ehr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

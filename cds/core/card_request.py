@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from .i18n import ENGLISH, Translator
 
@@ -30,6 +31,7 @@ class CardRequest:
     patient_id: str | None = None
     translator: Translator = ENGLISH
     smart_launch_url: str | None = None  # the red-flag check app's launch URL, when enabled
+    reference_time: datetime | None = None  # an evaluation time the request asked for
     hook_instance: str | None = None
     unsatisfied_prefetch: tuple[str, ...] = ()
     incomplete_queries: tuple[tuple[str, str], ...] = ()  # (query key, reason)

@@ -7,6 +7,7 @@ that fails to build is logged with its rule id and replaced by a minimal card (Â
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from .checklists import net_line, not_recorded
 from .compose import Planned, compose, safety_net_topic
 from .data_quality import data_quality_card
 from .engine import Assessment, FiredRule
+from .findings import FINDINGS
 from .findingset import EVIDENCE_CAP, cited
 from .i18n import N_, Translator
 from .model import (
@@ -431,9 +433,16 @@ class _CardBuilder:
             if is_dvt and not self.assessment.groups
             else []
         )
-        missing_ids = tuple(
-            dict.fromkeys([*wells_missing, *(f for item in missing_items for f in item.findings)])
-        )
+        # What the red-flag check app can complete: findings a clinician answers present or
+        # absent; lab values and vital signs (an analyte, or no presence code) stay with the lab.
+        bedside = [
+            f
+            for item in missing_items
+            if item.analyte is None
+            for f in item.findings
+            if FINDINGS[f].codes
+        ]
+        missing_ids = tuple(dict.fromkeys([*wells_missing, *bedside]))
         links = []
         if source.url:
             links.append(Link(source.label, source.url))
@@ -494,16 +503,17 @@ class _CardBuilder:
         )
 
     def _app_context(self, missing: tuple[str, ...]) -> str:
-        import json
-
-        return json.dumps(
-            {
-                "hookInstance": self.request.hook_instance,
-                "ruleId": self.rule.id,
-                "findings": list(missing),
-            },
-            separators=(",", ":"),
-        )
+        """The smart link's appContext (issue 20): the hook call, the card's rule and the finding
+        ids to complete; with the evaluation time the request asked for, so the app judges the
+        record at the same instant (testers' requests; an EHR's call never sets one)."""
+        context: dict[str, object] = {
+            "hookInstance": self.request.hook_instance,
+            "ruleId": self.rule.id,
+            "findings": list(missing),
+        }
+        if self.request.reference_time is not None:
+            context["evaluationTime"] = self.request.reference_time.isoformat()
+        return json.dumps(context, separators=(",", ":"))
 
     def _evidence_item(self, record: Finding) -> EvidenceItem:
         m = record.measurement

@@ -2,7 +2,8 @@
 
 `create_app` calls `install_cors(app, settings)` then `install_auth(app, settings, store)`.
 In `required` mode every request needs a valid client JWT except CORS preflight (any OPTIONS),
-`/healthz`, `/readyz`, `/metrics` and `/openapi.json`. A failure is a 401 OperationOutcome that
+`/healthz`, `/readyz`, `/metrics`, `/openapi.json` and the red-flag check app's `/smart/` pages
+(which sign in with SMART on FHIR). A failure is a 401 OperationOutcome that
 says only "unauthorized", with `WWW-Authenticate: Bearer`; the reason goes to the log, never
 the token.
 """
@@ -25,6 +26,9 @@ from .errors import outcome_response
 log = logging.getLogger("cds.http.auth")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+# The red-flag check app (cds.smart) is a browser app with its own SMART sign-in: a clinician's
+# browser carries no CDS Hooks JWT.
+SMART_APP_PREFIX = "/smart/"
 CORS_ALLOW_METHODS = "GET, POST, OPTIONS"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type"
 CORS_EXPOSE_HEADERS = "Retry-After, WWW-Authenticate"
@@ -70,7 +74,11 @@ def install_auth(
 
     @app.before_request
     def _require_jwt() -> Response | None:
-        if request.method == "OPTIONS" or request.path in PUBLIC_PATHS:
+        if (
+            request.method == "OPTIONS"
+            or request.path in PUBLIC_PATHS
+            or request.path.startswith(SMART_APP_PREFIX)
+        ):
             return None
         try:
             token = bearer_token(request.headers.get("Authorization"))

@@ -103,6 +103,8 @@ def index() -> str:
         services=services,
         samples=list(sample_files()),
         finding_labels=_finding_labels(),
+        # The red-flag check app's smart links launch through a dev EHR, when one is set.
+        smart_launcher={"devEhr": runtime().settings.smart_dev_ehr_url.rstrip("/") or None},
         page="console",
     )
 

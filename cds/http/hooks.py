@@ -12,8 +12,10 @@ from ..errors import BadRequest, NotFound
 from ..fhir.bundle import BundleError
 from ..jsonio import envelope, json_object
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
+from ..request_extension import EXTENSION_KEY
 from ..schemas import load_hook_request
 from ..service import HookAnswer, evaluate_bundle, run_hook
+from ..smart.registration import registration
 from .body import read_body
 from .jsonout import json_response
 from .presentation import presentation
@@ -26,9 +28,12 @@ blueprint = Blueprint("hooks", __name__)
 @blueprint.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
     settings = runtime().settings
-    return json_response(
-        {"services": [service.discovery(settings) for service in SERVICES.values()]}
-    )
+    services = [service.discovery(settings) for service in SERVICES.values()]
+    app = registration(settings, request.host_url)
+    if app is not None:  # the red-flag check app's smart links (issue 20)
+        for entry in services:
+            entry["extension"] = {EXTENSION_KEY: {"smartApp": app}}
+    return json_response({"services": services})
 
 
 @blueprint.post("/cds-services/<service_id>")

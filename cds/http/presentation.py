@@ -7,7 +7,8 @@ authentication, as it changes the words, never the clinical answer.
 The reference time comes from the request's documented extension
 (`extension["example.calf-cds"].evaluationTime`) or, on `/evaluate`, the `now` query
 parameter. It is honoured only while authentication is off (testers, the console, the
-samples); an authenticated EHR call is always evaluated now.
+samples); an authenticated EHR call is always evaluated now. The red-flag check app's launch URL
+goes on cards when CDS_SMART_CLIENT_ID is set (issue 20).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..config import Settings
 from ..i18n import translator_for
 from ..request_extension import EXTENSION_KEY, evaluation_time, instant, ours
 from ..service import Presentation
+from ..smart.oauth import launch_url
 from .language import choose_language
 
 
@@ -32,4 +34,8 @@ def presentation(request: Request, settings: Settings, extension: Any) -> Presen
         as_of = evaluation_time(extension)
         if as_of is None and "now" in request.args:
             as_of = instant(request.args["now"], "now")
-    return Presentation(translator=translator_for(language), as_of=as_of)
+    return Presentation(
+        translator=translator_for(language),
+        as_of=as_of,
+        smart_launch_url=launch_url(settings, request.host_url),
+    )

@@ -110,6 +110,51 @@
     return el("a", { text: label, attrs: { href, rel: "noopener noreferrer", target: "_blank" } });
   }
 
+  /* A SMART link is launched by an EHR (iss + launch). The console is no EHR: with a
+     development EHR configured (`calf-cds dev-ehr`, CDS_SMART_DEV_EHR_URL) it asks that EHR to
+     launch the app for the request's patient; otherwise it shows the link as text. */
+  const smartLauncher = readJson("smart-launcher");
+  let currentPatient = null;
+
+  function readJson(id) {
+    const node = $(id);
+    if (!node) return {};
+    try {
+      const parsed = JSON.parse(node.textContent || "{}");
+      return parsed && typeof parsed === "object" ? parsed : {};
+    } catch (_error) {
+      return {};
+    }
+  }
+
+  function patientOf(request) {
+    if (request && request.context && typeof request.context.patientId === "string") {
+      return request.context.patientId;
+    }
+    for (const entry of (request && request.entry) || []) {
+      const resource = entry && entry.resource;
+      if (resource && resource.resourceType === "Patient" && typeof resource.id === "string") {
+        return resource.id;
+      }
+    }
+    return null;
+  }
+
+  function smartLink(cardLink) {
+    const launcher = safeHref(smartLauncher.devEhr ? smartLauncher.devEhr + "/launch" : null);
+    if (!launcher || !currentPatient || !safeHref(cardLink.url)) {
+      return document.createTextNode(cardLink.label + " (an EHR launches it: " + cardLink.url + ")");
+    }
+    const url = new URL(launcher);
+    url.searchParams.set("patient", currentPatient);
+    url.searchParams.set("url", cardLink.url);
+    if (typeof cardLink.appContext === "string") url.searchParams.set("appContext", cardLink.appContext);
+    return el("a", {
+      text: cardLink.label,
+      attrs: { href: url.href, rel: "noopener noreferrer", target: "_blank" },
+    });
+  }
+
   function setStatus(text, kind) {
     status.textContent = text;
     status.className = kind ? "status-" + kind : "";
@@ -562,11 +607,16 @@
     }
     const sourceUrl = cardData.source ? safeHref(cardData.source.url) : null;
     for (const cardLink of cardData.links || []) {
-      // The guideline link usually repeats the source; an app link cannot launch from here.
+      // The guideline link usually repeats the source; an app link is drawn below.
       if (cardLink.type !== "absolute" || safeHref(cardLink.url) === sourceUrl) continue;
       sourceLine.append(sourceLine.childNodes.length ? " \u00B7 " : "", link(cardLink.label, cardLink.url));
     }
     if (sourceLine.childNodes.length) article.append(sourceLine);
+    for (const cardLink of cardData.links || []) {
+      if (cardLink.type === "smart") {
+        article.append(el("p", { className: "card-link", testid: "smart-link" }, [smartLink(cardLink)]));
+      }
+    }
 
     const state = { article, conflict, conflictText: "", serviceId, cardData, controls: [], accepts: [], locked: false };
     article.append(actions(state));
@@ -913,6 +963,7 @@
       payload = withEvaluationTime(parsed, body.value);
     }
     const serviceId = serviceSelect.value;
+    currentPatient = patientOf(parsed);
     setStatus("Asking " + url + "\u2026", "");
     const controller = new AbortController();
     inFlight = controller;

@@ -1,0 +1,217 @@
+"""The patient's record on the EHR: read it as the hook would, write the check back.
+
+Reading uses the service's own fetching (`cds.fhir.fetch`: the allowlist, one time budget, no
+redirects, size caps) with the discovery prefetch queries, so the form is pre-filled, and the
+cards re-evaluated, from exactly what a hook call would read. Writing POSTs one transaction
+Bundle and checks the EHR's answer entry by entry: what was saved, what was not and why.
+Nothing here logs a URL path, an id or a resource: origins, counts and statuses only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import msgspec
+
+from ..config import Settings
+from ..core.model import Extraction
+from ..fhir import reading
+from ..fhir.bundle import flatten
+from ..fhir.fetch import (
+    ACCEPTED_CONTENT_TYPES,
+    FHIR_JSON,
+    fetch_queries,
+    normalise_origin,
+    render_template,
+)
+from ..fhir.prefetch import CONDITIONS, prefetch_templates
+from .answers import Statement
+from .errors import EhrUnavailable
+
+log = logging.getLogger("cds.smart")
+
+# A write waits longer than the prefetch budget: the clinician pressed Save and is watching.
+WRITE_TIMEOUT_S = 15.0
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The patient's resources as the hook's prefetch queries return them."""
+
+    resources: tuple[dict[str, Any], ...]
+    incomplete: tuple[str, ...] = ()  # query keys cut short by the page cap
+    unreadable: tuple[str, ...] = ()  # query keys the EHR would not answer (conditions only)
+
+    def bundle(self) -> msgspec.Raw:
+        """The resources as one collection Bundle (what `/evaluate` reads)."""
+        document = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": resource} for resource in self.resources],
+        }
+        return msgspec.Raw(msgspec.json.encode(document))
+
+    def read(self, settings: Settings, now: datetime) -> Extraction:
+        """The findings, through the reader the hook uses."""
+        return reading.read(flatten(self.bundle(), "Bundle"), policy=settings.policy, now=now)
+
+    @property
+    def patient(self) -> dict[str, Any] | None:
+        return next((r for r in self.resources if r.get("resourceType") == "Patient"), None)
+
+
+def read_chart(iss: str, patient_id: str, access_token: str, settings: Settings) -> Chart:
+    """Fetch the patient, their Observations and Conditions with the hook's queries.
+
+    The patient and the Observations are needed (EhrUnavailable without them). Conditions are
+    read too, as the hook reads them (a cancer or an earlier DVT is usually a Condition); when
+    the EHR refuses them the chart says so and the page warns rather than stopping."""
+    templates = prefetch_templates(settings.policy, settings.extra_observation_codes)
+    context = {"patientId": patient_id}
+    queries = {key: render_template(template, context) for key, template in templates.items()}
+    outcomes = fetch_queries(iss, queries, access_token=access_token, settings=settings)
+    resources: list[dict[str, Any]] = []
+    incomplete: list[str] = []
+    unreadable: list[str] = []
+    for key, outcome in outcomes.items():
+        if outcome.resources is None:
+            log.warning(
+                "SMART chart read failed",
+                extra={"prefetch_key": key, "reason": outcome.reason, "origin": _origin(iss)},
+            )
+            if key != CONDITIONS:
+                raise EhrUnavailable("The patient's record could not be read from the EHR.")
+            unreadable.append(key)
+            continue
+        resources += [r for r in outcome.resources if isinstance(r, dict)]
+        if outcome.truncated:
+            incomplete.append(key)
+    return Chart(tuple(resources), tuple(incomplete), tuple(unreadable))
+
+
+@dataclass
+class WriteResult:
+    saved: list[tuple[Statement, str]] = field(default_factory=list)  # (statement, location)
+    failed: list[tuple[Statement, str]] = field(default_factory=list)  # (statement, why)
+    response_saved: bool = False  # the QuestionnaireResponse
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and self.response_saved
+
+
+def post_transaction(
+    iss: str,
+    bundle: dict[str, Any],
+    statements: tuple[Statement, ...],
+    access_token: str,
+) -> WriteResult:
+    """POST the transaction to `iss` and read the EHR's answer entry by entry.
+
+    A refused transaction (non-2xx), no answer, or an answer that cannot be matched to what was
+    sent means nothing is known saved: every statement is reported as not saved. A 2xx answer
+    whose entries carry their own statuses (an EHR that applies entries one by one) reports
+    each: 2xx saved, anything else not saved, with the EHR's reason.
+    """
+    headers = {
+        "Content-Type": FHIR_JSON,
+        "Accept": FHIR_JSON,
+        "Authorization": f"Bearer {access_token}",
+    }
+    url = iss.rstrip("/")
+    try:
+        with httpx.Client(follow_redirects=False, timeout=WRITE_TIMEOUT_S) as client:
+            response = client.post(url, content=json.dumps(bundle).encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        log.warning(
+            "SMART write failed: no answer",
+            extra={"origin": _origin(iss), "error": type(exc).__name__},
+        )
+        return _all_failed(statements, "the EHR did not answer")
+    body = _json_body(response)
+    if not 200 <= response.status_code < 300:
+        reason = _outcome_text(body) or f"HTTP {response.status_code}"
+        log.warning(
+            "SMART write refused",
+            extra={"origin": _origin(iss), "status": response.status_code},
+        )
+        return _all_failed(statements, f"the EHR refused the write ({reason})")
+    entries = body.get("entry") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or body.get("resourceType") != "Bundle"
+        or body.get("type") not in {"transaction-response", "batch-response"}
+        or not isinstance(entries, list)
+        or len(entries) != len(statements) + 1
+    ):
+        log.warning("SMART write unconfirmed", extra={"origin": _origin(iss)})
+        return _all_failed(statements, "the EHR's answer does not confirm the write")
+    result = WriteResult()
+    for statement, entry in zip(statements, entries, strict=False):
+        status, location, reason = _entry_outcome(entry)
+        if status.startswith("2"):
+            result.saved.append((statement, location))
+        else:
+            result.failed.append((statement, reason or f"HTTP {status or '?'}"))
+    result.response_saved = _entry_outcome(entries[-1])[0].startswith("2")
+    log.info(
+        "SMART write",
+        extra={
+            "origin": _origin(iss),
+            "saved": len(result.saved),
+            "failed": len(result.failed),
+            "response_saved": result.response_saved,
+        },
+    )
+    return result
+
+
+def _all_failed(statements: tuple[Statement, ...], why: str) -> WriteResult:
+    return WriteResult(failed=[(statement, why) for statement in statements])
+
+
+def _json_body(response: httpx.Response) -> Any:
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ACCEPTED_CONTENT_TYPES or len(response.content) > MAX_ANSWER_BYTES:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _outcome_text(body: Any) -> str:
+    """The first issue's text of an OperationOutcome, cut short (shown as text, escaped)."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    issues = body.get("issue")
+    if not isinstance(issues, list) or not issues or not isinstance(issues[0], dict):
+        return ""
+    issue = issues[0]
+    details = issue.get("details")
+    text = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict) else None)
+    return text[:200] if isinstance(text, str) else ""
+
+
+def _entry_outcome(entry: Any) -> tuple[str, str, str]:
+    """(status code, location, reason) of one response entry."""
+    response = entry.get("response") if isinstance(entry, dict) else None
+    if not isinstance(response, dict):
+        return "", "", "no response for this entry"
+    status = str(response.get("status", "")).strip().split(" ")[0]
+    location = response.get("location")
+    return (
+        status,
+        location if isinstance(location, str) else "",
+        _outcome_text(response.get("outcome")),
+    )
+
+
+def _origin(url: str) -> str:
+    return normalise_origin(url) or "(invalid URL)"
