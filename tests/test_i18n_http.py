@@ -350,5 +350,6 @@ def test_cli_evaluate_and_rules_print_russian_with_lang(
     assert main(["evaluate", sample, "--now", SAMPLE_CLOCK, "--lang", "ru", "--json"]) == 0
     (card,) = json.loads(capsys.readouterr().out)["cards"]
     _assert_dvt_card_in(card, "ru")
+    monkeypatch.setenv("COLUMNS", "300")  # the table wraps long names at rich's 80 columns
     assert main(["rules", "--lang", "ru"]) == 0
     assert "Маршрут тромбоза глубоких вен" in capsys.readouterr().out
