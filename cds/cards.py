@@ -1,9 +1,10 @@
 """Assessment -> wire-ready CDS Hooks 2.0 cards (clinical-rules.md §7; cds-hooks.md "Response").
 
 Pure: dicts of JSON types only. One card per fired rule, ordered E, U, R, S then rule id, then an
-info card (no rule topic) when resources were unreadable or prefetch keys unsatisfied. A card that
-fails to build is logged (rule id only) and replaced by a minimal card: never raises, never drops
-the other cards (§1.1). Optional fields are omitted, never sent as null, "", [] or {}.
+info card (no rule topic) when resources were unreadable or prefetch keys unsatisfied or cut
+short. A card that fails to build is logged (rule id only) and replaced by a minimal card: never
+raises, never drops the other cards (§1.1). Optional fields are omitted, never sent as null,
+"", [] or {}.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -579,18 +580,25 @@ def minimal_card(fired: FiredRule, ctx: CardContext) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- info card
 def info_card(
-    assessment: Assessment, ctx: CardContext, unsatisfied: Sequence[str]
+    assessment: Assessment,
+    ctx: CardContext,
+    unsatisfied: Sequence[str],
+    incomplete: Mapping[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    """The data-quality card (no rule topic): unreadable resources, unsatisfied prefetch keys."""
+    """The data-quality card (no rule topic): unreadable resources, unsatisfied prefetch keys,
+    and queries whose answer was cut short (`incomplete`: key -> what was not read)."""
     n = assessment.unreadable
-    if not n and not unsatisfied:
+    incomplete = incomplete or {}
+    if not n and not unsatisfied and not incomplete:
         return None
     keys = ", ".join(unsatisfied)
     if n:
         noun = "resource" if n == 1 else "resources"
         summary = f"{n} {noun} could not be read: red flags may be missing"
-    else:
+    elif unsatisfied:
         summary = f"Prefetch not available ({keys}): red flags may be missing"
+    else:
+        summary = f"Data incomplete ({', '.join(incomplete)}): red flags may be missing"
     lines = []
     if n:
         lines.append(
@@ -604,6 +612,12 @@ def info_card(
             f"Prefetch not satisfied (and not fetched): {_md(keys)}. Data from these queries was "
             "not evaluated."
         )
+    if incomplete:
+        lines.append(
+            "Incomplete queries: not every result was read, so red flags recorded in the "
+            "results not read may be missing from these cards."
+        )
+        lines.extend(f"- {_md(key)}: {_md(note)}" for key, note in incomplete.items())
     if assessment.not_interpretable:  # §2: named on every card, this one included
         lines.append("")
         lines.append("**Not interpretable**")
@@ -616,7 +630,13 @@ def info_card(
         "indicator": Tier.ROUTINE.indicator,  # info
         "detail": "\n".join(lines),
         "source": {"label": RULE_SET_LABEL},
-        "extension": {EXTENSION_KEY: {"unreadable": n, "unsatisfiedPrefetch": list(unsatisfied)}},
+        "extension": {
+            EXTENSION_KEY: {
+                "unreadable": n,
+                "unsatisfiedPrefetch": list(unsatisfied),
+                "incompletePrefetch": list(incomplete),
+            }
+        },
     }
     return _clean(card)  # type: ignore[no-any-return]
 
@@ -627,6 +647,7 @@ def build_cards(
     settings: Settings,
     patient_id: str | None,
     unsatisfied_prefetch: Sequence[str] = (),
+    incomplete_prefetch: Mapping[str, str] | None = None,
     new_uuid: Callable[[], str] | None = None,
     rule_card_builder: RuleCardBuilder = build_rule_card,
 ) -> list[dict[str, Any]]:
@@ -649,7 +670,7 @@ def build_cards(
             )
             cards.append(minimal_card(fired, ctx))
     try:
-        extra = info_card(assessment, ctx, unsatisfied_prefetch)
+        extra = info_card(assessment, ctx, unsatisfied_prefetch, incomplete_prefetch)
     except Exception as exc:  # the same guarantee for the info card
         log.error("info card build failed", extra={"error": type(exc).__name__})
         extra = {

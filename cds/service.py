@@ -10,15 +10,18 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import cards as card_builder
 from . import engine, fhir_input, metrics
 from .config import RULE_SET_VERSION, Settings
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
-from .prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
+from .prefetch import CLINICAL_KEYS, NEXT_SUFFIX, PrefetchRead, fetch_templates, read_prefetch
 from .registry import ServiceDef
 from .schemas import HookRequest
+
+if TYPE_CHECKING:
+    from .fhir_client import FetchOutcome
 
 log = logging.getLogger("cds.service")
 
@@ -33,7 +36,7 @@ class Fetcher(Protocol):
         *,
         access_token: str | None,
         settings: Settings,
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, FetchOutcome]: ...
 
 
 @dataclass
@@ -65,6 +68,8 @@ def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswe
     _check_entry_limit(read.entries, settings, "prefetch holds")
     if deps.fetcher is not None and request.fhir_server and (read.unsatisfied or read.next_links):
         _fetch_missing(read, request, deps)
+    elif read.next_links:
+        read.pages_not_fetched("no fhirServer this service may read")
     if all(key in read.unsatisfied for key in CLINICAL_KEYS):
         raise PrefetchUnsatisfiable(
             "prefetch unsatisfied and not fetchable: "
@@ -77,6 +82,7 @@ def run_hook(service: ServiceDef, request: HookRequest, deps: Deps) -> HookAnswe
         patient_id=request.patient_id,
         hook_instance=request.hook_instance,
         unsatisfied=read.unsatisfied,
+        incomplete=read.incomplete,
         deps=deps,
     )
 
@@ -111,6 +117,7 @@ def _answer(
     hook_instance: str | None,
     unsatisfied: list[str],
     deps: Deps,
+    incomplete: Mapping[str, str] | None = None,
 ) -> HookAnswer:
     settings = deps.settings
     extraction = fhir_input.extract(resources, now=deps.now(), settings=settings)
@@ -120,6 +127,7 @@ def _answer(
         settings=settings,
         patient_id=patient_id,
         unsatisfied_prefetch=tuple(unsatisfied),
+        incomplete_prefetch=incomplete,
     )
     metrics.count_cards(cards)
     patient_hash = deps.hash_patient(patient_id) if patient_id else ""
@@ -149,7 +157,7 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
 
     assert deps.fetcher is not None
     assert request.fhir_server is not None
-    templates = prefetch_templates(deps.settings)
+    templates = fetch_templates(deps.settings)
     queries: dict[str, str] = {}
     for key in read.unsatisfied:
         try:
@@ -157,7 +165,7 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
         except (KeyError, TemplateError):
             # Cannot be asked for: the key stays unsatisfied and the 412 rule decides.
             log.info("prefetch key not renderable", extra={"prefetch_key": key})
-    queries.update({f"{key}#next": url for key, url in read.next_links.items()})
+    queries.update({key + NEXT_SUFFIX: url for key, url in read.next_links.items()})
     if not queries:
         return
     outcomes = deps.fetcher(
@@ -167,19 +175,15 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
         settings=deps.settings,
     )
     for query_key, outcome in outcomes.items():
-        key = query_key.removesuffix("#next")
-        resources = getattr(outcome, "resources", None)
-        metrics.count_prefetch_fetch(ok=resources is not None)
-        if resources is None:
+        metrics.count_prefetch_fetch(ok=outcome.resources is not None)
+        if outcome.truncated_by:
+            metrics.count_prefetch_truncation(outcome.truncated_by)
+        if outcome.resources is None:
             log.info(
                 "prefetch fetch failed",
-                extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")},
+                extra={"prefetch_key": query_key, "reason": outcome.reason},
             )
-            continue
-        read.resources.extend(resources)
-        read.entries += len(resources)
-        if key in read.unsatisfied:
-            read.unsatisfied.remove(key)
+        read.add_fetched(query_key, outcome)
     _check_entry_limit(read.entries, deps.settings, "prefetch and fetched pages hold")
 
 
