@@ -48,12 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--keepalive", type=int, default=None)
     args = parser.parse_args(argv)
     options = gunicorn_options(host=args.host, port=args.port, workers=args.workers)
     if args.worker_class:
         options["worker_class"] = args.worker_class
     if args.threads:
         options["threads"] = args.threads
+        options["worker_class"] = args.worker_class or ("sync" if args.threads == 1 else "gthread")
+    if args.keepalive is not None:
+        options["keepalive"] = args.keepalive
     if args.app == "bare":
         options.pop("child_exit")  # prometheus bookkeeping of calf-cds only
         _GunicornApp(options, factory=create_bare_app).run()

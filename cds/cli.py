@@ -15,9 +15,10 @@ from typing import Any
 
 from .config import Settings
 from .errors import ConfigurationError, ServiceError
+from .serve import DEFAULT_THREADS, version
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
+DEFAULT_PORT = Settings.port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,19 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
     )
+    parser.add_argument("--version", action="version", version=f"calf-cds {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the service (gunicorn; --dev for Flask's)")
     serve.add_argument("--host", default=DEFAULT_HOST)
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument(
+        "--port", type=int, default=None, help=f"default CDS_PORT, else {DEFAULT_PORT}"
+    )
     serve.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     serve.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="threads per worker (default 1: sync workers; more: gthread workers with "
-        "keep-alive, worth it when the service must fetch from a slow FHIR server because the "
-        "EHR sends no prefetch)",
+        default=DEFAULT_THREADS,
+        help=f"connection threads per worker (default {DEFAULT_THREADS}: gthread workers, so "
+        "slow clients hold a thread, not a worker; hook calls still run one at a time per "
+        "worker); 1: sync workers",
     )
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(handler=_serve)
