@@ -234,7 +234,18 @@ def run(
             duration=duration,
             log=workdir / "bare.log",
         ),
-    ]
+        # Issue 18.4's cost: the sync workers `calf-cds serve` ran before (two slow sockets
+        # stopped them; bench/slow_clients.py).
+        bench_server(
+            "calf-cds --threads 1 (sync)",
+            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers),
+             "--threads", "1"],
+            body=body,
+            duration=duration,
+            env=calf_env(workdir),
+            log=workdir / "calf-sync.log",
+        ),
+    ]  # fmt: skip
     if variants:
         for worker_class, threads in (("gthread", 1), ("gthread", 2), ("gthread", 4)):
             results.append(
