@@ -228,13 +228,14 @@ def gunicorn_options(
 ) -> dict[str, Any]:
     """The gunicorn settings `calf-cds serve` runs with (bench/ serves a bare app with them).
 
-    gthread workers: each connection is read by one of `threads` threads, so two to four slow
-    or idle client sockets cannot stop `/healthz` or hook calls (sync workers, one connection
-    each, were stopped by two). The work per request is CPU-bound Python under the GIL:
-    interleaving requests on threads stretches every one of them (bench/README.md, pass 5),
-    so ServedApp runs one POST at a time per worker, after its body has arrived. `threads=1`
-    gives sync workers (no protection from slow clients). Expose the service through a
-    reverse proxy that buffers requests all the same (issue 18.4 measures the cost).
+    gthread workers: each connection is read by one of `threads` threads, so a few slow or idle
+    client sockets cannot stop `/healthz` or hook calls (a sync worker serves one connection at
+    a time: two slow sockets stop two workers). The work per request is CPU-bound Python under
+    the GIL, and requests interleaved on threads all finish later, so ServedApp runs one hook
+    call at a time per worker, once its body has arrived; the cost against sync workers is in
+    bench/README.md. `threads=1` gives sync workers (no protection from slow clients). Expose
+    the service through a reverse proxy that buffers requests all the same: more slow clients
+    than threads still fill a worker.
     """
     return {
         "bind": f"{host}:{port}",
