@@ -11,6 +11,7 @@ import logging
 import socket
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -279,7 +280,7 @@ class ServedApp:
     def __init__(self, app: Any, max_body_bytes: int, *, serialise: bool) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.turn = threading.Lock() if serialise else None
+        self.turn = Turn() if serialise else None
         self._holder = threading.local()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -310,6 +311,44 @@ class ServedApp:
                 self._holder.holds = True
 
         return call
+
+
+class Turn:
+    """A lock handed to its waiters in arrival order.
+
+    threading.Lock lets a thread that arrives as the lock is released take it before the
+    threads already waiting, so under load some requests wait far longer than others; a sync
+    worker's kernel accept queue is first in, first out, and so is this.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            handed = threading.Lock()
+            handed.acquire()
+            self._waiting.append(handed)
+        handed.acquire()  # released by `release`, which hands the turn over: still held
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._held = False
+
+    def __enter__(self) -> Turn:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
 
 def _buffer_body(environ: dict[str, Any], limit: int) -> None:

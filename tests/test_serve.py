@@ -313,3 +313,27 @@ def test_a_hook_call_waiting_on_the_fhir_server_does_not_hold_the_worker(tmp_pat
     assert [answer.status_code for answer in [first, *answers]] == [200, 200, 200]
     assert alone_s > 1.5  # three pages, 0.5 s each
     assert together_s < 1.5 * alone_s, (alone_s, together_s)
+
+
+def test_the_turn_goes_to_waiting_requests_in_arrival_order() -> None:
+    """A worker's hook calls take their turn first come, first served: one that arrives as the
+    turn is released waits behind those already waiting (a plain lock lets it overtake)."""
+    from cds.serve import Turn
+
+    turn = Turn()
+    order: list[str] = []
+    turn.acquire()
+
+    def take(name: str) -> None:
+        with turn:
+            order.append(name)
+
+    threads = [threading.Thread(target=take, args=(f"waiter {n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # each is waiting before the next arrives
+    turn.release()
+    take("late arrival")  # arrives the moment the turn is released
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == ["waiter 0", "waiter 1", "waiter 2", "late arrival"]
