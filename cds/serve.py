@@ -241,7 +241,7 @@ def gunicorn_options(
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync" if threads == 1 else "gthread",
+        "worker_class": "sync" if threads == 1 else thread_worker(),
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,
@@ -254,6 +254,48 @@ def gunicorn_options(
         "child_exit": _child_exit,
         "post_worker_init": _post_worker_init,
     }
+
+
+# A connection closed after its answer lingers until the client closes its side (at most 2 s,
+# gunicorn's close_graceful), so the answer is not cut by a reset. gthread does that on the
+# thread that accepts and dispatches every connection of the worker: one client that never
+# closes stalls the whole worker for 2 s. These threads linger instead; past this many closes
+# at once (a flood), a connection is closed at once.
+CLOSING_THREADS = 4
+MAX_LINGERING = 64
+
+
+@functools.cache
+def thread_worker() -> type:
+    """gunicorn's gthread worker, with lingering closes off its poller thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gunicorn import util
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class CalfThreadWorker(ThreadWorker):  # type: ignore[misc]
+        def init_process(self) -> None:
+            self.closer = ThreadPoolExecutor(CLOSING_THREADS, thread_name_prefix="calf-close")
+            self.lingering = threading.BoundedSemaphore(MAX_LINGERING)
+            super().init_process()
+
+        def finish_request(self, conn: Any, fs: Any) -> None:
+            conn.close = functools.partial(self.close_connection, conn)
+            super().finish_request(conn, fs)
+
+        def close_connection(self, conn: Any, graceful: bool = False) -> None:
+            if graceful and self.lingering.acquire(blocking=False):
+                self.closer.submit(self.linger_and_close, conn.sock)
+            else:
+                util.close(conn.sock)
+
+        def linger_and_close(self, sock: Any) -> None:
+            try:
+                util.close_graceful(sock)
+            finally:
+                self.lingering.release()
+
+    return CalfThreadWorker
 
 
 # --- the WSGI app as served ---------------------------------------------------------------------
@@ -452,7 +494,7 @@ class _GunicornApp(_gunicorn_base()):  # type: ignore[misc]
 
     def load(self) -> Any:
         # sync workers already take one request at a time; gthread ones need the turn.
-        serialise = self.options.get("worker_class") == "gthread"
+        serialise = self.options.get("worker_class") != "sync"
         if self.factory is not None:  # bench/: a baseline app served the same way
             return ServedApp(self.factory(), Settings.max_body_bytes, serialise=serialise)
         from . import create_app

@@ -65,7 +65,10 @@ def test_readme_documents_every_variable() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "worker_class", "threads"),
-    [(["serve"], "gthread", 8), (["serve", "--threads", "1", "--workers", "1"], "sync", 1)],
+    [
+        (["serve"], "CalfThreadWorker", 8),
+        (["serve", "--threads", "1", "--workers", "1"], "sync", 1),
+    ],
 )
 def test_serve_runs_gthread_workers_unless_told_to_run_one_thread(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], worker_class: str, threads: int
@@ -87,7 +90,7 @@ def test_serve_runs_gthread_workers_unless_told_to_run_one_thread(
     monkeypatch.setattr(serve, "prepare_metrics_dir", lambda: "")
     assert cli.main([*argv, "--port", "0"]) == 0
     [options] = started
-    assert options["worker_class"] == worker_class
+    assert getattr(options["worker_class"], "__name__", options["worker_class"]) == worker_class
     assert options["threads"] == threads
     assert options["post_worker_init"] is serve._post_worker_init
 

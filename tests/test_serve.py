@@ -219,10 +219,14 @@ def test_a_well_framed_chunked_body_is_read(framing_server: Any) -> None:
 # --- 18.4: slow and idle client sockets do not stop the service -----------------------------
 
 
+SLOW_KINDS = ("idle", "dripping", "never-closing")
+
+
 @contextmanager
-def slow_clients(port: int, count: int = 4) -> Iterator[list[socket.socket]]:
-    """`count` sockets: half idle (connected, silent), half slow (a partial request, then a
-    byte every 0.5 s for as long as they are open)."""
+def slow_clients(port: int, kind: str, count: int = 4) -> Iterator[list[socket.socket]]:
+    """`count` client sockets of one kind: idle (connected, silent), dripping (a partial
+    request, then a byte every 0.5 s for as long as they are open) or never-closing (a whole
+    request with `Connection: close`, then neither reading the answer nor closing)."""
     sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
     stop_dripping = threading.Event()
 
@@ -234,7 +238,12 @@ def slow_clients(port: int, count: int = 4) -> Iterator[list[socket.socket]]:
             except OSError:
                 return
 
-    drippers = [threading.Thread(target=drip, args=(sock,), daemon=True) for sock in sockets[1::2]]
+    drippers = []
+    for sock in sockets:
+        if kind == "dripping":
+            drippers.append(threading.Thread(target=drip, args=(sock,), daemon=True))
+        elif kind == "never-closing":
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: calf-cds\r\nConnection: close\r\n\r\n")
     for thread in drippers:
         thread.start()
     time.sleep(0.5)  # let the server accept them all
@@ -254,9 +263,12 @@ def timed(call: Any) -> tuple[Any, float]:
     return result, time.monotonic() - began
 
 
-def test_four_slow_or_idle_clients_do_not_stop_health_or_hook_calls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", SLOW_KINDS)
+def test_four_slow_or_idle_clients_do_not_stop_health_or_hook_calls(
+    tmp_path: Path, kind: str
+) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
-    with calf_cds_serve(env, tmp_path, workers=2) as served, slow_clients(served.port):
+    with calf_cds_serve(env, tmp_path, workers=2) as served, slow_clients(served.port, kind):
         for _ in range(3):  # and again: each answer comes while the slow sockets stay open
             health, health_s = timed(lambda: httpx.get(f"{served.url}/healthz", timeout=10))
             hook, hook_s = timed(
@@ -276,7 +288,7 @@ def test_sync_workers_are_stopped_by_the_same_clients(tmp_path: Path) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
     with (
         calf_cds_serve(env, tmp_path, workers=2, args=["--threads", "1"]) as served,
-        slow_clients(served.port),
+        slow_clients(served.port, "dripping"),
         pytest.raises(httpx.TimeoutException),
     ):
         httpx.get(f"{served.url}/healthz", timeout=2)
