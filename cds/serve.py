@@ -137,8 +137,12 @@ def _write_error_as_outcome(sock: Any, status_int: int, reason: str, _mesg: str)
 # client holds one thread, not the worker; the work itself runs one request at a time per
 # worker (ServedApp). 8 leaves a worker answering with several slow clients on it.
 DEFAULT_THREADS = 8
-# Seconds a kept-alive connection may idle; short, so idle sockets do not pile up.
-KEEPALIVE_S = 2
+# No keep-alive: one connection per request, as sync workers served them. A kept-alive
+# connection stays with the worker that accepted it, and an EHR's (or a benchmark's) whole
+# pool can end up on one worker while the other idles (measured: every connection on one
+# worker in some runs); a new connection goes to whichever worker accepts first, and a busy
+# worker, its poller thread waiting for the GIL, is the slower to accept.
+KEEPALIVE_S = 0
 
 
 class PortInUse(Exception):
