@@ -11,6 +11,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -260,13 +261,16 @@ def gunicorn_options(
     }
 
 
-# A connection closed after its answer lingers until the client closes its side (at most 2 s,
-# gunicorn's close_graceful), so the answer is not cut by a reset. gthread does that on the
-# thread that accepts and dispatches every connection of the worker: one client that never
-# closes stalls the whole worker for 2 s. These threads linger instead; past this many closes
-# at once (a flood), a connection is closed at once.
+# Closing a connection while the client's bytes sit unread in it sends a reset, which can cut
+# the answer the client has not read yet; gunicorn's close_graceful therefore half-closes and
+# then reads until the client closes (at most 2 s). gthread does that on the one thread that
+# accepts and dispatches every connection of the worker, so a client that never closes stalled
+# the whole worker for 2 s. Here a connection with nothing unread is closed at once (no reset
+# can follow), and only one with bytes still arriving lingers, on these threads; past this many
+# at once (a flood), it is closed at once.
 CLOSING_THREADS = 4
 MAX_LINGERING = 64
+LINGER_S = 2.0
 
 
 @functools.cache
@@ -288,18 +292,46 @@ def thread_worker() -> type:
             super().finish_request(conn, fs)
 
         def close_connection(self, conn: Any, graceful: bool = False) -> None:
-            if graceful and self.lingering.acquire(blocking=False):
-                self.closer.submit(self.linger_and_close, conn.sock)
+            sock = conn.sock
+            if graceful and _half_close_with_bytes_unread(sock) and self.lingering.acquire(False):
+                self.closer.submit(self.linger_and_close, sock)
             else:
-                util.close(conn.sock)
+                util.close(sock)
 
         def linger_and_close(self, sock: Any) -> None:
             try:
-                util.close_graceful(sock)
+                _drain(sock, LINGER_S)
             finally:
+                util.close(sock)
                 self.lingering.release()
 
     return CalfThreadWorker
+
+
+def _half_close_with_bytes_unread(sock: socket.socket) -> bool:
+    """Half-close `sock` (our answer is complete); True when the client's bytes sit unread in
+    it (closing now would send a reset). False when nothing is pending or it has closed."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.setblocking(False)
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return False  # nothing unread now; the client sent its whole request already
+    except OSError:
+        return False  # already reset or closed: nothing to protect
+
+
+def _drain(sock: socket.socket, seconds: float) -> None:
+    """Read and drop what the client still sends, until it closes or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    sock.setblocking(True)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                return
+        except OSError:
+            return
 
 
 # --- the WSGI app as served ---------------------------------------------------------------------
