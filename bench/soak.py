@@ -163,7 +163,8 @@ def worker(
                 )
             elif kind == "fetch":
                 assert dripping_fhir is not None
-                if not isinstance(sample["prefetch"].get("conditions"), dict):
+                conditions = sample["prefetch"].get("conditions")
+                if not isinstance(conditions, dict) or conditions.get("resourceType") != "Bundle":
                     continue  # without conditions the answer would rightly be 412
                 body = fetching_call(sample, dripping_fhir)
                 method, path, kwargs, expected = (
@@ -402,6 +403,7 @@ def soak_one(
             seconds = time.monotonic() - started
             end_rss = memory(served)
             ready = httpx.get(served.url + "/readyz", timeout=10).status_code
+            server_log = served.tail(400).splitlines()
         # The server has stopped: the database now is what a restart reads.
         stored = stored_feedback(database_url)
     report(stats, seconds, start_rss, end_rss)
@@ -426,6 +428,11 @@ def soak_one(
     )
     print(f"feedback answered 503 (store unavailable, promised): {feedback_503}")
     print(f"readyz at the end: {ready} (the truth: {ready_expected})")
+    if server_errors:  # what the server logged about them (no PHI in calf-cds's logs)
+        errors = [line for line in server_log if '"level":"ERROR"' in line]
+        print(f"server log, {len(errors)} ERROR lines; the first and last:")
+        for line in errors[:1] + errors[-1:]:
+            print(f"  {line[:400]}")
     failed = bool(
         server_errors
         or stats.connection_errors
