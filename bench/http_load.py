@@ -234,12 +234,12 @@ def run(
             duration=duration,
             log=workdir / "bare.log",
         ),
-        # Issue 18.4's cost: the sync workers `calf-cds serve` ran before (two slow sockets
-        # stopped them; bench/slow_clients.py).
+        # Issue 18.4's cost: gunicorn's plain sync worker, what `calf-cds serve` ran before
+        # (two slow sockets stopped it; bench/slow_clients.py).
         bench_server(
-            "calf-cds --threads 1 (sync)",
-            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers),
-             "--threads", "1"],
+            "calf-cds, gunicorn sync",
+            [sys.executable, str(BENCH / "serve_app.py"), "calf", "--workers", str(workers),
+             "--worker-class", "sync"],
             body=body,
             duration=duration,
             env=calf_env(workdir),

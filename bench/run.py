@@ -3,8 +3,8 @@
 python bench/run.py                  # engine 200/1000/5000 + HTTP 16 and 1 connections, 20 s
 python bench/run.py --duration 5     # a quicker look
 python bench/run.py --variants       # also gunicorn gthread x1 / x2 / x4
-Every run also serves calf-cds with `--threads 1` (sync workers, the default before issue 18.4)
-and times /healthz and a hook call with four slow client sockets open (bench/slow_clients.py).
+Every run also serves calf-cds under gunicorn's plain sync worker (as before issue 18.4) and
+times /healthz and a hook call with four slow client sockets open (bench/slow_clients.py).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         s16 = sync.loads[16]
         rows.append(
             (
-                "gthread (default) / sync, 16 conn",
+                "calf-cds serve / gunicorn sync, 16 conn",
                 f"throughput {c16.rps / s16.rps:.2f}",
                 f"p99 {c16.p99_ms / s16.p99_ms:.2f}",
                 f"CPU/request {c16.cpu_ms_per_request / s16.cpu_ms_per_request:.2f} "

@@ -1,11 +1,12 @@
 """Issue 18.4: does `calf-cds serve` keep answering while slow or idle clients hold sockets?
 
-Starts `calf-cds serve --workers 2 [--threads T]`, opens `slow` client sockets (half idle,
-half sending a partial request a byte every 0.5 s), then times `/healthz` and a hook call
+Starts `calf-cds serve --workers 2` (or the same app under gunicorn's plain sync worker, as
+served before issue 18.4), opens `slow` client sockets (half idle, half sending a partial
+request a byte every 0.5 s), then times `/healthz` and a hook call
 (the 200-Observation benchmark body) `rounds` times each, with a 5 s timeout. A request that
 times out counts as blocked; after two, the measurement stops.
 
-    python bench/slow_clients.py                 # default threads and --threads 1 (sync)
+    python bench/slow_clients.py                 # calf-cds serve, then gunicorn's sync worker
 """
 
 from __future__ import annotations
@@ -69,12 +70,15 @@ def _timed(request: urllib.request.Request | str) -> float | None:
 
 
 def measure(
-    name: str, threads: int | None, *, workdir: Path, slow: int = 4, rounds: int = 5
+    name: str, worker_class: str | None, *, workdir: Path, slow: int = 4, rounds: int = 5
 ) -> SlowResult:
     port = free_port()
-    command = [str(BIN / "calf-cds"), "serve", "--port", str(port), "--workers", "2"]
-    if threads is not None:
-        command += ["--threads", str(threads)]
+    if worker_class is None:  # exactly `calf-cds serve`
+        command = [str(BIN / "calf-cds"), "serve", "--port", str(port), "--workers", "2"]
+    else:
+        serve_app = str(Path(__file__).parent / "serve_app.py")
+        command = [sys.executable, serve_app, "calf", "--port", str(port), "--workers", "2"]
+        command += ["--worker-class", worker_class]
     body = request_body(200)
     proc = subprocess.Popen(
         command,
@@ -129,8 +133,8 @@ def measure(
 
 def run(workdir: Path) -> list[SlowResult]:
     return [
-        measure("calf-cds (default threads)", None, workdir=workdir),
-        measure("calf-cds --threads 1 (sync)", 1, workdir=workdir),
+        measure("calf-cds serve", None, workdir=workdir),
+        measure("calf-cds, gunicorn sync", "sync", workdir=workdir),
     ]
 
 

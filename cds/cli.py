@@ -49,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=DEFAULT_THREADS,
-        help=f"connection threads per worker (default {DEFAULT_THREADS}: gthread workers, so "
-        "slow clients hold a thread, not a worker; hook calls still run one at a time per "
-        "worker); 1: sync workers",
+        help="threads per worker (default 1: sync workers that take a request once all of it "
+        "has arrived; more: gthread workers, worth it only when the service waits on a slow "
+        "FHIR server because the EHR sends no prefetch)",
     )
     serve.add_argument("--dev", action="store_true", help="Flask's development server")
     serve.set_defaults(handler=_serve)

@@ -1,6 +1,6 @@
 """Running the service: bind the port, migrate, print one line, then gunicorn (or werkzeug's
-server with --dev), the app wrapped in ServedApp (bodies read first, one hook call at a time
-per worker, broken HTTP framing a 400)."""
+server with --dev), the app wrapped in ServedApp (bodies read first, broken HTTP framing a
+400). The gunicorn worker is cds.serve_worker's."""
 
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ import io
 import logging
 import socket
 import sys
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from .config import RULE_SET_VERSION, Settings
 from .errors import BadRequest, StoreUnavailable, operation_outcome
 
 log = logging.getLogger("cds.serve")
-T = TypeVar("T")
 
 
 def migrate_store(settings: Settings) -> None:
@@ -134,16 +129,10 @@ def _write_error_as_outcome(sock: Any, status_int: int, reason: str, _mesg: str)
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
-# Threads per gunicorn worker: a thread reads each connection's request, so a slow or idle
-# client holds one thread, not the worker; the work itself runs one request at a time per
-# worker (ServedApp). 8 leaves a worker answering with several slow clients on it.
-DEFAULT_THREADS = 8
-# No keep-alive: one connection per request, as sync workers served them. A kept-alive
-# connection stays with the worker that accepted it, and an EHR's (or a benchmark's) whole
-# pool can end up on one worker while the other idles (measured: every connection on one
-# worker in some runs); a new connection goes to whichever worker accepts first, and a busy
-# worker, its poller thread waiting for the GIL, is the slower to accept.
-KEEPALIVE_S = 0
+# Threads per worker: 1 runs BufferingSyncWorker (cds.serve_worker), more run gunicorn's
+# gthread workers, which help only when requests wait on the network (a FHIR server fetched
+# because the EHR sends no prefetch) and cost CPU and tail latency otherwise (bench/README.md).
+DEFAULT_THREADS = 1
 
 
 class PortInUse(Exception):
@@ -219,7 +208,7 @@ def run_server(
     if dev:
         from werkzeug.serving import make_server
 
-        app = ServedApp(create_app(), settings.max_body_bytes, serialise=False)
+        app = ServedApp(create_app(), settings.max_body_bytes)
         server = make_server(host, port, app, threaded=True, fd=listener.detach())
         server.serve_forever()
         return 0
@@ -234,23 +223,27 @@ def gunicorn_options(
 ) -> dict[str, Any]:
     """The gunicorn settings `calf-cds serve` runs with (bench/ serves a bare app with them).
 
-    gthread workers: each connection is read by one of `threads` threads, so a few slow or idle
-    client sockets cannot stop `/healthz` or hook calls (a sync worker serves one connection at
-    a time: two slow sockets stop two workers). The work per request is CPU-bound Python under
-    the GIL, and requests interleaved on threads all finish later, so ServedApp runs one hook
-    call at a time per worker, once its body has arrived; the cost against sync workers is in
-    bench/README.md. `threads=1` gives sync workers (no protection from slow clients). Expose
-    the service through a reverse proxy that buffers requests all the same: more slow clients
-    than threads still fill a worker.
+    One thread per worker: cds.serve_worker.BufferingSyncWorker, gunicorn's sync worker that
+    takes a request only once all of it has arrived, so slow, idle or never-closing clients
+    cannot hold a worker. The work per request is CPU-bound Python under the GIL, so one
+    thread per worker is also the fastest. More threads: gunicorn's gthread workers, worth it
+    only when requests wait on the network (a slow FHIR server fetched for an EHR that sends no
+    prefetch). Either way, a buffering reverse proxy in front terminates TLS and takes floods.
     """
+    if threads == 1:
+        from .serve_worker import BufferingSyncWorker
+
+        worker_class: Any = BufferingSyncWorker
+    else:
+        worker_class = "gthread"
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync" if threads == 1 else thread_worker(),
+        "worker_class": worker_class,
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,
-        "keepalive": KEEPALIVE_S,
+        "keepalive": 5,
         "max_requests": 20_000,
         "max_requests_jitter": 2_000,
         "accesslog": None,
@@ -261,172 +254,26 @@ def gunicorn_options(
     }
 
 
-# Closing a connection while the client's bytes sit unread in it sends a reset, which can cut
-# the answer the client has not read yet; gunicorn's close_graceful therefore half-closes and
-# then reads until the client closes (at most 2 s). gthread does that on the one thread that
-# accepts and dispatches every connection of the worker, so a client that never closes stalled
-# the whole worker for 2 s. Here a connection with nothing unread is closed at once (no reset
-# can follow), and only one with bytes still arriving lingers, on these threads; past this many
-# at once (a flood), it is closed at once.
-CLOSING_THREADS = 4
-MAX_LINGERING = 64
-LINGER_S = 2.0
-
-
-@functools.cache
-def thread_worker() -> type:
-    """gunicorn's gthread worker, with lingering closes off its poller thread."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gunicorn import util
-    from gunicorn.workers.gthread import ThreadWorker
-
-    class CalfThreadWorker(ThreadWorker):  # type: ignore[misc]
-        def init_process(self) -> None:
-            self.closer = ThreadPoolExecutor(CLOSING_THREADS, thread_name_prefix="calf-close")
-            self.lingering = threading.BoundedSemaphore(MAX_LINGERING)
-            super().init_process()
-
-        def finish_request(self, conn: Any, fs: Any) -> None:
-            conn.close = functools.partial(self.close_connection, conn)
-            super().finish_request(conn, fs)
-
-        def close_connection(self, conn: Any, graceful: bool = False) -> None:
-            sock = conn.sock
-            if graceful and _half_close_with_bytes_unread(sock) and self.lingering.acquire(False):
-                self.closer.submit(self.linger_and_close, sock)
-            else:
-                util.close(sock)
-
-        def linger_and_close(self, sock: Any) -> None:
-            try:
-                _drain(sock, LINGER_S)
-            finally:
-                util.close(sock)
-                self.lingering.release()
-
-    return CalfThreadWorker
-
-
-def _half_close_with_bytes_unread(sock: socket.socket) -> bool:
-    """Half-close `sock` (our answer is complete); True when the client's bytes sit unread in
-    it (closing now would send a reset). False when nothing is pending or it has closed."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        sock.setblocking(False)
-        return sock.recv(1, socket.MSG_PEEK) != b""
-    except BlockingIOError:
-        return False  # nothing unread now; the client sent its whole request already
-    except OSError:
-        return False  # already reset or closed: nothing to protect
-
-
-def _drain(sock: socket.socket, seconds: float) -> None:
-    """Read and drop what the client still sends, until it closes or `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    sock.setblocking(True)
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            sock.settimeout(left)
-            if not sock.recv(65536):
-                return
-        except OSError:
-            return
-
-
 # --- the WSGI app as served ---------------------------------------------------------------------
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ServedApp:
-    """The WSGI app as `calf-cds serve` runs it.
+    """The Flask app as `calf-cds serve` runs it: for a request with a body, the body is read
+    whole (up to the size limit + 1 byte) before the app runs, and a body whose HTTP framing is
+    broken (a bad chunk size or extension, a missing chunk terminator, fewer bytes than
+    Content-Length) reaches the app as a stream that raises BadRequest: a 400
+    OperationOutcome through the app's own error handling, not a 500."""
 
-    For a request with a body: the body is read whole (up to the size limit + 1 byte) before
-    the app runs, so a client that trickles its body holds a connection thread, never the
-    worker's turn; and a body whose HTTP framing is broken (a bad chunk size or extension, a
-    missing chunk terminator, fewer bytes than Content-Length) reaches the app as a stream that
-    raises BadRequest: a 400 OperationOutcome through the app's own error handling, not a 500.
-
-    With `serialise` (gthread workers), those requests then run one at a time per process, as
-    sync workers ran them: interleaved on threads under the GIL, CPU-bound requests all finish
-    later. The turn is given up while a hook call waits on the EHR's FHIR server (`fetcher`,
-    wrapped by `wait_outside_turn`), so other calls run meanwhile. Requests without a body
-    (health, discovery, metrics, console) are cheap and never wait behind a hook call.
-    """
-
-    def __init__(self, app: Any, max_body_bytes: int, *, serialise: bool) -> None:
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.turn = Turn() if serialise else None
-        self._holder = threading.local()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("REQUEST_METHOD") not in _BODY_METHODS:
-            return self.app(environ, start_response)
-        _buffer_body(environ, self.max_body_bytes)
-        if self.turn is None:
-            return self.app(environ, start_response)
-        with self.turn:
-            self._holder.holds = True
-            try:
-                return self.app(environ, start_response)
-            finally:
-                self._holder.holds = False
-
-    def wait_outside_turn(self, wait: Callable[..., T]) -> Callable[..., T]:
-        """`wait`, run with this thread's turn given up (it is taken back before returning)."""
-
-        def call(*args: Any, **kwargs: Any) -> T:
-            if self.turn is None or not getattr(self._holder, "holds", False):
-                return wait(*args, **kwargs)
-            self._holder.holds = False
-            self.turn.release()
-            try:
-                return wait(*args, **kwargs)
-            finally:
-                self.turn.acquire()
-                self._holder.holds = True
-
-        return call
-
-
-class Turn:
-    """A lock handed to its waiters in arrival order.
-
-    threading.Lock lets a thread that arrives as the lock is released take it before the
-    threads already waiting, so under load some requests wait far longer than others; a sync
-    worker's kernel accept queue is first in, first out, and so is this.
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._waiting: deque[threading.Lock] = deque()
-        self._held = False
-
-    def acquire(self) -> None:
-        with self._guard:
-            if not self._held:
-                self._held = True
-                return
-            handed = threading.Lock()
-            handed.acquire()
-            self._waiting.append(handed)
-        handed.acquire()  # released by `release`, which hands the turn over: still held
-
-    def release(self) -> None:
-        with self._guard:
-            if self._waiting:
-                self._waiting.popleft().release()
-            else:
-                self._held = False
-
-    def __enter__(self) -> Turn:
-        self.acquire()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
+        if environ.get("REQUEST_METHOD") in _BODY_METHODS:
+            _buffer_body(environ, self.max_body_bytes)
+        return self.app(environ, start_response)
 
 
 def _buffer_body(environ: dict[str, Any], limit: int) -> None:
@@ -529,15 +376,9 @@ class _GunicornApp(_gunicorn_base()):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        # sync workers already take one request at a time; gthread ones need the turn.
-        serialise = self.options.get("worker_class") != "sync"
         if self.factory is not None:  # bench/: a baseline app served the same way
-            return ServedApp(self.factory(), Settings.max_body_bytes, serialise=serialise)
+            return ServedApp(self.factory(), Settings.max_body_bytes)
         from . import create_app
 
         app = create_app()
-        runtime = app.extensions["calf-cds"]
-        served = ServedApp(app, runtime.settings.max_body_bytes, serialise=serialise)
-        if runtime.deps.fetcher is not None:
-            runtime.deps.fetcher = served.wait_outside_turn(runtime.deps.fetcher)
-        return served
+        return ServedApp(app, app.extensions["calf-cds"].settings.max_body_bytes)

@@ -66,11 +66,11 @@ def test_readme_documents_every_variable() -> None:
 @pytest.mark.parametrize(
     ("argv", "worker_class", "threads"),
     [
-        (["serve"], "CalfThreadWorker", 8),
-        (["serve", "--threads", "1", "--workers", "1"], "sync", 1),
+        (["serve"], "BufferingSyncWorker", 1),
+        (["serve", "--threads", "3", "--workers", "1"], "gthread", 3),
     ],
 )
-def test_serve_runs_gthread_workers_unless_told_to_run_one_thread(
+def test_serve_runs_buffering_sync_workers_unless_told_to_thread(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], worker_class: str, threads: int
 ) -> None:
     from cds import cli, serve

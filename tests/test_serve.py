@@ -283,21 +283,11 @@ def test_four_slow_or_idle_clients_do_not_stop_health_or_hook_calls(
             assert hook_s < 2.0
 
 
-def test_sync_workers_are_stopped_by_the_same_clients(tmp_path: Path) -> None:
-    """Why `calf-cds serve` no longer runs sync workers: two workers, four slow sockets."""
-    env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
-    with (
-        calf_cds_serve(env, tmp_path, workers=2, args=["--threads", "1"]) as served,
-        slow_clients(served.port, "dripping"),
-        pytest.raises(httpx.TimeoutException),
-    ):
-        httpx.get(f"{served.url}/healthz", timeout=2)
-
-
-def test_a_hook_call_waiting_on_the_fhir_server_does_not_hold_the_worker(tmp_path: Path) -> None:
-    """One worker, hook calls that fetch from a FHIR server answering each page in 0.5 s (3
-    pages): the worker's turn is given up during the wait, so two calls overlap instead of
-    queueing (two in a row would take twice as long as one)."""
+def test_threads_let_hook_calls_overlap_while_they_wait_on_the_fhir_server(
+    tmp_path: Path,
+) -> None:
+    """`--threads`: one worker, hook calls that fetch from a FHIR server answering each page in
+    0.5 s (3 pages): with gthread workers two calls overlap instead of queueing."""
     fake = FakeFhir(delay_s=0.5)
     with serve(fake.app()) as fhir_url:
         env = serve_env(
@@ -307,7 +297,7 @@ def test_a_hook_call_waiting_on_the_fhir_server_does_not_hold_the_worker(tmp_pat
             **{key: value for key, value in RED_FLAG_CALL.items() if key != "prefetch"},
             "fhirServer": f"{fhir_url}/slow",
         }
-        with calf_cds_serve(env, tmp_path, workers=1) as served:
+        with calf_cds_serve(env, tmp_path, workers=1, args=["--threads", "4"]) as served:
 
             def post() -> httpx.Response:
                 return httpx.post(f"{served.url}{HOOK}", json=call, timeout=10)
@@ -327,25 +317,74 @@ def test_a_hook_call_waiting_on_the_fhir_server_does_not_hold_the_worker(tmp_pat
     assert together_s < 1.5 * alone_s, (alone_s, together_s)
 
 
-def test_the_turn_goes_to_waiting_requests_in_arrival_order() -> None:
-    """A worker's hook calls take their turn first come, first served: one that arrives as the
-    turn is released waits behind those already waiting (a plain lock lets it overtake)."""
-    from cds.serve import Turn
+# --- the buffering sync worker: requests that arrive in pieces are answered whole -----------
 
-    turn = Turn()
-    order: list[str] = []
-    turn.acquire()
 
-    def take(name: str) -> None:
-        with turn:
-            order.append(name)
+@pytest.fixture(scope="module")
+def gunicorn_server(tmp_path_factory: Any) -> Iterator[Any]:
+    workdir = tmp_path_factory.mktemp("worker")
+    env = serve_env(f"sqlite:///{workdir / 'calf-cds.sqlite3'}")
+    with calf_cds_serve(env, workdir) as served:
+        yield served
 
-    threads = [threading.Thread(target=take, args=(f"waiter {n}",)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.05)  # each is waiting before the next arrives
-    turn.release()
-    take("late arrival")  # arrives the moment the turn is released
-    for thread in threads:
-        thread.join(timeout=5)
-    assert order == ["waiter 0", "waiter 1", "waiter 2", "late arrival"]
+
+def read_answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+def test_a_request_arriving_slowly_is_answered_once_whole_and_others_meanwhile(
+    gunicorn_server: Any,
+) -> None:
+    body = json.dumps(RED_FLAG_CALL).encode()
+    head = (
+        f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    pieces = [head[:10], head[10:], body[:1000], body[1000:5000], body[5000:]]
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) as sock:
+        for piece in pieces:
+            sock.sendall(piece)
+            health, health_s = timed(
+                lambda: httpx.get(f"{gunicorn_server.url}/healthz", timeout=10)
+            )
+            assert (health.status_code, health_s < 1.0) == (200, True)
+            time.sleep(0.3)
+        status, answer = read_answer(sock)
+    assert status == 200
+    assert [card["source"]["topic"]["code"] for card in answer["cards"]] == ["R-CAUDA-EQUINA"]
+
+
+def test_a_client_expecting_100_continue_gets_it_then_its_answer(gunicorn_server: Any) -> None:
+    body = json.dumps(RED_FLAG_CALL).encode()
+    head = (
+        f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) as sock:
+        sock.sendall(head)
+        interim = sock.recv(25)  # before any byte of the body is sent
+        sock.sendall(body)
+        status, answer = read_answer(sock)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert status == 200
+    assert [card["source"]["topic"]["code"] for card in answer["cards"]] == ["R-CAUDA-EQUINA"]
+
+
+def test_chunk_extensions_and_trailers_are_read(gunicorn_server: Any) -> None:
+    body = json.dumps(RED_FLAG_CALL).encode()
+    chunks = b"".join(
+        b"%x;piece=%d\r\n%s\r\n" % (len(piece), number, piece)
+        for number, piece in enumerate(body[i : i + 4000] for i in range(0, len(body), 4000))
+    )
+    raw = CHUNKED_HEAD + chunks + b"0\r\nX-Checked: yes\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gunicorn_server.port), timeout=10) as sock:
+        sock.sendall(raw[:100])
+        time.sleep(0.2)
+        sock.sendall(raw[100:])
+        status, answer = read_answer(sock)
+    assert status == 200
+    assert [card["source"]["topic"]["code"] for card in answer["cards"]] == ["R-CAUDA-EQUINA"]
