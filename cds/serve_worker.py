@@ -163,12 +163,18 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         ready: list[Arriving] = []
         accepting = True
         timeout = self.timeout or 0.5
-        while self.alive:
+        stop_by: float | None = None
+        while True:
+            if not self.alive:  # stopping (SIGTERM, max_requests): answer what was taken
+                if stop_by is None:
+                    stop_by = time.monotonic() + self.cfg.graceful_timeout
+                if not (ready or arriving) or time.monotonic() > stop_by:
+                    break
             self.notify()
             if ready:
                 self.answer(ready.pop(0), selector, lingering)
                 continue  # the next complete request first, then new connections
-            want_accept = len(arriving) < MAX_ARRIVING
+            want_accept = self.alive and len(arriving) < MAX_ARRIVING
             if want_accept != accepting:
                 for listener in self.sockets:
                     if want_accept:
