@@ -10,12 +10,16 @@ import io
 import logging
 import socket
 import sys
-from typing import Any
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .config import RULE_SET_VERSION, Settings
 from .errors import BadRequest, StoreUnavailable, operation_outcome
 
 log = logging.getLogger("cds.serve")
+T = TypeVar("T")
 
 
 def migrate_store(settings: Settings) -> None:
@@ -129,9 +133,9 @@ def _write_error_as_outcome(sock: Any, status_int: int, reason: str, _mesg: str)
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 
-# Threads per worker: 1 runs BufferingSyncWorker (cds.serve_worker), more run gunicorn's
-# gthread workers, which help only when requests wait on the network (a FHIR server fetched
-# because the EHR sends no prefetch) and cost CPU and tail latency otherwise (bench/README.md).
+# Threads per worker: 1 runs BufferingSyncWorker (cds.serve_worker); more run its threaded
+# worker, which overlaps hook calls waiting on a FHIR server (EHRs that send no prefetch) and
+# costs CPU and tail latency otherwise (bench/README.md).
 DEFAULT_THREADS = 1
 
 
@@ -208,7 +212,7 @@ def run_server(
     if dev:
         from werkzeug.serving import make_server
 
-        app = ServedApp(create_app(), settings.max_body_bytes)
+        app = ServedApp(create_app(), settings.max_body_bytes, serialise=False)
         server = make_server(host, port, app, threaded=True, fd=listener.detach())
         server.serve_forever()
         return 0
@@ -226,16 +230,15 @@ def gunicorn_options(
     One thread per worker: cds.serve_worker.BufferingSyncWorker, gunicorn's sync worker that
     takes a request only once all of it has arrived, so slow, idle or never-closing clients
     cannot hold a worker. The work per request is CPU-bound Python under the GIL, so one
-    thread per worker is also the fastest. More threads: gunicorn's gthread workers, worth it
-    only when requests wait on the network (a slow FHIR server fetched for an EHR that sends no
-    prefetch). Either way, a buffering reverse proxy in front terminates TLS and takes floods.
+    thread per worker is also the fastest, as long as requests do not wait on the network.
+    More threads: cds.serve_worker's threaded worker (gunicorn's gthread), whose hook calls
+    take turns (ServedApp) and give the turn up while they wait on a FHIR server: for EHRs that
+    send no prefetch. Either way, a buffering reverse proxy in front terminates TLS and takes
+    floods.
     """
-    if threads == 1:
-        from .serve_worker import BufferingSyncWorker
+    from .serve_worker import BufferingSyncWorker, threaded_worker
 
-        worker_class: Any = BufferingSyncWorker
-    else:
-        worker_class = "gthread"
+    worker_class = BufferingSyncWorker if threads == 1 else threaded_worker()
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -243,7 +246,7 @@ def gunicorn_options(
         "threads": threads,
         "timeout": 30,
         "graceful_timeout": 10,
-        "keepalive": 5,
+        "keepalive": 0,  # a connection per request, to the first free worker (both kinds)
         "max_requests": 20_000,
         "max_requests_jitter": 2_000,
         "accesslog": None,
@@ -260,20 +263,95 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class ServedApp:
-    """The Flask app as `calf-cds serve` runs it: for a request with a body, the body is read
-    whole (up to the size limit + 1 byte) before the app runs, and a body whose HTTP framing is
-    broken (a bad chunk size or extension, a missing chunk terminator, fewer bytes than
-    Content-Length) reaches the app as a stream that raises BadRequest: a 400
-    OperationOutcome through the app's own error handling, not a 500."""
+    """The WSGI app as `calf-cds serve` runs it.
 
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    For a request with a body: the body is read whole (up to the size limit + 1 byte) before
+    the app runs (under a threaded worker, a client that trickles its body holds a connection
+    thread, never the worker's turn); and a body whose HTTP framing is broken (a bad chunk size
+    or extension, a missing chunk terminator, fewer bytes than Content-Length) reaches the app
+    as a stream that raises BadRequest: a 400 OperationOutcome through the app's own error
+    handling, not a 500.
+
+    With `serialise` (threaded workers, `--threads` > 1), those requests then run one at a
+    time per process, first come first served, as sync workers run them: interleaved on
+    threads under the GIL, CPU-bound requests all finish later. The turn is given up while a
+    hook call waits on the EHR's FHIR server (`fetcher`, wrapped by `wait_outside_turn`), so
+    other calls run meanwhile. Requests without a body (health, discovery, metrics, console)
+    are cheap and never wait behind a hook call.
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int, *, serialise: bool) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.turn = Turn() if serialise else None
+        self._holder = threading.local()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("REQUEST_METHOD") in _BODY_METHODS:
-            _buffer_body(environ, self.max_body_bytes)
-        return self.app(environ, start_response)
+        if environ.get("REQUEST_METHOD") not in _BODY_METHODS:
+            return self.app(environ, start_response)
+        _buffer_body(environ, self.max_body_bytes)
+        if self.turn is None:
+            return self.app(environ, start_response)
+        with self.turn:
+            self._holder.holds = True
+            try:
+                return self.app(environ, start_response)
+            finally:
+                self._holder.holds = False
+
+    def wait_outside_turn(self, wait: Callable[..., T]) -> Callable[..., T]:
+        """`wait`, run with this thread's turn given up (it is taken back before returning)."""
+
+        def call(*args: Any, **kwargs: Any) -> T:
+            if self.turn is None or not getattr(self._holder, "holds", False):
+                return wait(*args, **kwargs)
+            self._holder.holds = False
+            self.turn.release()
+            try:
+                return wait(*args, **kwargs)
+            finally:
+                self.turn.acquire()
+                self._holder.holds = True
+
+        return call
+
+
+class Turn:
+    """A lock handed to its waiters in arrival order.
+
+    threading.Lock lets a thread that arrives as the lock is released take it before the
+    threads already waiting, so under load some requests wait far longer than others; a sync
+    worker's kernel accept queue is first in, first out, and so is this.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiting: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self) -> None:
+        with self._guard:
+            if not self._held:
+                self._held = True
+                return
+            handed = threading.Lock()
+            handed.acquire()
+            self._waiting.append(handed)
+        handed.acquire()  # released by `release`, which hands the turn over: still held
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiting:
+                self._waiting.popleft().release()
+            else:
+                self._held = False
+
+    def __enter__(self) -> Turn:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
 
 def _buffer_body(environ: dict[str, Any], limit: int) -> None:
@@ -376,9 +454,15 @@ class _GunicornApp(_gunicorn_base()):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        # A threaded worker needs the turn; a sync one takes one request at a time already.
+        serialise = self.options.get("threads", 1) > 1
         if self.factory is not None:  # bench/: a baseline app served the same way
-            return ServedApp(self.factory(), Settings.max_body_bytes)
+            return ServedApp(self.factory(), Settings.max_body_bytes, serialise=serialise)
         from . import create_app
 
         app = create_app()
-        return ServedApp(app, app.extensions["calf-cds"].settings.max_body_bytes)
+        runtime = app.extensions["calf-cds"]
+        served = ServedApp(app, runtime.settings.max_body_bytes, serialise=serialise)
+        if runtime.deps.fetcher is not None:
+            runtime.deps.fetcher = served.wait_outside_turn(runtime.deps.fetcher)
+        return served

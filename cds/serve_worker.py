@@ -1,4 +1,5 @@
-"""The gunicorn worker `calf-cds serve` runs: sync, with each request read in full first.
+"""The gunicorn workers `calf-cds serve` runs: sync, with each request read in full first;
+or, with `--threads` > 1, gthread with its lingering closes moved off its dispatching thread.
 
 A gunicorn sync worker reads a request with blocking calls, so a client that connects and sends
 nothing, sends its request a byte at a time, or never closes after its answer holds the whole
@@ -26,15 +27,19 @@ gunicorn and the app refuse it as they would have.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import selectors
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from gunicorn import http, util
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 ARRIVAL_TIMEOUT_S = 30.0
@@ -321,13 +326,7 @@ def _close_or_linger(
     """Close after the answer. Closing while the client's bytes sit unread would send a reset
     that can cut the answer it has not read yet: such a connection is half-closed and drained
     in the selector until its client closes (at most LINGER_S); any other closes at once."""
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        sock.setblocking(False)
-        pending = sock.recv(1, socket.MSG_PEEK) != b""
-    except OSError:  # nothing unread (EAGAIN), or already reset or closed
-        pending = False
-    if not pending:
+    if not half_close_with_bytes_unread(sock):
         util.close(sock)
         return
     lingering[sock] = time.monotonic() + LINGER_S
@@ -347,3 +346,68 @@ def _linger_read(
     selector.unregister(sock)
     del lingering[sock]
     util.close(sock)
+
+
+def half_close_with_bytes_unread(sock: socket.socket) -> bool:
+    """Half-close `sock` (the answer is complete); True when the client's bytes sit unread in
+    it (closing now would send a reset). False when nothing is pending or it has closed."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.setblocking(False)
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except OSError:  # nothing unread (EAGAIN), or already reset or closed
+        return False
+
+
+# --- the threaded worker (`--threads` > 1) --------------------------------------------------
+
+# gthread closes a connection from the one thread that accepts and dispatches every connection
+# of the worker, lingering there (gunicorn's close_graceful, up to 2 s) until the client closes:
+# one client that never closes stalled the whole worker. Here a connection with nothing unread
+# closes at once and one whose client still sends lingers on these threads; past MAX_LINGERING
+# at once (a flood) it closes at once.
+CLOSING_THREADS = 4
+MAX_LINGERING = 64
+
+
+def threaded_worker() -> type:
+    """gunicorn's gthread worker, its lingering closes off the thread that dispatches."""
+    return _ThreadedWorker
+
+
+def _drain(sock: socket.socket, seconds: float) -> None:
+    """Read and drop what the client still sends, until it closes or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    sock.setblocking(True)
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            sock.settimeout(left)
+            if not sock.recv(READ_SIZE):
+                return
+        except OSError:
+            return
+
+
+class _ThreadedWorker(ThreadWorker):  # type: ignore[misc]
+    def init_process(self) -> None:
+        self.closer = ThreadPoolExecutor(CLOSING_THREADS, thread_name_prefix="calf-close")
+        self.lingering = threading.BoundedSemaphore(MAX_LINGERING)
+        super().init_process()
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        conn.close = functools.partial(self.close_connection, conn)
+        super().finish_request(conn, fs)
+
+    def close_connection(self, conn: Any, graceful: bool = False) -> None:
+        sock = conn.sock
+        if graceful and half_close_with_bytes_unread(sock) and self.lingering.acquire(False):
+            self.closer.submit(self.linger_and_close, sock)
+        else:
+            util.close(sock)
+
+    def linger_and_close(self, sock: socket.socket) -> None:
+        try:
+            _drain(sock, LINGER_S)
+        finally:
+            util.close(sock)
+            self.lingering.release()

@@ -67,7 +67,7 @@ def test_readme_documents_every_variable() -> None:
     ("argv", "worker_class", "threads"),
     [
         (["serve"], "BufferingSyncWorker", 1),
-        (["serve", "--threads", "3", "--workers", "1"], "gthread", 3),
+        (["serve", "--threads", "3", "--workers", "1"], "_ThreadedWorker", 3),
     ],
 )
 def test_serve_runs_buffering_sync_workers_unless_told_to_thread(

@@ -263,12 +263,17 @@ def timed(call: Any) -> tuple[Any, float]:
     return result, time.monotonic() - began
 
 
+@pytest.mark.parametrize("threads", ["1", "8"], ids=["buffering-sync", "threaded"])
 @pytest.mark.parametrize("kind", SLOW_KINDS)
 def test_four_slow_or_idle_clients_do_not_stop_health_or_hook_calls(
-    tmp_path: Path, kind: str
+    tmp_path: Path, kind: str, threads: str
 ) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
-    with calf_cds_serve(env, tmp_path, workers=2) as served, slow_clients(served.port, kind):
+    args = ["--threads", threads]
+    with (
+        calf_cds_serve(env, tmp_path, workers=2, args=args) as served,
+        slow_clients(served.port, kind),
+    ):
         for _ in range(3):  # and again: each answer comes while the slow sockets stay open
             health, health_s = timed(lambda: httpx.get(f"{served.url}/healthz", timeout=10))
             hook, hook_s = timed(
@@ -287,7 +292,8 @@ def test_threads_let_hook_calls_overlap_while_they_wait_on_the_fhir_server(
     tmp_path: Path,
 ) -> None:
     """`--threads`: one worker, hook calls that fetch from a FHIR server answering each page in
-    0.5 s (3 pages): with gthread workers two calls overlap instead of queueing."""
+    0.5 s (3 pages): the worker's turn is given up during the wait, so two calls overlap
+    instead of queueing (two in a row would take twice as long as one)."""
     fake = FakeFhir(delay_s=0.5)
     with serve(fake.app()) as fhir_url:
         env = serve_env(
@@ -388,3 +394,28 @@ def test_chunk_extensions_and_trailers_are_read(gunicorn_server: Any) -> None:
         status, answer = read_answer(sock)
     assert status == 200
     assert [card["source"]["topic"]["code"] for card in answer["cards"]] == ["R-CAUDA-EQUINA"]
+
+
+def test_the_turn_goes_to_waiting_requests_in_arrival_order() -> None:
+    """Under `--threads`, a worker's hook calls take their turn first come, first served: one
+    that arrives as the turn is released waits behind those already waiting (a plain lock
+    lets it overtake)."""
+    from cds.serve import Turn
+
+    turn = Turn()
+    order: list[str] = []
+    turn.acquire()
+
+    def take(name: str) -> None:
+        with turn:
+            order.append(name)
+
+    threads = [threading.Thread(target=take, args=(f"waiter {n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)  # each is waiting before the next arrives
+    turn.release()
+    take("late arrival")  # arrives the moment the turn is released
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == ["waiter 0", "waiter 1", "waiter 2", "late arrival"]
