@@ -405,7 +405,11 @@ def soak_one(
             ready = httpx.get(served.url + "/readyz", timeout=10).status_code
             server_log = served.tail(400).splitlines()
         # The server has stopped: the database now is what a restart reads.
-        stored = stored_feedback(database_url)
+        unreadable = ""
+        try:
+            stored = stored_feedback(database_url)
+        except (sqlite3.DatabaseError, psycopg.Error) as exc:
+            stored, unreadable = set(), f"{type(exc).__name__}: {exc}"
     report(stats, seconds, start_rss, end_rss)
 
     in_swap = 0
@@ -426,6 +430,8 @@ def soak_one(
         f"{len(stats.acknowledged) - lost - in_swap}, not stored: {lost}"
         + (f", acknowledged during the file swap (not judged): {in_swap}" if in_swap else "")
     )
+    if unreadable:
+        print(f"the database a restart reads cannot be read ({unreadable}): nothing is stored")
     print(f"feedback answered 503 (store unavailable, promised): {feedback_503}")
     print(f"readyz at the end: {ready} (the truth: {ready_expected})")
     if server_errors:  # what the server logged about them (no PHI in calf-cds's logs)
