@@ -245,6 +245,15 @@ def run(
             env=calf_env(workdir),
             log=workdir / "calf-sync.log",
         ),
+        bench_server(
+            "calf-cds serve --threads 8",
+            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers),
+             "--threads", "8"],
+            body=body,
+            duration=duration,
+            env=calf_env(workdir),
+            log=workdir / "calf-threads.log",
+        ),
     ]  # fmt: skip
     if variants:
         for worker_class, threads in (("gthread", 1), ("gthread", 2), ("gthread", 4)):

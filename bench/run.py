@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 variants=args.variants,
                 workdir=Path(tmp),
             )
-        calf, bare, sync = servers[0], servers[1], servers[2]
+        calf, bare, sync, threaded = servers[0], servers[1], servers[2], servers[3]
         for server in servers:
             for count, load in server.loads.items():
                 rows.append(
@@ -138,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"p99 {c16.p99_ms / s16.p99_ms:.2f}",
                 f"CPU/request {c16.cpu_ms_per_request / s16.cpu_ms_per_request:.2f} "
                 "(issue 18.4's cost)",
+            )
+        )
+        t16 = threaded.loads[16]
+        rows.append(
+            (
+                "calf-cds serve --threads 8 / gunicorn sync, 16 conn",
+                f"throughput {t16.rps / s16.rps:.2f}",
+                f"p99 {t16.p99_ms / s16.p99_ms:.2f}",
+                f"CPU/request {t16.cpu_ms_per_request / s16.cpu_ms_per_request:.2f}",
             )
         )
         with tempfile.TemporaryDirectory(prefix="calf-slow-") as tmp:

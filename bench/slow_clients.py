@@ -70,11 +70,18 @@ def _timed(request: urllib.request.Request | str) -> float | None:
 
 
 def measure(
-    name: str, worker_class: str | None, *, workdir: Path, slow: int = 4, rounds: int = 5
+    name: str,
+    worker_class: str | None,
+    *,
+    workdir: Path,
+    threads: int = 1,
+    slow: int = 4,
+    rounds: int = 5,
 ) -> SlowResult:
     port = free_port()
     if worker_class is None:  # exactly `calf-cds serve`
         command = [str(BIN / "calf-cds"), "serve", "--port", str(port), "--workers", "2"]
+        command += ["--threads", str(threads)]
     else:
         serve_app = str(Path(__file__).parent / "serve_app.py")
         command = [sys.executable, serve_app, "calf", "--port", str(port), "--workers", "2"]
@@ -134,6 +141,7 @@ def measure(
 def run(workdir: Path) -> list[SlowResult]:
     return [
         measure("calf-cds serve", None, workdir=workdir),
+        measure("calf-cds serve --threads 8", None, workdir=workdir, threads=8),
         measure("calf-cds, gunicorn sync", "sync", workdir=workdir),
     ]
 
