@@ -134,6 +134,14 @@ class Arriving:
             self.chunk_pos = following
 
 
+def _parser(cfg: Any, source: Any, addr: Any) -> Any:
+    """gunicorn's HTTP/1 request parser over `source` (get_parser since gunicorn 24)."""
+    get_parser = getattr(http, "get_parser", None)
+    if get_parser is not None:
+        return get_parser(cfg, source, addr)
+    return http.RequestParser(cfg, source, addr)  # pragma: no cover - gunicorn 23
+
+
 class _Prefilled:
     """What gunicorn's parser reads from: the bytes already in, then the socket."""
 
@@ -278,7 +286,7 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         client.settimeout(ARRIVAL_TIMEOUT_S)  # only a request handed over unfinished reads on
         req = None
         try:
-            parser = http.get_parser(self.cfg, _Prefilled(client, bytes(state.data)), addr)
+            parser = _parser(self.cfg, _Prefilled(client, bytes(state.data)), addr)
             req = next(parser)
             self.handle_request(listener, req, client, addr)
         except http.errors.NoMoreData as exc:
