@@ -135,11 +135,11 @@ class Arriving:
 
 
 def _parser(cfg: Any, source: Any, addr: Any) -> Any:
-    """gunicorn's HTTP/1 request parser over `source` (get_parser since gunicorn 24)."""
+    """gunicorn's HTTP/1 request parser over `source` (older releases have no get_parser)."""
     get_parser = getattr(http, "get_parser", None)
     if get_parser is not None:
         return get_parser(cfg, source, addr)
-    return http.RequestParser(cfg, source, addr)  # pragma: no cover - gunicorn 23
+    return http.RequestParser(cfg, source, addr)  # pragma: no cover - older gunicorn
 
 
 class _Prefilled:
