@@ -234,7 +234,27 @@ def run(
             duration=duration,
             log=workdir / "bare.log",
         ),
-    ]
+        # Issue 18.4's cost: gunicorn's plain sync worker, what `calf-cds serve` ran before
+        # (two slow sockets stopped it; bench/slow_clients.py).
+        bench_server(
+            "calf-cds, gunicorn sync",
+            [sys.executable, str(BENCH / "serve_app.py"), "calf", "--workers", str(workers),
+             "--worker-class", "sync"],
+            body=body,
+            duration=duration,
+            env=calf_env(workdir),
+            log=workdir / "calf-sync.log",
+        ),
+        bench_server(
+            "calf-cds serve --threads 8",
+            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers),
+             "--threads", "8"],
+            body=body,
+            duration=duration,
+            env=calf_env(workdir),
+            log=workdir / "calf-threads.log",
+        ),
+    ]  # fmt: skip
     if variants:
         for worker_class, threads in (("gthread", 1), ("gthread", 2), ("gthread", 4)):
             results.append(

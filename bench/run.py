@@ -3,6 +3,8 @@
 python bench/run.py                  # engine 200/1000/5000 + HTTP 16 and 1 connections, 20 s
 python bench/run.py --duration 5     # a quicker look
 python bench/run.py --variants       # also gunicorn gthread x1 / x2 / x4
+Every run also serves calf-cds under gunicorn's plain sync worker (as before issue 18.4) and
+times /healthz and a hook call with four slow client sockets open (bench/slow_clients.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import engine, http_load
+from bench import engine, http_load, slow_clients
 
 TARGETS = {
     "engine_p50_ms": 2.0,
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 variants=args.variants,
                 workdir=Path(tmp),
             )
-        calf, bare = servers[0], servers[1]
+        calf, bare, sync, threaded = servers[0], servers[1], servers[2], servers[3]
         for server in servers:
             for count, load in server.loads.items():
                 rows.append(
@@ -128,6 +130,28 @@ def main(argv: list[str] | None = None) -> int:
                 f"errors {c16.errors} ({_mark(c16.errors == 0 and calf.loads[1].errors == 0)})",
             )
         )
+        s16 = sync.loads[16]
+        rows.append(
+            (
+                "calf-cds serve / gunicorn sync, 16 conn",
+                f"throughput {c16.rps / s16.rps:.2f}",
+                f"p99 {c16.p99_ms / s16.p99_ms:.2f}",
+                f"CPU/request {c16.cpu_ms_per_request / s16.cpu_ms_per_request:.2f} "
+                "(issue 18.4's cost)",
+            )
+        )
+        t16 = threaded.loads[16]
+        rows.append(
+            (
+                "calf-cds serve --threads 8 / gunicorn sync, 16 conn",
+                f"throughput {t16.rps / s16.rps:.2f}",
+                f"p99 {t16.p99_ms / s16.p99_ms:.2f}",
+                f"CPU/request {t16.cpu_ms_per_request / s16.cpu_ms_per_request:.2f}",
+            )
+        )
+        with tempfile.TemporaryDirectory(prefix="calf-slow-") as tmp:
+            for slow in slow_clients.run(Path(tmp)):
+                rows.append((f"4 slow sockets, {slow.name}", slow.summary(), "", ""))
         p50_1 = calf.loads[1].p50_ms
         rows.append(
             (

@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cds.serve import _GunicornApp, gunicorn_options
+from cds.serve import DEFAULT_THREADS, _GunicornApp, gunicorn_options
 
 
 def create_bare_app() -> Any:
@@ -48,12 +48,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--keepalive", type=int, default=None)
     args = parser.parse_args(argv)
-    options = gunicorn_options(host=args.host, port=args.port, workers=args.workers)
-    if args.worker_class:
+    threads = args.threads or DEFAULT_THREADS
+    options = gunicorn_options(
+        host=args.host, port=args.port, workers=args.workers, threads=threads
+    )
+    if args.worker_class:  # gunicorn's own class, e.g. plain gthread
         options["worker_class"] = args.worker_class
-    if args.threads:
-        options["threads"] = args.threads
+    if args.keepalive is not None:
+        options["keepalive"] = args.keepalive
     if args.app == "bare":
         options.pop("child_exit")  # prometheus bookkeeping of calf-cds only
         _GunicornApp(options, factory=create_bare_app).run()

@@ -56,6 +56,7 @@ class Settings:
     fhir_server_allowlist: tuple[str, ...] = ()
     fhir_timeout_s: float = 3.0
     fhir_page_cap: int = 5
+    fhir_page_size: int = 100
     max_body_bytes: int = 5 * 1024 * 1024
     max_entries: int = 10_000
     max_json_depth: int = 64
@@ -81,6 +82,7 @@ class Settings:
     smart_session_dir: str = ""
     smart_secret_key: str = ""
     smart_dev_ehr_url: str = ""
+    port: int = 8080
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -158,6 +160,10 @@ class Settings:
             or self.smart_session_s <= 0
         ):
             raise ConfigurationError("timeouts and limits must be positive")
+        if self.fhir_page_cap <= 0 or self.fhir_page_size <= 0:
+            raise ConfigurationError("CDS_FHIR_PAGE_CAP and CDS_FHIR_PAGE_SIZE must be positive")
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"CDS_PORT must be a TCP port (1-65535), got {self.port}")
 
 
 ROUTE_PROFILES = ("default", "nice")
@@ -199,8 +205,11 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_CORS_ORIGINS": "comma-separated allowed browser origins (`*` = any)",
     "CDS_CONSOLE": "`on`/`off`: the tester console at `/`",
     "CDS_FHIR_SERVER_ALLOWLIST": "comma-separated origins the service may fetch prefetch from",
-    "CDS_FHIR_TIMEOUT_S": "total budget in seconds for fetching missing prefetch",
-    "CDS_FHIR_PAGE_CAP": "maximum Bundle pages followed per prefetch query",
+    "CDS_FHIR_TIMEOUT_S": "wall-clock deadline in seconds for fetching missing prefetch "
+    "(every query and page, DNS to last byte)",
+    "CDS_FHIR_PAGE_CAP": "maximum Bundle pages followed per prefetch query; a query cut short "
+    "is named on the info card",
+    "CDS_FHIR_PAGE_SIZE": "`_count` the service asks for when it fetches a search itself",
     "CDS_MAX_BODY_BYTES": "largest accepted request body",
     "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
     "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
@@ -238,4 +247,5 @@ SETTINGS_DOC: dict[str, str] = {
     "every host (empty = a random key kept in the session directory)",
     "CDS_SMART_DEV_EHR_URL": "testers: base URL of a `calf-cds dev-ehr` through which the "
     "console launches the app from a card (empty = the console shows the link as text)",
+    "CDS_PORT": "port `calf-cds serve` listens on (`--port` wins)",
 }

@@ -52,6 +52,12 @@ PREFETCH_FETCHES = Counter(
     "Prefetch queries the service fetched itself from fhirServer, by outcome (ok, failed).",
     ["outcome"],
 )
+PREFETCH_TRUNCATIONS = Counter(
+    "calf_cds_prefetch_truncations",
+    "Prefetch queries the service fetched itself and cut short (their answer names them), by "
+    "reason: page_cap, budget, size, entries, error (a later page failed).",
+    ["reason"],
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -78,6 +84,11 @@ def count_cards(cards: Iterable[Card]) -> None:
 def count_prefetch_fetch(*, ok: bool) -> None:
     """Count one prefetch query fetched from the EHR's FHIR server (ok or failed)."""
     PREFETCH_FETCHES.labels(outcome="ok" if ok else "failed").inc()
+
+
+def count_prefetch_truncation(reason: str) -> None:
+    """Count one fetched prefetch query cut short, by why (cds.fhir_client truncation reasons)."""
+    _child(PREFETCH_TRUNCATIONS, reason).inc()
 
 
 def multiprocess_mode() -> bool:

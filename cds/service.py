@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -20,15 +20,24 @@ from .core.card_request import CardRequest
 from .core.cards import build_cards
 from .core.engine import evaluate
 from .core.i18n import ENGLISH, N_, Translator
-from .core.model import Card
+from .core.model import Card, QueryCut
 from .core.rules import RULE_SET_VERSION
 from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
 from .fhir import reading
 from .fhir.bundle import Flattened, flatten
-from .fhir.prefetch import CLINICAL_KEYS, PrefetchRead, prefetch_templates, read_prefetch
+from .fhir.prefetch import (
+    CLINICAL_KEYS,
+    NEXT_SUFFIX,
+    PrefetchRead,
+    fetch_templates,
+    read_prefetch,
+)
 from .registry import ServiceDef
 from .schemas import HookRequest
 from .store import IssuedCard
+
+if TYPE_CHECKING:
+    from .fhir.fetch import FetchOutcome
 
 log = logging.getLogger("cds.service")
 
@@ -51,7 +60,7 @@ class Fetcher(Protocol):
         *,
         access_token: str | None,
         settings: Settings,
-    ) -> Mapping[str, Any]: ...
+    ) -> Mapping[str, FetchOutcome]: ...
 
 
 @dataclass
@@ -93,9 +102,10 @@ def run_hook(
     _check_entry_limit(
         read.entries, deps.settings, N_("prefetch holds {entries} entries; the limit is {limit}")
     )
-    incomplete: list[tuple[str, str]] = []
     if deps.fetcher is not None and request.fhir_server and (read.unsatisfied or read.next_links):
-        incomplete = _fetch_missing(read, request, deps)
+        _fetch_missing(read, request, deps)
+    elif read.next_links:
+        read.pages_not_fetched()
     if all(key in read.unsatisfied for key in CLINICAL_KEYS):
         raise PrefetchUnsatisfiable(
             N_(
@@ -110,7 +120,7 @@ def run_hook(
         hook_instance=request.hook_instance,
         service=service,
         unsatisfied=tuple(read.unsatisfied),
-        incomplete=tuple(incomplete),
+        incomplete=tuple(read.incomplete.values()),
         deps=deps,
         shown=shown,
     )
@@ -144,7 +154,7 @@ def _answer(
     hook_instance: str | None,
     service: ServiceDef,
     unsatisfied: tuple[str, ...],
-    incomplete: tuple[tuple[str, str], ...],
+    incomplete: tuple[QueryCut, ...],
     deps: Deps,
     shown: Presentation,
 ) -> HookAnswer:
@@ -180,14 +190,17 @@ def _check_entry_limit(entries: int, settings: Settings, message: str) -> None:
         raise TooLarge(message, entries=entries, limit=settings.max_entries)
 
 
-def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list[tuple[str, str]]:
-    """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer.
-    Returns the queries that came back incomplete, with why."""
+def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None:
+    """Fetch unsatisfied keys (and the next pages of prefetched Bundles) from fhirServer; a
+    query cut short is remembered in `read.incomplete`."""
     from .fhir.fetch import TemplateError, render_template
 
     assert deps.fetcher is not None
     assert request.fhir_server is not None
-    templates = prefetch_templates(deps.settings.policy, deps.settings.extra_observation_codes)
+    settings = deps.settings
+    templates = fetch_templates(
+        settings.policy, settings.extra_observation_codes, settings.fhir_page_size
+    )
     queries: dict[str, str] = {}
     for key in read.unsatisfied:
         try:
@@ -195,35 +208,27 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> list
         except (KeyError, TemplateError):
             # Cannot be asked for: the key stays unsatisfied and the 412 rule decides.
             log.info("prefetch key not renderable", extra={"prefetch_key": key})
-    queries.update({f"{key}#next": url for key, url in read.next_links.items()})
+    queries.update({key + NEXT_SUFFIX: url for key, url in read.next_links.items()})
     if not queries:
-        return []
+        return
     outcomes = deps.fetcher(
         request.fhir_server, queries, access_token=request.access_token, settings=deps.settings
     )
-    incomplete: list[tuple[str, str]] = []
     for query_key, outcome in outcomes.items():
-        key = query_key.removesuffix("#next")
-        resources = getattr(outcome, "resources", None)
-        metrics.count_prefetch_fetch(ok=resources is not None)
-        if resources is None:
+        metrics.count_prefetch_fetch(ok=outcome.resources is not None)
+        if outcome.truncated_by:
+            metrics.count_prefetch_truncation(outcome.truncated_by)
+        if outcome.resources is None:
             log.info(
                 "prefetch fetch failed",
-                extra={"prefetch_key": key, "reason": getattr(outcome, "reason", "")},
+                extra={"prefetch_key": query_key, "reason": outcome.reason},
             )
-            continue
-        for resource in resources:
-            read.add(key, msgspec.Raw(msgspec.json.encode(resource)))
-        if getattr(outcome, "truncated", False):
-            incomplete.append((key, getattr(outcome, "reason", None) or "page cap"))
-        if key in read.unsatisfied:
-            read.unsatisfied.remove(key)
+        read.add_fetched(query_key, outcome)
     _check_entry_limit(
         read.entries,
         deps.settings,
         N_("prefetch and fetched pages hold {entries} entries; the limit is {limit}"),
     )
-    return incomplete
 
 
 def _record(

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +86,14 @@ def serve_env(database_url: str, **settings: str) -> dict[str, str]:
 
 @contextmanager
 def calf_cds_serve(
-    env: Mapping[str, str], workdir: Path, *, workers: int = 2, attempts: int = 3
+    env: Mapping[str, str],
+    workdir: Path,
+    *,
+    workers: int = 2,
+    attempts: int = 3,
+    args: Sequence[str] = (),
 ) -> Iterator[Served]:
-    """Start `calf-cds serve --workers N` on a free port; yield once /healthz answers."""
+    """Start `calf-cds serve --workers N [args]` on a free port; yield once /healthz answers."""
     last = ""
     for attempt in range(attempts):  # another process may take the port between probe and bind
         port = free_port()
@@ -96,7 +101,7 @@ def calf_cds_serve(
         with log.open("wb") as sink:
             process = subprocess.Popen(
                 [str(CALF_CDS), "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", str(workers)],
+                 "--workers", str(workers), *args],
                 env=dict(env),
                 cwd=workdir,
                 stdout=sink,

@@ -22,6 +22,8 @@ from cds.core.engine import Assessment, evaluate
 from cds.core.findingset import EVIDENCE_CAP
 from cds.core.i18n import ENGLISH
 from cds.core.model import (
+    CUT_NOT_FETCHED,
+    CUT_PAGE_CAP,
     TAG_COLD,
     TAG_HEART_RATE,
     TAG_MEASURED,
@@ -31,6 +33,7 @@ from cds.core.model import (
     Extraction,
     Finding,
     Measurement,
+    QueryCut,
     Unreadable,
 )
 from cds.core.routes import PROFILES
@@ -434,7 +437,7 @@ def test_unreadable_resources_give_one_data_quality_card_last_without_a_topic() 
             id="prefetch",
         ),
         pytest.param(
-            {"incomplete_queries": (("observations", "page cap"),)},
+            {"incomplete_queries": (QueryCut("observations", CUT_PAGE_CAP, 5),)},
             "Data fetch incomplete (observations): red flags may be missing",
             id="fetch",
         ),
@@ -444,6 +447,25 @@ def test_data_not_available_or_incomplete_is_named(request_: dict[str, Any], sum
     cards = build_cards(evaluate(extraction(f("F-CALF-PAIN"))), CardRequest(**request_))
 
     assert cards[-1].summary == summary
+
+
+def test_a_query_cut_short_says_why_and_how_much_was_read() -> None:
+    cuts = (QueryCut("observations", CUT_PAGE_CAP, 1), QueryCut("conditions", CUT_NOT_FETCHED))
+
+    card = build_cards(evaluate(extraction()), CardRequest(incomplete_queries=cuts))[-1]
+
+    assert (
+        card.summary == "Data fetch incomplete (observations, conditions): red flags may be missing"
+    )
+    lines = card.detail.splitlines()
+    assert (
+        "- Query observations incomplete (the page limit was reached; 1 page read): red flags "
+        "may be missing."
+    ) in lines
+    assert (
+        "- Query conditions incomplete (later pages not fetched: no FHIR server this service may "
+        "read): red flags may be missing."
+    ) in lines
 
 
 def test_entries_without_a_resource_are_reported_by_their_index() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,12 @@ def test_readme_documents_every_variable() -> None:
 
 @pytest.mark.parametrize(
     ("argv", "worker_class", "threads"),
-    [(["serve"], "sync", 1), (["serve", "--threads", "3", "--workers", "1"], "gthread", 3)],
+    [
+        (["serve"], "BufferingSyncWorker", 1),
+        (["serve", "--threads", "3", "--workers", "1"], "_ThreadedWorker", 3),
+    ],
 )
-def test_serve_runs_one_thread_sync_workers_unless_told_to_thread(
+def test_serve_runs_buffering_sync_workers_unless_told_to_thread(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], worker_class: str, threads: int
 ) -> None:
     from cds import cli, serve
@@ -79,13 +83,14 @@ def test_serve_runs_one_thread_sync_workers_unless_told_to_thread(
 
         def run(self) -> None:
             started.append(self.options)
+            os.close(int(self.options["bind"].removeprefix("fd://")))  # the bound listener
 
     monkeypatch.setattr(serve, "_GunicornApp", FakeGunicorn)
     monkeypatch.setattr(serve, "migrate_store", lambda _settings: None)
     monkeypatch.setattr(serve, "prepare_metrics_dir", lambda: "")
-    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--port", "0"]) == 0
     [options] = started
-    assert options["worker_class"] == worker_class
+    assert getattr(options["worker_class"], "__name__", options["worker_class"]) == worker_class
     assert options["threads"] == threads
     assert options["post_worker_init"] is serve._post_worker_init
 

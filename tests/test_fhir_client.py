@@ -1,4 +1,4 @@
-"""cds.fhir_client against a real FHIR server on loopback (cds-hooks.md "Missing prefetch").
+"""cds.fhir.fetch against a real FHIR server on loopback (cds-hooks.md "Missing prefetch").
 
 Covers: templates, the origin allowlist (SSRF), bearer token, pagination and its cap, the
 total time budget, and every failure shape. No mocks: real sockets on ephemeral ports.
@@ -6,21 +6,20 @@ total time budget, and every failure shape. No mocks: real sockets on ephemeral 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import httpx
 import pytest
-from cds.fhir_client import (
-    FetchOutcome,
-    TemplateError,
-    fetch_queries,
-    normalise_origin,
-    render_template,
-)
+from conftest import SAMPLE_CLOCK, SAMPLES, load_json, serving
+from flask import Flask, Response, request
 from loopback import (
     ENTRIES_PER_PAGE,
     GOOD_TOKEN,
@@ -31,9 +30,19 @@ from loopback import (
     serve,
     silent_listener,
 )
+from prometheus_client.parser import text_string_to_metric_families
+from raw_fhir import raw_fhir
 
 from cds import create_app
 from cds.config import Settings
+from cds.core.card_text import DISCLAIMER
+from cds.fhir.fetch import (
+    FetchOutcome,
+    TemplateError,
+    fetch_queries,
+    normalise_origin,
+    render_template,
+)
 
 BUDGET_MARGIN_S = 0.4
 
@@ -185,6 +194,8 @@ def test_page_cap_stops_an_endless_server(server: Server) -> None:
     outcome = fetch_one(f"{server.url}/loop", "Observation", server.settings(fhir_page_cap=2))
     assert outcome.ok
     assert outcome.truncated
+    assert outcome.truncated_by == "page_cap"
+    assert outcome.reason == "the page cap (2) was reached"
     assert outcome.pages == 2
     assert len(server.fake.seen) == 2
 
@@ -259,7 +270,7 @@ def test_a_slow_server_fails_within_the_budget(server: Server) -> None:
 
 
 def test_a_trickling_body_is_cut_at_the_deadline(server: Server) -> None:
-    # A byte every 0.9 s: each read is within its timeout; only the deadline watchdog cuts it.
+    # A byte every 0.9 s: each read is within httpx's timeout; only the deadline cuts it.
     started = time.monotonic()
     outcome = fetch_one(f"{server.url}/trickle", "Observation", server.settings())
     elapsed = time.monotonic() - started
@@ -276,14 +287,75 @@ def test_no_fetch_thread_outlives_the_call(server: Server) -> None:
         access_token=None,
         settings=server.settings(fhir_timeout_s=0.5),
     )
-    time.sleep(0.05)  # a cancelled watchdog timer needs a moment to leave
     # The fake server's handler threads may still be sleeping; count only the fetcher's own.
     ours = [
         thread
         for thread in threading.enumerate()
-        if isinstance(thread, threading.Timer) or thread.name.startswith("ThreadPoolExecutor")
+        if thread.name.startswith(("ThreadPoolExecutor", "calf-cds-dns"))
     ]
     assert not ours
+
+
+# --- the deadline: status line and headers dripped one byte a second (issue 18.1) -------------
+
+
+@pytest.mark.parametrize("mode", ["drip-status", "drip-headers"])
+def test_a_dripping_server_is_cut_at_the_deadline(mode: str) -> None:
+    # httpx's read timeout restarts with every byte: without the deadline this took 17 s or more.
+    with raw_fhir(gap_s=1.0) as fhir:
+        settings = Settings.load(
+            {"fhir_server_allowlist": fhir.url, "fhir_timeout_s": 1.5}, environ={}
+        )
+        started = time.monotonic()
+        outcome = fetch_one(f"{fhir.url}/{mode}", "Observation?patient=1", settings)
+        elapsed = time.monotonic() - started
+
+    assert outcome.resources is None
+    assert outcome.reason == "time budget of 1.5 s exhausted (ReadTimeout)"
+    assert 1.4 < elapsed < 1.5 + BUDGET_MARGIN_S
+
+
+def test_the_deadline_is_shared_by_every_key_and_page() -> None:
+    with raw_fhir(gap_s=1.0) as fhir:
+        settings = Settings.load(
+            {"fhir_server_allowlist": fhir.url, "fhir_timeout_s": 1.0}, environ={}
+        )
+        started = time.monotonic()
+        outcomes = fetch_queries(
+            f"{fhir.url}/drip-headers",
+            {"a": "Observation", "b": "Condition", "c": "Patient/1", "d": "Encounter", "e": "X"},
+            access_token=None,
+            settings=settings,
+        )
+        elapsed = time.monotonic() - started
+
+    # Five keys on four threads: the fifth starts after the deadline and fails at once.
+    assert sorted(outcome.reason or "" for outcome in outcomes.values()) == [
+        "time budget of 1 s exhausted",
+        *["time budget of 1 s exhausted (ReadTimeout)"] * 4,
+    ]
+    assert elapsed < 1.0 + BUDGET_MARGIN_S
+
+
+def test_pages_read_before_the_deadline_are_kept_and_the_cut_is_named() -> None:
+    with raw_fhir(gap_s=1.0, resources={"Observation": [{"resourceType": "Observation"}]}) as fhir:
+        settings = Settings.load(
+            {"fhir_server_allowlist": fhir.url, "fhir_timeout_s": 1.0}, environ={}
+        )
+        outcome = fetch_one(f"{fhir.url}/drip-after-1", "Observation", settings)
+
+    assert outcome.resources == [{"resourceType": "Observation"}]
+    assert outcome.truncated_by == "budget"
+    assert outcome.reason == "the time budget ran out before page 2"
+    assert outcome.pages == 1
+
+
+def test_a_host_name_is_resolved_within_the_deadline() -> None:
+    with raw_fhir(resources={"Observation": [{"resourceType": "Observation"}]}) as fhir:
+        by_name = fhir.url.replace("127.0.0.1", "localhost")
+        settings = Settings.load({"fhir_server_allowlist": by_name}, environ={})
+        outcome = fetch_one(f"{by_name}/fhir", "Observation", settings)
+    assert outcome.resources == [{"resourceType": "Observation"}]
 
 
 # --- SSRF --------------------------------------------------------------------------------------
@@ -321,7 +393,14 @@ def test_a_next_link_to_another_origin_is_not_followed(server: Server) -> None:
         server.fake.other_origin = other_url
         outcome = fetch_one(f"{server.url}/offsite", "Observation", server.settings(), GOOD_TOKEN)
         assert not connection_attempted(listener)
-    assert outcome.reason == "Bundle next link leaves the fhirServer origin"
+    # Page 1 was read and is kept; the answer names the cut.
+    assert outcome.ok
+    assert outcome.truncated
+    assert outcome.truncated_by == "error"
+    assert outcome.reason == (
+        "page 2 could not be read (Bundle next link leaves the fhirServer origin)"
+    )
+    assert outcome.pages == 1
 
 
 def test_the_same_host_on_another_port_is_another_origin(server: Server) -> None:
@@ -386,3 +465,219 @@ def test_the_service_answers_412_for_a_fhir_server_off_the_allowlist(
         )
         assert not connection_attempted(listener)
     assert response.status_code == 412
+
+
+# --- through the app, over real HTTP: the deadline and the cuts reach the answer (issue 18.1) --
+
+CAUDA_EQUINA = load_json(SAMPLES / "cauda-equina-saddle-anaesthesia-urinary-retention.json")
+RED_FLAG_OBSERVATIONS = [
+    entry["resource"] for entry in CAUDA_EQUINA["prefetch"]["observations"]["entry"]
+]
+PATIENT_ID = CAUDA_EQUINA["context"]["patientId"]
+
+
+def red_flag_call(fhir_server: str, **prefetch: Any) -> dict[str, Any]:
+    """The cauda-equina sample's call with only `prefetch`; the rest is left to fetch."""
+    call = {key: value for key, value in CAUDA_EQUINA.items() if key != "prefetch"}
+    return {**call, "fhirServer": fhir_server, "prefetch": prefetch}
+
+
+@contextmanager
+def served_calf_cds(tmp_path: Path, **settings: Any) -> Iterator[str]:
+    config = {
+        "database_url": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "evaluation_time": SAMPLE_CLOCK,
+        "auth_mode": "off",
+        **settings,
+    }
+    app = create_app(config)
+    app.extensions["calf-cds"].store.upgrade()
+    try:
+        with serving(app) as url:
+            yield url
+    finally:
+        app.extensions["calf-cds"].store.close()
+
+
+def post_timed(url: str, body: dict[str, Any]) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = httpx.post(f"{url}/cds-services/calf-pain-triage", json=body, timeout=30)
+    return response, time.monotonic() - started
+
+
+def assert_info_card(card: dict[str, Any], key: str, reason: str) -> None:
+    """The data-quality card for one query cut short: info, no topic, the query and why."""
+    assert card["summary"] == f"Data fetch incomplete ({key}): red flags may be missing"
+    assert card["indicator"] == "info"
+    assert "topic" not in card["source"]
+    assert card["detail"].splitlines() == [
+        "**Data quality**",
+        f"- Query {key} incomplete ({reason}): red flags may be missing.",
+        "",
+        f"_{DISCLAIMER}_",
+    ]
+    assert "suggestions" not in card
+
+
+@pytest.mark.parametrize("mode", ["drip-status", "drip-headers"])
+def test_a_hook_call_with_a_dripping_fhir_server_answers_412_within_the_budget(
+    mode: str, tmp_path: Path
+) -> None:
+    with (
+        raw_fhir(gap_s=1.0) as fhir,
+        served_calf_cds(tmp_path, fhir_server_allowlist=fhir.url, fhir_timeout_s=2) as url,
+    ):
+        response, elapsed = post_timed(url, red_flag_call(f"{fhir.url}/{mode}"))
+
+    assert elapsed < 2 + 1, elapsed
+    assert response.status_code == 412
+    assert response.json() == {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": "incomplete",
+                "diagnostics": "prefetch unsatisfied and not fetchable: patient, observations, "
+                "conditions (send them as prefetch, or a fhirServer this service may read)",
+            }
+        ],
+    }
+
+
+def test_a_deadline_after_the_first_page_answers_its_cards_and_names_the_cut(
+    tmp_path: Path,
+) -> None:
+    # Page 1 holds the red flag; page 2's headers drip past the 2 s deadline.
+    with (
+        raw_fhir(gap_s=1.0, resources={"Observation": RED_FLAG_OBSERVATIONS}) as fhir,
+        served_calf_cds(tmp_path, fhir_server_allowlist=fhir.url, fhir_timeout_s=2) as url,
+    ):
+        body = red_flag_call(f"{fhir.url}/drip-after-1", patient=None, conditions=None)
+        response, elapsed = post_timed(url, body)
+
+    assert elapsed < 2 + 1, elapsed
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert [card["source"].get("topic", {}).get("code") for card in cards] == [
+        "R-CAUDA-EQUINA",
+        None,
+    ]
+    assert cards[0]["indicator"] == "critical"
+    assert_info_card(cards[1], "observations", "the time limit ran out; 1 page read")
+
+
+PAGES_IN_ALL = 8
+
+
+def paged_observations() -> Flask:
+    """A FHIR server whose Observation search has 8 pages, the red flag on the last."""
+    app = Flask("paged_fhir")
+    app.config["seen"] = []
+
+    @app.get("/fhir/<resource_type>")
+    def search(resource_type: str) -> Response:
+        app.config["seen"].append((resource_type, request.query_string.decode()))
+        page = int(request.args.get("page", "1"))
+        if resource_type != "Observation":
+            entries: list[dict[str, Any]] = []
+        elif page < PAGES_IN_ALL:
+            entries = [
+                {
+                    "resourceType": "Observation",
+                    "id": f"weight-{page}",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                    "subject": {"reference": f"Patient/{PATIENT_ID}"},
+                    "effectiveDateTime": "2026-11-25T11:00:00Z",
+                    "valueQuantity": {"value": 70, "unit": "kg"},
+                }
+            ]
+        else:
+            entries = RED_FLAG_OBSERVATIONS
+        links = []
+        if resource_type == "Observation" and page < PAGES_IN_ALL:
+            links = [{"relation": "next", "url": f"{request.base_url}?page={page + 1}"}]
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "link": links,
+            "entry": [{"resource": resource} for resource in entries],
+        }
+        return Response(json.dumps(bundle), content_type="application/fhir+json")
+
+    return app
+
+
+def truncations(url: str, reason: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (
+                sample.name == "calf_cds_prefetch_truncations_total"
+                and sample.labels.get("reason") == reason
+            ):
+                return float(sample.value)
+    return 0.0
+
+
+def test_a_red_flag_past_the_page_cap_gives_the_info_card_not_silence(tmp_path: Path) -> None:
+    fhir_app = paged_observations()
+    with (
+        serving(fhir_app) as fhir_url,
+        served_calf_cds(tmp_path, fhir_server_allowlist=fhir_url, fhir_page_cap=5) as url,
+    ):
+        before = truncations(url, "page_cap")
+        response, _ = post_timed(url, red_flag_call(f"{fhir_url}/fhir", patient=None))
+        after = truncations(url, "page_cap")
+
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    (card,) = cards
+    assert_info_card(card, "observations", "the page limit was reached; 5 pages read")
+    assert after - before == 1
+    # Newest first, with the service's page size; R4 Condition has no date parameter to sort by.
+    seen = fhir_app.config["seen"]
+    observation_query = parse_qs(next(query for kind, query in seen if kind == "Observation"))
+    assert observation_query["_sort"] == ["-date"]
+    assert observation_query["_count"] == ["100"]
+    assert observation_query["patient"] == [PATIENT_ID]
+    condition_query = parse_qs(next(query for kind, query in seen if kind == "Condition"))
+    assert condition_query == {"patient": [PATIENT_ID], "_count": ["100"]}
+    assert len([kind for kind, _ in seen if kind == "Observation"]) == 5
+
+
+def test_a_red_flag_on_page_8_fires_when_the_cap_allows_it(tmp_path: Path) -> None:
+    fhir_app = paged_observations()
+    with (
+        serving(fhir_app) as fhir_url,
+        served_calf_cds(tmp_path, fhir_server_allowlist=fhir_url, fhir_page_cap=10) as url,
+    ):
+        response, _ = post_timed(url, red_flag_call(f"{fhir_url}/fhir", patient=None))
+
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == ["R-CAUDA-EQUINA"]
+    assert cards[0]["indicator"] == "critical"
+    assert len([kind for kind, _ in fhir_app.config["seen"] if kind == "Observation"]) == 8
+
+
+def test_a_prefetched_bundle_whose_next_pages_cannot_be_fetched_is_named(tmp_path: Path) -> None:
+    observations = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": [{"relation": "next", "url": "https://ehr.example.org/fhir/Observation?page=2"}],
+        "entry": [{"resource": resource} for resource in RED_FLAG_OBSERVATIONS],
+    }
+    with served_calf_cds(tmp_path) as url:
+        body = red_flag_call("", patient=None, observations=observations, conditions=None)
+        del body["fhirServer"]
+        response, _ = post_timed(url, body)
+
+    assert response.status_code == 200
+    cards = response.json()["cards"]
+    assert cards[0]["source"]["topic"]["code"] == "R-CAUDA-EQUINA"
+    assert_info_card(
+        cards[1],
+        "observations",
+        "later pages not fetched: no FHIR server this service may read",
+    )

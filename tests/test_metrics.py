@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from served import Served, calf_cds_serve, serve_env
 
 from cds import create_app
+from cds.fhir.fetch import FetchOutcome
 
 DVT_SAMPLE = "dvt-unilateral-swelling-wells-likely.json"
 SERVICE_ROUTE = "/cds-services/<service_id>"
@@ -97,7 +97,7 @@ def test_errors_are_counted_by_status(client: Any) -> None:
 
 @dataclass
 class FakeFetcher:
-    """Stands in for cds.fhir_client.fetch_queries: observations fetched, conditions fail."""
+    """Stands in for cds.fhir.fetch.fetch_queries: observations fetched, conditions fail."""
 
     calls: list[dict[str, str]] = field(default_factory=list)
 
@@ -110,9 +110,9 @@ class FakeFetcher:
         for key in queries:
             if key == "observations":
                 resources = [entry["resource"] for entry in observations["entry"]]
-                outcomes[key] = SimpleNamespace(resources=resources)
+                outcomes[key] = FetchOutcome(resources, pages=1)
             else:
-                outcomes[key] = SimpleNamespace(resources=None, reason="timeout")
+                outcomes[key] = FetchOutcome(None, "time budget of 3 s exhausted")
         return outcomes
 
 

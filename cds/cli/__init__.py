@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import version
 
 from ..errors import ConfigurationError
+from ..serve import version
 from . import dev_ehr, evaluate, rules, serve, store, validate
 
 COMMANDS = (serve, evaluate, validate, rules, store, dev_ehr)
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
     )
-    parser.add_argument("--version", action="version", version=f"calf-cds {version('calf-cds')}")
+    parser.add_argument("--version", action="version", version=f"calf-cds {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_to(commands)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .i18n import ENGLISH, Translator
+from .model import QueryCut
 
 
 def time_ordered_uuids() -> Iterator[str]:
@@ -34,5 +35,5 @@ class CardRequest:
     reference_time: datetime | None = None  # an evaluation time the request asked for
     hook_instance: str | None = None
     unsatisfied_prefetch: tuple[str, ...] = ()
-    incomplete_queries: tuple[tuple[str, str], ...] = ()  # (query key, reason)
+    incomplete_queries: tuple[QueryCut, ...] = ()
     new_uuid: Callable[[], str] = field(default_factory=lambda: time_ordered_uuids().__next__)

@@ -7,10 +7,18 @@ from .card_request import CardRequest
 from .card_text import DISCLAIMER, SUMMARY_LIMIT, md, record_line
 from .engine import Assessment
 from .findingset import EVIDENCE_CAP
-from .i18n import N_
+from .i18n import N_, Translator
 from .model import (
+    CUT_ENTRIES,
+    CUT_ERROR,
+    CUT_FAILED,
+    CUT_NOT_FETCHED,
+    CUT_PAGE_CAP,
+    CUT_SIZE,
+    CUT_TIME,
     Card,
     CardExtension,
+    QueryCut,
     SourceRef,
 )
 from .rules import RULE_SET_VERSION
@@ -50,7 +58,7 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
         )
     elif request.incomplete_queries:
         summary = t.gettext(N_("Data fetch incomplete ({keys}): red flags may be missing")).format(
-            keys=", ".join(key for key, _ in request.incomplete_queries)
+            keys=", ".join(dict.fromkeys(cut.key for cut in request.incomplete_queries))
         )
     else:
         n = len(skipped)
@@ -66,11 +74,11 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
                 key=md(key)
             )
         )
-    for key, reason in request.incomplete_queries:
+    for cut in request.incomplete_queries:
         lines.append(
             "- "
             + t.gettext(N_("Query {key} incomplete ({reason}): red flags may be missing.")).format(
-                key=md(key), reason=md(reason)
+                key=md(cut.key), reason=cut_text(cut, t)
             )
         )
     if skipped:
@@ -102,3 +110,24 @@ def data_quality_card(assessment: Assessment, request: CardRequest) -> Card | No
             evaluated_at=assessment.evaluated_at.isoformat(),
         ),
     )
+
+
+_CUT_WORDS = {
+    CUT_PAGE_CAP: N_("the page limit was reached"),
+    CUT_TIME: N_("the time limit ran out"),
+    CUT_SIZE: N_("a page was over the size limit"),
+    CUT_ENTRIES: N_("the entry limit was reached"),
+    CUT_ERROR: N_("a later page could not be read"),
+    CUT_NOT_FETCHED: N_("later pages not fetched: no FHIR server this service may read"),
+    CUT_FAILED: N_("later pages could not be fetched"),
+}
+
+
+def cut_text(cut: QueryCut, t: Translator) -> str:
+    """Why a query was not read in full, and how much of it was: "the page limit was reached;
+    5 pages read"."""
+    why = t.gettext(_CUT_WORDS.get(cut.cause, N_("not every page was read")))
+    if not cut.pages:
+        return why
+    read = t.ngettext("{n} page read", "{n} pages read", cut.pages).format(n=cut.pages)
+    return f"{why}; {read}"

@@ -142,6 +142,23 @@ class PatientFacts:
     age_years: int | None = None  # at evaluation time; None = unknown
 
 
+# Why a prefetch query was not read in full (the data-quality card says it in words).
+CUT_PAGE_CAP, CUT_TIME, CUT_SIZE, CUT_ENTRIES, CUT_ERROR = (
+    "page_cap", "budget", "size", "entries", "error"
+)  # fmt: skip
+CUT_NOT_FETCHED = "not_fetched"  # later pages of a prefetched Bundle, no FHIR server to ask
+CUT_FAILED = "failed"  # later pages of a prefetched Bundle, the fetch failed
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCut:
+    """A prefetch query whose answer was not read in full: red flags in the rest may be missing."""
+
+    key: str  # the prefetch key: "observations"
+    cause: str  # one of the CUT_* values
+    pages: int = 0  # pages read before the cut
+
+
 @dataclass(frozen=True, slots=True)
 class Unreadable:
     """A resource skipped because an element that decides its finding is malformed (§2).

@@ -1,30 +1,34 @@
 """Fetching what prefetch lacks from the EHR's FHIR server (cds-hooks.md "Missing prefetch").
 
 Owns: prefetch-template rendering, the origin allowlist (SSRF guard), and bounded GETs:
-one total time budget across all keys and pages, a page cap, no redirects, size caps.
-Never raises for a failed fetch: every key gets a `FetchOutcome` whose `reason` is for the log.
-Nothing here logs a URL's path or query (they carry the patient id): origins and keys only.
+one wall-clock deadline across all keys and pages (DNS, connect, status line, headers, body),
+a page cap, no redirects, size caps. Never raises for a failed fetch: every key gets a
+`FetchOutcome`; `reason` is for the log, and a cut answer says why (`truncated_by`) and how many
+pages were read, which the info card puts in words. Nothing here logs a URL's path or query
+(they carry the patient id): origins and keys only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import ipaddress
 import json
 import logging
 import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from ..config import Settings
+from ..core.model import CUT_ENTRIES, CUT_ERROR, CUT_PAGE_CAP, CUT_SIZE, CUT_TIME
 
 log = logging.getLogger("cds.fhir_client")
 
@@ -33,11 +37,17 @@ ACCEPTED_CONTENT_TYPES = frozenset({"application/fhir+json", "application/json"}
 MAX_WORKERS = 4
 # A connect that takes longer than this is a dead host, whatever budget is left.
 CONNECT_TIMEOUT_CAP_S = 2.0
+# A timeout this close to the deadline is the deadline (socket timeouts round to milliseconds).
+DEADLINE_SLACK_S = 0.01
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class TemplateError(ValueError):
     """A prefetch template names a token the request cannot fill (the key cannot be fetched)."""
+
+
+# Why a query's answer was cut short: the `reason` label of the truncation metric.
+PAGE_CAP, BUDGET, SIZE, ENTRIES, ERROR = CUT_PAGE_CAP, CUT_TIME, CUT_SIZE, CUT_ENTRIES, CUT_ERROR
 
 
 @dataclass(frozen=True)
@@ -46,13 +56,16 @@ class FetchOutcome:
 
     `resources` is None on failure (then `reason` says why, for the log, without PHI); on success
     it holds the Bundle entries' `resource` values of every page read, or the single resource.
-    `truncated` is True when the page cap stopped us before the last page.
+    `truncated` is True when pages were read but not all of them (page cap, time budget, a page
+    over the size cap, too many entries, a later page that failed): `truncated_by` is one of
+    PAGE_CAP, BUDGET, SIZE, ENTRIES, ERROR.
     """
 
     resources: list[Any] | None
     reason: str | None = None
     pages: int = 0
     truncated: bool = False
+    truncated_by: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,12 +179,14 @@ def fetch_queries(
     origin (a prefetched Bundle's `next` link). Contract:
     - no connection at all unless `fhir_server`'s origin is on settings.fhir_server_allowlist;
     - `Authorization: Bearer <access_token>` only when a token is given; `Accept: fhir+json`;
-    - every request, page and key shares one budget of settings.fhir_timeout_s seconds; keys run
-      concurrently (at most MAX_WORKERS threads) and every thread has returned when this does;
+    - every request, page and key shares one wall-clock deadline, settings.fhir_timeout_s from
+      now: name resolution, connect, TLS, status line, headers and body each wait at most
+      until it (`_DeadlineBackend`); keys run concurrently (at most MAX_WORKERS threads) and
+      every thread has returned when this does, at the deadline at the latest;
     - Bundle `next` links followed up to settings.fhir_page_cap pages, only on the same origin;
+      a query cut short after its first page keeps what it read (`FetchOutcome.truncated`);
     - redirects, non-2xx, non-JSON, other content types, OperationOutcomes and non-resources
       are failures; each page is capped at settings.max_body_bytes.
-    Known bound: DNS resolution is done by the system resolver, outside the budget.
     """
     if not queries:
         return {}
@@ -190,8 +205,10 @@ def fetch_queries(
     if access_token:
         headers["Authorization"] = f"Bearer {access_token}"
     base = fhir_server.rstrip("/") + "/"
-    # One client per call: no cookies or connections carried between EHR requests.
-    with httpx.Client(headers=headers, follow_redirects=False) as client:
+    # One client per call: no cookies or connections carried between EHR requests. An explicit
+    # transport also keeps environment proxies out: a proxy hop would sit outside the deadline.
+    transport = _DeadlineTransport(deadline)
+    with httpx.Client(headers=headers, follow_redirects=False, transport=transport) as client:
         fetcher = _Fetcher(client, origin, deadline, settings)
         items = list(queries.items())
         if len(items) == 1:
@@ -199,12 +216,166 @@ def fetch_queries(
             return {key: fetcher.fetch(base, query)}
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(items))) as pool:
             futures = {key: pool.submit(fetcher.fetch, base, query) for key, query in items}
-            # Each worker stops itself at the deadline, so leaving the pool joins promptly.
+            # No read outlives the deadline, so leaving the pool joins promptly.
             return {key: future.result() for key, future in futures.items()}
 
 
+# --- the deadline ------------------------------------------------------------------------------
+#
+# httpx's timeouts bound each socket operation and restart with every byte, so a server that
+# drips its status line or headers one byte a second never trips them. Two ways to a real
+# deadline were weighed: running the fetch in a thread abandoned at the deadline, or bounding
+# every socket operation by the time left. Abandoning cannot stop the thread: closing a socket
+# does not wake a read blocked on it, so the thread and its connection would live on for as
+# long as the server drips. Bounding each operation ends every read, write, connect and TLS
+# handshake by the deadline in the thread that started it, so nothing outlives the call and
+# the connection is closed by httpx's own error path. httpcore (httpx's transport layer) takes
+# a network backend for exactly this; name resolution, which has no timeout of its own in the
+# socket API, is waited for in a helper thread for at most the time left.
+
+
+@functools.lru_cache(maxsize=1)
+def _ssl_context() -> Any:
+    """httpx's default verifying context, built once: loading the CA bundle takes milliseconds."""
+    return httpx.create_ssl_context()
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    """httpx's HTTP transport over a connection pool whose network backend keeps `deadline`."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(verify=_ssl_context())
+        # httpx has no public setting for the network backend, and its transport is a thin
+        # wrapper (request/response mapping, exception mapping) around this pool: only the pool
+        # is replaced, built as httpx builds it, with the backend below.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=_ssl_context(),
+            network_backend=_DeadlineBackend(deadline),
+        )
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend with every operation's timeout cut to the time left."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._sockets = httpcore.SyncBackend()
+
+    def time_left(self, timeout: float | None, expired: type[Exception]) -> float:
+        """min(timeout, time to the deadline); raises `expired` once the deadline has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise expired("the fetch deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = self._resolve(host, port)
+        failure: Exception = httpcore.ConnectError(f"no address for {host}")
+        for address in addresses:
+            try:
+                stream = self._sockets.connect_tcp(
+                    address,
+                    port,
+                    timeout=self.time_left(timeout, httpcore.ConnectTimeout),
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as exc:  # refused: the next address may answer
+                failure = exc
+                continue
+            return _DeadlineStream(stream, self)
+        raise failure
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:  # pragma: no cover - fhirServer is always a TCP URL
+        raise httpcore.ConnectError("unix sockets are not used for fetching")
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        """The host's addresses, waiting for the resolver at most until the deadline.
+
+        A lookup still running at the deadline is left to finish in its daemon thread (it holds
+        no socket; the system resolver's own timeouts end it).
+        """
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return [host]
+        found: list[str] = []
+        errors: list[OSError] = []
+        done = threading.Event()
+
+        def lookup() -> None:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                found.extend(str(info[4][0]) for info in infos)
+            except OSError as exc:
+                errors.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=lookup, name="calf-cds-dns", daemon=True).start()
+        if not done.wait(self.time_left(None, httpcore.ConnectTimeout)):
+            raise httpcore.ConnectTimeout("name resolution outlasted the fetch deadline")
+        if errors or not found:
+            raise httpcore.ConnectError(f"cannot resolve {host}")
+        return list(dict.fromkeys(found))
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads, writes and TLS handshake each end by the deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, backend: _DeadlineBackend) -> None:
+        self._stream = stream
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._backend.time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._backend.time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(
+            ssl_context,
+            server_hostname,
+            self._backend.time_left(timeout, httpcore.ConnectTimeout),
+        )
+        return _DeadlineStream(tls, self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+# --- one query ---------------------------------------------------------------------------------
+
+
 class _Failure(Exception):
-    """One query failed; the message is the log reason (no PHI)."""
+    """One page failed; the message is the log reason (no PHI), `kind` the truncation label."""
+
+    def __init__(self, message: str, kind: str = ERROR) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -218,23 +389,23 @@ class _Fetcher:
         started = time.monotonic()
         resources: list[Any] = []
         pages = 0
+        cap = self.settings.fhir_page_cap
         try:
             url: str | None = self._first_url(base, query)
             while url is not None:
-                if pages >= self.settings.fhir_page_cap:
-                    log.warning(
-                        "prefetch page cap reached; later pages not read",
-                        extra={"origin": self.origin, "pages": pages},
+                if pages >= cap:
+                    return self._cut(
+                        resources, pages, PAGE_CAP, f"the page cap ({cap}) was reached"
                     )
-                    return FetchOutcome(resources, pages=pages, truncated=True)
-                page = self._get_json(url)
-                pages += 1
-                page_resources, next_url = _read_page(page)
+                page_resources, next_url = _read_page(self._get_json(url))
+                if len(resources) + len(page_resources) > self.settings.max_entries:
+                    raise _Failure(f"more than {self.settings.max_entries} entries", ENTRIES)
                 resources.extend(page_resources)
-                if len(resources) > self.settings.max_entries:
-                    raise _Failure(f"more than {self.settings.max_entries} entries")
+                pages += 1
                 url = self._next_url(url, next_url) if next_url else None
         except _Failure as failure:
+            if pages:
+                return self._cut(resources, pages, failure.kind, _cut_note(failure, pages + 1))
             log.info(
                 "prefetch query failed: %s",
                 failure,
@@ -246,6 +417,13 @@ class _Fetcher:
             extra={"origin": self.origin, "pages": pages, "ms": _ms_since(started)},
         )
         return FetchOutcome(resources, pages=pages)
+
+    def _cut(self, resources: list[Any], pages: int, kind: str, why: str) -> FetchOutcome:
+        log.warning(
+            "prefetch query cut short; later pages not read",
+            extra={"origin": self.origin, "pages": pages, "truncated_by": kind},
+        )
+        return FetchOutcome(resources, reason=why, pages=pages, truncated=True, truncated_by=kind)
 
     def _first_url(self, base: str, query: str) -> str:
         parts = urlsplit(query)
@@ -262,10 +440,15 @@ class _Fetcher:
             raise _Failure("Bundle next link leaves the fhirServer origin")
         return url
 
+    def _budget_exhausted(self, detail: str = "") -> _Failure:
+        return _Failure(
+            f"time budget of {self.settings.fhir_timeout_s:g} s exhausted{detail}", BUDGET
+        )
+
     def _remaining(self) -> float:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise _Failure(f"time budget of {self.settings.fhir_timeout_s:g} s exhausted")
+            raise self._budget_exhausted()
         return remaining
 
     def _get_json(self, url: str) -> Any:
@@ -285,16 +468,11 @@ class _Fetcher:
                 body = self._read_body(response)
         except httpx.InvalidURL as exc:  # not an HTTPError: e.g. control characters in a link
             raise _Failure("invalid URL") from exc
-        except httpx.TimeoutException as exc:
-            raise _Failure(
-                f"time budget of {self.settings.fhir_timeout_s:g} s exhausted "
-                f"({type(exc).__name__})"
-            ) from exc
         except httpx.HTTPError as exc:
-            if time.monotonic() >= self.deadline:
-                raise _Failure(
-                    f"time budget of {self.settings.fhir_timeout_s:g} s exhausted"
-                ) from exc
+            # The backend ends every operation at the deadline; a timeout before it is the
+            # connect cap (a dead host), reported as such.
+            if time.monotonic() >= self.deadline - DEADLINE_SLACK_S:
+                raise self._budget_exhausted(f" ({type(exc).__name__})") from exc
             raise _Failure(f"{type(exc).__name__} talking to {self.origin}") from exc
         try:
             return json.loads(body)
@@ -302,43 +480,26 @@ class _Fetcher:
             raise _Failure("body is not JSON") from exc
 
     def _read_body(self, response: httpx.Response) -> bytes:
-        """Read the body within the budget and the size cap.
-
-        httpx's read timeout bounds each socket read, not the whole body, so a server that
-        trickles bytes could outlast the budget: a timer shuts the socket down at the deadline,
-        which wakes the blocked read at once (close() alone would not on Linux).
-        """
-        sock = _socket_of(response)
-        watchdog = threading.Timer(self._remaining(), _shutdown, args=(sock,))
-        watchdog.daemon = True
-        watchdog.start()
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > self.settings.max_body_bytes:
-                    raise _Failure(f"page larger than {self.settings.max_body_bytes} bytes")
-                chunks.append(chunk)
-                self._remaining()
-            return b"".join(chunks)
-        finally:
-            watchdog.cancel()
+        """The body, within the deadline (each read is bounded by it) and the size cap."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                raise _Failure(f"page larger than {self.settings.max_body_bytes} bytes", SIZE)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
-def _socket_of(response: httpx.Response) -> socket.socket | None:
-    stream = response.extensions.get("network_stream")
-    get_extra_info = getattr(stream, "get_extra_info", None)
-    sock = get_extra_info("socket") if get_extra_info is not None else None
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _shutdown(sock: socket.socket | None) -> None:
-    if sock is None:
-        return
-    # OSError: already closed by the reader, so there is nothing left to interrupt.
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+def _cut_note(failure: _Failure, page: int) -> str:
+    """Why page `page` was not read, for the log."""
+    if failure.kind == BUDGET:
+        return f"the time budget ran out before page {page}"
+    if failure.kind == SIZE:
+        return f"page {page} was over the size limit"
+    if failure.kind == ENTRIES:
+        return f"page {page} would have passed the limit on entries"
+    return f"page {page} could not be read ({failure})"
 
 
 def _read_page(page: Any) -> tuple[list[Any], str | None]:

@@ -10,40 +10,127 @@ never lost for it.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..core.findings import observation_codes
+from ..core.findings import LOCAL_FINDING_SYSTEM_SUFFIX, LOINC, SNOMED, observation_codes
+from ..core.model import CUT_FAILED, CUT_NOT_FETCHED, QueryCut
 from ..core.policy import Policy
 from . import elements as el
 from .bundle import BundleError, Flattened, NotAResource, flatten
 
+if TYPE_CHECKING:  # httpx stays unimported until a fetch is wired in (cds.create_app)
+    from .fetch import FetchOutcome
+
+log = logging.getLogger(__name__)
+
 PATIENT, OBSERVATIONS, CONDITIONS = "patient", "observations", "conditions"
 PREFETCH_KEYS = (PATIENT, OBSERVATIONS, CONDITIONS)
 CLINICAL_KEYS = (OBSERVATIONS, CONDITIONS)
+# A query the service makes for the later pages of a prefetched Bundle: "<key>#next".
+NEXT_SUFFIX = "#next"
+# Many gateways cut URLs at 2,048 characters; a template stays within this (README, integrators).
+TEMPLATE_LIMIT = 2000
 
 
 def prefetch_templates(
     policy: Policy, extra_observation_codes: tuple[str, ...] = ()
 ) -> dict[str, str]:
-    """The three prefetch templates; the Observation code list comes from the finding catalog."""
-    codes = ",".join(observation_codes(policy, extra_observation_codes))
+    """The three prefetch templates discovery advertises (and the fetch path asks for).
+
+    The observations template must fit an EHR's URL limits (TEMPLATE_LIMIT) while no catalog
+    code becomes unfetchable. Named with their systems, the catalog's codes take some 5,500
+    characters; named without (`code=8310-5,300954003,...`, token equality as the CDS Hooks
+    prefetch examples write it), about 1,700, and a FHIR server matches each in any system. The
+    EHR may return a few more Observations (an equal code in another system); the reader keeps
+    only catalog system|code pairs, so they change nothing. Not chosen: a query by category
+    (an uncategorised red-flag Observation would never be sent) and `code:in=<ValueSet>` (few
+    EHRs expand a ValueSet in a search). Newest first (`_sort=-date`), so a page cap cuts the
+    oldest results; R4 Condition has no `date` search parameter, so no `_sort` there.
+    """
+    return dict(_templates(policy, extra_observation_codes))
+
+
+@functools.lru_cache(maxsize=16)
+def _templates(
+    policy: Policy, extra_observation_codes: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    codes = ",".join(observation_search_codes(policy, extra_observation_codes))
+    templates = (
+        (PATIENT, "Patient/{{context.patientId}}"),
+        (OBSERVATIONS, f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date"),
+        (CONDITIONS, "Condition?patient={{context.patientId}}"),
+    )
+    for name, template in templates:
+        if len(template) > TEMPLATE_LIMIT:
+            log.warning(
+                "prefetch template %s is %d characters, over %d: some gateways will cut it "
+                "(check CDS_EXTRA_OBSERVATION_CODES and the configured extra codes)",
+                name,
+                len(template),
+                TEMPLATE_LIMIT,
+            )
+    return templates
+
+
+def observation_search_codes(
+    policy: Policy, extra_observation_codes: tuple[str, ...] = ()
+) -> list[str]:
+    """The `code` values of the observations query, one for every catalog code: LOINC, SNOMED CT
+    and calf-cds's own finding codes without their system, any other `system|code` as is."""
+    bare_systems = {LOINC, SNOMED, policy.base + LOCAL_FINDING_SYSTEM_SUFFIX}
+    out: dict[str, None] = {}
+    for wire in observation_codes(policy, extra_observation_codes):
+        system, bar, code = wire.rpartition("|")
+        out[code if not bar or system in bare_systems else wire] = None
+    return list(out)
+
+
+def fetch_templates(
+    policy: Policy, extra_observation_codes: tuple[str, ...], page_size: int
+) -> dict[str, str]:
+    """The queries the service sends itself for unsatisfied keys: the discovery templates, with
+    the page size the service sets (`_count`) on the two searches."""
+    templates = prefetch_templates(policy, extra_observation_codes)
+    page = f"&_count={page_size}"
     return {
-        PATIENT: "Patient/{{context.patientId}}",
-        OBSERVATIONS: "Observation?patient={{context.patientId}}&code=" + codes,
-        # R4 Condition has no `date` search parameter: no _sort=-date here.
-        CONDITIONS: "Condition?patient={{context.patientId}}",
+        key: template + page if key in CLINICAL_KEYS else template
+        for key, template in templates.items()
     }
 
 
 @dataclass
 class PrefetchRead:
-    """What one request's prefetch holds."""
+    """What one request's prefetch holds, and which queries were not read in full."""
 
     flattened: Flattened = field(default_factory=Flattened)
     unsatisfied: list[str] = field(default_factory=list)
+    incomplete: dict[str, QueryCut] = field(default_factory=dict)
+
+    def add_fetched(self, query_key: str, outcome: FetchOutcome) -> None:
+        """Add what the service fetched for `query_key` (a key, or "<key>#next" for the later
+        pages of a prefetched Bundle): its resources satisfy the key, a cut is remembered."""
+        key = query_key.removesuffix(NEXT_SUFFIX)
+        if outcome.resources is None:
+            if query_key.endswith(NEXT_SUFFIX):
+                self.incomplete[key] = QueryCut(key, CUT_FAILED)
+            return
+        for resource in outcome.resources:
+            self.add(key, msgspec.Raw(msgspec.json.encode(resource)))
+        if key in self.unsatisfied:
+            self.unsatisfied.remove(key)
+        if outcome.truncated:
+            self.incomplete[key] = QueryCut(key, outcome.truncated_by or "", outcome.pages)
+
+    def pages_not_fetched(self) -> None:
+        """The prefetched Bundles' later pages will not be fetched (no FHIR server to ask)."""
+        for key in self.next_links:
+            self.incomplete.setdefault(key, QueryCut(key, CUT_NOT_FETCHED))
 
     @property
     def entries(self) -> int:
