@@ -318,6 +318,21 @@ def test_the_dvt_card_states_the_wells_score_counted_and_not_recorded() -> None:
     assert "**Not recorded**" not in card.detail  # on DVT cards the Score's line is the only one
 
 
+def test_the_wells_extension_names_each_item_in_the_cards_language() -> None:
+    card = only(cards_for(*DVT, f("F-PITTING-EDEMA", side=L)), "R-DVT-PATHWAY")
+
+    assert card.extension.wells is not None
+    items = card.extension.wells["items"]
+    assert isinstance(items, list)
+    pitting = next(i for i in items if i["finding"] == "F-PITTING-EDEMA")
+    assert pitting == {
+        "finding": "F-PITTING-EDEMA",
+        "label": "pitting oedema of the symptomatic leg",
+        "status": "present",
+        "points": 1,
+    }
+
+
 def test_principle_5_cards_say_validated_scores_do_not_apply() -> None:
     card = only(cards_for(*DVT, f("F-PREGNANT"), age=30), "R-DVT-PATHWAY")
 
