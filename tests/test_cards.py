@@ -466,12 +466,14 @@ def test_data_not_available_or_incomplete_is_named(request_: dict[str, Any], sum
 
 def test_a_query_cut_short_says_why_and_how_much_was_read() -> None:
     cuts = (QueryCut("observations", CUT_PAGE_CAP, 1), QueryCut("conditions", CUT_NOT_FETCHED))
+    request = CardRequest(incomplete_queries=cuts, unsatisfied_prefetch=("patient",))
 
-    card = build_cards(evaluate(extraction()), CardRequest(incomplete_queries=cuts))[-1]
+    card = build_cards(evaluate(extraction()), request)[-1]
 
-    assert (
-        card.summary == "Data fetch incomplete (observations, conditions): red flags may be missing"
-    )
+    assert card.extension.incomplete_prefetch == ("observations", "conditions")
+    assert card.extension.unsatisfied_prefetch == ("patient",)
+    assert card.extension.unreadable == 0
+    assert card.summary == "Data not available (patient): red flags may be missing"
     lines = card.detail.splitlines()
     assert (
         "- Query observations incomplete (the page limit was reached; 1 page read): red flags "
