@@ -32,8 +32,8 @@ from cds.config import Settings
 from cds.jsonio import envelope, json_object
 from cds.registry import DEFAULT_SERVICE_ID, SERVICES
 from cds.schemas import load_hook_request
-from cds.serve import configure_worker_gc
 from cds.service import Deps, run_hook
+from cds.serving.server import configure_worker_gc
 
 CPYTHON_GC_THRESHOLDS = (700, 10, 10)  # the interpreter's defaults, for the comparison row
 
@@ -103,7 +103,7 @@ def measure(
     """p50/p99 wall time of `runs` calls after `warmup` calls.
 
     With `worker_gc` the process's collector is set up as `calf-cds serve` sets up each worker
-    after loading the app (`cds.serve.configure_worker_gc`); without, CPython's defaults.
+    after loading the app (`cds.serving.server.configure_worker_gc`); without, CPython's defaults.
     """
     raw = request_body(observations, seed, analytes_in_routine=analytes_in_routine)
     one = pipeline()

@@ -1,6 +1,6 @@
 """HTTP benchmark: calf-cds under gunicorn (as `calf-cds serve` runs it) vs a bare Flask app.
 
-Both get the same gunicorn settings (`cds.serve.gunicorn_options`), the same generated
+Both get the same gunicorn settings (`cds.serving.server.gunicorn_options`), the same generated
 patient-view body, over loopback, from `wrk` (bench/post.lua). Reported per server and load:
 requests/s, p50, p99, errors (non-2xx plus socket errors); and RSS per worker after the load,
 and startup (process start to /readyz answering 200).

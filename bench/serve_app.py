@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cds.serve import DEFAULT_THREADS, _GunicornApp, gunicorn_options
+from cds.serving.server import DEFAULT_THREADS, _GunicornApp, gunicorn_options
 
 
 def create_bare_app() -> Any:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from cds.config import Settings
     from cds.observability import configure_logging
-    from cds.serve import migrate_store, prepare_metrics_dir
+    from cds.serving.server import migrate_store, prepare_metrics_dir
 
     prepare_metrics_dir()
     settings = Settings.load()

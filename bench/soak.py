@@ -120,7 +120,8 @@ def fetching_call(sample: dict[str, Any], dripping_fhir: str) -> dict[str, Any]:
 def names_observations(cards: list[dict[str, Any]]) -> bool:
     for card in cards:
         own = card.get("extension", {}).get("example.calf-cds", {})
-        if "observations" in own.get("unsatisfiedPrefetch", []):
+        named = [*own.get("unsatisfiedPrefetch", []), *own.get("incompletePrefetch", [])]
+        if "observations" in named:
             return True
     return False
 

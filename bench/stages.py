@@ -30,7 +30,7 @@ from cds.fhir import reading
 from cds.fhir.prefetch import read_prefetch
 from cds.jsonio import envelope, json_object
 from cds.schemas import load_hook_request
-from cds.serve import configure_worker_gc
+from cds.serving.server import configure_worker_gc
 
 STAGES = ("parse", "schemas", "prefetch", "extract", "evaluate", "cards", "json out", "free")
 

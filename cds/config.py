@@ -41,13 +41,13 @@ def _parse_datetime(raw: str) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The service's configuration. Field `x_y` is read from `CDS_X_Y`."""
+class Settings(Policy):
+    """The service's configuration: the clinical policy the pure core reads (the fields of
+    `Policy`) and how the service is served, secured and stored. Field `x_y` is read from
+    `CDS_X_Y`."""
 
     database_url: str = "sqlite:///calf-cds.sqlite3"
-    route_profile: str = "default"
     language: str = "en"
-    fhir_base: str = "http://calf-cds.example/fhir"
     auth_mode: str = "off"
     trusted_issuers: str = ""
     public_base_url: str = ""
@@ -63,18 +63,7 @@ class Settings:
     patient_hash_salt: str = ""
     log_level: str = "INFO"
     evaluation_time: datetime | None = None
-    window_symptom_days: float = 14.0
-    window_lab_hours: float = 72.0
-    window_tsh_days: float = 90.0
-    window_abi_days: float = 365.0
-    window_chronic_observation_days: float = 365.0
-    window_pregnancy_observation_days: float = 274.0
-    ck_uln_u_per_l: float = 200.0
     extra_observation_codes: tuple[str, ...] = ()
-    extra_cancer_codes: tuple[str, ...] = ()
-    extra_thyroid_codes: tuple[str, ...] = ()
-    postpartum_codes: tuple[str, ...] = ()
-    ddimer_age_adjust_over_lab_flag: bool = False
     jwks_cache_ttl_s: float = 3600.0
     max_token_lifetime_s: float = 300.0
     smart_client_id: str = ""
@@ -117,21 +106,7 @@ class Settings:
     @functools.cached_property
     def policy(self) -> Policy:
         """The clinical settings the pure core reads."""
-        return Policy(
-            fhir_base=self.fhir_base,
-            route_profile=self.route_profile,
-            window_symptom_days=self.window_symptom_days,
-            window_lab_hours=self.window_lab_hours,
-            window_tsh_days=self.window_tsh_days,
-            window_abi_days=self.window_abi_days,
-            window_chronic_observation_days=self.window_chronic_observation_days,
-            window_pregnancy_observation_days=self.window_pregnancy_observation_days,
-            ck_uln_u_per_l=self.ck_uln_u_per_l,
-            extra_cancer_codes=self.extra_cancer_codes,
-            extra_thyroid_codes=self.extra_thyroid_codes,
-            postpartum_codes=self.postpartum_codes,
-            ddimer_age_adjust_over_lab_flag=self.ddimer_age_adjust_over_lab_flag,
-        )
+        return Policy(**{spec.name: getattr(self, spec.name) for spec in fields(Policy)})
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

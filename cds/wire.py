@@ -63,6 +63,9 @@ def extension(ext: CardExtension) -> dict[str, Any]:
         safetyNet=list(ext.safety_net),
         transfer=ext.transfer,
         missingItems=list(ext.missing_items),
+        unreadable=ext.unreadable or None,
+        unsatisfiedPrefetch=list(ext.unsatisfied_prefetch),
+        incompletePrefetch=list(ext.incomplete_prefetch),
         language=ext.language,
         evaluatedAt=ext.evaluated_at,
     )

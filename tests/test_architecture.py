@@ -23,18 +23,18 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cds.store": {"cds.config", "cds.errors"},
 }
 # Never imported by the inner layers, whatever the table above says.
-OUTER = ("cds.http", "cds.service", "cds.cli", "cds.serve")
+OUTER = ("cds.http", "cds.service", "cds.cli", "cds.serving")
 
 # library -> the module prefixes that may import it.
 OWNERS: dict[str, tuple[str, ...]] = {
     "flask": ("cds.http", "cds", "cds.observability", "cds.smart"),
-    "werkzeug": ("cds.http", "cds.serve", "cds.smart"),
+    "werkzeug": ("cds.http", "cds.serving", "cds.smart"),
     "marshmallow": ("cds.schemas",),
     "sqlalchemy": ("cds.store",),
     "alembic": ("cds.store",),
     "fhir": ("cds.fhir", "cds.smart"),
     "pydantic": ("cds.fhir", "cds.smart"),
-    "gunicorn": ("cds.serve",),
+    "gunicorn": ("cds.serving",),
 }
 
 

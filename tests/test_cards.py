@@ -318,6 +318,21 @@ def test_the_dvt_card_states_the_wells_score_counted_and_not_recorded() -> None:
     assert "**Not recorded**" not in card.detail  # on DVT cards the Score's line is the only one
 
 
+def test_the_wells_extension_names_each_item_in_the_cards_language() -> None:
+    card = only(cards_for(*DVT, f("F-PITTING-EDEMA", side=L)), "R-DVT-PATHWAY")
+
+    assert card.extension.wells is not None
+    items = card.extension.wells["items"]
+    assert isinstance(items, list)
+    pitting = next(i for i in items if i["finding"] == "F-PITTING-EDEMA")
+    assert pitting == {
+        "finding": "F-PITTING-EDEMA",
+        "label": "pitting oedema of the symptomatic leg",
+        "status": "present",
+        "points": 1,
+    }
+
+
 def test_principle_5_cards_say_validated_scores_do_not_apply() -> None:
     card = only(cards_for(*DVT, f("F-PREGNANT"), age=30), "R-DVT-PATHWAY")
 
@@ -451,12 +466,14 @@ def test_data_not_available_or_incomplete_is_named(request_: dict[str, Any], sum
 
 def test_a_query_cut_short_says_why_and_how_much_was_read() -> None:
     cuts = (QueryCut("observations", CUT_PAGE_CAP, 1), QueryCut("conditions", CUT_NOT_FETCHED))
+    request = CardRequest(incomplete_queries=cuts, unsatisfied_prefetch=("patient",))
 
-    card = build_cards(evaluate(extraction()), CardRequest(incomplete_queries=cuts))[-1]
+    card = build_cards(evaluate(extraction()), request)[-1]
 
-    assert (
-        card.summary == "Data fetch incomplete (observations, conditions): red flags may be missing"
-    )
+    assert card.extension.incomplete_prefetch == ("observations", "conditions")
+    assert card.extension.unsatisfied_prefetch == ("patient",)
+    assert card.extension.unreadable == 0
+    assert card.summary == "Data not available (patient): red flags may be missing"
     lines = card.detail.splitlines()
     assert (
         "- Query observations incomplete (the page limit was reached; 1 page read): red flags "

@@ -73,7 +73,8 @@ def test_readme_documents_every_variable() -> None:
 def test_serve_runs_buffering_sync_workers_unless_told_to_thread(
     monkeypatch: pytest.MonkeyPatch, argv: list[str], worker_class: str, threads: int
 ) -> None:
-    from cds import cli, serve
+    from cds import cli
+    from cds.serving import server as serve
 
     started: list[dict[str, Any]] = []
 
@@ -98,7 +99,7 @@ def test_serve_runs_buffering_sync_workers_unless_told_to_thread(
 def test_workers_space_the_young_generation_collections() -> None:
     import gc
 
-    from cds.serve import WORKER_GC_THRESHOLDS, configure_worker_gc
+    from cds.serving.server import WORKER_GC_THRESHOLDS, configure_worker_gc
 
     before = gc.get_threshold()
     try:

@@ -400,7 +400,7 @@ def test_the_turn_goes_to_waiting_requests_in_arrival_order() -> None:
     """Under `--threads`, a worker's hook calls take their turn first come, first served: one
     that arrives as the turn is released waits behind those already waiting (a plain lock
     lets it overtake)."""
-    from cds.serve import Turn
+    from cds.serving.wsgi import Turn
 
     turn = Turn()
     order: list[str] = []

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigurationError
-from ..serve import version
+from ..serving.server import version
 from . import dev_ehr, evaluate, rules, serve, store, validate
 
 COMMANDS = (serve, evaluate, validate, rules, store, dev_ehr)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..config import Settings
-from ..serve import DEFAULT_THREADS, run_server
+from ..serving.server import DEFAULT_THREADS, run_server
 
 DEFAULT_HOST = "127.0.0.1"
 

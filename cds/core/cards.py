@@ -463,7 +463,7 @@ class _CardBuilder:
             variant=fired.variant.name,
             evidence=tuple(self._evidence_item(r) for r in cited_records),
             evidence_total=evidence_total,
-            wells=self.assessment.wells.as_data()
+            wells=self.assessment.wells.as_data(t)
             if is_dvt and not self.assessment.groups
             else None,
             not_recorded=tuple(

@@ -269,6 +269,10 @@ class CardExtension:
     transfer: str | None = None
     referral_line: str | None = None
     missing_items: tuple[str, ...] = ()  # finding ids the red-flag check app can complete
+    # The data-quality card's facts, for an EHR to act on without reading its text:
+    unreadable: int = 0  # resources skipped as unreadable
+    unsatisfied_prefetch: tuple[str, ...] = ()  # prefetch keys not available and not fetched
+    incomplete_prefetch: tuple[str, ...] = ()  # prefetch keys whose query was cut short
     language: str = "en"
     evaluated_at: str | None = None
 

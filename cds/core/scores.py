@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .findingset import FindingSet, timestamp
-from .i18n import N_
+from .i18n import N_, Translator
 from .measurements import D_DIMER_DDU_NG_ML, D_DIMER_FEU_NG_ML, d_dimer_cutoff
 from .model import (
     FLAG_HIGH,
@@ -62,14 +62,20 @@ class WellsResult:
     def alternative(self) -> WellsItem:
         return self.items[-1]
 
-    def as_data(self) -> dict[str, object]:
-        """The card extension's `wells` object."""
+    def as_data(self, t: Translator) -> dict[str, object]:
+        """The card extension's `wells` object, its item labels in `t`'s language."""
         return {
             "score": self.score,
             "range": [self.low, self.high],
             "classification": self.classification,
             "items": [
-                {"finding": i.finding_id, "status": i.status, "points": i.points}
+                {
+                    "finding": i.finding_id,
+                    "label": t.gettext(i.label),
+                    "status": i.status,
+                    "points": i.points,
+                    **({"provisional": True} if i.provisional else {}),
+                }
                 for i in self.items
             ],
         }

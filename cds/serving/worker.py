@@ -163,7 +163,7 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         if self.cfg.is_ssl:  # TLS ends at the proxy in front; keep gunicorn's own path
             super().run()
             return
-        from .config import Settings
+        from ..config import Settings
 
         body_limit = Settings.load().max_body_bytes
         selector = selectors.DefaultSelector()
