@@ -504,8 +504,10 @@
     return section(t("section.why"), "card-evidence", "evidence", [list]);
   }
 
-  function wellsLabel(findingId) {
-    return capitalise(findingLabels[findingId] || findingId);
+  /* A Wells item's name: its label in the card's language, else the page's catalog name. */
+  function wellsLabel(item) {
+    const label = typeof item.label === "string" && item.label ? item.label : findingLabels[item.finding];
+    return capitalise(label || item.finding);
   }
 
   function wellsSection(wells) {
@@ -530,7 +532,7 @@
       const points = present ? Number(item.points) : 0;
       rows.append(
         el("tr", { className: "wells-" + item.status, testid: "wells-item" }, [
-          el("th", { text: wellsLabel(item.finding), attrs: { scope: "row" } }),
+          el("th", { text: wellsLabel(item), attrs: { scope: "row" } }),
           el("td", { text: present ? t("wells.present") : t("wells.absent") }),
           el("td", { className: "num", text: (points > 0 ? "+" : "") + points }),
         ])
