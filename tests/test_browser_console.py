@@ -611,7 +611,7 @@ def test_as_of_reaches_a_bundle_as_the_now_query(page: Watched, live_server: Liv
         send_and_wait(console)
 
     assert request.value.url.endswith(
-        "/evaluate?service=calf-pain-triage&now=2026-11-25T12%3A00%3A00Z"
+        "/evaluate?service=calf-pain-triage&lang=en&now=2026-11-25T12%3A00%3A00Z"
     )
     assert "DVT likely" in console.locator("[data-testid=card-summary]").first.inner_text()
     as_of.fill("2027-12-30T08:30:00")

@@ -513,6 +513,7 @@ class _CardBuilder:
         }
         if self.request.reference_time is not None:
             context["evaluationTime"] = self.request.reference_time.isoformat()
+        context["language"] = self.t.language  # the app's pages speak the card's language
         return json.dumps(context, separators=(",", ":"))
 
     def _evidence_item(self, record: Finding) -> EvidenceItem:

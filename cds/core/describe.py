@@ -106,10 +106,11 @@ def words(node: Condition, t: Translator = ENGLISH) -> str:
             what = t.gettext(N_("lowest {finding}") if node.lowest else "{finding}").format(
                 finding=_finding_name(node.finding, t)
             )
-            unit = " × ULN" if node.finding == "F-CK" else ""
-            return (
-                f"{what} {node.op.replace('<=', '≤').replace('>=', '≥')} {node.threshold:g}{unit}"
-            )
+            unit = " × " + t.gettext(N_("ULN")) if node.finding == "F-CK" else ""
+            # The digits of the rule, with the language's decimal sign (0.9; Russian 0,9).
+            written = f"{node.threshold:g}"
+            threshold = t.number(node.threshold, len(written.partition(".")[2]))
+            return f"{what} {node.op.replace('<=', '≤').replace('>=', '≥')} {threshold}{unit}"
         case SameSide():
             first = t.join([words(item, t) for item in node.first], t.gettext(N_("or")))
             second = t.join([words(item, t) for item in node.second], t.gettext(N_("or")))

@@ -12,6 +12,7 @@ from ..core.rules import RULE_SET_VERSION
 from ..errors import NotFound
 from ..fhir.codesystems import code_systems
 from .jsonout import json_response
+from .language import request_translator
 from .runtime import runtime
 
 blueprint = Blueprint("catalog", __name__)
@@ -45,13 +46,18 @@ def rule_json(rule: RuleDescription, fhir_base: str) -> dict[str, Any]:
 
 @blueprint.get("/rules")
 def rules() -> Response:
+    """Names, criteria and variants in the request's language (`lang`, Accept-Language,
+    CDS_LANGUAGE), said in Content-Language; ids, codes and displays as they are."""
     base = runtime().settings.fhir_base
-    return json_response(
+    t = request_translator()
+    response = json_response(
         {
             "ruleSet": f"calf-cds {RULE_SET_VERSION}",
-            "rules": [rule_json(d, base) for d in catalog()],
+            "rules": [rule_json(d, base) for d in catalog(t)],
         }
     )
+    response.headers["Content-Language"] = t.language
+    return response
 
 
 @blueprint.get("/fhir/CodeSystem/<name>")

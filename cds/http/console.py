@@ -14,14 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
+from babel.numbers import format_percent
 from flask import Blueprint, Response, jsonify, render_template, request
 
 from ..core.describe import RuleDescription
 from ..core.describe import catalog as rule_descriptions
 from ..core.findings import FINDINGS
+from ..core.i18n import ENGLISH, N_, Translator
 from ..core.rules import RULE_SET_VERSION, WELLS_ITEMS
 from ..errors import NotFound, StoreUnavailable
+from ..i18n import LANGUAGES
 from ..registry import SERVICES
+from .console_text import console_messages
+from .language import request_translator
 from .runtime import runtime
 
 _CDS = Path(__file__).resolve().parent.parent
@@ -92,17 +98,31 @@ def sample(name: str) -> Response:
 # --- pages ---------------------------------------------------------------------------------
 
 
+@blueprint.context_processor
+def _language_switch() -> dict[str, Any]:
+    """The switch's choices, each language named in itself ("English", "Русский")."""
+    return {"language_choices": [(code, _autonym(code)) for code in LANGUAGES]}
+
+
+def _autonym(language: str) -> str:
+    name = Locale.parse(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]
+
+
 @blueprint.get("/")
 def index() -> str:
+    t = request_translator()
     services = [
-        {"id": service.id, "hook": service.hook, "title": service.title}
+        {"id": service.id, "hook": service.hook, "title": t.gettext(service.title)}
         for service in SERVICES.values()
     ]
     return render_template(
         "console.html",
         services=services,
         samples=list(sample_files()),
-        finding_labels=_finding_labels(),
+        finding_labels=_finding_labels(t),
+        # console.js's own words, in the page's language (cds.http.console_text)
+        console_messages=console_messages(t.language),
         # The red-flag check app's smart links launch through a dev EHR, when one is set.
         smart_launcher={"devEhr": runtime().settings.smart_dev_ehr_url.rstrip("/") or None},
         page="console",
@@ -111,8 +131,9 @@ def index() -> str:
 
 @blueprint.get("/console/rules")
 def rules() -> str:
-    counts, store_error = _rule_counts()
-    rows = [_rule_row(d, counts.get(d.id)) for d in rule_descriptions()]
+    t = request_translator()
+    counts, store_error = _rule_counts(t)
+    rows = [_rule_row(d, counts.get(d.id), t) for d in rule_descriptions(t)]
     data_quality = counts.get(None)
     return render_template(
         "rules.html",
@@ -121,7 +142,8 @@ def rules() -> str:
         data_quality=data_quality,
         counts_available=store_error is None,
         store_error=store_error,
-        chart=override_chart(rows),
+        chart=override_chart(rows, t),
+        axis=(_percent(0.0, t), _percent(1.0, t)),
         page="rules",
     )
 
@@ -134,15 +156,15 @@ class RuleCounts:
     override_rate: float | None
 
 
-def _rule_counts() -> tuple[dict[str | None, RuleCounts], str | None]:
+def _rule_counts(t: Translator) -> tuple[dict[str | None, RuleCounts], str | None]:
     """Per-rule counts from the store, or ({}, why) when the store cannot answer."""
     store = runtime().store
     if store is None:
-        return {}, "no feedback store is configured"
+        return {}, t.gettext(N_("no feedback store is configured"))
     try:
         report = store.rule_report()
     except StoreUnavailable as exc:
-        return {}, exc.diagnostics
+        return {}, exc.translated(t)
     return (
         {
             row.rule_id: RuleCounts(row.issued, row.accepted, row.overridden, row.override_rate)
@@ -152,29 +174,43 @@ def _rule_counts() -> tuple[dict[str | None, RuleCounts], str | None]:
     )
 
 
-def _rule_row(described: RuleDescription, counts: RuleCounts | None) -> dict[str, Any]:
+def _rule_row(
+    described: RuleDescription, counts: RuleCounts | None, t: Translator
+) -> dict[str, Any]:
     return {
         "id": described.id,
         "name": described.name,
         "tier": described.tier,
-        "route": ", ".join(described.routes),
+        "routes": described.routes,
         "criteria": described.criteria,
         "variants": described.variants,
         "source_label": described.source,
         "source_url": described.url if _is_http_url(described.url) else None,
         "counts": counts,
+        "rate": _rate_text(counts, t),
     }
+
+
+def _percent(rate: float, t: Translator) -> str:
+    """A whole percentage in the language's notation ("75%"; Russian "75 %")."""
+    return format_percent(rate, locale=t.language)
+
+
+def _rate_text(counts: RuleCounts | None, t: Translator) -> str:
+    if counts is None or counts.override_rate is None:
+        return "–"
+    return _percent(counts.override_rate, t)
 
 
 def _is_http_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith(("https://", "http://"))
 
 
-def _finding_labels() -> dict[str, str]:
+def _finding_labels(t: Translator) -> dict[str, str]:
     """finding id -> its name (§3 catalog; Wells items by their NICE NG158 wording)."""
-    labels = {finding_id: definition.name for finding_id, definition in FINDINGS.items()}
+    labels = {finding_id: t.gettext(definition.name) for finding_id, definition in FINDINGS.items()}
     # Wells item labels are lower-case list items; the console shows them as names.
-    labels.update({finding_id: label for finding_id, label, _points in WELLS_ITEMS})
+    labels.update({finding_id: t.gettext(label) for finding_id, label, _points in WELLS_ITEMS})
     return labels
 
 
@@ -200,7 +236,7 @@ class Chart:
     bars: tuple[Bar, ...]
 
 
-def override_chart(rows: Sequence[Mapping[str, Any]]) -> Chart:
+def override_chart(rows: Sequence[Mapping[str, Any]], t: Translator = ENGLISH) -> Chart:
     """Horizontal bars of override rate (overridden / cards with an outcome) per rule.
 
     Only rules with at least one outcome get a bar; geometry is computed here so the template
@@ -218,7 +254,9 @@ def override_chart(rows: Sequence[Mapping[str, Any]]) -> Chart:
             Bar(
                 rule_id=str(row["id"]),
                 rate=rate,
-                label=f"{rate:.0%} ({counts.overridden} of {decided})",
+                label=t.gettext(N_("{rate} ({overridden} of {decided})")).format(
+                    rate=_percent(rate, t), overridden=counts.overridden, decided=decided
+                ),
                 y=len(bars) * (bar_height + gap) + gap,
                 width=round(rate * bar_area, 1),
             )

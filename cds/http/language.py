@@ -69,6 +69,16 @@ def request_language() -> str:
     return from_query or _from_header(request) or default
 
 
+def prefer_language(language: str | None) -> str:
+    """Settle a page's language: `language` when the caller knows it already (the SMART app's
+    launching card, from appContext) and it is supported, else `request_language()`. A page
+    ignores a malformed `lang` rather than answer a 400 body in place of the page."""
+    chosen = language if language in LANGUAGES else request_language()
+    setattr(g, _CHOSEN, chosen)
+    refresh()
+    return chosen
+
+
 def request_translator() -> Translator:
     return _translator_for(request_language())
 

@@ -19,6 +19,7 @@ import httpx
 import msgspec
 
 from ..config import Settings
+from ..core.i18n import ENGLISH, N_, Translator
 from ..core.model import Extraction
 from ..fhir import reading
 from ..fhir.bundle import flatten
@@ -86,7 +87,7 @@ def read_chart(iss: str, patient_id: str, access_token: str, settings: Settings)
                 extra={"prefetch_key": key, "reason": outcome.reason, "origin": _origin(iss)},
             )
             if key != CONDITIONS:
-                raise EhrUnavailable("The patient's record could not be read from the EHR.")
+                raise EhrUnavailable(N_("The patient's record could not be read from the EHR."))
             unreadable.append(key)
             continue
         resources += [r for r in outcome.resources if isinstance(r, dict)]
@@ -95,10 +96,25 @@ def read_chart(iss: str, patient_id: str, access_token: str, settings: Settings)
     return Chart(tuple(resources), tuple(incomplete), tuple(unreadable))
 
 
+@dataclass(frozen=True)
+class Why:
+    """Why a statement was not saved: our words (a message id, shown in the page's language)
+    and the EHR's own, as it sent them."""
+
+    message: str = ""
+    ehr_text: str = ""
+
+    def text(self, t: Translator = ENGLISH) -> str:
+        ours = t.gettext(self.message) if self.message else ""
+        if ours and self.ehr_text:
+            return f"{ours} ({self.ehr_text})"
+        return ours or self.ehr_text
+
+
 @dataclass
 class WriteResult:
     saved: list[tuple[Statement, str]] = field(default_factory=list)  # (statement, location)
-    failed: list[tuple[Statement, str]] = field(default_factory=list)  # (statement, why)
+    failed: list[tuple[Statement, Why]] = field(default_factory=list)
     response_saved: bool = False  # the QuestionnaireResponse
 
     @property
@@ -133,7 +149,7 @@ def post_transaction(
             "SMART write failed: no answer",
             extra={"origin": _origin(iss), "error": type(exc).__name__},
         )
-        return _all_failed(statements, "the EHR did not answer")
+        return _all_failed(statements, Why(N_("the EHR did not answer")))
     body = _json_body(response)
     if not 200 <= response.status_code < 300:
         reason = _outcome_text(body) or f"HTTP {response.status_code}"
@@ -141,7 +157,7 @@ def post_transaction(
             "SMART write refused",
             extra={"origin": _origin(iss), "status": response.status_code},
         )
-        return _all_failed(statements, f"the EHR refused the write ({reason})")
+        return _all_failed(statements, Why(N_("the EHR refused the write"), reason))
     entries = body.get("entry") if isinstance(body, dict) else None
     if (
         not isinstance(body, dict)
@@ -151,14 +167,16 @@ def post_transaction(
         or len(entries) != len(statements) + 1
     ):
         log.warning("SMART write unconfirmed", extra={"origin": _origin(iss)})
-        return _all_failed(statements, "the EHR's answer does not confirm the write")
+        return _all_failed(statements, Why(N_("the EHR's answer does not confirm the write")))
     result = WriteResult()
     for statement, entry in zip(statements, entries, strict=False):
-        status, location, reason = _entry_outcome(entry)
+        status, location, why = _entry_outcome(entry)
         if status.startswith("2"):
             result.saved.append((statement, location))
         else:
-            result.failed.append((statement, reason or f"HTTP {status or '?'}"))
+            # An entry refused without a word: its HTTP status says why.
+            why = why if why.text() else Why("", f"HTTP {status or '?'}")
+            result.failed.append((statement, why))
     result.response_saved = _entry_outcome(entries[-1])[0].startswith("2")
     log.info(
         "SMART write",
@@ -172,7 +190,7 @@ def post_transaction(
     return result
 
 
-def _all_failed(statements: tuple[Statement, ...], why: str) -> WriteResult:
+def _all_failed(statements: tuple[Statement, ...], why: Why) -> WriteResult:
     return WriteResult(failed=[(statement, why) for statement in statements])
 
 
@@ -199,17 +217,17 @@ def _outcome_text(body: Any) -> str:
     return text[:200] if isinstance(text, str) else ""
 
 
-def _entry_outcome(entry: Any) -> tuple[str, str, str]:
+def _entry_outcome(entry: Any) -> tuple[str, str, Why]:
     """(status code, location, reason) of one response entry."""
     response = entry.get("response") if isinstance(entry, dict) else None
     if not isinstance(response, dict):
-        return "", "", "no response for this entry"
+        return "", "", Why(N_("no response for this entry"))
     status = str(response.get("status", "")).strip().split(" ")[0]
     location = response.get("location")
     return (
         status,
         location if isinstance(location, str) else "",
-        _outcome_text(response.get("outcome")),
+        Why("", _outcome_text(response.get("outcome"))),
     )
 
 

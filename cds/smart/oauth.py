@@ -35,7 +35,9 @@ with warnings.catch_warnings():
 
 from ..config import Settings
 from ..core.findings import FINDINGS
+from ..core.i18n import N_
 from ..fhir.fetch import is_allowed_fhir_server, normalise_origin
+from ..i18n import is_language_tag, supported
 from .errors import EhrUnavailable, LaunchRefused
 
 log = logging.getLogger("cds.smart")
@@ -89,15 +91,17 @@ def checked_iss(iss: str | None, settings: Settings) -> str:
     """The launch's FHIR base, when its origin is allowlisted; else LaunchRefused (no fetch)."""
     parts = urlsplit(iss or "")
     if not iss or normalise_origin(iss) is None or parts.query or parts.fragment:
-        raise LaunchRefused("The launch has no valid `iss` (the EHR's FHIR base URL).")
+        raise LaunchRefused(N_("The launch has no valid `iss` (the EHR's FHIR base URL)."))
     if not is_allowed_fhir_server(iss, settings):
         log.warning(
             "SMART launch refused: iss origin not on CDS_FHIR_SERVER_ALLOWLIST",
             extra={"origin": normalise_origin(iss)},
         )
         raise LaunchRefused(
-            "This EHR is not registered with calf-cds: its address is not on the service's "
-            "list of FHIR servers (CDS_FHIR_SERVER_ALLOWLIST). Ask your administrator."
+            N_(
+                "This EHR is not registered with calf-cds: its address is not on the service's "
+                "list of FHIR servers (CDS_FHIR_SERVER_ALLOWLIST). Ask your administrator."
+            )
         )
     return iss.rstrip("/")
 
@@ -110,20 +114,24 @@ def _get_json(url: str, what: str) -> dict[str, Any]:
             client.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
             if response.status_code != 200:
-                raise EhrUnavailable(f"The EHR's {what} answered HTTP {response.status_code}.")
+                raise EhrUnavailable(
+                    N_("The EHR's {what} answered HTTP {status}."),
+                    what=what,
+                    status=response.status_code,
+                )
             body = b""
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
-                    raise EhrUnavailable(f"The EHR's {what} is too large.")
+                    raise EhrUnavailable(N_("The EHR's {what} is too large."), what=what)
     except httpx.HTTPError as exc:
-        raise EhrUnavailable(f"The EHR's {what} could not be reached.") from exc
+        raise EhrUnavailable(N_("The EHR's {what} could not be reached."), what=what) from exc
     try:
         document = json.loads(body)
     except ValueError as exc:
-        raise EhrUnavailable(f"The EHR's {what} is not JSON.") from exc
+        raise EhrUnavailable(N_("The EHR's {what} is not JSON."), what=what) from exc
     if not isinstance(document, dict):
-        raise EhrUnavailable(f"The EHR's {what} is not a JSON object.")
+        raise EhrUnavailable(N_("The EHR's {what} is not a JSON object."), what=what)
     return document
 
 
@@ -133,7 +141,8 @@ def _endpoint(document: dict[str, Any], name: str, *, required: bool) -> str | N
         return None
     if not isinstance(value, str) or not is_secure_transport(value):
         raise EhrUnavailable(
-            f"The EHR's SMART configuration has no usable {name} (https, or http on loopback)."
+            N_("The EHR's SMART configuration has no usable {name} (https, or http on loopback)."),
+            name=name,
         )
     return value
 
@@ -143,7 +152,7 @@ def discover(iss: str) -> SmartConfiguration:
     document = _get_json(f"{iss}/.well-known/smart-configuration", "SMART configuration")
     methods = document.get("code_challenge_methods_supported")
     if isinstance(methods, list) and "S256" not in methods:
-        raise EhrUnavailable("The EHR does not support PKCE S256, which this app requires.")
+        raise EhrUnavailable(N_("The EHR does not support PKCE S256, which this app requires."))
     issuer = document.get("issuer")
     return SmartConfiguration(
         authorization_endpoint=str(_endpoint(document, "authorization_endpoint", required=True)),
@@ -199,7 +208,7 @@ def exchange_code(
     """The token response for the callback's code. authlib checks the callback's state
     against ours first (LaunchRefused when it differs: nothing is sent to the EHR)."""
     if not state or not code_verifier:
-        raise LaunchRefused("This sign-in was already used or never started here.")
+        raise LaunchRefused(N_("This sign-in was already used or never started here."))
     with _client(client_id, redirect_uri) as client:
         try:
             token = client.fetch_token(
@@ -211,18 +220,19 @@ def exchange_code(
         except MismatchingStateException as exc:
             log.warning("SMART callback refused: state mismatch")
             raise LaunchRefused(
-                "The sign-in answer does not belong to this session (state mismatch)."
+                N_("The sign-in answer does not belong to this session (state mismatch).")
             ) from exc
         except MissingCodeException as exc:
-            raise LaunchRefused("The EHR's answer carries no authorization code.") from exc
+            raise LaunchRefused(N_("The EHR's answer carries no authorization code.")) from exc
         except OAuthError as exc:
             log.warning("SMART token request refused", extra={"error": exc.error})
             raise EhrUnavailable(
-                f"The EHR refused the sign-in at its token endpoint ({exc.error})."
+                N_("The EHR refused the sign-in at its token endpoint ({error})."),
+                error=exc.error,
             ) from exc
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("SMART token endpoint failed", extra={"error": type(exc).__name__})
-            raise EhrUnavailable("The EHR's token endpoint did not answer.") from exc
+            raise EhrUnavailable(N_("The EHR's token endpoint did not answer.")) from exc
     return dict(token)
 
 
@@ -238,9 +248,9 @@ def grant(
     access_token = token.get("access_token")
     patient = token.get("patient")
     if not isinstance(access_token, str) or not access_token:
-        raise EhrUnavailable("The EHR granted no access token.")
+        raise EhrUnavailable(N_("The EHR granted no access token."))
     if not isinstance(patient, str) or not patient or "/" in patient:
-        raise EhrUnavailable("The EHR named no patient for this launch.")
+        raise EhrUnavailable(N_("The EHR named no patient for this launch."))
     fhir_user = None
     id_token = token.get("id_token")
     if isinstance(id_token, str):
@@ -284,7 +294,7 @@ def verify_id_token(id_token: str, *, config: SmartConfiguration, client_id: str
             )
     except (jwt.PyJWTError, jwt.PyJWKError) as exc:
         log.warning("SMART id_token refused", extra={"error": type(exc).__name__})
-        raise EhrUnavailable("The EHR's id_token could not be verified.") from exc
+        raise EhrUnavailable(N_("The EHR's id_token could not be verified.")) from exc
     return dict(claims)
 
 
@@ -297,9 +307,10 @@ def performer_reference(fhir_user: object, iss: str) -> str | None:
 
 
 def app_context(raw: object) -> dict[str, Any] | None:
-    """The card's appContext (a JSON string: hookInstance, ruleId, findings[, evaluationTime])
-    when well formed; unknown finding ids are dropped. None when absent or malformed: the app
-    then asks the default check (Oracle Health sends no appContext)."""
+    """The card's appContext (a JSON string: hookInstance, ruleId, findings[, evaluationTime,
+    language]) when well formed; unknown finding ids are dropped, and a language the service
+    does not speak. None when absent or malformed: the app then asks the default check (Oracle
+    Health sends no appContext)."""
     if not isinstance(raw, str):
         return None
     try:
@@ -313,4 +324,8 @@ def app_context(raw: object) -> dict[str, Any] | None:
     for key in ("hookInstance", "ruleId", "evaluationTime"):
         if isinstance(value.get(key), str):
             out[key] = value[key]
+    # The card's language: the app's pages speak it (README "The red-flag check app").
+    language = value.get("language")
+    if is_language_tag(language) and supported(str(language)):
+        out["language"] = supported(str(language))
     return out

@@ -1,26 +1,41 @@
 """What the app's pages show, as plain values for the templates (Jinja escapes every one).
 
 The patient banner comes from the EHR's Patient resource, so every string in it is the EHR's
-text: it is only ever shown escaped, and cut to a length a banner can hold.
+text: it is only ever shown escaped, and cut to a length a banner can hold. Everything else is
+ours, in the request's language (the `Translator` the view passes).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from ..core.i18n import ENGLISH, Translator
+from ..core.i18n import ENGLISH, N_, Translator
 from ..core.model import Card, Side
 from .checklist import Section
-from .prefill import LEGS, Choice, Prefill, field_name
+from .prefill import LEGS, Choice, Prefill, Recorded, field_name
 from .questionnaire import LEG_NAMES
 
 _TEXT_LIMIT = 120
 CHOICE_LABELS = {
-    Choice.PRESENT: "Present",
-    Choice.ABSENT: "Absent",
-    Choice.NOT_EXAMINED: "Not examined",
+    Choice.PRESENT: N_("Present"),
+    Choice.ABSENT: N_("Absent"),
+    Choice.NOT_EXAMINED: N_("Not examined"),
+}
+# FHIR AdministrativeGender, as the banner shows it (any other text: as the EHR sent it).
+_GENDERS = {
+    "male": N_("male"),
+    "female": N_("female"),
+    "other": N_("other"),
+    "unknown": N_("unknown"),
+}
+_WELLS = {
+    "likely": N_("Wells {score} (likely)"),
+    "unlikely": N_("Wells {score} (unlikely)"),
+    "incomplete": N_("Wells {score} (incomplete)"),
 }
 
 
@@ -80,21 +95,44 @@ def banner(patient: Mapping[str, Any] | None) -> dict[str, str]:
     }
 
 
-def recorded_notes(filled: Prefill) -> tuple[dict[str, str], dict[str, str]]:
+def choices(t: Translator = ENGLISH) -> dict[str, str]:
+    """Each answer's value -> its label."""
+    return {choice.value: t.gettext(label) for choice, label in CHOICE_LABELS.items()}
+
+
+def banner_details(shown: Mapping[str, str], t: Translator = ENGLISH) -> dict[str, str]:
+    """The banner's birth date and gender in `t`'s language: an ISO date in its notation, a
+    FHIR gender code by its word; anything else as the EHR wrote it."""
+    born = shown.get("birth_date", "")
+    with contextlib.suppress(ValueError):  # a partial date ("1970-03") is shown as written
+        born = t.date(date.fromisoformat(born)) if born else ""
+    gender = shown.get("gender", "")
+    if gender in _GENDERS:
+        gender = t.gettext(_GENDERS[gender])
+    return {"birth_date": born, "gender": gender}
+
+
+def recorded_notes(
+    filled: Prefill, t: Translator = ENGLISH
+) -> tuple[dict[str, str], dict[str, str]]:
     """(field -> "Recorded present, <date>", row key -> the note on a presence without side)."""
 
-    def note(present: bool, date: str | None, prefix: str) -> str:
-        word = "present" if present else "absent"
-        return f"{prefix} {word}, {date or 'undated'}"
+    def note(record: Recorded, with_side: bool) -> str:
+        when = t.date(record.when.date()) if record.when else t.gettext(N_("undated"))
+        if with_side:
+            text = (
+                N_("Recorded present, {date}") if record.present else N_("Recorded absent, {date}")
+            )
+        else:
+            text = (
+                N_("Recorded without a side: present, {date}")
+                if record.present
+                else N_("Recorded without a side: absent, {date}")
+            )
+        return t.gettext(text).format(date=when)
 
-    fields = {
-        name: note(record.present, record.date, "Recorded")
-        for name, record in filled.recorded.items()
-    }
-    sides = {
-        key: note(record.present, record.date, "Recorded without a side:")
-        for key, record in filled.without_side.items()
-    }
+    fields = {name: note(record, True) for name, record in filled.recorded.items()}
+    sides = {key: note(record, False) for key, record in filled.without_side.items()}
     return fields, sides
 
 
@@ -130,14 +168,19 @@ def form_sections(
     return tuple(out)
 
 
-def card_views(cards: Iterable[Card]) -> tuple[CardView, ...]:
-    """The re-evaluated cards, as the app shows them: summary, next steps, Wells, still missing."""
+def card_views(cards: Iterable[Card], t: Translator = ENGLISH) -> tuple[CardView, ...]:
+    """The re-evaluated cards, as the app shows them: summary, next steps, Wells, still missing.
+    The cards come in `t`'s language already; the Wells line is written here."""
     views = []
     for card in cards:
         ext = card.extension
         wells = None
         if ext.wells is not None:
-            wells = f"Wells {ext.wells.get('score')} ({ext.wells.get('classification')})"
+            classification = str(ext.wells.get("classification"))
+            text = _WELLS.get(classification, "Wells {score} ({classification})")
+            wells = t.gettext(text).format(
+                score=ext.wells.get("score"), classification=classification
+            )
         views.append(
             CardView(
                 indicator=card.indicator,

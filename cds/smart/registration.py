@@ -16,7 +16,8 @@ from .questionnaire import QUESTIONNAIRE_ID
 
 APP_CONTEXT_DOC = (
     "a JSON string: {hookInstance, ruleId, findings: [finding ids to complete], evaluationTime "
-    "(only when the request asked for one)}; the app reads it from the token response"
+    "(only when the request asked for one), language (the card's: the app's pages speak it)}; "
+    "the app reads it from the token response"
 )
 
 

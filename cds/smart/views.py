@@ -4,6 +4,10 @@ published Questionnaire. Each view parses, delegates to the modules of `cds.smar
 Pages are server-rendered Jinja (autoescaped) with one local stylesheet and no script, under
 the console's strict CSP (`cds.http.headers`); answers are never cached. Every failure is a
 page that says what happened (`errors.SmartAppError`), never a stack trace.
+
+Pages speak the launching card's language (appContext `language`, kept in the session), else
+the `lang` parameter, `Accept-Language`, CDS_LANGUAGE: the order of `cds.http.language`, the
+card's language standing where a hook request's extension stands.
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..config import Settings
+from ..core.i18n import N_, Translator
 from ..errors import NotFound
 from ..http.errors import outcome_response
 from ..http.jsonout import json_response
+from ..http.language import prefer_language, request_translator
 from ..http.runtime import runtime
 from ..registry import DEFAULT_SERVICE_ID, SERVICES
 from ..service import Deps, Presentation, evaluate_bundle
 from . import chart as ehr
 from . import oauth, page, questionnaire, writeback
 from .answers import InvalidAnswers, Statement, parse, statements
+from .chart import Why
 from .checklist import Row, Section, asked_findings, sections, sections_for
 from .errors import AppDisabled, LaunchRefused, NoSession, SmartAppError
 from .prefill import prefill
@@ -80,7 +87,7 @@ def install_smart(app: Flask, settings: Settings) -> None:
 def _smart() -> SmartRuntime:
     found = current_app.extensions.get(EXTENSION_KEY)
     if not isinstance(found, SmartRuntime):
-        raise AppDisabled("Set CDS_SMART_CLIENT_ID to the app's client id to enable it.")
+        raise AppDisabled(N_("Set CDS_SMART_CLIENT_ID to the app's client id to enable it."))
     return found
 
 
@@ -102,7 +109,7 @@ def launch() -> ResponseReturnValue:
     iss = oauth.checked_iss(request.args.get("iss"), settings)
     launch_id = request.args.get("launch", "")
     if not launch_id or len(launch_id) > MAX_LAUNCH_CHARS:
-        raise LaunchRefused("The launch has no `launch` parameter: open the app from the EHR.")
+        raise LaunchRefused(N_("The launch has no `launch` parameter: open the app from the EHR."))
     config = oauth.discover(iss)
     session = smart.sessions.new(iss=iss, launch=launch_id)
     verifier = oauth.new_verifier()
@@ -132,7 +139,9 @@ def callback() -> ResponseReturnValue:
     session.state = session.code_verifier = None  # one use, whatever happens next
     smart.sessions.save(session)
     if "error" in request.args:
-        raise LaunchRefused(f"The EHR did not grant access ({request.args.get('error', '')[:80]}).")
+        raise LaunchRefused(
+            N_("The EHR did not grant access ({error})."), error=request.args.get("error", "")[:80]
+        )
     token = oauth.exchange_code(
         token_endpoint=session.token_endpoint,
         client_id=settings.smart_client_id,
@@ -168,7 +177,7 @@ def form() -> str:
     extraction = record.read(settings, _now(session))
     shown = _asked(session)
     filled = prefill(_rows(shown), extraction.findings)
-    notes, side_notes = page.recorded_notes(filled)
+    notes, side_notes = page.recorded_notes(filled, request_translator())
     session.recorded = filled.choices()
     session.shown = [row.key for row in _rows(shown)]
     session.notes, session.side_notes = notes, side_notes
@@ -186,19 +195,24 @@ def submit() -> ResponseReturnValue:
     patient, token = _grant(session)
     sent = request.form.get("csrf", "")
     if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-        raise LaunchRefused("The form did not come from this session (CSRF check failed).")
+        raise LaunchRefused(N_("The form did not come from this session (CSRF check failed)."))
+    t = request_translator()
     shown = _shown(session)
     rows = _rows(shown)
     try:
         answers = parse(rows, request.form)
     except InvalidAnswers as exc:
         kept = {k: v for k, v in request.form.items() if k != "csrf"}
-        message = "Some answers were not understood: " + ", ".join(exc.fields[:5])
+        message = t.gettext(N_("Some answers were not understood: {fields}")).format(
+            fields=", ".join(exc.fields[:5])
+        )
         return _render_form(session, shown, kept, error=message), 400
     kept = {name: choice.value for name, choice in answers.items()}
     todo = statements(rows, answers, session.recorded)
     if not todo:
-        note = "Nothing new to save: every answer is already on record or not examined."
+        note = t.gettext(
+            N_("Nothing new to save: every answer is already on record or not examined.")
+        )
         return _render_form(session, shown, kept, note=note)
     author = writeback.Author(f"Patient/{patient}", session.fhir_user, _now(session))
     transaction = writeback.transaction(todo, author, fhir_base=settings.fhir_base)
@@ -206,12 +220,12 @@ def submit() -> ResponseReturnValue:
     for statement, _location in result.saved:
         for name in statement.fields:
             session.recorded[name] = "present" if statement.present else "absent"
-    session.saved = [_describe(statement) for statement, _ in result.saved]
+    session.saved = [_describe(statement, t) for statement, _ in result.saved]
     if not result.response_saved and not result.failed:
-        session.saved.append("(the questionnaire response was not saved)")
+        session.saved.append(t.gettext(N_("(the questionnaire response was not saved)")))
     smart.sessions.save(session)
     if result.failed:
-        failed = [f"{_describe(s)}: {why}" for s, why in result.failed]
+        failed = [_failure(s, why, t) for s, why in result.failed]
         return _render_form(session, shown, kept, failed=failed), 502
     return redirect("/smart/result", code=303)
 
@@ -224,17 +238,18 @@ def result() -> str:
     patient, token = _grant(session)
     record = ehr.read_chart(session.iss, patient, token, settings)
     deps = runtime().deps
+    t = request_translator()
     answer = evaluate_bundle(
         SERVICES[DEFAULT_SERVICE_ID],
         record.bundle(),
         Deps(settings=settings, clock=deps.clock),  # no store: shown here, not issued
-        Presentation(as_of=_now(session)),
+        Presentation(translator=t, as_of=_now(session)),
     )
     return render_template(
         "smart/result.html",
         banner=session.banner or page.banner(record.patient),
         saved=session.saved,
-        cards=page.card_views(answer.cards),
+        cards=page.card_views(answer.cards, t),
     )
 
 
@@ -251,10 +266,11 @@ def questionnaire_resource(questionnaire_id: str) -> Response:
 @blueprint.errorhandler(SmartAppError)
 def _error_page(error: SmartAppError) -> ResponseReturnValue:
     """A page for a browser; an OperationOutcome for any other caller (cds-hooks.md "Errors")."""
+    title, message = error.translated(request_translator())
     if request.accept_mimetypes.best_match([JSON, HTML]) == HTML:
-        page_html = render_template("smart/error.html", title=error.title, message=error.message)
+        page_html = render_template("smart/error.html", title=title, message=message)
         return page_html, error.status
-    return outcome_response(error.status, error.issue_code, f"{error.title}: {error.message}")
+    return outcome_response(error.status, error.issue_code, f"{title}: {message}")
 
 
 @blueprint.after_request
@@ -292,23 +308,28 @@ def _session(smart: SmartRuntime) -> SmartSession:
     session = smart.sessions.load(session_id) if session_id else None
     if session is None:
         raise NoSession(
-            "Open the red-flag check again from the card in the EHR. Sessions last "
-            f"{int(smart.sessions.lifetime_s // 60)} minutes; nothing was saved since."
+            N_(
+                "Open the red-flag check again from the card in the EHR. Sessions last "
+                "{minutes} minutes; nothing was saved since."
+            ),
+            minutes=int(smart.sessions.lifetime_s // 60),
         )
+    language = (session.app_context or {}).get("language")
+    prefer_language(language if isinstance(language, str) else None)
     return session
 
 
 def _authorised(smart: SmartRuntime) -> SmartSession:
     session = _session(smart)
     if not session.authorised:
-        raise NoSession("This session has not been signed in: open the app from the EHR.")
+        raise NoSession(N_("This session has not been signed in: open the app from the EHR."))
     return session
 
 
 def _grant(session: SmartSession) -> tuple[str, str]:
     """(patient id, access token) of a signed-in session."""
     if session.patient is None or session.access_token is None:
-        raise NoSession("This session has not been signed in: open the app from the EHR.")
+        raise NoSession(N_("This session has not been signed in: open the app from the EHR."))
     return session.patient, session.access_token
 
 
@@ -347,12 +368,27 @@ def _rows(shown: tuple[Section, ...]) -> tuple[Row, ...]:
     return tuple(row for section in shown for row in section.rows)
 
 
-def _describe(statement: Statement) -> str:
-    side = {"left": " (left leg)", "right": " (right leg)", "bilateral": " (both legs)"}.get(
-        statement.side.value, ""
-    )
-    word = "present" if statement.present else "absent"
-    return f"{statement.row.label}{side}: {word}"
+_DESCRIBED = {
+    ("left", True): N_("{item} (left leg): present"),
+    ("left", False): N_("{item} (left leg): absent"),
+    ("right", True): N_("{item} (right leg): present"),
+    ("right", False): N_("{item} (right leg): absent"),
+    ("bilateral", True): N_("{item} (both legs): present"),
+    ("bilateral", False): N_("{item} (both legs): absent"),
+    ("", True): N_("{item}: present"),
+    ("", False): N_("{item}: absent"),
+}
+
+
+def _describe(statement: Statement, t: Translator) -> str:
+    """One saved or failed answer, as the clinician reads it ("Fever: absent")."""
+    side = statement.side.value if statement.side.value in {"left", "right", "bilateral"} else ""
+    text = t.gettext(_DESCRIBED[side, statement.present])
+    return text.format(item=t.gettext(statement.row.label))
+
+
+def _failure(statement: Statement, why: Why, t: Translator) -> str:
+    return t.gettext(N_("{answer}: {why}")).format(answer=_describe(statement, t), why=why.text(t))
 
 
 def _render_form(
@@ -365,11 +401,14 @@ def _render_form(
     failed: list[str] | None = None,
 ) -> str:
     context = session.app_context or {}
+    t = request_translator()
+    banner = session.banner or page.banner(None)
     return render_template(
         "smart/form.html",
-        banner=session.banner or page.banner(None),
-        sections=page.form_sections(shown, answers, session.notes, session.side_notes),
-        choices=page.CHOICE_LABELS,
+        banner=banner,
+        banner_details=page.banner_details(banner, t),
+        sections=page.form_sections(shown, answers, session.notes, session.side_notes, t),
+        choices=page.choices(t),
         csrf=session.csrf,
         performer=session.fhir_user,
         unreadable=session.unreadable,

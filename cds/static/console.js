@@ -8,6 +8,10 @@
  * drawn, for testers only, inside the card's "Details for testers" disclosure by a small
  * renderer (headings, paragraphs, bold, italics, code, lists, tables, http(s) links) that
  * builds elements itself.
+ *
+ * Words: the script holds none of its own. Every label, status and error comes from the page
+ * (`#console-messages`, rendered by cds/http/console_text.py in the page's language), and the
+ * page's language goes with every request it makes, so the cards come back in it too.
  */
 "use strict";
 
@@ -16,18 +20,19 @@
   // Long enough to notice a wrong click and undo it, short enough not to lose the choice.
   const UNDO_MS = 5000;
   const SVG_NS = "http://www.w3.org/2000/svg";
-  const INDICATORS = {
-    critical: { label: "Critical" },
-    warning: { label: "Warning" },
-    info: { label: "Info" },
-  };
-  const WELLS_CLASSIFICATION = {
-    likely: "DVT likely",
-    unlikely: "DVT unlikely",
-    incomplete: "incomplete",
-  };
+  const INDICATORS = ["critical", "warning", "info"];
+  const WELLS_CLASSIFICATIONS = ["likely", "unlikely", "incomplete"];
+  const PRIORITIES = ["routine", "urgent", "asap", "stat"];
+  const SIDES = ["left", "right", "both"];
 
   const $ = (id) => document.getElementById(id);
+  const TEXT = readJson("console-messages");
+  const LANGUAGE =
+    typeof TEXT.language === "string" ? TEXT.language : document.documentElement.lang || "en";
+  const MESSAGES = isObject(TEXT.messages) ? TEXT.messages : {};
+  const PLURALS = isObject(TEXT.plurals) ? TEXT.plurals : {};
+  const DISPLAYS = isObject(TEXT.displays) ? TEXT.displays : {};
+  const pluralRules = new Intl.PluralRules(LANGUAGE);
   const serviceSelect = $("service");
   const sampleSelect = $("sample");
   const upload = $("upload");
@@ -60,6 +65,45 @@
     } catch (_error) {
       return {};
     }
+  }
+
+  /* ---------------------------------------------------------------- words */
+
+  const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
+
+  function fill(template, values) {
+    return String(template).replace(PLACEHOLDER, (whole, name) =>
+      Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole
+    );
+  }
+
+  /* The page's text for `key`, its {placeholders} filled (the key itself if the page lacks it). */
+  function t(key, values) {
+    return fill(typeof MESSAGES[key] === "string" ? MESSAGES[key] : key, values || {});
+  }
+
+  /* The form for `n` of a plural message: the browser names n's CLDR category, the page gave
+   * the catalog's form for each category. */
+  function tn(key, n, values) {
+    const forms = isObject(PLURALS[key]) ? PLURALS[key] : {};
+    const template = forms[pluralRules.select(n)] || forms.other || forms.many || key;
+    return fill(template, Object.assign({ n }, values || {}));
+  }
+
+  /* Like t(), for text around nodes (a link, a <code>): strings and nodes, in the language's
+   * word order, to append. */
+  function tParts(key, values) {
+    const template = typeof MESSAGES[key] === "string" ? MESSAGES[key] : key;
+    const has = (name) => Object.prototype.hasOwnProperty.call(values, name);
+    return template
+      .split(PLACEHOLDER) // text, name, text, name, ..., text
+      .map((part, index) => (index % 2 === 0 ? part : has(part) ? values[part] : "{" + part + "}"))
+      .filter((part) => part !== "");
+  }
+
+  /* A code's display as the console shows it: in the page's language when the page has it. */
+  function display(text) {
+    return typeof DISPLAYS[text] === "string" ? DISPLAYS[text] : text;
   }
 
   /* ---------------------------------------------------------------- small DOM helpers */
@@ -143,7 +187,7 @@
   function smartLink(cardLink) {
     const launcher = safeHref(smartLauncher.devEhr ? smartLauncher.devEhr + "/launch" : null);
     if (!launcher || !currentPatient || !safeHref(cardLink.url)) {
-      return document.createTextNode(cardLink.label + " (an EHR launches it: " + cardLink.url + ")");
+      return document.createTextNode(t("smart.noLauncher", { label: cardLink.label, url: cardLink.url }));
     }
     const url = new URL(launcher);
     url.searchParams.set("patient", currentPatient);
@@ -160,10 +204,6 @@
     status.className = kind ? "status-" + kind : "";
   }
 
-  function plural(n, one, many) {
-    return n + " " + (n === 1 ? one : many);
-  }
-
   function capitalise(text) {
     const value = String(text);
     return value.charAt(0).toUpperCase() + value.slice(1);
@@ -177,12 +217,37 @@
 
   /* ---------------------------------------------------------------- times */
 
+  /* English cards write ISO dates; other languages their own (Russian 25.11.2026). */
   function utcText(iso) {
     const time = Date.parse(iso);
     if (Number.isNaN(time)) return String(iso);
     const text = new Date(time).toISOString();
     const seconds = text.slice(17, 19) !== "00";
-    return text.slice(0, seconds ? 19 : 16).replace("T", " ") + " UTC";
+    if (TEXT.isoDates !== false) return text.slice(0, seconds ? 19 : 16).replace("T", " ") + " UTC";
+    const format = new Intl.DateTimeFormat(LANGUAGE, {
+      timeZone: "UTC",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: seconds ? "2-digit" : undefined,
+      hourCycle: "h23",
+    });
+    return format.format(new Date(time)) + " UTC";
+  }
+
+  function dayText(day) {
+    const text = String(day).slice(0, 10);
+    const time = Date.parse(text + "T00:00:00Z");
+    if (TEXT.isoDates !== false || Number.isNaN(time)) return text;
+    const format = new Intl.DateTimeFormat(LANGUAGE, {
+      timeZone: "UTC",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+    });
+    return format.format(new Date(time));
   }
 
   /* The "as of" field holds UTC wall time ("2026-11-25T12:00[:00]"); the wire wants an
@@ -215,21 +280,23 @@
     setAsOfFrom(evaluationTimeOf(parsed));
   }
 
-  /* The hook request as sent: as pasted, unless the tester changed "as of", which then sets
-   * (or, emptied, removes) the request's evaluationTime. */
-  function withEvaluationTime(parsed, text) {
-    if (!asOfChanged) return text;
-    const asOf = asOfIso();
-    if (!isObject(parsed.extension)) parsed.extension = {};
-    if (!isObject(parsed.extension[EXTENSION_KEY])) parsed.extension[EXTENSION_KEY] = {};
-    const ours = parsed.extension[EXTENSION_KEY];
-    if (asOf) {
-      ours.evaluationTime = asOf;
-    } else {
-      delete ours.evaluationTime;
-      if (!Object.keys(ours).length) delete parsed.extension[EXTENSION_KEY];
-      if (!Object.keys(parsed.extension).length) delete parsed.extension;
+  /* The hook request as sent: as pasted, plus in its extension the page's language when it
+   * names none (so the cards come back in the console's language; a request that names one
+   * keeps it), and the tester's "as of" when changed (set, or emptied: removed). An extension
+   * that is not an object is sent as pasted: the tester may be testing that 400. */
+  function hookPayload(parsed, text) {
+    if (parsed.extension !== undefined && !isObject(parsed.extension)) return text;
+    const extension = parsed.extension || {};
+    if (extension[EXTENSION_KEY] !== undefined && !isObject(extension[EXTENSION_KEY])) return text;
+    const ours = extension[EXTENSION_KEY] || {};
+    if (ours.language === undefined) ours.language = LANGUAGE;
+    if (asOfChanged) {
+      const asOf = asOfIso();
+      if (asOf) ours.evaluationTime = asOf;
+      else delete ours.evaluationTime;
     }
+    extension[EXTENSION_KEY] = ours;
+    parsed.extension = extension;
     return JSON.stringify(parsed);
   }
 
@@ -396,10 +463,10 @@
   }
 
   function evidenceText(item) {
-    const parts = [String(item.name || item.finding || "finding") + (item.value ? " " + item.value : "")];
-    if (item.present === false) parts.push("recorded absent");
-    if (item.side) parts.push(String(item.side));
-    parts.push(item.date ? String(item.date).slice(0, 10) : "undated");
+    const parts = [String(item.name || item.finding || t("evidence.finding")) + (item.value ? " " + item.value : "")];
+    if (item.present === false) parts.push(t("evidence.recordedAbsent"));
+    if (item.side) parts.push(SIDES.includes(item.side) ? t("side." + item.side) : String(item.side));
+    parts.push(item.date ? dayText(item.date) : t("evidence.undated"));
     return parts.join(", ");
   }
 
@@ -412,10 +479,11 @@
         line.append(
           el("details", { className: "evidence-source" }, [
             el("summary", { text: evidenceText(item) }),
-            el("span", { className: "evidence-reference" }, [
-              "Record: ",
-              el("code", { text: item.reference, testid: "evidence-reference" }),
-            ]),
+            el(
+              "span",
+              { className: "evidence-reference" },
+              tParts("evidence.record", { reference: el("code", { text: item.reference, testid: "evidence-reference" }) })
+            ),
           ])
         );
       } else {
@@ -429,28 +497,32 @@
         el("li", {
           className: "evidence-more",
           testid: "evidence-more",
-          text: "and " + plural(total - own.evidence.length, "more record", "more records") +
-            " (the " + own.evidence.length + " most recent are listed)",
+          text: tn("evidence.more", total - own.evidence.length, { shown: own.evidence.length }),
         })
       );
     }
-    return section("Why", "card-evidence", "evidence", [list]);
+    return section(t("section.why"), "card-evidence", "evidence", [list]);
   }
 
-  function wellsLabel(findingId) {
-    return capitalise(findingLabels[findingId] || findingId);
+  /* A Wells item's name: its label in the card's language, else the page's catalog name. */
+  function wellsLabel(item) {
+    const label = typeof item.label === "string" && item.label ? item.label : findingLabels[item.finding];
+    return capitalise(label || item.finding);
   }
 
   function wellsSection(wells) {
-    const classification = WELLS_CLASSIFICATION[wells.classification] || String(wells.classification || "");
-    const title = "Wells score " + wells.score + (classification ? ": " + classification : "");
+    const known = WELLS_CLASSIFICATIONS.includes(wells.classification);
+    const classification = known ? t("wells." + wells.classification) : String(wells.classification || "");
+    const title = classification
+      ? t("wells.titleClassified", { score: wells.score, classification })
+      : t("wells.title", { score: wells.score });
     const recorded = (wells.items || []).filter((item) => item.status === "present" || item.status === "absent");
     const table = el("table", { className: "wells-table" }, [
       el("thead", {}, [
         el("tr", {}, [
-          el("th", { text: "Item", attrs: { scope: "col" } }),
-          el("th", { text: "Recorded", attrs: { scope: "col" } }),
-          el("th", { className: "num", text: "Points", attrs: { scope: "col" } }),
+          el("th", { text: t("wells.item"), attrs: { scope: "col" } }),
+          el("th", { text: t("wells.recorded"), attrs: { scope: "col" } }),
+          el("th", { className: "num", text: t("wells.points"), attrs: { scope: "col" } }),
         ]),
       ]),
     ]);
@@ -460,16 +532,16 @@
       const points = present ? Number(item.points) : 0;
       rows.append(
         el("tr", { className: "wells-" + item.status, testid: "wells-item" }, [
-          el("th", { text: wellsLabel(item.finding), attrs: { scope: "row" } }),
-          el("td", { text: present ? "present" : "absent" }),
+          el("th", { text: wellsLabel(item), attrs: { scope: "row" } }),
+          el("td", { text: present ? t("wells.present") : t("wells.absent") }),
           el("td", { className: "num", text: (points > 0 ? "+" : "") + points }),
         ])
       );
     }
     rows.append(
       el("tr", { className: "wells-total" }, [
-        el("th", { text: "Total", attrs: { scope: "row" } }),
-        el("td", { text: recorded.length ? "" : "no item recorded" }),
+        el("th", { text: t("wells.total"), attrs: { scope: "row" } }),
+        el("td", { text: recorded.length ? "" : t("wells.noItem") }),
         el("td", { className: "num", text: String(wells.score) }),
       ])
     );
@@ -479,7 +551,7 @@
       children.push(
         el("p", {
           className: "wells-range",
-          text: "Could be " + wells.range[0] + " to " + wells.range[1] + " once the items not recorded are known.",
+          text: t("wells.range", { low: wells.range[0], high: wells.range[1] }),
         })
       );
     }
@@ -508,34 +580,37 @@
     const performer = coding(resource.performerType);
     return {
       key: code ? String(code.system) + "|" + String(code.code) : null,
-      service: (code && (code.display || code.code)) || (isObject(resource.code) && resource.code.text) || suggestion.label,
+      service: (code && (code.display ? display(code.display) : code.code)) || (isObject(resource.code) && resource.code.text) || suggestion.label,
       priority: resource.priority ? String(resource.priority) : "",
-      performer: performer ? String(performer.display || performer.code) : "",
+      performer: performer ? (performer.display ? display(performer.display) : String(performer.code)) : "",
     };
   }
 
   function orderText(order) {
     const parts = [order.service];
-    if (order.priority) parts.push("priority " + order.priority);
-    if (order.performer) parts.push("performer " + order.performer);
+    if (order.priority) {
+      const known = PRIORITIES.includes(order.priority);
+      parts.push(known ? t("order.priority." + order.priority) : t("order.priority", { priority: order.priority }));
+    }
+    if (order.performer) parts.push(t("order.performer", { performer: order.performer }));
     return parts.join(", ");
   }
 
   function testerDetails(cardData, own) {
     const rows = [
-      ["Rule", own.ruleId],
-      ["Variant", own.variant],
-      ["Tier", own.tier],
-      ["Route", own.route],
-      ["Covered by", own.coveredBy],
-      ["Merged into", own.mergedInto],
-      ["Card", cardData.uuid],
-      ["Suggestions", (cardData.suggestions || []).map((s) => s.uuid).filter(Boolean).join(", ")],
-      ["Evaluated at", own.evaluatedAt],
-      ["Language", own.language],
-      ["Missing items", (own.missingItems || []).join(", ")],
-      ["Source topic", cardData.source && cardData.source.topic ? cardData.source.topic.code : ""],
-      ["App links", (cardData.links || []).filter((l) => l.type === "smart").map((l) => l.label + " " + l.url).join("; ")],
+      [t("tester.rule"), own.ruleId],
+      [t("tester.variant"), own.variant],
+      [t("tester.tier"), own.tier],
+      [t("tester.route"), own.route],
+      [t("tester.coveredBy"), own.coveredBy],
+      [t("tester.mergedInto"), own.mergedInto],
+      [t("tester.card"), cardData.uuid],
+      [t("tester.suggestions"), (cardData.suggestions || []).map((s) => s.uuid).filter(Boolean).join(", ")],
+      [t("tester.evaluatedAt"), own.evaluatedAt],
+      [t("tester.language"), own.language],
+      [t("tester.missingItems"), (own.missingItems || []).join(", ")],
+      [t("tester.sourceTopic"), cardData.source && cardData.source.topic ? cardData.source.topic.code : ""],
+      [t("tester.appLinks"), (cardData.links || []).filter((l) => l.type === "smart").map((l) => l.label + " " + l.url).join("; ")],
     ];
     const list = el("dl", { className: "tester-facts" });
     for (const [name, value] of rows) {
@@ -543,14 +618,14 @@
       list.append(el("dt", { text: name }), el("dd", {}, [el("code", { text: value })]));
     }
     const box = el("details", { className: "tester", testid: "tester-details" }, [
-      el("summary", { text: "Details for testers" }),
+      el("summary", { text: t("tester.title") }),
       list,
     ]);
     if (cardData.detail) {
       const detail = markdown(cardData.detail);
       detail.classList.add("card-detail");
       detail.dataset.testid = "card-detail";
-      box.append(el("h5", { text: "Detail as the EHR receives it (markdown)" }), detail);
+      box.append(el("h5", { text: t("tester.detail") }), detail);
     }
     return box;
   }
@@ -558,7 +633,7 @@
   /* ---------------------------------------------------------------- a card */
 
   function card(cardData, serviceId) {
-    const kind = INDICATORS[cardData.indicator] ? cardData.indicator : "info";
+    const kind = INDICATORS.includes(cardData.indicator) ? cardData.indicator : "info";
     const own = (cardData.extension && cardData.extension[EXTENSION_KEY]) || {};
     cardCounter += 1;
     const summaryId = "card-summary-" + cardCounter;
@@ -570,7 +645,7 @@
     article.append(
       el("header", { className: "card-header" }, [
         indicatorIcon(kind),
-        el("span", { className: "card-indicator", text: INDICATORS[kind].label }),
+        el("span", { className: "card-indicator", text: t("indicator." + kind) }),
         el("h3", { className: "card-summary", text: cardData.summary, testid: "card-summary", attrs: { id: summaryId } }),
       ])
     );
@@ -578,32 +653,32 @@
     article.append(conflict);
 
     if (Array.isArray(own.nextSteps) && own.nextSteps.length) {
-      article.append(textSection("What to do next", "next-steps", "next-steps", own.nextSteps, true));
+      article.append(textSection(t("section.nextSteps"), "next-steps", "next-steps", own.nextSteps, true));
     }
-    if (own.transfer) article.append(textSection("Transfer", "transfer", "transfer", [own.transfer], false));
+    if (own.transfer) article.append(textSection(t("section.transfer"), "transfer", "transfer", [own.transfer], false));
     if (Array.isArray(own.evidence) && own.evidence.length) article.append(evidenceSection(own));
     if (isObject(own.wells)) article.append(wellsSection(own.wells));
     if (Array.isArray(own.ddimer) && own.ddimer.length) {
-      article.append(textSection("D-dimer", "ddimer", "ddimer", own.ddimer.map(unescapeMarkdown), false));
+      article.append(textSection(t("section.ddimer"), "ddimer", "ddimer", own.ddimer.map(unescapeMarkdown), false));
     }
     if (Array.isArray(own.notRecorded) && own.notRecorded.length) {
       article.append(
-        textSection("Not recorded", "not-recorded", "not-recorded", [own.notRecorded.join(", ") + "."], false)
+        textSection(t("section.notRecorded"), "not-recorded", "not-recorded", [own.notRecorded.join(", ") + "."], false)
       );
     }
     if (Array.isArray(own.alsoNoted) && own.alsoNoted.length) {
-      article.append(textSection("Also noted", "also-noted", "also-noted", own.alsoNoted.map(unescapeMarkdown), true));
+      article.append(textSection(t("section.alsoNoted"), "also-noted", "also-noted", own.alsoNoted.map(unescapeMarkdown), true));
     }
     if (Array.isArray(own.caveats) && own.caveats.length) {
       const caveats = own.caveats.map((line) => unescapeMarkdown(String(line).replace(/^- /, "")));
-      article.append(textSection("Caveats", "caveats", "caveats", caveats, true));
+      article.append(textSection(t("section.caveats"), "caveats", "caveats", caveats, true));
     }
     if (Array.isArray(own.safetyNet) && own.safetyNet.length) {
-      article.append(textSection("Safety net", "safety-net", "safety-net", own.safetyNet, false));
+      article.append(textSection(t("section.safetyNet"), "safety-net", "safety-net", own.safetyNet, false));
     }
     const sourceLine = el("p", { className: "card-source" });
     if (cardData.source && cardData.source.label) {
-      sourceLine.append("Source: ", link(cardData.source.label, cardData.source.url));
+      sourceLine.append(...tParts("source", { source: link(cardData.source.label, cardData.source.url) }));
     }
     const sourceUrl = cardData.source ? safeHref(cardData.source.url) : null;
     for (const cardLink of cardData.links || []) {
@@ -642,9 +717,9 @@
       if (reasons.length && cardData.uuid) box.append(overrideControls(state, reasons));
     } else if (cardData.uuid) {
       // Nothing to override: the clinician can only say the card was not useful (no reason).
-      const dismiss = el("button", { className: "dismiss", text: "Dismiss", testid: "dismiss", attrs: { type: "button" } });
+      const dismiss = el("button", { className: "dismiss", text: t("action.dismiss"), testid: "dismiss", attrs: { type: "button" } });
       dismiss.addEventListener("click", () =>
-        sendFeedback(state, { outcome: "overridden" }, "Dismissed")
+        sendFeedback(state, { outcome: "overridden" }, t("action.dismissed"))
       );
       state.controls.push(dismiss);
       box.append(el("div", { className: "dismiss-row" }, [dismiss]));
@@ -659,7 +734,7 @@
     const labelId = "proposal-" + cardCounter;
     const accept = el("button", {
       className: "accept",
-      text: "Accept",
+      text: t("action.accept"),
       testid: "accept",
       attrs: { type: "button", "aria-describedby": labelId },
     });
@@ -685,7 +760,7 @@
     const commentId = "override-comment-" + cardCounter;
     const select = el("select", { className: "override-reason", testid: "override-reason", attrs: { id: selectId } });
     // No reason is preselected: only what the clinician picks is recorded.
-    select.append(el("option", { text: "Choose a reason\u2026", attrs: { value: "" } }));
+    select.append(el("option", { text: t("action.chooseReason"), attrs: { value: "" } }));
     reasons.forEach((reason, index) => {
       select.append(el("option", { text: reason.display || reason.code, attrs: { value: String(index) } }));
     });
@@ -696,7 +771,7 @@
     });
     const override = el("button", {
       className: "override",
-      text: "Override",
+      text: t("action.override"),
       testid: "override",
       attrs: { type: "button", disabled: "" },
     });
@@ -708,14 +783,14 @@
       const reason = reasons[Number(select.value)];
       const overrideReason = { reason: { system: reason.system, code: reason.code, display: reason.display } };
       if (comment.value.trim()) overrideReason.userComment = comment.value.trim();
-      sendFeedback(state, { outcome: "overridden", overrideReason }, "Overridden (" + (reason.display || reason.code) + ")");
+      sendFeedback(state, { outcome: "overridden", overrideReason }, t("action.overridden", { reason: reason.display || reason.code }));
     });
     state.controls.push(select, comment);
     state.overrideButton = override;
     state.overrideSelect = select;
     return el("div", { className: "override-box" }, [
-      el("div", { className: "field" }, [el("label", { text: "Override reason", attrs: { for: selectId } }), select]),
-      el("div", { className: "field" }, [el("label", { text: "Comment (optional)", attrs: { for: commentId } }), comment]),
+      el("div", { className: "field" }, [el("label", { text: t("action.overrideReason"), attrs: { for: selectId } }), select]),
+      el("div", { className: "field" }, [el("label", { text: t("action.comment"), attrs: { for: commentId } }), comment]),
       override,
     ]);
   }
@@ -739,10 +814,10 @@
     const { state, order } = entry;
     lockCard(state, true);
     claimService(entry, "pending");
-    const undo = el("button", { className: "undo", text: "Undo", testid: "undo", attrs: { type: "button" } });
+    const undo = el("button", { className: "undo", text: t("action.undo"), testid: "undo", attrs: { type: "button" } });
     const pending = el("div", { className: "pending", testid: "pending-accept" }, [
-      el("p", { text: "Accepting the draft ServiceRequest: " + orderText(order) + "." }),
-      el("p", { className: "hint small", text: "The feedback is sent in " + UNDO_MS / 1000 + " seconds unless you undo." }),
+      el("p", { text: t("action.accepting", { order: orderText(order) }) }),
+      el("p", { className: "hint small", text: tn("action.undoDelay", UNDO_MS / 1000) }),
       undo,
     ]);
     clear(entry.pendingSlot);
@@ -759,7 +834,7 @@
       sendFeedback(
         state,
         { outcome: "accepted", acceptedSuggestions: [{ id: entry.suggestion.uuid }] },
-        "Accepted: draft ServiceRequest " + orderText(order),
+        t("action.accepted", { order: orderText(order) }),
         entry
       );
     };
@@ -773,7 +848,7 @@
       clear(entry.pendingSlot);
       claimService(entry, null);
       lockCard(state, false);
-      state.feedback.textContent = "Accept undone: nothing was sent.";
+      state.feedback.textContent = t("action.undone");
       entry.accept.focus();
     });
     undo.focus();
@@ -789,20 +864,20 @@
       feedback: [Object.assign({ card: cardData.uuid }, entry, { outcomeTimestamp: new Date().toISOString() })],
     };
     lockCard(state, true);
-    feedback.textContent = "Sending feedback\u2026";
+    feedback.textContent = t("feedback.sending");
     feedback.className = "card-feedback";
     const answer = await post("/cds-services/" + encodeURIComponent(state.serviceId) + "/feedback", payload);
     if (answer.ok) {
       const result = answer.json || {};
       const stored = Number(result.stored);
-      const outcome = stored ? "feedback stored" : Number(result.duplicates) ? "already recorded" : "the service did not know this card";
-      feedback.textContent = verb + "; " + outcome + ".";
+      const outcome = t(stored ? "feedback.stored" : Number(result.duplicates) ? "feedback.duplicate" : "feedback.unknownCard");
+      feedback.textContent = t("feedback.result", { verb, outcome });
       feedback.className = "card-feedback feedback-ok";
       feedback.dataset.stored = String(stored);
       feedback.dataset.outcome = entry.outcome;
       if (acceptEntry) claimService(acceptEntry, "accepted");
     } else {
-      feedback.textContent = "Feedback not stored: " + problem(answer);
+      feedback.textContent = t("feedback.failed", { problem: problem(answer) });
       feedback.className = "card-feedback feedback-error";
       if (acceptEntry) claimService(acceptEntry, null);
       lockCard(state, false);
@@ -831,9 +906,8 @@
       conflicts.push(entries);
       for (const entry of entries) {
         const others = entries.filter((other) => other.state !== entry.state);
-        const names = others.map((other) => "\u201C" + other.state.cardData.summary + "\u201D").join(", ");
-        entry.state.conflictText =
-          "Conflict: " + names + " also proposes " + entry.order.service + ". Accept only one of them.";
+        const names = others.map((other) => t("quoted", { text: other.state.cardData.summary })).join(", ");
+        entry.state.conflictText = t("conflict.card", { cards: names, service: entry.order.service });
         entry.state.conflict.textContent = entry.state.conflictText;
         entry.state.conflict.hidden = false;
         entry.state.article.dataset.conflict = "true";
@@ -851,8 +925,10 @@
       other.claimedBy = phase ? entry : null;
       if (!other.state.locked) refreshAccepts(other.state);
       other.state.conflict.textContent = phase
-        ? "Conflict: " + entry.order.service + (phase === "pending" ? " is being accepted" : " was accepted") +
-          " on the card \u201C" + entry.state.cardData.summary + "\u201D."
+        ? t(phase === "pending" ? "conflict.pending" : "conflict.accepted", {
+            service: entry.order.service,
+            card: entry.state.cardData.summary,
+          })
         : other.state.conflictText;
     }
   }
@@ -864,7 +940,8 @@
     try {
       response = await fetch(url, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        // The page's language, for whatever text the answer holds (feedback diagnostics too).
+        headers: { "Content-Type": "application/json", Accept: "application/json", "Accept-Language": LANGUAGE },
         body: typeof payload === "string" ? payload : JSON.stringify(payload),
         signal,
       });
@@ -884,7 +961,7 @@
   function problem(answer) {
     const issues = answer.json && Array.isArray(answer.json.issue) ? answer.json.issue : [];
     const messages = issues.map((issue) => issue.diagnostics || issue.code).filter(Boolean);
-    const prefix = answer.status ? "HTTP " + answer.status : "network error";
+    const prefix = answer.status ? t("http.status", { status: answer.status }) : t("http.network");
     return prefix + (messages.length ? ": " + messages.join("; ") : answer.text ? ": " + answer.text : "");
   }
 
@@ -923,9 +1000,9 @@
     const iso = own ? own.evaluatedAt : asOf;
     clear(evaluatedAt);
     if (iso) {
-      evaluatedAt.append("Evaluated as of ", el("time", { text: utcText(iso), attrs: { datetime: iso } }));
+      evaluatedAt.append(...tParts("evaluated.at", { time: el("time", { text: utcText(iso), attrs: { datetime: iso } }) }));
     } else {
-      evaluatedAt.append("Evaluated as of the server's clock (no card states the time).");
+      evaluatedAt.append(t("evaluated.serverClock"));
     }
     evaluatedAt.hidden = false;
   }
@@ -934,18 +1011,18 @@
     const number = ++requestNumber;
     if (inFlight) inFlight.abort(); // the tester asked again: the earlier answer is not wanted
     inFlight = null;
-    clearResults("Waiting for the answer\u2026");
+    clearResults(t("request.waiting"));
     let parsed;
     try {
       parsed = JSON.parse(body.value);
     } catch (error) {
-      setStatus("Not valid JSON.", "error");
-      showError("Not valid JSON: " + error.message);
+      setStatus(t("json.invalid"), "error");
+      showError(t("json.invalidBecause", { error: error.message }));
       return;
     }
     if (!isObject(parsed)) {
-      setStatus("Not a JSON object.", "error");
-      showError("Paste a JSON object: a CDS Hooks request or a FHIR Bundle.");
+      setStatus(t("json.notObject"), "error");
+      showError(t("json.pasteObject"));
       return;
     }
     let url;
@@ -953,18 +1030,18 @@
     let asOf = "";
     if (parsed.resourceType === "Bundle") {
       asOf = asOfIso();
-      url = "/evaluate?service=" + encodeURIComponent(serviceSelect.value);
+      url = "/evaluate?service=" + encodeURIComponent(serviceSelect.value) + "&lang=" + encodeURIComponent(LANGUAGE);
       if (asOf) url += "&now=" + encodeURIComponent(asOf);
       payload = body.value;
     } else {
       chooseServiceFor(typeof parsed.hook === "string" ? parsed.hook : "");
       url = "/cds-services/" + encodeURIComponent(serviceSelect.value);
       asOf = asOfChanged ? asOfIso() : evaluationTimeOf(parsed);
-      payload = withEvaluationTime(parsed, body.value);
+      payload = hookPayload(parsed, body.value);
     }
     const serviceId = serviceSelect.value;
     currentPatient = patientOf(parsed);
-    setStatus("Asking " + url + "\u2026", "");
+    setStatus(t("request.asking", { url }), "");
     const controller = new AbortController();
     inFlight = controller;
     const answer = await post(url, payload, controller.signal);
@@ -972,15 +1049,16 @@
     inFlight = null;
     raw.textContent = answer.json ? JSON.stringify(answer.json, null, 2) : answer.text;
     if (!answer.ok) {
-      setStatus("Request refused (" + (answer.status ? "HTTP " + answer.status : "network error") + ").", "error");
-      showError("No cards: " + problem(answer));
+      const why = answer.status ? t("http.status", { status: answer.status }) : t("http.network");
+      setStatus(t("request.refused", { why }), "error");
+      showError(t("request.noCards", { problem: problem(answer) }));
       return;
     }
     const cards = (answer.json && Array.isArray(answer.json.cards) && answer.json.cards) || [];
     clear(cardsBox);
     showEvaluationTime(cards, asOf);
-    setStatus(plural(cards.length, "card", "cards") + " from " + url, "ok");
-    if (!cards.length) cardsBox.append(el("p", { className: "empty", text: "No cards: nothing applies." }));
+    setStatus(tn("request.cards", cards.length, { url }), "ok");
+    if (!cards.length) cardsBox.append(el("p", { className: "empty", text: t("request.nothingApplies") }));
     const states = cards.map((cardData) => card(cardData, serviceId));
     const conflicts = registerConflicts(states);
     if (conflicts.length) {
@@ -990,7 +1068,7 @@
           className: "conflict conflict-summary",
           testid: "conflicts",
           attrs: { role: "note" },
-          text: "Several cards propose the same service (" + names + "): accept it on one card only.",
+          text: t("conflict.summary", { services: names }),
         })
       );
     }
@@ -1000,10 +1078,10 @@
   async function loadSample() {
     const name = sampleSelect.value;
     if (!name) return;
-    setStatus("Loading " + name + "\u2026", "");
-    const response = await fetch("/console/samples/" + encodeURIComponent(name));
+    setStatus(t("sample.loading", { name }), "");
+    const response = await fetch("/console/samples/" + encodeURIComponent(name), { headers: { "Accept-Language": LANGUAGE } });
     if (!response.ok) {
-      setStatus("Sample " + name + " could not be loaded (HTTP " + response.status + ")", "error");
+      setStatus(t("sample.failed", { name, status: response.status }), "error");
       return;
     }
     const text = await response.text();
@@ -1015,7 +1093,7 @@
     } catch (_error) {
       /* shown when sent */
     }
-    setStatus("Loaded " + name + "; press \u201CGet cards\u201D.", "");
+    setStatus(t("sample.loaded", { name }), "");
   }
 
   sampleSelect.addEventListener("change", loadSample);
@@ -1037,7 +1115,7 @@
     file.text().then((text) => {
       body.value = text;
       syncAsOfFromBody();
-      setStatus("Loaded " + file.name + "; press \u201CGet cards\u201D.", "");
+      setStatus(t("sample.loaded", { name: file.name }), "");
     });
   });
   document.documentElement.dataset.consoleReady = "true";
