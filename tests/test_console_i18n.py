@@ -215,11 +215,16 @@ def test_get_rules_answers_in_the_asked_language_with_the_same_ids_and_codes(
     assert CYRILLIC.search(by_id["R-DVT-PATHWAY"]["criteria"])
 
     def codes(document: dict[str, Any]) -> list[Any]:
+        # A published source keeps its title and page; a local policy (no page) is translated.
         return [
-            (r["id"], r["tier"], r["routes"], r["codes"], r["source"]) for r in document["rules"]
+            (r["id"], r["tier"], r["routes"], r["codes"], r["source"].get("url") or "local")
+            for r in document["rules"]
         ]
 
     assert codes(russian.get_json()) == codes(english.get_json())
+    published = {r["id"]: r["source"] for r in english.get_json()["rules"] if "url" in r["source"]}
+    assert {i: by_id[i]["source"] for i in published} == published
+    assert by_id["R-NO-RED-FLAG-DATA"]["source"] == {"label": "собственные правила calf-cds"}
 
 
 # --- the red-flag check app -------------------------------------------------------------------

@@ -420,7 +420,7 @@ class _CardBuilder:
         elif net:
             detail += ["", "**" + t.gettext(N_("Safety net")) + "**", *net]
         source = fired.source
-        label = f"{source.label} (calf-cds {RULE_SET_VERSION})"
+        label = f"{t.gettext(source.label)} (calf-cds {RULE_SET_VERSION})"
         detail += [
             "",
             t.gettext(N_("Source: {source}")).format(source=label),

@@ -221,7 +221,7 @@ def describe(rule: Rule, t: Translator = ENGLISH) -> RuleDescription:
         variants=tuple(
             (v.name, words(v.condition, t)) for v in rule.variants if len(rule.variants) > 1
         ),
-        source=rule.source.label,
+        source=t.gettext(rule.source.label),
         url=rule.source.url,
         codes=_codes(rule),
     )

@@ -212,7 +212,9 @@ Condition = (
 # --------------------------------------------------------------------------- rows
 @dataclass(frozen=True)
 class Source:
-    label: str  # the guideline, without section numbers (§7.1)
+    # The guideline, without section numbers (§7.1): a published title stays as published in
+    # every language; a local policy's label (no page) is marked N_ and translated.
+    label: str
     url: str = ""  # its public page; "" for local policy
 
 
@@ -477,7 +479,7 @@ _ROWS: tuple[Rule, ...] = (
         name=N_("Severe electrolyte disturbance"),
         tier=EMERGENCY,
         route="emergency",
-        source=Source("local laboratory critical-value policy"),
+        source=Source(N_("local laboratory critical-value policy")),
         condition=_p("F-SEVERE-ELECTROLYTE"),
         topic="cramp",
     ),
@@ -676,7 +678,7 @@ _ROWS: tuple[Rule, ...] = (
         name=N_("Achilles or calf muscle rupture"),
         tier=URGENT,
         route="orthopaedics-urgent",
-        source=Source("calf-cds local policy"),
+        source=Source(N_("calf-cds local policy")),
         condition=AnyOf(_p("F-ACHILLES-RUPTURE"), AllOf(CALF_SYMPTOM, _p("F-UNABLE-WEIGHT-BEAR"))),
         topic="muscle",
     ),
@@ -829,7 +831,7 @@ _ROWS: tuple[Rule, ...] = (
         name=N_("No red flags in the recorded data"),
         tier=SELF_CARE,
         route="none",
-        source=Source("calf-cds local policy"),
+        source=Source(N_("calf-cds local policy")),
         condition=AllOf(CALF_SYMPTOM, NoRuleOfTiers((EMERGENCY, URGENT, ROUTINE, SELF_CARE))),
         notes_all=True,
         topic="general",
