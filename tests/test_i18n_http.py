@@ -370,3 +370,17 @@ def test_cli_evaluate_and_rules_print_russian_with_lang(
     monkeypatch.setenv("COLUMNS", "300")  # the table wraps long names at rich's 80 columns
     assert main(["rules", "--lang", "ru"]) == 0
     assert "Маршрут тромбоза глубоких вен" in capsys.readouterr().out
+
+
+def test_russian_card_text_keeps_russian_agreement_and_punctuation(
+    answers: dict[str, dict[str, list[dict[str, Any]]]],
+) -> None:
+    """PAD's abbreviation (заболевания артерий нижних конечностей) is plural; no dash before a
+    predicate negated with "не", so a data-quality line without an element reads "entry 2: не"."""
+    (pad,) = answers["pad-abi-exactly-0-90"]["ru"]
+    pad_ru = "\u0417\u0410\u041d\u041a"  # the abbreviation (ruff takes its capitals for Latin)
+    assert pad["summary"].startswith(f"Вероятны {pad_ru} (ЛПИ 0,90): ")
+    quality = answers["malformed-neighbours-red-flag-still-fires"]["ru"][-1]["detail"]
+    assert "- observations entry 2: не является записью Bundle\n" in quality
+    assert "- Observation/hr-unreadable: valueQuantity.value не является числом\n" in quality
+    assert ": —" not in quality
