@@ -384,3 +384,17 @@ def test_russian_card_text_keeps_russian_agreement_and_punctuation(
     assert "- observations entry 2: не является записью Bundle\n" in quality
     assert "- Observation/hr-unreadable: valueQuantity.value не является числом\n" in quality
     assert ": —" not in quality
+
+
+def test_cli_heading_writes_the_evaluation_time_in_the_russian_format(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    sample = str(SAMPLES / f"{DVT_SAMPLE}.json")
+    assert main(["evaluate", sample, "--now", "2026-11-25T15:00:00+03:00", "--lang", "ru"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "1 карточка, оценка на 25.11.2026 12:00 UTC"
+    assert main(["evaluate", sample, "--now", SAMPLE_CLOCK]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[0] == "1 card, evaluated as of 2026-11-25T12:00+00:00"
+    )

@@ -5,7 +5,7 @@ without colour codes, at rich's default width of 80 columns."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -40,11 +40,20 @@ def print_cards(
     n = len(cards)
     heading = t.ngettext(
         "{n} card, evaluated as of {time}", "{n} cards, evaluated as of {time}", n
-    ).format(n=n, time=evaluated_at.isoformat(timespec="minutes"))
+    ).format(n=n, time=_when(evaluated_at, t))
     parts: list[Text | Rule | Group] = [Text(heading, style="dim")]
     for number, card in enumerate(cards, start=1):
         parts += [Rule(style="dim"), _card(number, card, t)]
     emit(out, *parts)
+
+
+def _when(at: datetime, t: Translator) -> str:
+    """The evaluation time: ISO 8601 in English (as sent), else the language's date and the
+    time in UTC, as the console writes it ("25.11.2026 12:00 UTC")."""
+    if t.language == ENGLISH.language:
+        return at.isoformat(timespec="minutes")
+    utc = at.astimezone(UTC)
+    return f"{t.date(utc.date())} {utc:%H:%M} UTC"
 
 
 def emit(out: Console, *parts: RenderableType) -> None:
