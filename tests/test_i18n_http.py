@@ -398,3 +398,16 @@ def test_cli_heading_writes_the_evaluation_time_in_the_russian_format(
     assert (
         capsys.readouterr().out.splitlines()[0] == "1 card, evaluated as of 2026-11-25T12:00+00:00"
     )
+
+
+def test_answers_say_they_vary_by_accept_language(client: httpx.Client) -> None:
+    """The language follows Accept-Language, so a cache must key on it (RFC 9110 §12.5.5)."""
+    body = load_json(SAMPLES / f"{DVT_SAMPLE}.json")
+    for response in (
+        _post(client, body, **{"Accept-Language": "ru"}),
+        client.get("/rules", headers={"Accept-Language": "ru"}),
+        client.get("/", headers={"Accept-Language": "ru"}),
+        client.get("/no-such-page"),
+    ):
+        vary = {v.strip().lower() for v in response.headers["Vary"].split(",")}
+        assert {"accept-language", "origin"} <= vary, (response.url, vary)

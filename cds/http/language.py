@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from babel.support import NullTranslations
-from flask import Flask, Request, g, has_app_context, has_request_context, request
+from flask import Flask, Request, Response, g, has_app_context, has_request_context, request
 from flask_babel import Babel, Domain, refresh
 
 from ..config import Settings
@@ -104,5 +104,12 @@ def install_languages(app: Flask, settings: Settings) -> None:
         if language != SOURCE_LANGUAGE:
             translations(language)
     _Babel(app, default_locale=settings.language, locale_selector=request_language)
+
+    @app.after_request
+    def _vary(response: Response) -> Response:
+        # Every answer may follow Accept-Language (cards, pages, error texts): a cache keys on it.
+        response.vary.add("Accept-Language")
+        return response
+
     # `<html lang="{{ current_language() }}">` and the console's language switch read it.
     app.jinja_env.globals["current_language"] = request_language
