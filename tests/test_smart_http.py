@@ -622,6 +622,31 @@ def test_the_dev_ehr_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]
     assert "loopback only" in capsys.readouterr().err
 
 
+def test_the_dev_ehr_takes_localhost_and_127_0_0_1_for_the_same_app(
+    smart_world: SmartWorld, browser: httpx.Client
+) -> None:
+    """A tester who opens the console at http://localhost:<port>/ (the README's curl lines use
+    localhost) goes through the whole flow: loopback names of one port are one app."""
+    app = smart_world.url.replace("127.0.0.1", "localhost")
+    body = load_json(SAMPLES / DVT_SAMPLE)
+    card = httpx.post(f"{app}/cds-services/calf-pain-triage", json=body, timeout=20).json()
+    link = smart_link(card["cards"][0])
+
+    response = browser.get(
+        f"{smart_world.ehr_url}/launch",
+        params={"patient": PATIENT, "url": link["url"], "appContext": link["appContext"]},
+    )
+
+    assert link["url"] == f"{app}/smart/launch"
+    assert response.status_code == 200, response.text
+    assert str(response.url) == f"{app}/smart/form"
+    elsewhere = smart_world.url.rsplit(":", 1)[0] + ":9/smart/launch"  # another port: not ours
+    refused = browser.get(
+        f"{smart_world.ehr_url}/launch", params={"patient": PATIENT, "url": elsewhere}
+    )
+    assert refused.status_code == 400
+
+
 def test_the_docker_image_never_starts_the_dev_ehr() -> None:
     lines = (REPO / "Dockerfile").read_text(encoding="utf-8").splitlines()
     command = [line for line in lines if line.startswith("CMD")]

@@ -36,7 +36,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 
-from ..fhir.fetch import normalise_origin
 from . import questionnaire
 from .dev_ehr_store import FhirStore, StoreError, outcome, sample_resources
 from .oauth import CALLBACK_PATH, LAUNCH_PATH
@@ -71,6 +70,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def same_app(url: str, registered: str) -> bool:
+    """Whether `url` is on the registered app's origin and under its path. The loopback names
+    of one port (localhost, 127.0.0.1, [::1]) are one origin: a tester may open the console
+    at either, and the app's launch URL and redirect URI follow the address it was opened at."""
+    mine, theirs = urlsplit(url), urlsplit(registered)
+    try:
+        ports = (mine.port, theirs.port)
+    except ValueError:
+        return False
+    hosts = (mine.hostname or "", theirs.hostname or "")
+    return (
+        mine.scheme == theirs.scheme
+        and ports[0] == ports[1]
+        and (hosts[0] == hosts[1] or all(is_loopback(host) for host in hosts))
+        and not mine.username
+        and mine.path.startswith(theirs.path.rstrip("/"))
+    )
+
+
 # --- the OAuth models authlib asks for --------------------------------------------------------
 
 
@@ -95,7 +113,12 @@ class Client(ClientMixin):  # type: ignore[misc]  # authlib is untyped
         return " ".join(s for s in (scope or "").split() if s in SCOPES_SUPPORTED)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri == self.redirect_uri
+        parts, ours = urlsplit(redirect_uri), urlsplit(self.redirect_uri)
+        return same_app(redirect_uri, self.redirect_uri) and (
+            parts.path,
+            parts.query,
+            parts.fragment,
+        ) == (ours.path, "", "")
 
     def check_client_secret(self, client_secret: str) -> bool:
         return False
@@ -338,7 +361,7 @@ def create_dev_ehr(
         url = request.args.get("url", ehr.client.app_base.rstrip("/") + LAUNCH_PATH)
         if store.read("Patient", patient) is None:
             return _problem(404, "not-found", "no such patient in the dev EHR")
-        if normalise_origin(url) != normalise_origin(ehr.client.app_base):
+        if not same_app(url, ehr.client.app_base):
             return _problem(400, "invalid", "the launch URL is not the registered app's")
         launch_id = secrets.token_urlsafe(16)
         ehr.launches[launch_id] = Launch(
