@@ -559,6 +559,52 @@ def test_a_partly_saved_write_lists_the_rest_and_a_retry_sends_only_those(
     assert len(written(smart_world, PATIENT)) == saved + 1
 
 
+def test_an_ehr_that_withholds_the_questionnaire_response_scope_still_gets_the_observations(
+    smart_world: SmartWorld, browser: httpx.Client
+) -> None:
+    """The issue's own scope list has no patient/QuestionnaireResponse.c: an EHR that grants
+    only that list would refuse a transaction holding the QuestionnaireResponse, and with it
+    every Observation. The app reads the granted scope and leaves the response out."""
+    smart_world.ehr.client.withheld = frozenset({"patient/QuestionnaireResponse.c"})
+    page = signed_in(smart_world, browser)
+
+    result = browser.post(f"{smart_world.url}/smart/form", data=every_answer(page, **WELLS_3))
+
+    assert result.status_code == 200, result.text
+    assert str(result.url).endswith("/smart/result")
+    assert "the questionnaire response was not saved" in result.text
+    assert "DVT likely (Wells 3)" in result.text
+    observations = written(smart_world, PATIENT)
+    assert len(observations) == statements_for(page)
+    assert all("derivedFrom" not in observation for observation in observations)
+    assert not [
+        kind for kind, _ in smart_world.ehr.store.resources if kind == "QuestionnaireResponse"
+    ]
+
+
+def test_the_dev_ehr_refuses_a_write_the_token_does_not_grant(smart_world: SmartWorld) -> None:
+    token = smart_world.ehr.issue_token(PATIENT, scope="launch patient/Observation.rs")
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+    }
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": observation, "request": {"method": "POST", "url": "Observation"}}],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+
+    single = httpx.post(f"{smart_world.fhir_base}/Observation", json=observation, headers=headers)
+    whole = httpx.post(smart_world.fhir_base, json=bundle, headers=headers)
+
+    assert single.status_code == whole.status_code == 403
+    assert "patient/Observation.c" in whole.json()["issue"][0]["diagnostics"]
+    assert written(smart_world, PATIENT) == []
+
+
 def test_app_pages_need_no_cds_hooks_jwt_in_required_mode(tmp_path: Path) -> None:
     from test_auth_http import make_app
 

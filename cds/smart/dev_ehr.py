@@ -38,7 +38,7 @@ from flask.typing import ResponseReturnValue
 
 from . import questionnaire
 from .dev_ehr_store import FhirStore, StoreError, outcome, sample_resources
-from .oauth import CALLBACK_PATH, LAUNCH_PATH
+from .oauth import CALLBACK_PATH, LAUNCH_PATH, may_create
 
 log = logging.getLogger("cds.smart.dev_ehr")
 
@@ -98,6 +98,7 @@ class Client(ClientMixin):  # type: ignore[misc]  # authlib is untyped
 
     client_id: str
     app_base: str
+    withheld: frozenset[str] = frozenset()  # tests: scopes this EHR never grants
 
     @property
     def redirect_uri(self) -> str:
@@ -110,7 +111,8 @@ class Client(ClientMixin):  # type: ignore[misc]  # authlib is untyped
         return self.redirect_uri
 
     def get_allowed_scope(self, scope: str) -> str:
-        return " ".join(s for s in (scope or "").split() if s in SCOPES_SUPPORTED)
+        granted = (s for s in (scope or "").split() if s in SCOPES_SUPPORTED)
+        return " ".join(s for s in granted if s not in self.withheld)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         parts, ours = urlsplit(redirect_uri), urlsplit(self.redirect_uri)
@@ -474,6 +476,9 @@ def create_dev_ehr(
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("resourceType") != resource_type:
             return _problem(400, "invalid", f"POST {resource_type} takes a {resource_type}")
+        refused = _not_granted(granted, [resource_type])
+        if refused is not None:
+            return refused
         try:
             stored = store.create(body, granted.patient)
         except StoreError as error:
@@ -489,6 +494,15 @@ def create_dev_ehr(
         if isinstance(granted, Response):
             return granted
         body = request.get_json(silent=True)
+        entries = body.get("entry") if isinstance(body, dict) else None
+        kinds = [
+            str(entry["resource"].get("resourceType"))
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+        ]
+        refused = _not_granted(granted, kinds)  # as a strict EHR: the whole transaction
+        if refused is not None:
+            return refused
         try:
             answer = store.transaction(body if isinstance(body, dict) else {}, granted.patient)
         except StoreError as error:
@@ -527,6 +541,14 @@ def _bearer(ehr: DevEhr) -> Token | Response:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     return found
+
+
+def _not_granted(token: Token, kinds: list[str]) -> Response | None:
+    """A 403 when the token's scope does not let it create one of `kinds`."""
+    for kind in dict.fromkeys(kinds):
+        if not may_create(token.scope, kind):
+            return _problem(403, "forbidden", f"the token does not grant patient/{kind}.c")
+    return None
 
 
 def _visible(resource: Mapping[str, Any], patient: str) -> bool:
