@@ -256,8 +256,8 @@ class LinkSchema(_Open):
     appContext = fields.String(
         metadata={
             "description": "smart links only: a JSON string {hookInstance, ruleId, findings: "
-            "[finding ids to complete], evaluationTime (only when the request set one)}, passed "
-            "back to the app in the token response"
+            "[finding ids to complete], evaluationTime (only when the request set one), language "
+            "(the card's: the app's pages speak it)}, passed back to the app in the token response"
         }
     )
 

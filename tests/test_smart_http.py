@@ -559,6 +559,52 @@ def test_a_partly_saved_write_lists_the_rest_and_a_retry_sends_only_those(
     assert len(written(smart_world, PATIENT)) == saved + 1
 
 
+def test_an_ehr_that_withholds_the_questionnaire_response_scope_still_gets_the_observations(
+    smart_world: SmartWorld, browser: httpx.Client
+) -> None:
+    """The issue's own scope list has no patient/QuestionnaireResponse.c: an EHR that grants
+    only that list would refuse a transaction holding the QuestionnaireResponse, and with it
+    every Observation. The app reads the granted scope and leaves the response out."""
+    smart_world.ehr.client.withheld = frozenset({"patient/QuestionnaireResponse.c"})
+    page = signed_in(smart_world, browser)
+
+    result = browser.post(f"{smart_world.url}/smart/form", data=every_answer(page, **WELLS_3))
+
+    assert result.status_code == 200, result.text
+    assert str(result.url).endswith("/smart/result")
+    assert "the questionnaire response was not saved" in result.text
+    assert "DVT likely (Wells 3)" in result.text
+    observations = written(smart_world, PATIENT)
+    assert len(observations) == statements_for(page)
+    assert all("derivedFrom" not in observation for observation in observations)
+    assert not [
+        kind for kind, _ in smart_world.ehr.store.resources if kind == "QuestionnaireResponse"
+    ]
+
+
+def test_the_dev_ehr_refuses_a_write_the_token_does_not_grant(smart_world: SmartWorld) -> None:
+    token = smart_world.ehr.issue_token(PATIENT, scope="launch patient/Observation.rs")
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+    }
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": observation, "request": {"method": "POST", "url": "Observation"}}],
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+
+    single = httpx.post(f"{smart_world.fhir_base}/Observation", json=observation, headers=headers)
+    whole = httpx.post(smart_world.fhir_base, json=bundle, headers=headers)
+
+    assert single.status_code == whole.status_code == 403
+    assert "patient/Observation.c" in whole.json()["issue"][0]["diagnostics"]
+    assert written(smart_world, PATIENT) == []
+
+
 def test_app_pages_need_no_cds_hooks_jwt_in_required_mode(tmp_path: Path) -> None:
     from test_auth_http import make_app
 
@@ -620,6 +666,31 @@ def test_the_dev_ehr_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]
 
     assert main(["dev-ehr", "--host", "0.0.0.0", "--port", "0"]) == 2
     assert "loopback only" in capsys.readouterr().err
+
+
+def test_the_dev_ehr_takes_localhost_and_127_0_0_1_for_the_same_app(
+    smart_world: SmartWorld, browser: httpx.Client
+) -> None:
+    """A tester who opens the console at http://localhost:<port>/ (the README's curl lines use
+    localhost) goes through the whole flow: loopback names of one port are one app."""
+    app = smart_world.url.replace("127.0.0.1", "localhost")
+    body = load_json(SAMPLES / DVT_SAMPLE)
+    card = httpx.post(f"{app}/cds-services/calf-pain-triage", json=body, timeout=20).json()
+    link = smart_link(card["cards"][0])
+
+    response = browser.get(
+        f"{smart_world.ehr_url}/launch",
+        params={"patient": PATIENT, "url": link["url"], "appContext": link["appContext"]},
+    )
+
+    assert link["url"] == f"{app}/smart/launch"
+    assert response.status_code == 200, response.text
+    assert str(response.url) == f"{app}/smart/form"
+    elsewhere = smart_world.url.rsplit(":", 1)[0] + ":9/smart/launch"  # another port: not ours
+    refused = browser.get(
+        f"{smart_world.ehr_url}/launch", params={"patient": PATIENT, "url": elsewhere}
+    )
+    assert refused.status_code == 400
 
 
 def test_the_docker_image_never_starts_the_dev_ehr() -> None:

@@ -120,3 +120,23 @@ def test_a_card_that_lists_only_lab_values_gets_no_link(
     assert own["notRecorded"]  # the card lists lab values
     assert "missingItems" not in own
     assert smart_links(card) == []
+
+
+def test_the_api_documents_every_key_an_app_context_carries(
+    cards: list[tuple[str, dict[str, Any]]], client: Any
+) -> None:
+    """Discovery and the OpenAPI document describe the link (issue 20, item 1): each key the
+    service puts in a smart link's appContext is named in both."""
+    keys = {
+        key
+        for _, card in cards
+        for link in smart_links(card)
+        for key in json.loads(link["appContext"])
+    }
+    described = client.get("/openapi.json").get_json()["components"]["schemas"]["Link"]
+    documented = described["properties"]["appContext"]["description"]
+    discovery = client.get("/cds-services").get_json()
+
+    assert keys == {"hookInstance", "ruleId", "findings", "evaluationTime", "language"}
+    assert [key for key in sorted(keys) if key not in documented] == []
+    assert all("extension" not in service for service in discovery["services"])  # app off here

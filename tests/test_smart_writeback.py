@@ -13,6 +13,7 @@ from cds.core.model import TAG_NOT_DEEP_VEIN, Code, Finding, Side
 from cds.fhir.resources import problems
 from cds.smart.answers import InvalidAnswers, Statement, parse, statements
 from cds.smart.checklist import all_rows
+from cds.smart.oauth import SCOPES, may_create
 from cds.smart.prefill import Choice, prefill
 from cds.smart.writeback import Author, transaction
 
@@ -252,3 +253,37 @@ def test_a_measured_record_pre_fills_its_finding() -> None:
     filled = prefill([row], [measured])
 
     assert filled.choice("F-CALF-SWELLING-3CM:left") is Choice.PRESENT
+
+
+@pytest.mark.parametrize(
+    ("granted", "expected"),
+    [
+        pytest.param(SCOPES, True, id="as-requested"),
+        pytest.param("", True, id="scope-omitted-means-as-requested"),
+        pytest.param("launch patient/Observation.rs patient/Observation.c", False, id="withheld"),
+        pytest.param("patient/QuestionnaireResponse.cu", True, id="v2-permissions"),
+        pytest.param("user/QuestionnaireResponse.c", True, id="user-context"),
+        pytest.param("patient/*.cruds", True, id="v2-wildcard"),
+        pytest.param("patient/QuestionnaireResponse.write", True, id="v1-write"),
+        pytest.param("patient/*.*", True, id="v1-wildcard"),
+        pytest.param("patient/QuestionnaireResponse.rs", False, id="read-only"),
+        pytest.param("patient/QuestionnaireResponse.read", False, id="v1-read"),
+        pytest.param("patient/Observation.c", False, id="another-type"),
+        pytest.param("patient/QuestionnaireResponse.c?status=completed", True, id="v2-granular"),
+    ],
+)
+def test_the_granted_scope_says_whether_a_resource_may_be_created(
+    granted: str, expected: bool
+) -> None:
+    assert may_create(granted, "QuestionnaireResponse") is expected
+
+
+def test_without_the_questionnaire_response_the_observations_derive_from_nothing() -> None:
+    statements_ = [Statement(ROWS["F-FEVER"], Side.UNKNOWN, False)]
+
+    written = transaction(statements_, AUTHOR, fhir_base=BASE, with_response=False)
+
+    (entry,) = written.bundle["entry"]
+    assert entry["resource"]["resourceType"] == "Observation"
+    assert "derivedFrom" not in entry["resource"]
+    assert problems(written.bundle) == []

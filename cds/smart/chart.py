@@ -127,6 +127,8 @@ def post_transaction(
     bundle: dict[str, Any],
     statements: tuple[Statement, ...],
     access_token: str,
+    *,
+    with_response: bool = True,
 ) -> WriteResult:
     """POST the transaction to `iss` and read the EHR's answer entry by entry.
 
@@ -164,7 +166,7 @@ def post_transaction(
         or body.get("resourceType") != "Bundle"
         or body.get("type") not in {"transaction-response", "batch-response"}
         or not isinstance(entries, list)
-        or len(entries) != len(statements) + 1
+        or len(entries) != len(statements) + int(with_response)
     ):
         log.warning("SMART write unconfirmed", extra={"origin": _origin(iss)})
         return _all_failed(statements, Why(N_("the EHR's answer does not confirm the write")))
@@ -177,7 +179,7 @@ def post_transaction(
             # An entry refused without a word: its HTTP status says why.
             why = why if why.text() else Why("", f"HTTP {status or '?'}")
             result.failed.append((statement, why))
-    result.response_saved = _entry_outcome(entries[-1])[0].startswith("2")
+    result.response_saved = with_response and _entry_outcome(entries[-1])[0].startswith("2")
     log.info(
         "SMART write",
         extra={

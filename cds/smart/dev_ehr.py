@@ -36,10 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 
-from ..fhir.fetch import normalise_origin
 from . import questionnaire
 from .dev_ehr_store import FhirStore, StoreError, outcome, sample_resources
-from .oauth import CALLBACK_PATH, LAUNCH_PATH
+from .oauth import CALLBACK_PATH, LAUNCH_PATH, may_create
 
 log = logging.getLogger("cds.smart.dev_ehr")
 
@@ -71,6 +70,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def same_app(url: str, registered: str) -> bool:
+    """Whether `url` is on the registered app's origin and under its path. The loopback names
+    of one port (localhost, 127.0.0.1, [::1]) are one origin: a tester may open the console
+    at either, and the app's launch URL and redirect URI follow the address it was opened at."""
+    mine, theirs = urlsplit(url), urlsplit(registered)
+    try:
+        ports = (mine.port, theirs.port)
+    except ValueError:
+        return False
+    hosts = (mine.hostname or "", theirs.hostname or "")
+    return (
+        mine.scheme == theirs.scheme
+        and ports[0] == ports[1]
+        and (hosts[0] == hosts[1] or all(is_loopback(host) for host in hosts))
+        and not mine.username
+        and mine.path.startswith(theirs.path.rstrip("/"))
+    )
+
+
 # --- the OAuth models authlib asks for --------------------------------------------------------
 
 
@@ -80,6 +98,7 @@ class Client(ClientMixin):  # type: ignore[misc]  # authlib is untyped
 
     client_id: str
     app_base: str
+    withheld: frozenset[str] = frozenset()  # tests: scopes this EHR never grants
 
     @property
     def redirect_uri(self) -> str:
@@ -92,10 +111,16 @@ class Client(ClientMixin):  # type: ignore[misc]  # authlib is untyped
         return self.redirect_uri
 
     def get_allowed_scope(self, scope: str) -> str:
-        return " ".join(s for s in (scope or "").split() if s in SCOPES_SUPPORTED)
+        granted = (s for s in (scope or "").split() if s in SCOPES_SUPPORTED)
+        return " ".join(s for s in granted if s not in self.withheld)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri == self.redirect_uri
+        parts, ours = urlsplit(redirect_uri), urlsplit(self.redirect_uri)
+        return same_app(redirect_uri, self.redirect_uri) and (
+            parts.path,
+            parts.query,
+            parts.fragment,
+        ) == (ours.path, "", "")
 
     def check_client_secret(self, client_secret: str) -> bool:
         return False
@@ -338,7 +363,7 @@ def create_dev_ehr(
         url = request.args.get("url", ehr.client.app_base.rstrip("/") + LAUNCH_PATH)
         if store.read("Patient", patient) is None:
             return _problem(404, "not-found", "no such patient in the dev EHR")
-        if normalise_origin(url) != normalise_origin(ehr.client.app_base):
+        if not same_app(url, ehr.client.app_base):
             return _problem(400, "invalid", "the launch URL is not the registered app's")
         launch_id = secrets.token_urlsafe(16)
         ehr.launches[launch_id] = Launch(
@@ -451,6 +476,9 @@ def create_dev_ehr(
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("resourceType") != resource_type:
             return _problem(400, "invalid", f"POST {resource_type} takes a {resource_type}")
+        refused = _not_granted(granted, [resource_type])
+        if refused is not None:
+            return refused
         try:
             stored = store.create(body, granted.patient)
         except StoreError as error:
@@ -466,6 +494,15 @@ def create_dev_ehr(
         if isinstance(granted, Response):
             return granted
         body = request.get_json(silent=True)
+        entries = body.get("entry") if isinstance(body, dict) else None
+        kinds = [
+            str(entry["resource"].get("resourceType"))
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+        ]
+        refused = _not_granted(granted, kinds)  # as a strict EHR: the whole transaction
+        if refused is not None:
+            return refused
         try:
             answer = store.transaction(body if isinstance(body, dict) else {}, granted.patient)
         except StoreError as error:
@@ -504,6 +541,14 @@ def _bearer(ehr: DevEhr) -> Token | Response:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     return found
+
+
+def _not_granted(token: Token, kinds: list[str]) -> Response | None:
+    """A 403 when the token's scope does not let it create one of `kinds`."""
+    for kind in dict.fromkeys(kinds):
+        if not may_create(token.scope, kind):
+            return _problem(403, "forbidden", f"the token does not grant patient/{kind}.c")
+    return None
 
 
 def _visible(resource: Mapping[str, Any], patient: str) -> bool:

@@ -46,7 +46,8 @@ log = logging.getLogger("cds.smart")
 # plus creating the QuestionnaireResponse it writes beside them, and reading Conditions, which
 # the hook reads too: without them the form would show a cancer or an earlier DVT on the problem
 # list as not recorded, and an "absent" answered there would cancel it (§2: a later absence
-# wins). An EHR that refuses Conditions still gets a working form, with a warning.
+# wins). An EHR that refuses Conditions still gets a working form, with a warning; one that
+# withholds QuestionnaireResponse.c gets the Observations alone (`may_create`).
 SCOPES = (
     "launch openid fhirUser patient/Patient.r patient/Observation.rs patient/Observation.c "
     "patient/QuestionnaireResponse.c patient/Condition.rs"
@@ -85,6 +86,25 @@ def app_url(settings: Settings, host_url: str, path: str) -> str:
 def launch_url(settings: Settings, host_url: str) -> str | None:
     """The launch URL a card's smart link carries, or None while the app is off."""
     return app_url(settings, host_url, LAUNCH_PATH) if settings.smart_client_id else None
+
+
+def may_create(granted: str, resource_type: str) -> bool:
+    """Whether a granted scope string lets the app create `resource_type`: a SMART v2
+    `patient/` or `user/` scope for the type (or `*`) whose permissions include `c` (with or
+    without a `?` query), or a v1 `.write` / `.*` one. An empty string is the scope asked for
+    (RFC 6749 5.1: the token response may leave out a scope granted as requested)."""
+    if not granted.strip():
+        return True
+    for scope in granted.split():
+        context, _, rest = scope.partition("/")
+        kind, _, permissions = rest.partition("?")[0].partition(".")
+        if context not in {"patient", "user"} or kind not in {resource_type, "*"}:
+            continue
+        if permissions in {"write", "*"} or (
+            permissions and set(permissions) <= set("cruds") and "c" in permissions
+        ):
+            return True
+    return False
 
 
 def checked_iss(iss: str | None, settings: Settings) -> str:

@@ -51,6 +51,7 @@ class SmartSession(msgspec.Struct, kw_only=True):
     access_token: str | None = None
     patient: str | None = None  # the launch's patient id
     fhir_user: str | None = None  # "Practitioner/123": the performer of what is written
+    scope: str = ""  # as granted ("": as asked, RFC 6749 5.1)
     app_context: dict[str, Any] | None = None
     # The form as last shown, kept so a failed write re-renders it without the EHR:
     shown: list[str] = msgspec.field(default_factory=list)  # its row keys

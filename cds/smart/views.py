@@ -154,6 +154,7 @@ def callback() -> ResponseReturnValue:
     granted = oauth.grant(token, iss=session.iss, config=config, client_id=settings.smart_client_id)
     session.access_token, session.patient = granted.access_token, granted.patient
     session.fhir_user, session.app_context = granted.fhir_user, granted.app_context
+    session.scope = granted.scope
     session = smart.sessions.renew(session)
     log.info(
         "SMART launch authorised",
@@ -215,8 +216,21 @@ def submit() -> ResponseReturnValue:
         )
         return _render_form(session, shown, kept, note=note)
     author = writeback.Author(f"Patient/{patient}", session.fhir_user, _now(session))
-    transaction = writeback.transaction(todo, author, fhir_base=settings.fhir_base)
-    result = ehr.post_transaction(session.iss, transaction.bundle, transaction.statements, token)
+    # An EHR may grant less than asked: without patient/QuestionnaireResponse.c (not in the
+    # issue's scope list) the response stays out, so the Observations are not refused with it.
+    transaction = writeback.transaction(
+        todo,
+        author,
+        fhir_base=settings.fhir_base,
+        with_response=oauth.may_create(session.scope, "QuestionnaireResponse"),
+    )
+    result = ehr.post_transaction(
+        session.iss,
+        transaction.bundle,
+        transaction.statements,
+        token,
+        with_response=transaction.with_response,
+    )
     for statement, _location in result.saved:
         for name in statement.fields:
             session.recorded[name] = "present" if statement.present else "absent"

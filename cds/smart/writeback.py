@@ -62,7 +62,8 @@ class Author:
 @dataclass(frozen=True)
 class Transaction:
     bundle: dict[str, Any]
-    statements: tuple[Statement, ...]  # entry i (i < len) is statement i; the last is the QR
+    statements: tuple[Statement, ...]  # entry i (i < len) is statement i; then the QR, if any
+    with_response: bool = True
 
 
 def _body_site(statement: Statement) -> CodeableConcept | None:
@@ -83,7 +84,7 @@ def observation(
     author: Author,
     *,
     fhir_base: str,
-    derived_from: str,
+    derived_from: str | None,
     t: Translator = ENGLISH,
 ) -> Observation:
     row = statement.row
@@ -100,7 +101,7 @@ def observation(
         performer=[Reference(reference=author.performer)] if author.performer else None,
         valueBoolean=statement.present,
         bodySite=_body_site(statement),
-        derivedFrom=[Reference(reference=derived_from)],
+        derivedFrom=[Reference(reference=derived_from)] if derived_from else None,
     )
 
 
@@ -160,16 +161,23 @@ def _entry(full_url: str, resource: Observation | QuestionnaireResponse) -> Bund
 
 
 def transaction(
-    statements: Sequence[Statement], author: Author, *, fhir_base: str, t: Translator = ENGLISH
+    statements: Sequence[Statement],
+    author: Author,
+    *,
+    fhir_base: str,
+    t: Translator = ENGLISH,
+    with_response: bool = True,
 ) -> Transaction:
     """The transaction Bundle for the statements; every resource in it validated (R4B).
+    Without `with_response` (the EHR did not grant creating QuestionnaireResponses) the
+    Observations go alone, deriving from nothing.
 
     Raises ValueError naming the resource and element when one is invalid (a bug: the app
     built it), before anything is sent.
     """
     if not statements:
         raise ValueError("nothing to write")
-    response_url = f"urn:uuid:{uuid.uuid4()}"
+    response_url = f"urn:uuid:{uuid.uuid4()}" if with_response else None
     entries = [
         _entry(
             f"urn:uuid:{uuid.uuid4()}",
@@ -177,11 +185,11 @@ def transaction(
         )
         for s in statements
     ]
-    entries.append(
-        _entry(response_url, questionnaire_response(statements, author, fhir_base=fhir_base, t=t))
-    )
+    if response_url is not None:
+        response = questionnaire_response(statements, author, fhir_base=fhir_base, t=t)
+        entries.append(_entry(response_url, response))
     bundle = Bundle(type="transaction", entry=entries).model_dump(mode="json", exclude_none=True)
     for entry in bundle["entry"]:
         validate_resource(entry["resource"])
     validate_resource(bundle)
-    return Transaction(bundle, tuple(statements))
+    return Transaction(bundle, tuple(statements), with_response)
