@@ -62,6 +62,7 @@ def extension(ext: CardExtension) -> dict[str, Any]:
         caveats=list(ext.caveats),
         safetyNet=list(ext.safety_net),
         transfer=ext.transfer,
+        referralLine=ext.referral_line,
         missingItems=list(ext.missing_items),
         unreadable=ext.unreadable or None,
         unsatisfiedPrefetch=list(ext.unsatisfied_prefetch),

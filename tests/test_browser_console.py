@@ -278,6 +278,7 @@ def test_dvt_card_shows_each_element_once_in_sidebar_order_and_fits_900px(
         "Pitting oedema of the symptomatic leg",
         "Seek help at once",
         "D-dimer: none in the last 72 h.",
+        "phlebologist or hospital DVT clinic today",  # by Accept, not also in the steps
     ):
         assert visible.count(once) == 1, once
     assert INTERNAL_IDS.findall(visible) == []
@@ -314,6 +315,41 @@ def test_ids_and_references_wait_behind_disclosures(page: Watched, live_server: 
     assert "dvt-pathway" in facts
     # The markdown detail, as an EHR without the extension shows it, for comparison.
     assert "Why" in tester.locator("[data-testid=card-detail]").inner_text()
+
+
+@pytest.mark.parametrize(
+    ("sample", "testid", "line"),
+    [
+        pytest.param(
+            "old-data-outside-window.json",
+            "also-noted",
+            "Lower leg swelling, left, 2026-11-05, outside its time window",
+            id="also-noted",
+        ),
+        pytest.param(
+            "undated-swelling-counts-as-current.json",
+            "caveats",
+            "Undated: Lower leg swelling counted as current.",
+            id="caveats",
+        ),
+    ],
+)
+def test_records_cited_in_also_noted_and_caveats_wait_behind_disclosures(
+    page: Watched, live_server: LiveServer, sample: str, testid: str, line: str
+) -> None:
+    console = open_console(page, live_server)
+    paste(console, (SAMPLES / sample).read_text(encoding="utf-8"))
+    send_and_wait(console)
+    section = console.locator(f"[data-testid={testid}]").first
+
+    assert line in section.inner_text()
+    assert INTERNAL_IDS.findall(console.locator("[data-testid=cards]").inner_text()) == []
+    section.locator("summary").first.click()
+    assert (
+        section.locator("[data-testid=record-reference]")
+        .first.inner_text()
+        .startswith("Observation/calf-")
+    )
 
 
 # --- feedback: only what was chosen --------------------------------------------------------

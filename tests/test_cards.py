@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from finding_factory import L, R, U, extraction, f
 
+from cds import wire
 from cds.core import wording
 from cds.core.card_request import CardRequest, time_ordered_uuids
 from cds.core.card_text import SUMMARY_LIMIT, value_text
@@ -126,6 +127,11 @@ def test_the_referral_line_and_the_suggestion_follow_the_route() -> None:
         "- Referral: phlebologist or hospital DVT clinic today, ultrasound within 4 h."
         in card.detail
     )
+    # The step the suggestion drafts, named so a sidebar can show it once, by its button.
+    referral = "Referral: phlebologist or hospital DVT clinic today, ultrasound within 4 h."
+    assert card.extension.referral_line == referral
+    assert card.extension.next_steps[-1] == referral
+    assert wire.extension(card.extension)["referralLine"] == referral
 
 
 def test_without_a_patient_id_the_subject_comes_from_the_evidence() -> None:
@@ -143,6 +149,7 @@ def test_with_no_subject_at_all_no_referral_is_drafted_and_the_card_says_so() ->
 
     assert card.suggestions == ()
     assert "No patient reference was available: no referral was drafted." in card.detail
+    assert card.extension.referral_line is None  # nothing drafted: the step stays a step
 
 
 def test_a_rule_without_a_route_has_no_suggestion_and_no_referral_line() -> None:
@@ -158,6 +165,7 @@ def test_a_rule_without_a_route_has_no_suggestion_and_no_referral_line() -> None
 
     assert card.suggestions == ()
     assert "Referral:" not in card.detail
+    assert card.extension.referral_line is None
     assert card.summary.startswith("Calf pain with heart rate 108/min")
 
 

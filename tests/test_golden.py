@@ -434,6 +434,13 @@ def test_the_samples_readme_states_each_samples_expected_cards() -> None:
         assert row.rstrip().endswith(f"| {golden.cards} |"), name
 
 
+def test_the_samples_readme_says_how_the_samples_stay_true() -> None:
+    readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    assert '`extension["example.calf-cds"].evaluationTime` = 2026-11-25T12:00:00Z' in readme
+    assert "clock 0, 30 and 400 days after that time" in readme
+    assert "clinical-rules.md" not in readme  # not in this repository: docs/rules.md is
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_sample_gives_its_documented_cards_at_any_clock(answers: dict[str, Any], name: str) -> None:
     assert [_observed(card) for card in answers[name]] == _expected(GOLDEN[name].cards)

@@ -171,8 +171,28 @@ def test_now_that_is_not_a_date_time_is_a_usage_error_naming_the_flag(
 
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "argument --now: --now: must be an ISO 8601 date-time with an offset" in err
+    assert "argument --now: must be an ISO 8601 date-time with an offset; got 'yesterday'" in err
+    assert "--now: --now" not in err
     assert "CDS_EVALUATION_TIME" not in err
+
+
+def test_a_service_for_another_hook_is_a_usage_error_naming_the_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        sample("dvt-unilateral-swelling-wells-likely"),
+        "--service",
+        "calf-pain-triage-encounter",
+    )
+
+    assert code == 2
+    assert out == ""
+    assert err.startswith(
+        "calf-cds evaluate: --service calf-pain-triage-encounter answers encounter-start; "
+        "the request is patient-view"
+    )
 
 
 def test_an_unknown_service_is_a_usage_error_listing_the_services(
@@ -231,6 +251,11 @@ def test_evaluate_ndjson_resources_as_one_bundle(
         pytest.param(None, "calf-cds: cannot read ", id="missing-file"),
         pytest.param(b'{"resourceType": "Patient"}', "expected a CDS Hooks request", id="patient"),
         pytest.param(b'{"hook": ', "400 invalid: malformed JSON", id="truncated-json"),
+        pytest.param(
+            b'{"resourceType": "Bundle", "type": "collection", "entry": "nope"}',
+            "calf-cds: entry: must be a list of Bundle entries\n",
+            id="entry-not-a-list",
+        ),
     ],
 )
 def test_evaluate_refuses_bad_input_with_exit_1_and_a_reason(

@@ -65,7 +65,7 @@ def test_an_evaluate_bundle_whose_entry_is_not_a_list_is_a_400_naming_entry(
             {
                 "severity": "error",
                 "code": "invalid",
-                "diagnostics": "entry: entry must be a list of Bundle entries",
+                "diagnostics": "entry: must be a list of Bundle entries",
             }
         ],
     }

@@ -2,7 +2,8 @@
 for a terminal (colour and wrapping; plain text when piped) or (`--json`) the CDS Hooks response.
 
 Exit codes: 0 cards printed; 1 the input could not be evaluated (unreadable, not JSON, refused
-with a 4xx); 2 usage (argparse: an unknown flag, a bad `--now` or `--service`).
+with a 4xx); 2 usage (an unknown flag, a bad `--now`, a `--service` that is unknown or answers
+another hook than the request's).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def instant(text: str) -> datetime:
     try:
         return request_extension.instant(text, "--now")
     except BadRequest as exc:
-        raise argparse.ArgumentTypeError(f"{exc.diagnostics}; got {text!r}") from exc
+        # argparse already says "argument --now: "
+        reason = exc.diagnostics.removeprefix("--now: ")
+        raise argparse.ArgumentTypeError(f"{reason}; got {text!r}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
                 DEFAULT_SERVICE_ID,
             )
             service = SERVICES[service_id]
+            if args.service and document.get("hook") != service.hook:
+                return _usage(
+                    f"--service {service.id} answers {service.hook}; the request is "
+                    f"{document.get('hook')} (leave --service out to follow the request's hook)"
+                )
             request = load_hook_request(document, expected_hook=service.hook)
             shown = Presentation(
                 translator=translator(args),
@@ -107,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
 def _refused(reason: str) -> int:
     print(f"calf-cds: {reason}", file=sys.stderr)
     return 1
+
+
+def _usage(reason: str) -> int:
+    print(f"calf-cds evaluate: {reason}", file=sys.stderr)
+    return 2
 
 
 def read_document(path: Path) -> bytes:

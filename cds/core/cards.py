@@ -152,8 +152,11 @@ class _CardBuilder:
                 )
             )
         elif route.creates_request:
-            lines.append(self.t.gettext(N_("Referral: {route}.")).format(route=self.route_text()))
+            lines.append(self.referral_step())
         return list(dict.fromkeys(lines))
+
+    def referral_step(self) -> str:
+        return self.t.gettext(N_("Referral: {route}.")).format(route=self.route_text())
 
     def why(self) -> tuple[list[str], list[Finding], int]:
         """The "Why" lines, the records they cite and how many records there were in all."""
@@ -456,6 +459,7 @@ class _CardBuilder:
                 )
             )
         base = self.assessment.policy.base
+        referral = self.referral_step()
         extension = CardExtension(
             rule_id=rule.id,
             tier=fired.tier.value,
@@ -486,6 +490,8 @@ class _CardBuilder:
             caveats=tuple(caveats),
             safety_net=tuple(net) if transfer is None else (),
             transfer=transfer,
+            # The step the suggestion drafts, so that a sidebar shows it once, by its button.
+            referral_line=referral if suggestion and referral in steps else None,
             missing_items=missing_ids,
             language=t.language,
             evaluated_at=self.assessment.evaluated_at.isoformat(),

@@ -267,7 +267,7 @@ class CardExtension:
     caveats: tuple[str, ...] = ()
     safety_net: tuple[str, ...] = ()
     transfer: str | None = None
-    referral_line: str | None = None
+    referral_line: str | None = None  # the next step the card's suggestion drafts
     missing_items: tuple[str, ...] = ()  # finding ids the red-flag check app can complete
     # The data-quality card's facts, for an EHR to act on without reading its text:
     unreadable: int = 0  # resources skipped as unreadable

@@ -122,7 +122,7 @@ def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
             [] if bundle.entry is el.UNSET else el.decoder(list[msgspec.Raw]).decode(bundle.entry)
         )
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BundleError("entry must be a list of Bundle entries") from exc
+        raise BundleError("must be a list of Bundle entries") from exc
     for index, entry_raw in enumerate(entries):
         locator = f"{where} entry {index}"
         try:

@@ -558,6 +558,31 @@
     return section(title, "wells", "wells", children);
   }
 
+  // "(Observation/id)" or "(urn:uuid:...)" inside a line of text: the record, not for the reader.
+  const RECORD_IN_TEXT = / \(([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}|urn:uuid:[0-9a-fA-F-]{36})\)/g;
+
+  /* Lines that may cite records (Also noted, caveats): each record behind its line's disclosure,
+     as in the evidence list; a line without one is plain text. */
+  function recordSection(title, className, testid, lines) {
+    const list = el("ul", { className: "evidence" });
+    for (const line of lines) {
+      const references = Array.from(line.matchAll(RECORD_IN_TEXT), (match) => match[1]);
+      if (!references.length) {
+        list.append(el("li", {}, [el("span", { className: "evidence-line", text: line })]));
+        continue;
+      }
+      const records = references.map((reference) =>
+        el("span", { className: "evidence-reference" }, tParts("evidence.record", { reference: el("code", { text: reference, testid: "record-reference" }) }))
+      );
+      list.append(
+        el("li", {}, [
+          el("details", { className: "evidence-source" }, [el("summary", { text: line.replace(RECORD_IN_TEXT, "") }), ...records]),
+        ])
+      );
+    }
+    return section(title, className, testid, [list]);
+  }
+
   function textSection(title, className, testid, lines, asList) {
     if (asList) {
       return section(title, className, testid, [
@@ -652,8 +677,11 @@
     const conflict = el("p", { className: "conflict", testid: "conflict", attrs: { hidden: "" } });
     article.append(conflict);
 
-    if (Array.isArray(own.nextSteps) && own.nextSteps.length) {
-      article.append(textSection(t("section.nextSteps"), "next-steps", "next-steps", own.nextSteps, true));
+    // The step a suggestion drafts is shown once: by its Accept button, not also in this list.
+    const drafted = Array.isArray(cardData.suggestions) && cardData.suggestions.length ? own.referralLine : null;
+    const steps = (Array.isArray(own.nextSteps) ? own.nextSteps : []).filter((step) => !drafted || step !== drafted);
+    if (steps.length) {
+      article.append(textSection(t("section.nextSteps"), "next-steps", "next-steps", steps, true));
     }
     if (own.transfer) article.append(textSection(t("section.transfer"), "transfer", "transfer", [own.transfer], false));
     if (Array.isArray(own.evidence) && own.evidence.length) article.append(evidenceSection(own));
@@ -667,11 +695,11 @@
       );
     }
     if (Array.isArray(own.alsoNoted) && own.alsoNoted.length) {
-      article.append(textSection(t("section.alsoNoted"), "also-noted", "also-noted", own.alsoNoted.map(unescapeMarkdown), true));
+      article.append(recordSection(t("section.alsoNoted"), "also-noted", "also-noted", own.alsoNoted.map(unescapeMarkdown)));
     }
     if (Array.isArray(own.caveats) && own.caveats.length) {
       const caveats = own.caveats.map((line) => unescapeMarkdown(String(line).replace(/^- /, "")));
-      article.append(textSection(t("section.caveats"), "caveats", "caveats", caveats, true));
+      article.append(recordSection(t("section.caveats"), "caveats", "caveats", caveats));
     }
     if (Array.isArray(own.safetyNet) && own.safetyNet.length) {
       article.append(textSection(t("section.safetyNet"), "safety-net", "safety-net", own.safetyNet, false));
