@@ -23,7 +23,7 @@ from cds.core.model import (
     TAG_SUPPORTING,
     Finding,
 )
-from cds.core.rules import Present, Unilateral
+from cds.core.rules import WELLS_FINDINGS, Present, Unilateral
 
 
 def ids(*records: Finding, age: int | None = 60) -> tuple[str, ...]:
@@ -409,6 +409,25 @@ def test_dvt_pathway_variant_is_the_first_that_matches(
     records: list[Finding], age: int, expected: str
 ) -> None:
     assert variant("R-DVT-PATHWAY", *DVT, *records, age=age) == expected
+
+
+def test_a_d_dimer_over_500_is_timed_against_the_leg_symptoms_not_against_itself() -> None:
+    # §5: negative only if dated no earlier than 24 h before the first record of the calf
+    # symptom or sign that triggered the pathway. 650 ng/mL FEU at 80 is below the age-adjusted
+    # cut-off and also a trigger itself; drawn 2.5 days before the leg was first recorded, it
+    # cannot exclude DVT, so R-DVT-UNLIKELY must not fire.
+    wells_absent = [f(item, present=False, days_ago=0.4) for item in WELLS_FINDINGS]
+    leg = [f("F-CALF-PAIN", side=L, days_ago=0.4), f("F-LEG-SWELLING", side=L, days_ago=0.4)]
+    d_dimer = f("F-D-DIMER", value=650, unit="ng/mL", analyte="d-dimer", basis="FEU", days_ago=2.5)
+
+    assessment = evaluate(extraction(*leg, *wells_absent, d_dimer, age=80))
+
+    assert "R-DVT-UNLIKELY" not in assessment.rule_ids
+    (result,) = assessment.d_dimers.results
+    assert result.reason == "taken before the leg symptoms"
+    assert variant("R-DVT-PATHWAY", *leg, *wells_absent, d_dimer, age=80) == (
+        "unlikely-ddimer-positive"
+    )
 
 
 def test_pe_variant_hypoxic_with_a_low_saturation() -> None:

@@ -26,6 +26,7 @@ from .model import (
 )
 from .policy import DEFAULT_POLICY, Policy
 from .rules import (
+    D_DIMER_FINDING,
     DVT_TRIGGER,
     EMERGENCY,
     EVALUATION_ORDER,
@@ -148,10 +149,13 @@ class _Run:
     @cached_property
     def d_dimers(self) -> scores.DDimers:
         trigger = holds(DVT_TRIGGER, self)
+        # §5: the D-dimer is timed against the first record of the calf symptom or sign that
+        # triggered the pathway; a raised D-dimer is itself a trigger, never its own start.
+        symptoms = tuple(r for r in trigger or () if r.finding_id != D_DIMER_FINDING)
         return scores.d_dimers(
             self.fs,
             age_years=self.patient.age_years,
-            symptoms_from=scores.first_dated(trigger, self.now) if trigger else None,
+            symptoms_from=scores.first_dated(symptoms, self.now) if trigger else None,
             over_flag=self.policy.ddimer_age_adjust_over_lab_flag,
         )
 
