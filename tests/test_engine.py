@@ -378,6 +378,37 @@ def test_pulses_absent_alone_are_no_ischaemia_sign_beside_pad() -> None:
     assert "R-ISCHAEMIA-SIGN" not in result
 
 
+@pytest.mark.parametrize(
+    ("records", "rule"),
+    [
+        pytest.param(
+            [f("F-CALF-PAIN", side=R), f("F-COLD-LIMB", side=R, tags={TAG_COLD})],
+            "R-ALI",
+            id="pulses-absent-on-the-other-side-of-a-painful-cold-limb",
+        ),
+        pytest.param([f("F-CLAUDICATION", side=L)], "R-PAD", id="pulses-absent-beside-pad"),
+    ],
+)
+def test_a_sign_no_fired_rule_cites_is_named_on_the_first_card(
+    records: list[Finding], rule: str
+) -> None:
+    # §1.7: each principle-7 sign is named on a card, even where §4 lets no rule fire on it
+    # (R-ISCHAEMIA-SIGN never beside R-ALI, nor for absent pulses alone beside R-PAD).
+    pulseless = f("F-PULSELESS", side=L)
+
+    fired = evaluate(extraction(*records, pulseless)).fired
+
+    assert [f.rule_id for f in fired] == [rule]
+    assert fired[0].signs_noted == (pulseless,)
+    assert pulseless not in fired[0].evidence
+
+
+def test_a_sign_a_card_already_cites_is_not_named_again() -> None:
+    fired = evaluate(extraction(f("F-CALF-PAIN", side=R), f("F-PULSELESS", side=R))).fired
+
+    assert [(f.rule_id, f.signs_noted) for f in fired] == [("R-ISCHAEMIA-SIGN", ())]
+
+
 # ----------------------------------------------------------------------------- variants (§7.4)
 def variant(rule: str, *records: Finding, age: int | None = 60) -> str:
     fired = evaluate(extraction(*records, age=age)).fired_rule(rule)

@@ -177,7 +177,11 @@ class _CardBuilder:
                     n=self.t.number(more, 0)
                 )
             )
-        return lines, shown, total
+        # Principle 7: a sign no card cites is named here, on the first card.
+        signs = self.fired.signs_noted[:EVIDENCE_CAP]
+        note = self.t.gettext(N_("also recorded: assess it too"))
+        lines += [f"- {record_line(r, self.t, lateral=True, note=note)}" for r in signs]
+        return lines, [*shown, *signs], total + len(signs)
 
     def score(self, missing: list[str], ddimer: list[str]) -> list[str]:
         t, wells = self.t, self.assessment.wells
