@@ -169,6 +169,41 @@ def test_a_rule_without_a_route_has_no_suggestion_and_no_referral_line() -> None
     assert card.summary.startswith("Calf pain with heart rate 108/min")
 
 
+@pytest.mark.parametrize(
+    ("group", "age", "own_step"),
+    [
+        pytest.param(f("F-PREGNANT"), 30, "compression duplex first", id="pregnant"),
+        pytest.param(None, 16, "Emergency paediatric assessment now", id="under-18"),
+        pytest.param(f("F-ANTICOAGULATED"), 70, "imaging without D-dimer", id="anticoagulated"),
+    ],
+)
+def test_a_pe_sign_in_a_principle_5_group_has_the_groups_steps_and_no_pe_wells(
+    group: Finding | None, age: int, own_step: str
+) -> None:
+    # §1.5: no PE Wells and no D-dimer step in these groups, on the PE cards too; §7.6
+    # R-PE-SIGN: "PE still suspected -> emergency assessment now with the group's
+    # R-PE-SUSPECTED steps".
+    hr = f(
+        "F-PE-SYMPTOM",
+        tags={TAG_HEART_RATE, TAG_MEASURED},
+        value=108,
+        unit="/min",
+        analyte="heart-rate",
+    )
+    records = [f("F-CALF-PAIN"), hr, *([group] if group else [])]
+
+    card = only(cards_for(*records, age=age), "R-PE-SIGN")
+
+    steps = card.detail.split("**Why**")[0]
+    assert "PE Wells:" not in steps
+    assert "D-dimer within 4 h" not in steps
+    assert "no PE Wells or D-dimer" in steps
+    assert own_step in steps
+    assert "Repeat vital signs now" in steps
+    assert "→ ambulance" in steps
+    assert card.extension.variant == "standard"
+
+
 def test_radiculopathy_suggestion_is_not_recommended() -> None:
     card = only(cards_for(f("F-RADICULAR")), "R-RADICULOPATHY")
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cds import create_app
 from cds.core import findings
-from cds.core.routes import LOCAL_REFERRAL_CODES
+from cds.core.routes import LOCAL_REFERRAL_CODES, PROFILES
 from cds.core.rules import RULE_SET_VERSION, RULES
 from cds.fhir import codesystems
 from cds.fhir.resources import problems
@@ -88,6 +89,26 @@ def test_referral_codes_include_the_new_local_referrals(
     assert referrals["mscc-coordinator"] == "MSCC coordinator / acute oncology"
     assert referrals["exercise-abi"] == "Exercise (treadmill) ankle-brachial index"
     assert referrals["toe-brachial-index"] == "Toe-brachial index"
+
+
+TERMINOLOGY = Path(__file__).resolve().parents[1] / "docs" / "terminology.md"
+
+
+def test_terminology_lists_every_route_code_and_the_new_local_codes_as_unverified() -> None:
+    # Issue 17.3: docs/terminology.md names every code a route drafts, in both profiles, and
+    # lists the new local referral codes with the unverified ones.
+    text = TERMINOLOGY.read_text(encoding="utf-8")
+    routes, unverified = text.split("## Routes and referral codes")[1].split("## Unverified")
+    drafted = {
+        code.code
+        for table in PROFILES.values()
+        for route in table.values()
+        for code in (route.code, route.performer, route.category if route.code else None)
+        if code is not None
+    }
+
+    assert sorted(c for c in drafted if f"`{c}`" not in routes) == []
+    assert sorted(c for c in NEW_REFERRALS_2026_2 if f"`{c}`" not in unverified) == []
 
 
 def test_code_system_urls_follow_the_configured_base() -> None:

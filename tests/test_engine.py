@@ -23,7 +23,7 @@ from cds.core.model import (
     TAG_SUPPORTING,
     Finding,
 )
-from cds.core.rules import Present, Unilateral
+from cds.core.rules import WELLS_FINDINGS, Present, Unilateral
 
 
 def ids(*records: Finding, age: int | None = 60) -> tuple[str, ...]:
@@ -378,6 +378,37 @@ def test_pulses_absent_alone_are_no_ischaemia_sign_beside_pad() -> None:
     assert "R-ISCHAEMIA-SIGN" not in result
 
 
+@pytest.mark.parametrize(
+    ("records", "rule"),
+    [
+        pytest.param(
+            [f("F-CALF-PAIN", side=R), f("F-COLD-LIMB", side=R, tags={TAG_COLD})],
+            "R-ALI",
+            id="pulses-absent-on-the-other-side-of-a-painful-cold-limb",
+        ),
+        pytest.param([f("F-CLAUDICATION", side=L)], "R-PAD", id="pulses-absent-beside-pad"),
+    ],
+)
+def test_a_sign_no_fired_rule_cites_is_named_on_the_first_card(
+    records: list[Finding], rule: str
+) -> None:
+    # §1.7: each principle-7 sign is named on a card, even where §4 lets no rule fire on it
+    # (R-ISCHAEMIA-SIGN never beside R-ALI, nor for absent pulses alone beside R-PAD).
+    pulseless = f("F-PULSELESS", side=L)
+
+    fired = evaluate(extraction(*records, pulseless)).fired
+
+    assert [f.rule_id for f in fired] == [rule]
+    assert fired[0].signs_noted == (pulseless,)
+    assert pulseless not in fired[0].evidence
+
+
+def test_a_sign_a_card_already_cites_is_not_named_again() -> None:
+    fired = evaluate(extraction(f("F-CALF-PAIN", side=R), f("F-PULSELESS", side=R))).fired
+
+    assert [(f.rule_id, f.signs_noted) for f in fired] == [("R-ISCHAEMIA-SIGN", ())]
+
+
 # ----------------------------------------------------------------------------- variants (§7.4)
 def variant(rule: str, *records: Finding, age: int | None = 60) -> str:
     fired = evaluate(extraction(*records, age=age)).fired_rule(rule)
@@ -409,6 +440,25 @@ def test_dvt_pathway_variant_is_the_first_that_matches(
     records: list[Finding], age: int, expected: str
 ) -> None:
     assert variant("R-DVT-PATHWAY", *DVT, *records, age=age) == expected
+
+
+def test_a_d_dimer_over_500_is_timed_against_the_leg_symptoms_not_against_itself() -> None:
+    # §5: negative only if dated no earlier than 24 h before the first record of the calf
+    # symptom or sign that triggered the pathway. 650 ng/mL FEU at 80 is below the age-adjusted
+    # cut-off and also a trigger itself; drawn 2.5 days before the leg was first recorded, it
+    # cannot exclude DVT, so R-DVT-UNLIKELY must not fire.
+    wells_absent = [f(item, present=False, days_ago=0.4) for item in WELLS_FINDINGS]
+    leg = [f("F-CALF-PAIN", side=L, days_ago=0.4), f("F-LEG-SWELLING", side=L, days_ago=0.4)]
+    d_dimer = f("F-D-DIMER", value=650, unit="ng/mL", analyte="d-dimer", basis="FEU", days_ago=2.5)
+
+    assessment = evaluate(extraction(*leg, *wells_absent, d_dimer, age=80))
+
+    assert "R-DVT-UNLIKELY" not in assessment.rule_ids
+    (result,) = assessment.d_dimers.results
+    assert result.reason == "taken before the leg symptoms"
+    assert variant("R-DVT-PATHWAY", *leg, *wells_absent, d_dimer, age=80) == (
+        "unlikely-ddimer-positive"
+    )
 
 
 def test_pe_variant_hypoxic_with_a_low_saturation() -> None:

@@ -323,6 +323,34 @@ def test_issued_cards_are_recorded_and_their_feedback_matched(
     assert row.accepted == 1
 
 
+@pytest.mark.parametrize(
+    ("sample", "key"),
+    [
+        pytest.param("cauda-equina-with-sciatica-and-weakness", "coveredBy", id="covered"),
+        pytest.param("svt-and-varicose-veins-one-referral", "mergedInto", id="merged"),
+    ],
+)
+def test_a_covered_or_merged_card_has_nothing_to_accept_and_its_override_counts(
+    store_app: Flask, store_client: Any, sample: str, key: str
+) -> None:
+    # Issue 17.6 (clinical-rules §8.1, §8.2): the card keeps no suggestion of its own, and
+    # the clinician's override of it is stored and counted in the rules report.
+    body = json.loads((SAMPLES / f"{sample}.json").read_text("utf-8"))
+    cards = store_client.post(f"/cds-services/{SERVICE}", json=body).get_json()["cards"]
+    planned = [c for c in cards if key in c["extension"]["example.calf-cds"]]
+    assert planned
+    assert all("suggestions" not in card for card in planned)
+
+    response = store_client.post(
+        FEEDBACK_URL, json={"feedback": [overridden_item(card["uuid"]) for card in planned]}
+    )
+
+    assert response.get_json() == {"stored": len(planned), "duplicates": 0, "unmatched": 0}
+    report = {row.rule_id: row for row in store_of(store_app).rule_report()}
+    for card in planned:
+        assert report[card["extension"]["example.calf-cds"]["ruleId"]].overridden == 1
+
+
 @pytest.mark.postgres
 def test_cards_are_still_answered_quickly_while_the_database_is_down() -> None:
     app = make_app_without_migrating(dead_postgres_url())

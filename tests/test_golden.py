@@ -268,7 +268,9 @@ GOLDEN: dict[str, Golden] = {
     ),
     "phlegmasia-near-miss-cyanosis-other-side": Golden("R-DVT-PATHWAY incomplete"),
     "ali-near-miss-cold-and-pulseless-on-opposite-sides": Golden(
-        "R-ALI painful-cold", text={"R-ALI": (r"Cold, painful leg \(right\)",)}
+        "R-ALI painful-cold",
+        # §1.7: the absent left foot pulses are named on a card too (no rule cites them).
+        text={"R-ALI": (r"Cold, painful leg \(right\)", r"Absent foot pulses, left")},
     ),
     "laterality-bilateral-oedema-no-dvt": Golden("R-NO-RED-FLAG-DATA clear"),
     "laterality-side-unknown-swelling-dvt": Golden(

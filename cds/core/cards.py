@@ -109,9 +109,18 @@ class _CardBuilder:
         route = route_for(self.fired.route, self.assessment.policy.route_profile)
         return self.t.gettext(route.card_text(self.planned.priority or self.fired.priority))
 
+    def step_templates(self) -> tuple[str, ...]:
+        """The variant's §7.6 steps; a principle-5 group's own where §7.6 gives them for a
+        one-template rule (R-PE-SIGN)."""
+        for group in self.assessment.groups:
+            steps = wording.GROUP_NEXT_STEPS.get((self.rule.id, group))
+            if steps:
+                return steps
+        return wording.NEXT_STEPS[self.key]
+
     def steps(self) -> list[str]:
         slots = self.slots
-        lines = [slots.fill(self.t.gettext(step)) for step in wording.NEXT_STEPS[self.key]]
+        lines = [slots.fill(self.t.gettext(step)) for step in self.step_templates()]
         route = route_for(self.fired.route, self.assessment.policy.route_profile)
         planned = self.planned
         if planned.covered_by is not None and planned.cover is not None:
@@ -171,7 +180,11 @@ class _CardBuilder:
                     n=self.t.number(more, 0)
                 )
             )
-        return lines, shown, total
+        # Principle 7: a sign no card cites is named here, on the first card.
+        signs = self.fired.signs_noted[:EVIDENCE_CAP]
+        note = self.t.gettext(N_("also recorded: assess it too"))
+        lines += [f"- {record_line(r, self.t, lateral=True, note=note)}" for r in signs]
+        return lines, [*shown, *signs], total + len(signs)
 
     def score(self, missing: list[str], ddimer: list[str]) -> list[str]:
         t, wells = self.t, self.assessment.wells

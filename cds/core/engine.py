@@ -9,7 +9,7 @@ A condition node holds with its evidence (a tuple of records, possibly empty) or
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -26,6 +26,7 @@ from .model import (
 )
 from .policy import DEFAULT_POLICY, Policy
 from .rules import (
+    D_DIMER_FINDING,
     DVT_TRIGGER,
     EMERGENCY,
     EVALUATION_ORDER,
@@ -71,6 +72,9 @@ class FiredRule:
     variant: Variant
     evidence: tuple[Finding, ...]
     also_noted: tuple[Finding, ...] = ()
+    # Principle 7 signs no fired rule cites (absent pulses on the other leg beside a painful
+    # cold limb): named on the first card so that each sign is named on a card (§1.7).
+    signs_noted: tuple[Finding, ...] = ()
 
     @property
     def rule_id(self) -> str:
@@ -148,10 +152,13 @@ class _Run:
     @cached_property
     def d_dimers(self) -> scores.DDimers:
         trigger = holds(DVT_TRIGGER, self)
+        # §5: the D-dimer is timed against the first record of the calf symptom or sign that
+        # triggered the pathway; a raised D-dimer is itself a trigger, never its own start.
+        symptoms = tuple(r for r in trigger or () if r.finding_id != D_DIMER_FINDING)
         return scores.d_dimers(
             self.fs,
             age_years=self.patient.age_years,
-            symptoms_from=scores.first_dated(trigger, self.now) if trigger else None,
+            symptoms_from=scores.first_dated(symptoms, self.now) if trigger else None,
             over_flag=self.policy.ddimer_age_adjust_over_lab_flag,
         )
 
@@ -328,6 +335,32 @@ def _variant(rule: Rule, run: _Run) -> Variant:
     return next(v for v in rule.variants if holds(v.condition, run) is not None)
 
 
+# The principle-7 signs (§1.7) by finding; a not-interpretable value is named on every card.
+_SIGN_FINDINGS = frozenset(
+    {
+        "F-COLD-LIMB", "F-PULSELESS", "F-PAINFUL-COLD-LIMB", "F-CYANOSIS", "F-PE-SYMPTOM",
+        "F-SENSORY-MOTOR-LOSS",
+    }
+)  # fmt: skip
+
+
+def _name_every_sign(fired: tuple[FiredRule, ...], run: _Run) -> tuple[FiredRule, ...]:
+    """Principle 7: each recorded sign is named on a card. A sign no fired rule cites goes on
+    the first card (not-interpretable values are already named on every card's caveats)."""
+    if not fired:
+        return fired
+    cited = {r.reference for f in fired for r in (*f.evidence, *f.also_noted)}
+    signs = tuple(
+        r
+        for r in holds(PRINCIPLE_7_SIGNS, run) or ()
+        if r.finding_id in _SIGN_FINDINGS and r.interpretable and r.reference not in cited
+    )
+    unnamed = tuple({r.reference: r for r in signs}.values())
+    if not unnamed:
+        return fired
+    return (replace(fired[0], signs_noted=unnamed), *fired[1:])
+
+
 def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Assessment:
     """Evaluate every rule of `core.rules` over one extraction (pure; never raises on data).
 
@@ -347,7 +380,9 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
         run.fired[rule.id] = FiredRule(
             rule, variant, evidence, tuple(r for r in also_noted if id(r) not in seen)
         )
-    fired = tuple(sorted(run.fired.values(), key=lambda f: _DISPLAY_RANK[f.rule.id]))
+    fired = _name_every_sign(
+        tuple(sorted(run.fired.values(), key=lambda f: _DISPLAY_RANK[f.rule.id])), run
+    )
     return Assessment(
         fired=fired,
         findings=run.fs,

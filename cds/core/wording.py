@@ -576,6 +576,24 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
 }
 
+# §7.6 R-PE-SIGN: "Principle-5 groups: no PE Wells or D-dimer; PE still suspected -> emergency
+# assessment now with the group's R-PE-SUSPECTED steps" (principle 5: the PE cards keep the
+# group's own steps and time frame). R-PE-SIGN has one template (variant `standard`), so the
+# group, in the order of the principle-5 variants, picks these steps instead of the PE Wells.
+PE_SIGN_GROUP_LEAD = N_(
+    "If PE is still suspected: no PE Wells or D-dimer (validated scores do not apply); "
+    "emergency assessment now with the steps below."
+)
+GROUP_NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("R-PE-SIGN", group): (
+        NEXT_STEPS[("R-PE-SIGN", "standard")][0],
+        PE_SIGN_GROUP_LEAD,
+        *NEXT_STEPS[("R-PE-SUSPECTED", group)],
+        NEXT_STEPS[("R-PE-SIGN", "standard")][-1],
+    )
+    for group in ("pregnant", "under-18", "anticoagulated")
+}
+
 # --------------------------------------------------------------------------- §7.5 Transfer
 TRANSFER = N_("Ambulance if unstable or unsafe to travel; inpatients: on-call team now.")
 TRANSFER_PE = N_(
