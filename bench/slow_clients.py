@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_load import BIN, calf_env, free_port, request_body, wait_ready
+from bench.engine import request_body
+from bench.http_load import BIN, calf_env, free_port, wait_ready
 
 TIMEOUT_S = 5.0
 HOOK = "/cds-services/calf-pain-triage"
