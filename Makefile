@@ -93,7 +93,10 @@ test: install
 	  $(BIN)/pybabel compile --statistics -i $$po -o /dev/null || exit 1; done
 	$(BIN)/pytest
 
-# Issue 8: engine, HTTP (wrk, Debian package), memory and startup figures in one table.
+# Engine, HTTP (wrk, Debian package), memory and startup figures in one table, with issue 16's
+# targets; the HTTP rows put calf-cds beside a bare Flask app and a minimal HealthChain 0.16
+# service, which runs from its own venv (.venv-healthchain/, built by the bench with this uv
+# from bench/healthchain-requirements.txt; its row says "skipped" when that cannot be built).
 # BENCH_ARGS=--duration 5 for a quicker look, --variants to compare gunicorn worker classes.
 bench: install
 	@command -v wrk >/dev/null 2>&1 || { \
@@ -115,4 +118,4 @@ soak: install
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache calf-cds.sqlite3*
+	rm -rf $(VENV) $(TOOLS) .venv-healthchain .pytest_cache .ruff_cache .mypy_cache calf-cds.sqlite3*

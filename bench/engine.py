@@ -17,10 +17,9 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -59,11 +58,15 @@ def request_body(observations: int, seed: int = 8, *, analytes_in_routine: bool 
     return json.dumps(request, separators=(",", ":")).encode()
 
 
-def pipeline(
-    settings: Settings | None = None,
-) -> Callable[[bytes, list[int] | None], dict[str, Any]]:
-    """A function doing one request -> answer as the HTTP view does (without Flask); when
-    given a list, it appends the nanoseconds spent in schemas + run_hook."""
+class Pipeline(Protocol):
+    """One request body -> the answer as the view serves it; `hook_ns`, when given, gets the
+    nanoseconds spent in schemas + run_hook appended."""
+
+    def __call__(self, raw: bytes, hook_ns: list[int] | None = None) -> dict[str, Any]: ...
+
+
+def pipeline(settings: Settings | None = None) -> Pipeline:
+    """One request -> answer as the HTTP view does it, without Flask."""
     settings = settings or Settings.load(
         {"evaluation_time": NOW.isoformat(), "auth_mode": "off"}, environ={}
     )

@@ -1,9 +1,12 @@
-"""HTTP benchmark: calf-cds under gunicorn (as `calf-cds serve` runs it) vs a bare Flask app.
+"""HTTP benchmark: calf-cds under gunicorn (as `calf-cds serve` runs it) vs a bare Flask app
+and a minimal HealthChain service.
 
-Both get the same gunicorn settings (`cds.serving.server.gunicorn_options`), the same generated
-patient-view body, over loopback, from `wrk` (bench/post.lua). Reported per server and load:
-requests/s, p50, p99, errors (non-2xx plus socket errors); and RSS per worker after the load,
-and startup (process start to /readyz answering 200).
+calf-cds and bare Flask get the same gunicorn settings (`cds.serving.server.gunicorn_options`);
+HealthChain runs under uvicorn as `healthchain serve` runs it (bench/healthchain_setup.py), with
+as many worker processes. All get the same generated patient-view body, over loopback, from
+`wrk` (bench/post.lua). Reported per server and load: requests/s, p50, p99, errors (non-2xx
+plus socket errors); and RSS per worker after the load, and startup (process start to the
+readiness route answering 200).
 
     python bench/http_load.py --duration 20
 """
@@ -28,10 +31,14 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from bench import healthchain_setup  # noqa: E402
 from bench.engine import request_body  # noqa: E402
 from bench.generate import NOW  # noqa: E402
 
 BIN = Path(sys.executable).parent
+HOOK_PATH = "/cds-services/calf-pain-triage"
+READY_PATH = "/readyz"
+HEALTHCHAIN = "HealthChain 0.16"
 
 
 @dataclass
@@ -50,9 +57,27 @@ class LoadResult:
 @dataclass
 class ServerResult:
     name: str
-    startup_s: float
+    startup_s: float = float("nan")
     loads: dict[int, LoadResult] = field(default_factory=dict)
     worker_rss_mb: list[float] = field(default_factory=list)
+    ready_path: str = READY_PATH  # what startup_s waited for
+    skipped: str | None = None  # why the server could not be measured
+
+
+@dataclass
+class HttpRun:
+    """The servers of one `make bench` run, each loaded in turn. `healthchain` holds HealthChain
+    as served (keep-alive) and with a connection per request, or the one skipped result."""
+
+    calf: ServerResult
+    bare: ServerResult
+    healthchain: list[ServerResult]
+    sync: ServerResult
+    threaded: ServerResult
+    variants: list[ServerResult] = field(default_factory=list)
+
+    def servers(self) -> list[ServerResult]:
+        return [self.calf, self.bare, *self.healthchain, self.sync, self.threaded, *self.variants]
 
 
 def free_port() -> int:
@@ -78,10 +103,20 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 
 
 def worker_pids(master: int) -> list[str]:
+    """The server's worker processes: the master's children, less the resource tracker that
+    multiprocessing starts beside uvicorn's workers."""
     out = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True, text=True, check=False
     )
-    return out.stdout.split()
+    workers = []
+    for pid in out.stdout.split():
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.resource_tracker" not in command:
+            workers.append(pid)
+    return workers
 
 
 def _stat_fields(pid: int | str) -> list[str]:
@@ -128,7 +163,11 @@ def worker_rss_mb(master: int) -> list[float]:
     return sizes
 
 
-def run_wrk(url: str, body: Path, connections: int, seconds: float) -> LoadResult:
+def run_wrk(
+    url: str, body: Path, connections: int, seconds: float, *, close: bool = False
+) -> LoadResult:
+    """Load `url` with `connections` wrk connections for `seconds`; with `close`, every request
+    asks for its connection to be closed after the answer."""
     threads = min(connections, 2)
     cmd = [
         "wrk",
@@ -141,7 +180,7 @@ def run_wrk(url: str, body: Path, connections: int, seconds: float) -> LoadResul
         str(BENCH / "post.lua"),
         url,
     ]
-    env = dict(os.environ, BENCH_BODY=str(body))
+    env = dict(os.environ, BENCH_BODY=str(body), BENCH_CLOSE="1" if close else "0")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("WRK_RESULT "))
     data = json.loads(line.removeprefix("WRK_RESULT "))
@@ -167,6 +206,10 @@ def bench_server(
     connections: tuple[int, ...] = (16, 1),
     env: dict[str, str] | None = None,
     log: Path | None = None,
+    hook_path: str = HOOK_PATH,
+    ready_path: str = READY_PATH,
+    cwd: Path | None = None,
+    close: bool = False,
 ) -> ServerResult:
     """Start the server, time its start, warm it up, load it at each concurrency, stop it."""
     port = free_port()
@@ -174,16 +217,21 @@ def bench_server(
     stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     start = time.monotonic()
     proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        command,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
     )
     try:
-        ready = wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-        result = ServerResult(name=name, startup_s=ready - start)
-        url = f"http://127.0.0.1:{port}/cds-services/calf-pain-triage"
-        run_wrk(url, body, 16, min(3.0, duration))  # warm-up: imports, caches, pools
+        ready = wait_ready(f"http://127.0.0.1:{port}{ready_path}", proc)
+        result = ServerResult(name=name, startup_s=ready - start, ready_path=ready_path)
+        url = f"http://127.0.0.1:{port}{hook_path}"
+        run_wrk(url, body, 16, min(3.0, duration), close=close)  # warm-up: imports, caches
         for count in connections:
             cpu_before = workers_cpu_s(proc.pid)
-            load = run_wrk(url, body, count, duration)
+            load = run_wrk(url, body, count, duration, close=close)
             total, each = cpu_used(cpu_before, workers_cpu_s(proc.pid))
             load.cpu_ms_per_request = total * 1000 / max(load.requests, 1)
             load.cpu_split = [round(100 * part / total) if total else 0 for part in each]
@@ -211,53 +259,116 @@ def calf_env(workdir: Path) -> dict[str, str]:
     )
 
 
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line]
+    return lines[-1][:160] if lines else ""
+
+
+def prepare_healthchain() -> Path | str:
+    """The interpreter of HealthChain's venv, or why the venv could not be built."""
+    try:
+        return healthchain_setup.ensure_venv()
+    except healthchain_setup.SetupFailed as exc:
+        return str(exc)
+
+
+def bench_healthchain(
+    prepared: Path | str,
+    *,
+    body: Path,
+    duration: float,
+    workers: int,
+    workdir: Path,
+    close: bool = False,
+) -> ServerResult:
+    """HealthChain's minimal service at 16 connections, or why it could not run: its venv was
+    not built (`prepared` is then the reason) or its server did not start or answer.
+
+    uvicorn keeps a keep-alive connection on the worker that accepted it, and one worker
+    accepts all of wrk's connections at once; with `close` each request comes on a new
+    connection, as calf-cds's and bare Flask's workers make them, so both workers share the load.
+    """
+    name = HEALTHCHAIN + (", Connection: close" if close else "")
+    if isinstance(prepared, str):
+        return ServerResult(name, skipped=prepared)
+    log = workdir / ("healthchain-close.log" if close else "healthchain.log")
+    try:
+        return bench_server(
+            name,
+            healthchain_setup.server_command(prepared, workers),
+            body=body,
+            duration=duration,
+            connections=(16,),
+            log=log,
+            hook_path=healthchain_setup.HOOK_PATH,
+            ready_path=healthchain_setup.READY_PATH,
+            cwd=workdir,  # HealthChain reads ./healthchain.yaml when there is one
+            close=close,
+        )
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        last = _last_line(log)
+        return ServerResult(name, skipped=f"{exc}" + (f" ({last})" if last else ""))
+
+
 def run(
     *, duration: float, workers: int, observations: int, variants: bool, workdir: Path
-) -> list[ServerResult]:
+) -> HttpRun:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk (make bench does it as root)")
     body = workdir / "body.json"
     body.write_bytes(request_body(observations))
-    results = [
-        bench_server(
-            "calf-cds",
-            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
-            body=body,
-            duration=duration,
-            env=calf_env(workdir),
-            log=workdir / "calf.log",
-        ),
-        bench_server(
-            "bare Flask",
-            [sys.executable, str(BENCH / "serve_app.py"), "bare", "--workers", str(workers)],
-            body=body,
-            duration=duration,
-            log=workdir / "bare.log",
-        ),
-        # Issue 18.4's cost: gunicorn's plain sync worker, what `calf-cds serve` ran before
-        # (two slow sockets stopped it; bench/slow_clients.py).
-        bench_server(
-            "calf-cds, gunicorn sync",
-            [sys.executable, str(BENCH / "serve_app.py"), "calf", "--workers", str(workers),
-             "--worker-class", "sync"],
-            body=body,
-            duration=duration,
-            env=calf_env(workdir),
-            log=workdir / "calf-sync.log",
-        ),
-        bench_server(
-            "calf-cds serve --threads 8",
-            [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers),
-             "--threads", "8"],
-            body=body,
-            duration=duration,
-            env=calf_env(workdir),
-            log=workdir / "calf-threads.log",
-        ),
-    ]  # fmt: skip
+    prepared = prepare_healthchain()  # before any load: an install is not timed
+    calf = bench_server(
+        "calf-cds",
+        [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers)],
+        body=body,
+        duration=duration,
+        env=calf_env(workdir),
+        log=workdir / "calf.log",
+    )
+    bare = bench_server(
+        "bare Flask",
+        [sys.executable, str(BENCH / "serve_app.py"), "bare", "--workers", str(workers)],
+        body=body,
+        duration=duration,
+        log=workdir / "bare.log",
+    )
+    healthchain = [
+        bench_healthchain(prepared, body=body, duration=duration, workers=workers, workdir=workdir)
+    ]
+    if healthchain[0].skipped is None:
+        healthchain.append(
+            bench_healthchain(
+                prepared, body=body, duration=duration, workers=workers, workdir=workdir, close=True
+            )
+        )
+    # gunicorn's plain sync worker, which two slow sockets stop (bench/slow_clients.py).
+    sync = bench_server(
+        "calf-cds, gunicorn sync",
+        [sys.executable, str(BENCH / "serve_app.py"), "calf", "--workers", str(workers),
+         "--worker-class", "sync"],
+        body=body,
+        duration=duration,
+        env=calf_env(workdir),
+        log=workdir / "calf-sync.log",
+    )  # fmt: skip
+    threaded = bench_server(
+        "calf-cds serve --threads 8",
+        [str(BIN / "calf-cds"), "serve", "--host", "127.0.0.1", "--workers", str(workers),
+         "--threads", "8"],
+        body=body,
+        duration=duration,
+        env=calf_env(workdir),
+        log=workdir / "calf-threads.log",
+    )  # fmt: skip
+    results = HttpRun(calf, bare, healthchain, sync, threaded)
     if variants:
         for worker_class, threads in (("gthread", 1), ("gthread", 2), ("gthread", 4)):
-            results.append(
+            results.variants.append(
                 bench_server(
                     f"calf-cds {worker_class} x{threads}",
                     [
@@ -295,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             variants=args.variants,
             workdir=Path(tmp),
         )
-    for result in results:
+    for result in results.servers():
         print(result)
     return 0
 

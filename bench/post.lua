@@ -1,6 +1,10 @@
 -- wrk script: POST the body in $BENCH_BODY as JSON; print one JSON summary line at the end.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+-- BENCH_CLOSE=1: a new connection per request (what calf-cds's workers do on their own side).
+if os.getenv("BENCH_CLOSE") == "1" then
+  wrk.headers["Connection"] = "close"
+end
 local file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 wrk.body = file:read("*a")
 file:close()

@@ -1,12 +1,12 @@
-"""Issue 18.4: does `calf-cds serve` keep answering while slow or idle clients hold sockets?
+"""Does `calf-cds serve` keep answering while slow or idle clients hold sockets (issue 18.4)?
 
-Starts `calf-cds serve --workers 2` (or the same app under gunicorn's plain sync worker, as
-served before issue 18.4), opens `slow` client sockets (half idle, half sending a partial
-request a byte every 0.5 s), then times `/healthz` and a hook call
-(the 200-Observation benchmark body) `rounds` times each, with a 5 s timeout. A request that
-times out counts as blocked; after two, the measurement stops.
+Starts `calf-cds serve --workers 2` (as shipped, with `--threads 8`, or the same app under
+gunicorn's plain sync worker for comparison), opens `slow` client sockets (half idle, half
+sending a partial request a byte every 0.5 s), then times `/healthz` and a hook call (the
+200-Observation benchmark body) `rounds` times each, with a 5 s timeout. A request that times
+out counts as blocked; after two, the measurement stops.
 
-    python bench/slow_clients.py                 # calf-cds serve, then gunicorn's sync worker
+    python bench/slow_clients.py    # calf-cds serve, --threads 8, then gunicorn's sync worker
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_load import BIN, calf_env, free_port, request_body, wait_ready
+from bench.engine import request_body
+from bench.http_load import BIN, calf_env, free_port, wait_ready
 
 TIMEOUT_S = 5.0
 HOOK = "/cds-services/calf-pain-triage"

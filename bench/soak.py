@@ -155,6 +155,7 @@ def worker(
             sample = rng.choice(samples)
             service = SERVICE_FOR_HOOK[sample["hook"]]
             feedback_for: dict[str, Any] | None = None
+            kwargs: dict[str, Any]  # httpx.Client.request's keyword arguments
             if kind == "hook":
                 method, path, kwargs, expected = (
                     "POST",

@@ -14,7 +14,15 @@ from conftest import REPO, TEST_DATA
 SIBLING = "/".join(("..", "shared")).encode()
 # The same folder reached through pathlib (`REPO.parent / <quoted name>`); cases below.
 SIBLING_PATHLIB = re.compile(rb"/\s*[\"']" + b"sha" + rb"red[\"']")
-NOT_SOURCE = {".git", ".venv", ".venv-tools", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+NOT_SOURCE = {
+    ".git",
+    ".venv",
+    ".venv-tools",
+    ".venv-healthchain",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 
 
 def tracked_files() -> list[Path]:
