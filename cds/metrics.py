@@ -87,7 +87,7 @@ def count_prefetch_fetch(*, ok: bool) -> None:
 
 
 def count_prefetch_truncation(reason: str) -> None:
-    """Count one fetched prefetch query cut short, by why (cds.fhir_client truncation reasons)."""
+    """Count one fetched prefetch query cut short, by why (the CUT_* causes of cds.core.model)."""
     _child(PREFETCH_TRUNCATIONS, reason).inc()
 
 
