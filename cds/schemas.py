@@ -205,7 +205,7 @@ def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
     )
 
 
-# --- responses (documented for OpenAPI; cards are built by cds.cards) ---
+# --- responses (documented for OpenAPI; cards are built by cds.core.cards) ---
 
 
 class CodingSchema(_Open):

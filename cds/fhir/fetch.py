@@ -30,7 +30,7 @@ import httpx
 from ..config import Settings
 from ..core.model import CUT_ENTRIES, CUT_ERROR, CUT_PAGE_CAP, CUT_SIZE, CUT_TIME
 
-log = logging.getLogger("cds.fhir_client")
+log = logging.getLogger("cds.fhir.fetch")
 
 FHIR_JSON = "application/fhir+json"
 ACCEPTED_CONTENT_TYPES = frozenset({"application/fhir+json", "application/json"})
