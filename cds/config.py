@@ -172,7 +172,7 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_ROUTE_PROFILE": "`default` (the source article's routes) or `nice` (NICE pathways)",
     "CDS_LANGUAGE": "language of cards and messages when a request names none it supports: "
     "`en` or `ru` (a request chooses with its `example.calf-cds` extension's `language`, then "
-    "`Accept-Language`)",
+    "the `lang` query parameter, then `Accept-Language`)",
     "CDS_FHIR_BASE": "base of the service's CodeSystem canonical URLs",
     "CDS_AUTH_MODE": "`required` (verify the EHR's JWT) or `off` (development only)",
     "CDS_TRUSTED_ISSUERS": "JSON, or a path to a JSON file: trusted JWT issuers and their keys",

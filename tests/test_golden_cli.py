@@ -289,6 +289,10 @@ def test_rules_lists_every_rule_with_its_name_tier_and_route(
         assert f" {rule.name} " in row
         assert f" {words[rule.tier.value]} " in row
     assert rows["R-SPINAL-RED-FLAG"].rstrip().endswith("mscc, emergency")
+    # At 80 columns a route id is never folded mid-word (a folded id cannot be copied).
+    for rule in RULES:
+        for route in {rule.route, *(v.route for v in rule.variants if v.route)}:
+            assert f" {route}" in rows[rule.id]
 
 
 def test_rules_json_describes_each_rule_in_display_order(

@@ -73,9 +73,12 @@ def print_rules(
     """The rule set as a table: id, name, tier, routes."""
     out = console or Console(highlight=False)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    # Ids never wrap (a folded id cannot be copied); the name takes what width is left.
     table.add_column(t.gettext(N_("Rule")), no_wrap=True)
-    for column in (N_("Name"), N_("Tier"), N_("Route")):
-        table.add_column(t.gettext(column), overflow="fold")
+    table.add_column(t.gettext(N_("Name")), overflow="fold")
+    table.add_column(t.gettext(N_("Tier")), overflow="fold")
+    widest_route = max((len(route) for rule in rules for route in rule.routes), default=0)
+    table.add_column(t.gettext(N_("Route")), min_width=widest_route)
     for rule in rules:
         tier = t.gettext(TIER_WORDS[rule.tier])
         table.add_row(rule.id, rule.name, tier, ", ".join(rule.routes))

@@ -611,6 +611,9 @@ def serve(
         fhir_base=fhir_base,
     )
     server = make_server(host, port, app, threaded=True)
+    # werkzeug's request lines carry patient ids and launch codes in their URLs: keep them out
+    # of the log stream `make run` shares with the service's PHI-free JSON logs.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(
         f"calf-cds dev EHR on http://{host}:{server.server_port} (FHIR base "
         f"http://{host}:{server.server_port}{FHIR_PATH}); app {app_base}, client {client_id}",
