@@ -661,3 +661,55 @@ def test_the_reference_message_names_the_types_and_length_the_check_uses() -> No
     (message,) = refused.value.messages
     assert f"one of {', '.join(USER_REFERENCE_TYPES)}," in message
     assert f"at most {FHIR_ID_MAX_LENGTH} characters" in message
+
+
+# --- the CLI's indicator badge and priority, in the console's words ---------------------------
+
+EMERGENCY_SAMPLE = "spinal-mscc-cancer-leg-weakness"
+
+
+@pytest.mark.parametrize(
+    ("name", "badge", "priority"),
+    [
+        pytest.param(DVT_SAMPLE, "ПРЕДУПРЕЖДЕНИЕ", "(срочно)", id="warning-urgent"),
+        pytest.param(EMERGENCY_SAMPLE, "КРИТИЧНО", "(немедленно)", id="critical-stat"),
+    ],
+)
+def test_cli_russian_text_writes_the_badge_and_priority_in_russian(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    badge: str,
+    priority: str,
+) -> None:
+    for variable in [n for n in os.environ if n.startswith("CDS_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("COLUMNS", "300")
+    sample = str(SAMPLES / f"{name}.json")
+    assert main(["evaluate", sample, "--now", SAMPLE_CLOCK, "--lang", "ru"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[2].startswith(f"1.  {badge}  ")
+    suggests = [line for line in out.splitlines() if line.startswith("Предлагает")]
+    assert suggests
+    assert all(line.endswith(priority) for line in suggests), suggests
+    assert not re.search(r"\b(CRITICAL|WARNING|INFO)\b|\((stat|urgent|routine|asap)\)", out)
+    # --json keeps the codes
+    assert main(["evaluate", sample, "--now", SAMPLE_CLOCK, "--lang", "ru", "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)["cards"]
+    assert cards[0]["indicator"] in {"warning", "critical"}
+    orders = [
+        action["resource"]["priority"]
+        for card in cards
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+    ]
+    assert orders
+    assert set(orders) <= {"stat", "urgent", "routine", "asap"}
+
+
+def test_the_cli_words_are_the_consoles() -> None:
+    from cds.cli.render import INDICATOR_WORDS, PRIORITY_WORDS
+    from cds.http.console_text import MESSAGES
+
+    assert {k: MESSAGES[f"indicator.{k}"] for k in INDICATOR_WORDS} == INDICATOR_WORDS
+    assert {k: MESSAGES[f"order.priority.{k}"] for k in PRIORITY_WORDS} == PRIORITY_WORDS
