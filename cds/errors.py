@@ -4,6 +4,7 @@ CdsError
 ├── ConfigurationError               (startup: a CDS_* setting is invalid)
 ├── ServiceError                     (answered as an OperationOutcome)
 │   ├── BadRequest            400 invalid     malformed JSON or envelope
+│   │   ├── InvalidFields     400 invalid     envelope fields, each "path: message"
 │   │   └── TooDeep           400 structure   JSON nesting deeper than the limit
 │   ├── Unauthorized          401 security    body says only "unauthorized"
 │   ├── NotFound              404 not-found   unknown service or path
@@ -17,6 +18,7 @@ CdsError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .core.i18n import ENGLISH, N_, Translator
@@ -58,6 +60,26 @@ class ServiceError(CdsError):
 class BadRequest(ServiceError):
     status = 400
     issue_code = "invalid"
+
+
+class InvalidFields(BadRequest):
+    """Fields the envelope schema refused: each `(path, message id)` is answered as
+    "path: message", joined by "; "; the paths are data and stay as sent, the messages are
+    answered in the request's language."""
+
+    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(_joined(self.problems, ENGLISH))
+
+    def translated(self, translator: Translator) -> str:
+        return _joined(self.problems, translator)
+
+
+def _joined(problems: Sequence[tuple[str, str]], translator: Translator) -> str:
+    return "; ".join(
+        f"{where}: {translator.gettext(message)}" if where else translator.gettext(message)
+        for where, message in problems
+    )
 
 
 class TooDeep(BadRequest):

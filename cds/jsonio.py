@@ -19,11 +19,46 @@ from typing import Any
 import msgspec
 
 from .config import Settings
+from .core.i18n import N_
 from .errors import BadRequest, TooDeep
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ANY = msgspec.json.Decoder()
 _PREFETCH = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+_EMPTY = N_("request body is empty; expected a JSON object")
+NOT_A_REQUEST = N_("request body must be a JSON object (a CDS Hooks request)")
+# msgspec's JSON decode errors ("JSON is malformed: <problem> (byte <n>)", or "Input data was
+# truncated") answered in the request's language: a message id per problem msgspec (0.23)
+# names, the byte offset kept; a problem not listed keeps msgspec's English after the lead.
+_MALFORMED = re.compile(r"JSON is malformed: (?P<problem>.+) \(byte (?P<byte>\d+)\)")
+_TRUNCATED = "Input data was truncated"
+_BAD_ESCAPE = N_("malformed JSON: invalid escape character in a string (byte {byte})")
+_JSON_PROBLEMS = {
+    "object keys must be strings": N_("malformed JSON: object keys must be strings (byte {byte})"),
+    "invalid character": N_("malformed JSON: invalid character (byte {byte})"),
+    "invalid number": N_("malformed JSON: invalid number (byte {byte})"),
+    "trailing characters": N_("malformed JSON: characters after the JSON value (byte {byte})"),
+    "trailing comma in object": N_("malformed JSON: trailing comma in an object (byte {byte})"),
+    "trailing comma in array": N_("malformed JSON: trailing comma in an array (byte {byte})"),
+    "expected ':'": N_("malformed JSON: expected ':' (byte {byte})"),
+    "expected '\"'": N_("malformed JSON: expected '\"' (byte {byte})"),
+    "expected ',' or '}'": N_("malformed JSON: expected ',' or the end of an object (byte {byte})"),
+    "expected ',' or ']'": N_("malformed JSON: expected ',' or the end of an array (byte {byte})"),
+    "invalid escape character in string": _BAD_ESCAPE,
+    "invalid escaped character": _BAD_ESCAPE,
+    "invalid character in unicode escape": N_(
+        "malformed JSON: invalid character in a unicode escape (byte {byte})"
+    ),
+    "unexpected end of hex escape": N_(
+        "malformed JSON: a unicode escape ends too early (byte {byte})"
+    ),
+    "invalid utf-16 surrogate pair": N_(
+        "malformed JSON: invalid UTF-16 surrogate pair (byte {byte})"
+    ),
+    "unexpected end of escaped utf-16 surrogate pair": N_(
+        "malformed JSON: an escaped UTF-16 surrogate pair ends too early (byte {byte})"
+    ),
+}
 # A \\uXXXX escape for a UTF-16 surrogate, with the backslashes before it (an odd count
 # escapes the "u"), and the low surrogate that may follow a high one.
 _SURROGATE = re.compile(
@@ -53,19 +88,22 @@ class JsonObject:
     members: dict[str, msgspec.Raw]
 
 
-def json_object(raw: bytes, settings: Settings, *, what: str = "a CDS Hooks request") -> JsonObject:
-    """The body as a JSON object whose members are still undecoded."""
+def json_object(
+    raw: bytes, settings: Settings, *, not_an_object: str = NOT_A_REQUEST
+) -> JsonObject:
+    """The body as a JSON object whose members are still undecoded; `not_an_object` is the
+    message id of the 400 for any other JSON value."""
     if not raw or raw.isspace():
-        raise BadRequest("request body is empty; expected a JSON object")
+        raise BadRequest(_EMPTY)
     try:
         return JsonObject(raw, _OBJECT.decode(raw))
     except msgspec.ValidationError as exc:
-        raise BadRequest(f"request body must be a JSON object ({what})") from exc
+        raise BadRequest(not_an_object) from exc
     except msgspec.DecodeError as exc:
         repaired = without_lone_surrogates(raw)
         if repaired == raw:
             raise _decode_error(exc, settings, raw) from exc
-        return json_object(repaired, settings, what=what)
+        return json_object(repaired, settings, not_an_object=not_an_object)
     except RecursionError as exc:
         raise _too_deep(settings) from exc
 
@@ -85,7 +123,9 @@ def decode_member(raw: msgspec.Raw, settings: Settings, *, level: int = 1) -> An
     depth = level + json_depth(value)
     if depth > settings.max_json_depth:
         raise TooDeep(
-            f"JSON nesting depth {depth} is deeper than the limit of {settings.max_json_depth}"
+            N_("JSON nesting depth {depth} is deeper than the limit of {limit}"),
+            depth=depth,
+            limit=settings.max_json_depth,
         )
     return value
 
@@ -108,7 +148,7 @@ def envelope(members: dict[str, msgspec.Raw], settings: Settings) -> dict[str, A
 def parse_json(raw: bytes, settings: Settings) -> Any:
     """A whole body as plain JSON values (feedback, small bodies), depth-checked."""
     if not raw or raw.isspace():
-        raise BadRequest("request body is empty; expected a JSON object")
+        raise BadRequest(_EMPTY)
     return decode_member(msgspec.Raw(raw), settings, level=0)
 
 
@@ -119,12 +159,26 @@ def _decode_error(exc: msgspec.DecodeError, settings: Settings, raw: bytes = b""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return BadRequest(f"request body is not valid UTF-8 (byte {error.start})")
-    return BadRequest(f"malformed JSON: {message}")
+        return BadRequest(N_("request body is not valid UTF-8 (byte {byte})"), byte=error.start)
+    if message == _TRUNCATED:
+        return BadRequest(N_("malformed JSON: the body ends before the JSON value does"))
+    shape = _MALFORMED.fullmatch(message)
+    if shape is None:
+        return BadRequest(N_("malformed JSON: {detail}"), detail=message)
+    known = _JSON_PROBLEMS.get(shape["problem"])
+    if known is None:
+        return BadRequest(
+            N_("malformed JSON: {detail} (byte {byte})"),
+            detail=shape["problem"],
+            byte=int(shape["byte"]),
+        )
+    return BadRequest(known, byte=int(shape["byte"]))
 
 
 def _too_deep(settings: Settings) -> TooDeep:
-    return TooDeep(f"JSON nesting is deeper than the limit of {settings.max_json_depth}")
+    return TooDeep(
+        N_("JSON nesting is deeper than the limit of {limit}"), limit=settings.max_json_depth
+    )
 
 
 def json_depth(value: Any) -> int:

@@ -23,7 +23,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from .errors import BadRequest
+from .core.i18n import N_
+from .errors import BadRequest, InvalidFields
 
 USER_REFERENCE_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 
@@ -36,20 +37,46 @@ _UUID_TEXT = re.compile(
 )
 FHIR_ID_MAX_LENGTH = 64  # FHIR R4 §2.24.0.1 id: 1-64 characters
 
+# marshmallow's own messages (marshmallow 4: its fields' and schemas' `default_error_messages`)
+# marked as message ids, so `make messages` extracts them and `InvalidFields` answers each
+# "path: message" in the request's language. The validators here pass fixed texts (`error=`),
+# never marshmallow's formatted ones, so every message a request schema answers is an id
+# (tests/test_i18n_http.py checks both against the installed marshmallow).
+MARSHMALLOW_MESSAGES = (
+    N_("Missing data for required field."),
+    N_("Field may not be null."),
+    N_("Invalid value."),
+    N_("Not a valid string."),
+    N_("Not a valid utf-8 string."),
+    N_("Not a valid integer."),
+    N_("Not a valid number."),
+    N_("Number too large."),
+    N_("Not a valid URL."),
+    N_("Not a valid mapping type."),
+    N_("Not a valid list."),
+    N_("Not a valid boolean."),
+    N_("Invalid type."),
+    N_("Invalid input type."),
+    N_("Unknown field."),
+)
+
 
 def _validate_uuid(value: str) -> None:
     if not _UUID_TEXT.fullmatch(value):
         raise ValidationError(
-            "must be a UUID in its 36-character form, e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+            N_("must be a UUID in its 36-character form, e.g. d1577c69-dfbe-44ad-ba6d-3e05e953b2ea")
         )
 
 
 def _validate_user_reference(value: str) -> None:
     resource_type, _, resource_id = value.partition("/")
     if resource_type not in USER_REFERENCE_TYPES or not _is_id(resource_id):
+        # The types are USER_REFERENCE_TYPES, the length FHIR_ID_MAX_LENGTH (a test holds them).
         raise ValidationError(
-            f"must be a reference like Practitioner/123 (one of {', '.join(USER_REFERENCE_TYPES)}"
-            f", an id of at most {FHIR_ID_MAX_LENGTH} characters)"
+            N_(
+                "must be a reference like Practitioner/123 (one of Practitioner, "
+                "PractitionerRole, Patient, RelatedPerson, an id of at most 64 characters)"
+            )
         )
 
 
@@ -59,9 +86,7 @@ def _is_id(value: str) -> bool:
 
 def _validate_id(value: str) -> None:
     if not _is_id(value):
-        raise ValidationError(
-            f"must be a FHIR resource id (no '/', at most {FHIR_ID_MAX_LENGTH} characters)"
-        )
+        raise ValidationError(N_("must be a FHIR resource id (no '/', at most 64 characters)"))
 
 
 class _Open(Schema):
@@ -83,8 +108,12 @@ class _WholeNumber(fields.Integer):
 class FhirAuthorizationSchema(_Open):
     """CDS Hooks 2.0 §fhirAuthorization."""
 
-    access_token = fields.String(required=True, validate=validate.Length(min=1))
-    token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
+    access_token = fields.String(
+        required=True, validate=validate.Length(min=1, error=N_("Shorter than minimum length 1."))
+    )
+    token_type = fields.String(
+        required=True, validate=validate.Equal("Bearer", error=N_("Must be equal to Bearer."))
+    )
     expires_in = _WholeNumber(required=True, strict=True)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
@@ -129,7 +158,7 @@ class HookRequestSchema(_Open):
     def _fhir_server_with_authorization(self, data: Mapping[str, Any], **_: Any) -> None:
         if "fhirAuthorization" in data and "fhirServer" not in data:
             raise ValidationError(
-                "fhirServer is required when fhirAuthorization is present", "fhirServer"
+                N_("fhirServer is required when fhirAuthorization is present"), "fhirServer"
             )
 
 
@@ -148,21 +177,20 @@ class HookRequest:
         return str(self.context["patientId"])
 
 
-def flatten_messages(messages: Any, prefix: str = "") -> list[str]:
-    """marshmallow's nested error dict -> ["context.patientId: Missing data ...", ...]."""
+def flatten_messages(messages: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """marshmallow's nested error dict -> [("context.patientId", "Missing data ..."), ...]:
+    each field path with one of its messages (a message id, see MARSHMALLOW_MESSAGES)."""
     if isinstance(messages, Mapping):
-        out: list[str] = []
+        out: list[tuple[str, str]] = []
         for key, value in messages.items():
             path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
             if isinstance(key, int):
                 path = f"{prefix}[{key}]"
             out.extend(flatten_messages(value, path))
         return out
-    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        return [f"{prefix}: {' '.join(messages)}" if prefix else " ".join(messages)]
     if isinstance(messages, list):
-        return [line for item in messages for line in flatten_messages(item, prefix)]
-    return [f"{prefix}: {messages}"]
+        return [part for item in messages for part in flatten_messages(item, prefix)]
+    return [(prefix, str(messages))]
 
 
 _INSTANCES: dict[type[Schema], Schema] = {}
@@ -180,18 +208,23 @@ def _instance(schema: type[Schema]) -> Schema:
 def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
     """Validate a service call body; raise BadRequest naming every bad field path."""
     if not isinstance(body, Mapping):
-        raise BadRequest("request body must be a JSON object (a CDS Hooks request)")
+        raise BadRequest(N_("request body must be a JSON object (a CDS Hooks request)"))
     try:
         data = _instance(HookRequestSchema).load(body)
     except ValidationError as exc:
-        raise BadRequest("; ".join(flatten_messages(exc.messages))) from exc
+        raise InvalidFields(flatten_messages(exc.messages)) from exc
     if data["hook"] != expected_hook:
-        raise BadRequest(f"hook: this service answers '{expected_hook}', not '{data['hook']}'")
+        raise BadRequest(
+            N_("{where}: this service answers '{expected}', not '{given}'"),
+            where="hook",
+            expected=expected_hook,
+            given=data["hook"],
+        )
     context_schema = CONTEXT_SCHEMAS[expected_hook]
     try:
         context = _instance(context_schema).load(data["context"])
     except ValidationError as exc:
-        raise BadRequest("; ".join(flatten_messages(exc.messages, "context"))) from exc
+        raise InvalidFields(flatten_messages(exc.messages, "context")) from exc
     authorization = data.get("fhirAuthorization") or {}
     known = {"hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch"}
     return HookRequest(
@@ -321,7 +354,7 @@ class Rfc3339DateTime(fields.Field[datetime]):
     """An RFC 3339 timestamp with its offset, loaded as an aware datetime."""
 
     default_error_messages = {  # noqa: RUF012 - marshmallow's own class-level convention
-        "invalid": "must be an RFC 3339 date-time with an offset, e.g. 2026-11-25T12:00:00Z",
+        "invalid": N_("must be an RFC 3339 date-time with an offset, e.g. 2026-11-25T12:00:00Z"),
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
@@ -348,7 +381,10 @@ class SuggestionId(fields.String):
 
 
 class AcceptedSuggestionSchema(_Open):
-    id = SuggestionId(required=True, validate=validate.Length(min=1, max=128))
+    id = SuggestionId(
+        required=True,
+        validate=validate.Length(min=1, max=128, error=N_("Length must be between 1 and 128.")),
+    )
 
 
 class FeedbackReasonCodingSchema(_Open):
@@ -374,14 +410,19 @@ class CardUuid(fields.String):
         try:
             return str(uuid.UUID(text))
         except ValueError as exc:
-            raise ValidationError("must be a UUID") from exc
+            raise ValidationError(N_("must be a UUID")) from exc
 
 
 class FeedbackItemSchema(_Open):
     """One card outcome."""
 
     card = CardUuid(required=True, metadata={"format": "uuid"})
-    outcome = fields.String(required=True, validate=validate.OneOf(["accepted", "overridden"]))
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ["accepted", "overridden"], error=N_("Must be one of: accepted, overridden.")
+        ),
+    )
     acceptedSuggestions = fields.List(fields.Nested(AcceptedSuggestionSchema))
     overrideReason = fields.Nested(OverrideReasonSchema)
     outcomeTimestamp = Rfc3339DateTime(required=True)
@@ -390,7 +431,7 @@ class FeedbackItemSchema(_Open):
     def _accepted_names_suggestions(self, data: Mapping[str, Any], **_: Any) -> None:
         if data.get("outcome") == "accepted" and not data.get("acceptedSuggestions"):
             raise ValidationError(
-                "required (at least one {id}) when the outcome is accepted",
+                N_("required (at least one {id}) when the outcome is accepted"),
                 "acceptedSuggestions",
             )
 
@@ -399,7 +440,9 @@ class FeedbackRequestSchema(_Open):
     """The feedback body: `{"feedback": [...]}`, at least one entry."""
 
     feedback = fields.List(
-        fields.Nested(FeedbackItemSchema), required=True, validate=validate.Length(min=1)
+        fields.Nested(FeedbackItemSchema),
+        required=True,
+        validate=validate.Length(min=1, error=N_("Shorter than minimum length 1.")),
     )
 
 
@@ -421,11 +464,11 @@ def load_feedback(body: Any) -> list[FeedbackItem]:
     """Validate a feedback body; raise BadRequest naming each bad entry and field, e.g.
     `feedback[1].acceptedSuggestions: ...`. Entries keep the body's order (and index)."""
     if not isinstance(body, Mapping):
-        raise BadRequest("request body must be a JSON object with a 'feedback' array")
+        raise BadRequest(N_("request body must be a JSON object with a 'feedback' array"))
     try:
         data = FeedbackRequestSchema().load(body)
     except ValidationError as exc:
-        raise BadRequest("; ".join(flatten_messages(exc.messages))) from exc
+        raise InvalidFields(flatten_messages(exc.messages)) from exc
     items = []
     for entry in data["feedback"]:
         override = entry.get("overrideReason") or {}

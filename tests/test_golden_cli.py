@@ -147,7 +147,7 @@ def test_evaluate_wells_likely_sample_states_the_score_and_the_referral(
     suggests = [line for line in out.splitlines() if line.startswith("Suggests")]
     assert suggests == [
         "Suggests     Draft referral: phlebologist or hospital DVT clinic today, ultrasound "
-        "within 4 h (urgent)"
+        "within 4 h (priority urgent)"
     ]
     assert "• Proximal leg-vein ultrasound within 4 h." in out
 
@@ -160,7 +160,10 @@ def test_evaluate_an_emergency_card_shows_its_stat_referral(
 
     assert code == 0
     assert out.splitlines()[2].startswith("1.  CRITICAL  ")
-    assert any(line.startswith("Suggests") and line.endswith("(stat)") for line in out.splitlines())
+    assert any(
+        line.startswith("Suggests") and line.endswith("(priority stat)")
+        for line in out.splitlines()
+    )
 
 
 def test_now_that_is_not_a_date_time_is_a_usage_error_naming_the_flag(

@@ -411,3 +411,305 @@ def test_answers_say_they_vary_by_accept_language(client: httpx.Client) -> None:
     ):
         vary = {v.strip().lower() for v in response.headers["Vary"].split(",")}
         assert {"accept-language", "origin"} <= vary, (response.url, vary)
+
+
+# --- error texts: OperationOutcome diagnostics in the request's language ---------------------
+
+BODY_LIMIT = 1024
+HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def errors_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A test client with a small body limit, so a 413 costs 1 KiB."""
+    app = _app(tmp_path_factory.mktemp("i18n-errors"), max_body_bytes=BODY_LIMIT)
+    yield app.test_client()
+    app.extensions["calf-cds"].store.close()
+
+
+def _without_prefetch() -> dict[str, Any]:
+    body = load_json(SAMPLES / f"{DVT_SAMPLE}.json")
+    body.pop("prefetch", None)
+    body.pop("fhirServer", None)
+    body.pop("fhirAuthorization", None)
+    return body
+
+
+# id -> (method, path, request keywords, status, issue code, data kept as sent in both languages)
+ERRORS: dict[str, tuple[str, str, dict[str, Any], int, str, str]] = {
+    "malformed-json": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"data": b"{not json", "headers": JSON_TYPE},
+        400,
+        "invalid",
+        " 1)",  # the byte offset
+    ),
+    "truncated-json": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"data": b'{"hook": ', "headers": JSON_TYPE},
+        400,
+        "invalid",
+        "JSON",
+    ),
+    "envelope-missing-field": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"json": {"hook": "patient-view", "context": {}}},
+        400,
+        "invalid",
+        "hookInstance: ",
+    ),
+    "envelope-wrong-type": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"json": {"hook": "patient-view", "hookInstance": 42, "context": []}},
+        400,
+        "invalid",
+        "context: ",
+    ),
+    "context-bad-reference": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {
+            "json": {
+                "hook": "patient-view",
+                "hookInstance": HOOK_INSTANCE,
+                "context": {"userId": "Device/1", "patientId": "p1"},
+            }
+        },
+        400,
+        "invalid",
+        "context.userId: ",
+    ),
+    "unknown-service": ("POST", "/cds-services/nope", {"json": {}}, 404, "not-found", "'nope'"),
+    "unsupported-media-type": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"data": b"{}", "headers": {"Content-Type": "text/plain"}},
+        415,
+        "not-supported",
+        "text/plain",
+    ),
+    "body-too-large": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"data": b" " * (BODY_LIMIT + 1), "headers": JSON_TYPE},
+        413,
+        "too-costly",
+        str(BODY_LIMIT),
+    ),
+    "prefetch-unsatisfiable": (
+        "POST",
+        "/cds-services/calf-pain-triage",
+        {"json": _without_prefetch()},
+        412,
+        "incomplete",
+        "observations",
+    ),
+    "feedback-invalid-entry": (
+        "POST",
+        "/cds-services/calf-pain-triage/feedback",
+        {"json": {"feedback": [{"card": HOOK_INSTANCE, "outcome": "maybe"}]}},
+        400,
+        "invalid",
+        "feedback[0].outcome: ",
+    ),
+    "evaluate-not-a-bundle": (
+        "POST",
+        "/evaluate",
+        {"json": {"resourceType": "Patient", "id": "p1"}},
+        400,
+        "invalid",
+        "/cds-services/<id>",
+    ),
+    "report-bad-date": ("GET", "/reports/rules?since=yesterday", {}, 400, "invalid", "since: "),
+    "unknown-code-system": ("GET", "/fhir/CodeSystem/nope", {}, 404, "not-found", "'nope'"),
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case) for case in ERRORS])
+def test_each_error_answers_diagnostics_in_the_request_language_with_the_same_code(
+    errors_client: Any, case: str
+) -> None:
+    method, path, keywords, status, code, kept = ERRORS[case]
+    answers = {}
+    for language in ("en", "ru"):
+        headers = {**keywords.get("headers", {})}
+        if language == "ru":
+            headers["Accept-Language"] = "ru"
+        response = errors_client.open(path, method=method, **{**keywords, "headers": headers})
+        assert response.status_code == status, (language, response.get_json())
+        (issue,) = response.get_json()["issue"]
+        assert issue["code"] == code
+        answers[language] = issue["diagnostics"]
+    assert not CYRILLIC.search(answers["en"]), answers["en"]
+    assert CYRILLIC.search(answers["ru"]), answers["ru"]
+    assert kept in answers["en"]
+    assert kept in answers["ru"]
+    # Nothing English is left beside the data: no marshmallow or msgspec sentence.
+    assert not re.search(r"\b(Missing|Not a valid|malformed|is malformed|unknown)\b", answers["ru"])
+
+
+def test_cds_language_ru_answers_errors_in_russian_without_a_header(tmp_path: Path) -> None:
+    app = _app(tmp_path, language="ru")
+    response = app.test_client().post(
+        "/cds-services/calf-pain-triage", data=b"{1: 2}", headers=JSON_TYPE
+    )
+    assert response.get_json()["issue"] == [
+        {
+            "severity": "error",
+            "code": "invalid",
+            "diagnostics": "тело запроса не является корректным JSON: "
+            "ключи объекта должны быть строками (байт 1)",
+        }
+    ]
+    app.extensions["calf-cds"].store.close()
+
+
+def test_malformed_json_is_said_once_with_its_byte_offset(errors_client: Any) -> None:
+    response = errors_client.post(
+        "/cds-services/calf-pain-triage", data=b"{not json", headers=JSON_TYPE
+    )
+    assert response.get_json()["issue"][0]["diagnostics"] == (
+        "malformed JSON: object keys must be strings (byte 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"{1: 2}", id="object-key"),
+        pytest.param(b'{"hook": NaN}', id="invalid-character"),
+        pytest.param(b'{"a": 1,}', id="trailing-comma-object"),
+        pytest.param(b'{"a": [1,]}', id="trailing-comma-array"),
+        pytest.param(b'{"a": 1} x', id="trailing-characters"),
+        pytest.param(b'{"a" 1}', id="expected-colon"),
+        pytest.param(b'{"a": 1 "b": 2}', id="expected-comma-object"),
+        pytest.param(b'{"a": [1 2]}', id="expected-comma-array"),
+        pytest.param(b'{"a": "\\q"}', id="bad-escape"),
+        pytest.param(b'{"a": "\\u12x4"}', id="bad-unicode-escape"),
+        pytest.param(b'{"a": 01}', id="invalid-number"),
+    ],
+)
+def test_msgspec_decode_errors_each_have_their_own_message_id(raw: bytes) -> None:
+    """The shapes msgspec names are listed, so a msgspec upgrade that rewords one fails here
+    instead of answering English in a Russian body."""
+    from cds.config import Settings
+    from cds.errors import BadRequest
+    from cds.jsonio import _JSON_PROBLEMS, json_object
+
+    with pytest.raises(BadRequest) as refused:
+        json_object(raw, Settings())
+    assert refused.value.message in _JSON_PROBLEMS.values()
+    assert refused.value.values["byte"] >= 1
+
+
+def _request_schemas() -> list[Any]:
+    from marshmallow import fields
+
+    from cds.schemas import CONTEXT_SCHEMAS, FeedbackRequestSchema, HookRequestSchema
+
+    seen: list[Any] = []
+    queue: list[Any] = [HookRequestSchema(), FeedbackRequestSchema()]
+    queue += [schema() for schema in CONTEXT_SCHEMAS.values()]
+    while queue:
+        schema = queue.pop()
+        if type(schema) in {type(s) for s in seen}:
+            continue
+        seen.append(schema)
+        for field in schema.fields.values():
+            inner = field.inner if isinstance(field, fields.List) else field
+            if isinstance(inner, fields.Nested):
+                queue.append(inner.schema)
+    return seen
+
+
+def test_every_message_a_request_schema_can_answer_is_a_message_id() -> None:
+    """marshmallow's own messages (fields, schemas, validators) all have a catalog entry, so
+    an envelope error never answers English in a Russian body."""
+    from marshmallow import fields
+    from marshmallow.validate import Validator
+
+    from cds.i18n import catalog_path
+
+    with catalog_path("ru").open("rb") as po:
+        from babel.messages.pofile import read_po
+
+        ids = {message.id for message in read_po(po, locale="ru") if message.id}
+    texts: set[str] = set()
+    for schema in _request_schemas():
+        texts.update(schema.error_messages.values())
+        for field in schema.fields.values():
+            for each in (field, *([field.inner] if isinstance(field, fields.List) else [])):
+                texts.update(each.error_messages.values())
+                texts.update(
+                    v.error for v in each.validators if isinstance(v, Validator) and v.error
+                )
+    assert texts - ids == set()
+
+
+def test_the_reference_message_names_the_types_and_length_the_check_uses() -> None:
+    from marshmallow import ValidationError
+
+    from cds.schemas import FHIR_ID_MAX_LENGTH, USER_REFERENCE_TYPES, _validate_user_reference
+
+    with pytest.raises(ValidationError) as refused:
+        _validate_user_reference("Device/1")
+    (message,) = refused.value.messages
+    assert f"one of {', '.join(USER_REFERENCE_TYPES)}," in message
+    assert f"at most {FHIR_ID_MAX_LENGTH} characters" in message
+
+
+# --- the CLI's indicator badge and priority, in the console's words ---------------------------
+
+EMERGENCY_SAMPLE = "spinal-mscc-cancer-leg-weakness"
+
+
+@pytest.mark.parametrize(
+    ("name", "badge", "priority"),
+    [
+        pytest.param(DVT_SAMPLE, "ПРЕДУПРЕЖДЕНИЕ", "(срочно)", id="warning-urgent"),
+        pytest.param(EMERGENCY_SAMPLE, "КРИТИЧНО", "(немедленно)", id="critical-stat"),
+    ],
+)
+def test_cli_russian_text_writes_the_badge_and_priority_in_russian(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    badge: str,
+    priority: str,
+) -> None:
+    for variable in [n for n in os.environ if n.startswith("CDS_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("COLUMNS", "300")
+    sample = str(SAMPLES / f"{name}.json")
+    assert main(["evaluate", sample, "--now", SAMPLE_CLOCK, "--lang", "ru"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[2].startswith(f"1.  {badge}  ")
+    suggests = [line for line in out.splitlines() if line.startswith("Предлагает")]
+    assert suggests
+    assert all(line.endswith(priority) for line in suggests), suggests
+    assert not re.search(r"\b(CRITICAL|WARNING|INFO)\b|\((stat|urgent|routine|asap)\)", out)
+    # --json keeps the codes
+    assert main(["evaluate", sample, "--now", SAMPLE_CLOCK, "--lang", "ru", "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)["cards"]
+    assert cards[0]["indicator"] in {"warning", "critical"}
+    orders = [
+        action["resource"]["priority"]
+        for card in cards
+        for suggestion in card.get("suggestions", [])
+        for action in suggestion["actions"]
+    ]
+    assert orders
+    assert set(orders) <= {"stat", "urgent", "routine", "asap"}
+
+
+def test_the_cli_words_are_the_consoles() -> None:
+    from cds.cli.render import INDICATOR_WORDS, PRIORITY_WORDS
+    from cds.http.console_text import MESSAGES
+
+    assert {k: MESSAGES[f"indicator.{k}"] for k in INDICATOR_WORDS} == INDICATOR_WORDS
+    assert {k: MESSAGES[f"order.priority.{k}"] for k in PRIORITY_WORDS} == PRIORITY_WORDS

@@ -1226,8 +1226,9 @@ def test_flattening_keeps_entries_in_order_and_names_those_without_a_resource() 
     assert flattened.skipped == ["observations entry 2"]
 
 
-def test_a_bundle_whose_entry_is_not_a_list_is_refused_naming_entry() -> None:
-    with pytest.raises(BundleError, match="entry"):
+def test_a_bundle_whose_entry_is_not_a_list_is_refused() -> None:
+    """The error says what is wrong; its caller names the field ("entry: ...", issue 19.7)."""
+    with pytest.raises(BundleError, match=r"^must be a list of Bundle entries$"):
         flat({"resourceType": "Bundle", "entry": "nope"})
 
 

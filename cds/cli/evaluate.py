@@ -19,6 +19,7 @@ import msgspec
 
 from .. import request_extension
 from ..config import Settings
+from ..core.i18n import N_
 from ..errors import BadRequest, ServiceError
 from ..registry import SERVICES
 from .language import add_language_option, translator
@@ -75,7 +76,13 @@ def run(args: argparse.Namespace) -> int:
         return _refused(f"cannot read {args.file}: {exc}")
     deps = Deps(settings=settings)
     try:
-        parsed = json_object(raw, settings, what="a CDS Hooks request or a FHIR Bundle")
+        parsed = json_object(
+            raw,
+            settings,
+            not_an_object=N_(
+                "request body must be a JSON object (a CDS Hooks request or a FHIR Bundle)"
+            ),
+        )
         members = parsed.members
         if "hook" in members:
             document = envelope(members, settings)
@@ -101,10 +108,10 @@ def run(args: argparse.Namespace) -> int:
             answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, shown)
         else:
             return _refused("expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources")
-    except BundleError as exc:
-        return _refused(f"entry: {exc}")
+    except BundleError as exc:  # its text is a message id
+        return _refused(f"entry: {translator(args).gettext(str(exc))}")
     except ServiceError as exc:
-        return _refused(f"{exc.status} {exc.issue_code}: {exc.diagnostics}")
+        return _refused(f"{exc.status} {exc.issue_code}: {exc.translated(translator(args))}")
     if args.json:
         print(json.dumps(wire.cards(answer.cards), indent=2, ensure_ascii=False))
     else:

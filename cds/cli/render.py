@@ -21,6 +21,16 @@ from ..core.model import Card
 from ..core.rules import RULE_SET_VERSION
 
 INDICATOR_STYLES = {"critical": "bold white on red", "warning": "bold black on yellow"}
+# The console's words for the indicator and the draft order's priority (cds.http.console_text
+# "indicator.*", "order.priority.*"): the same message ids, so one reviewed translation serves
+# both; the codes themselves stay in `--json`.
+INDICATOR_WORDS = {"critical": N_("Critical"), "warning": N_("Warning"), "info": N_("Info")}
+PRIORITY_WORDS = {
+    "routine": N_("priority routine"),
+    "urgent": N_("priority urgent"),
+    "asap": N_("priority asap"),
+    "stat": N_("priority stat"),
+}
 TIER_WORDS = {
     "E": N_("emergency tier"),
     "U": N_("urgent tier"),
@@ -100,18 +110,26 @@ def _card(number: int, card: Card, t: Translator) -> Group:
     head = Table.grid(padding=(0, 1))
     head.add_column(no_wrap=True)
     head.add_column()
+    word = INDICATOR_WORDS.get(card.indicator)
+    shown = t.gettext(word) if word else card.indicator
     badge = Text.assemble(
         (f"{number}.", "bold"),
         " ",
-        (f" {card.indicator.upper()} ", INDICATOR_STYLES.get(card.indicator, "bold white on blue")),
+        (f" {shown.upper()} ", INDICATOR_STYLES.get(card.indicator, "bold white on blue")),
     )
     head.add_row(badge, Text(card.summary, style="bold"))
     head.add_row("", Text(" · ".join(facts), style="dim"))
     for suggestion in card.suggestions:
         priority = suggestion.referral.priority
-        label = suggestion.label + (f" ({priority})" if priority else "")
+        label = suggestion.label + (f" ({_priority(priority, t)})" if priority else "")
         head.add_row(Text(t.gettext(N_("Suggests")), style="bold green"), label)
     parts: list[Table | Padding] = [head]
     if card.detail:
         parts.append(Padding(Markdown(card.detail), (1, 0, 0, 3)))
     return Group(*parts)
+
+
+def _priority(code: str, t: Translator) -> str:
+    """A ServiceRequest priority as the console words it ("priority urgent", «срочно»)."""
+    word = PRIORITY_WORDS.get(code)
+    return t.gettext(word) if word else t.gettext(N_("priority {priority}")).format(priority=code)

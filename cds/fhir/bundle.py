@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from ..core.i18n import N_
 from . import elements as el
 
 
 class BundleError(ValueError):
-    """A Bundle whose structure cannot be read (e.g. `entry` is not a list)."""
+    """A Bundle whose structure cannot be read (e.g. `entry` is not a list); its text is a
+    message id (`N_`), which the caller translates."""
 
 
 class NotAResource(ValueError):
@@ -122,7 +124,7 @@ def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
             [] if bundle.entry is el.UNSET else el.decoder(list[msgspec.Raw]).decode(bundle.entry)
         )
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BundleError("must be a list of Bundle entries") from exc
+        raise BundleError(N_("must be a list of Bundle entries")) from exc
     for index, entry_raw in enumerate(entries):
         locator = f"{where} entry {index}"
         try:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Request
 
 from ..config import Settings
+from ..core.i18n import N_
 from ..errors import TooLarge, UnsupportedMediaType
 from ..jsonio import parse_json
 
@@ -25,10 +26,14 @@ def read_body(request: Request, settings: Settings) -> bytes:
     limit = settings.max_body_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise TooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
+        raise TooLarge(
+            N_("request body is {size} bytes; the limit is {limit} bytes"),
+            size=declared,
+            limit=limit,
+        )
     raw = request.stream.read(limit + 1)
     if len(raw) > limit:
-        raise TooLarge(f"request body exceeds the limit of {limit} bytes")
+        raise TooLarge(N_("request body exceeds the limit of {limit} bytes"), limit=limit)
     return raw.removeprefix(_BOM)
 
 
@@ -36,8 +41,12 @@ def _check_media_type(request: Request) -> None:
     mimetype = (request.mimetype or "").lower()
     if mimetype in _JSON_TYPES or mimetype.endswith("+json"):
         return
-    shown = mimetype or "none"
-    raise UnsupportedMediaType(f"Content-Type {shown} is not supported; send application/json")
+    if not mimetype:
+        raise UnsupportedMediaType(N_("the request has no Content-Type; send application/json"))
+    raise UnsupportedMediaType(
+        N_("Content-Type {media_type} is not supported; send application/json"),
+        media_type=mimetype,
+    )
 
 
 def read_json(request: Request, settings: Settings) -> Any:

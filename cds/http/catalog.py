@@ -8,6 +8,7 @@ from flask import Blueprint, Response
 
 from ..core.describe import RuleDescription, catalog
 from ..core.findings import wire_system
+from ..core.i18n import N_
 from ..core.rules import RULE_SET_VERSION
 from ..errors import NotFound
 from ..fhir.codesystems import code_systems
@@ -64,5 +65,9 @@ def rules() -> Response:
 def code_system(name: str) -> Response:
     systems = code_systems(runtime().settings.fhir_base)
     if name not in systems:
-        raise NotFound(f"unknown CodeSystem '{name}'; known: {', '.join(sorted(systems))}")
+        raise NotFound(
+            N_("unknown CodeSystem '{name}'; known: {known}"),
+            name=name,
+            known=", ".join(sorted(systems)),
+        )
     return json_response(systems[name], mimetype="application/fhir+json")

@@ -49,7 +49,7 @@ def _console_enabled() -> None:
     if runtime().settings.console:
         return
     if request.blueprint == "console" or request.endpoint == "static":
-        raise NotFound("no such endpoint; see GET /cds-services")
+        raise NotFound(N_("no such endpoint; see GET /cds-services"))
 
 
 # --- samples -------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def samples() -> Response:
 def sample(name: str) -> Response:
     path = sample_files().get(name)
     if path is None:
-        raise NotFound(f"no sample named {name!r}; see GET /console/samples")
+        raise NotFound(N_("no sample named {name}; see GET /console/samples"), name=repr(name))
     return Response(path.read_bytes(), status=200, mimetype="application/json")
 
 

@@ -11,11 +11,13 @@ import logging
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from ..errors import NotFound, StoreUnavailable, TooLarge
+from ..core.i18n import N_
+from ..errors import StoreUnavailable, TooLarge
 from ..registry import SERVICES
 from ..schemas import FeedbackItem, load_feedback
 from ..store import FeedbackEntry, OverrideReason
 from .body import read_json
+from .hooks import unknown_service
 from .runtime import runtime
 
 log = logging.getLogger("cds.http")
@@ -25,13 +27,15 @@ blueprint = Blueprint("feedback", __name__)
 @blueprint.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     if service_id not in SERVICES:
-        raise NotFound(f"unknown service '{service_id}'; known: {', '.join(sorted(SERVICES))}")
+        raise unknown_service(service_id)
     g.service_id = service_id
     current = runtime()
     items = load_feedback(read_json(request, current.settings))
     if len(items) > current.settings.max_entries:
         raise TooLarge(
-            f"feedback holds {len(items)} entries; the limit is {current.settings.max_entries}"
+            N_("feedback holds {entries} entries; the limit is {limit}"),
+            entries=len(items),
+            limit=current.settings.max_entries,
         )
     if current.store is None:
         raise StoreUnavailable()

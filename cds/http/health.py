@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from ..core.i18n import N_
 from ..errors import StoreUnavailable
 from .runtime import runtime
 
@@ -25,5 +26,5 @@ def readyz() -> Response:
     """200 when the store takes a write; otherwise 503 as an OperationOutcome like every error."""
     store = runtime().store
     if store is None or not store.ping():
-        raise StoreUnavailable("not ready: the store cannot take a write", retry_after_s=5)
+        raise StoreUnavailable(N_("not ready: the store cannot take a write"), retry_after_s=5)
     return jsonify({"status": "ready"})

@@ -8,7 +8,8 @@ import msgspec
 from flask import Blueprint, Response, g, request
 
 from .. import wire
-from ..errors import BadRequest, NotFound
+from ..core.i18n import N_
+from ..errors import BadRequest, InvalidFields, NotFound
 from ..fhir.bundle import BundleError
 from ..jsonio import envelope, json_object
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
@@ -52,26 +53,41 @@ def call_service(service_id: str) -> Response:
 def evaluate() -> Response:
     service = _service(request.args.get("service", DEFAULT_SERVICE_ID))
     settings = runtime().settings
-    document = json_object(read_body(request, settings), settings, what="a FHIR Bundle")
+    document = json_object(
+        read_body(request, settings),
+        settings,
+        not_an_object=N_("request body must be a JSON object (a FHIR Bundle)"),
+    )
     if bytes(document.members.get("resourceType", b"")).strip() != b'"Bundle"':
         raise BadRequest(
-            "POST /evaluate takes a FHIR Bundle (searchset, collection, transaction or batch); "
-            "post a CDS Hooks request to /cds-services/<id> instead"
+            N_(
+                "POST /evaluate takes a FHIR Bundle (searchset, collection, transaction or "
+                "batch); post a CDS Hooks request to /cds-services/<id> instead"
+            )
         )
     g.service_id = service.id
     shown = presentation(request, settings, None)
     try:
         answer = evaluate_bundle(service, msgspec.Raw(document.raw), runtime().deps, shown)
-    except BundleError as exc:
-        raise BadRequest(f"entry: {exc}") from exc
+    except BundleError as exc:  # its text is a message id (cds.fhir.bundle)
+        raise InvalidFields([("entry", str(exc))]) from exc
     return _respond(answer)
 
 
 def _service(service_id: str) -> ServiceDef:
     service = SERVICES.get(service_id)
     if service is None:
-        raise NotFound(f"unknown service '{service_id}'; known: {', '.join(sorted(SERVICES))}")
+        raise unknown_service(service_id)
     return service
+
+
+def unknown_service(service_id: str) -> NotFound:
+    """The 404 for a service id the registry does not hold; the ids stay as they are."""
+    return NotFound(
+        N_("unknown service '{service}'; known: {known}"),
+        service=service_id,
+        known=", ".join(sorted(SERVICES)),
+    )
 
 
 def _respond(answer: HookAnswer) -> Response:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from ..core.i18n import N_
 from ..errors import BadRequest, StoreUnavailable
 from ..store import RuleReport, RuleReportRow
 from .runtime import runtime
@@ -38,7 +39,9 @@ def parse_since(raw: str | None) -> datetime | None:
             raise ValueError(raw)
         day = date.fromisoformat(raw)
     except ValueError as exc:
-        raise BadRequest(f"since: expected a date YYYY-MM-DD, got {raw!r}") from exc
+        raise BadRequest(
+            N_("{where}: expected a date YYYY-MM-DD, got {value}"), where="since", value=repr(raw)
+        ) from exc
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..core.i18n import N_
 from ..errors import BadRequest
 
 T = TypeVar("T")
@@ -121,11 +122,13 @@ def _buffer_body(environ: dict[str, Any], limit: int) -> None:
     try:
         body = environ["wsgi.input"].read(wanted)
     except framing_errors() as exc:
-        environ["wsgi.input"] = _Unreadable(_framing_diagnostics(exc))
+        environ["wsgi.input"] = _framing_error(exc)
         return
     if declared is not None and len(body) < declared:
         environ["wsgi.input"] = _Unreadable(
-            f"the request body ended after {len(body)} of its {declared} bytes (Content-Length)"
+            N_("the request body ended after {got} of its {declared} bytes (Content-Length)"),
+            got=len(body),
+            declared=declared,
         )
         return
     environ["wsgi.input"] = io.BytesIO(body)
@@ -158,33 +161,53 @@ def framing_errors() -> tuple[type[BaseException], ...]:
     return (ParseException, OSError)
 
 
-# Fixed texts: the servers' own messages can quote the caller's bytes.
+# Fixed texts (message ids): the servers' own messages can quote the caller's bytes.
 _FRAMING_TEXTS = {
-    "InvalidChunkSize": "a chunk size is not a hexadecimal number",
-    "InvalidChunkExtension": "a chunk extension is malformed",
-    "ChunkMissingTerminator": "a chunk is not followed by CRLF",
-    "InvalidHeader": "the trailer section is malformed",
-    "LimitRequestHeaders": "the trailer section is too large",
-    "NoMoreData": "the connection closed before the body ended",
+    "InvalidChunkSize": N_(
+        "the request body's HTTP framing is invalid: a chunk size is not a hexadecimal number"
+    ),
+    "InvalidChunkExtension": N_(
+        "the request body's HTTP framing is invalid: a chunk extension is malformed"
+    ),
+    "ChunkMissingTerminator": N_(
+        "the request body's HTTP framing is invalid: a chunk is not followed by CRLF"
+    ),
+    "InvalidHeader": N_(
+        "the request body's HTTP framing is invalid: the trailer section is malformed"
+    ),
+    "LimitRequestHeaders": N_(
+        "the request body's HTTP framing is invalid: the trailer section is too large"
+    ),
+    "NoMoreData": N_(
+        "the request body's HTTP framing is invalid: the connection closed before the body ended"
+    ),
 }
 
 
-def _framing_diagnostics(exc: BaseException) -> str:
+def _framing_error(exc: BaseException) -> _Unreadable:
     text = _FRAMING_TEXTS.get(type(exc).__name__)
-    if text is None and isinstance(exc, OSError) and exc.errno is None and exc.args:
-        text = str(exc.args[0]).lower()  # werkzeug's fixed messages, e.g. "invalid chunk header"
-    return f"the request body's HTTP framing is invalid: {text or 'it could not be read'}"
+    if text is not None:
+        return _Unreadable(text)
+    if isinstance(exc, OSError) and exc.errno is None and exc.args:
+        # werkzeug's fixed messages, e.g. "invalid chunk header": kept in English after the lead
+        return _Unreadable(
+            N_("the request body's HTTP framing is invalid: {detail}"),
+            detail=str(exc.args[0]).lower(),
+        )
+    return _Unreadable(N_("the request body's HTTP framing is invalid: it could not be read"))
 
 
 class _Unreadable(io.RawIOBase):
-    """A request body that could not be read: reading it raises BadRequest (400)."""
+    """A request body that could not be read: reading it raises BadRequest (400), a message id
+    with its values, answered in the request's language."""
 
-    def __init__(self, diagnostics: str) -> None:
+    def __init__(self, message: str, **values: object) -> None:
         super().__init__()
-        self.diagnostics = diagnostics
+        self.message = message
+        self.values = values
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        raise BadRequest(self.diagnostics)
+        raise BadRequest(self.message, headers=None, **self.values)

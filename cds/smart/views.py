@@ -271,7 +271,9 @@ def result() -> str:
 def questionnaire_resource(questionnaire_id: str) -> Response:
     if questionnaire_id != questionnaire.QUESTIONNAIRE_ID:
         raise NotFound(
-            f"unknown Questionnaire '{questionnaire_id}'; known: {questionnaire.QUESTIONNAIRE_ID}"
+            N_("unknown Questionnaire '{name}'; known: {known}"),
+            name=questionnaire_id,
+            known=questionnaire.QUESTIONNAIRE_ID,
         )
     document = questionnaire.as_json(_settings().fhir_base)
     return json_response(document, mimetype="application/fhir+json")

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
+from ..core.i18n import N_
 from ..errors import BadRequest, StoreUnavailable
 from . import report as report_queries
 from .engine import SQLITE_BUSY_TIMEOUT_S, SqliteFile, create_engine, normalise_url
@@ -435,16 +436,25 @@ def _check_entry(index: int, entry: FeedbackEntry, card_suggestions: set[str] | 
     """Raise BadRequest for an entry the envelope schema cannot judge alone."""
     where = f"feedback[{index}]"
     if entry.outcome not in OUTCOMES:
-        raise BadRequest(f"{where}.outcome: must be one of {', '.join(OUTCOMES)}")
+        raise BadRequest(
+            N_("{where}: must be one of {outcomes}"),
+            where=f"{where}.outcome",
+            outcomes=", ".join(OUTCOMES),
+        )
     if entry.outcome_timestamp.tzinfo is None:
-        raise BadRequest(f"{where}.outcomeTimestamp: needs a UTC offset")
+        raise BadRequest(N_("{where}: needs a UTC offset"), where=f"{where}.outcomeTimestamp")
     if entry.outcome == "accepted" and not entry.accepted_suggestions:
-        raise BadRequest(f"{where}.acceptedSuggestions: required when the outcome is accepted")
+        raise BadRequest(
+            N_("{where}: required when the outcome is accepted"),
+            where=f"{where}.acceptedSuggestions",
+        )
     if card_suggestions is None:
         return  # unknown card: cannot judge its suggestions; stored unmatched
     for position, suggestion in enumerate(entry.accepted_suggestions):
         if suggestion not in card_suggestions:
             raise BadRequest(
-                f"{where}.acceptedSuggestions[{position}].id: {suggestion!r} is not a "
-                f"suggestion of card {entry.card_uuid}"
+                N_("{where}: {suggestion} is not a suggestion of card {card}"),
+                where=f"{where}.acceptedSuggestions[{position}].id",
+                suggestion=repr(suggestion),
+                card=entry.card_uuid,
             )
