@@ -8,7 +8,6 @@ A condition node holds with its evidence (a tuple of records, possibly empty) or
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -57,7 +56,6 @@ from .rules import (
     Unilateral,
     Variant,
     Wells,
-    walk,
 )
 
 Evidence = tuple[Finding, ...] | None
@@ -142,8 +140,6 @@ class _Run:
     now: datetime
     fired: dict[str, FiredRule] = field(default_factory=dict)
     current: Rule | None = None
-    # Conditions shared by several rules (a calf symptom, the DVT trigger) are evaluated once.
-    memo: dict[Condition, Evidence] = field(default_factory=dict)
 
     @cached_property
     def wells(self) -> scores.WellsResult:
@@ -201,24 +197,12 @@ def _join(*parts: tuple[Finding, ...]) -> tuple[Finding, ...]:
     return tuple({id(r): r for part in parts for r in part}.values())
 
 
-@functools.lru_cache(maxsize=1024)
-def _reads_other_rules(node: Condition) -> bool:
-    """Does the node's outcome depend on which rules fired so far (so it cannot be memoised)?"""
-    return any(isinstance(n, (RuleFires, NoRuleOfTiers, SelfCareAllowed)) for n in walk(node))
-
-
 def holds(node: Condition, run: _Run) -> Evidence:
-    """Evidence for `node` (a tuple, possibly empty) when it holds, else None."""
-    if _reads_other_rules(node):
-        return _holds(node, run)
-    try:
-        return run.memo[node]
-    except KeyError:
-        found = run.memo[node] = _holds(node, run)
-        return found
+    """Evidence for `node` (a tuple, possibly empty) when it holds, else None.
 
-
-def _holds(node: Condition, run: _Run) -> Evidence:
+    Not memoised: the standing records behind every leaf are cached by `FindingSet`, and a
+    shared condition costs less to walk again than its (recursive) dataclass hash as a key.
+    """
     fs = run.fs
     match node:
         case Bilateral():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from . import findings as cat
 from .measurements import ANALYTE_NAMES, LabResult, judge
@@ -100,7 +101,7 @@ class StatementReader:
     policy: Policy
     now: datetime
 
-    @property
+    @cached_property  # catalog_for hashes the whole policy on every call
     def catalog(self) -> cat.Catalog:
         return cat.catalog_for(self.policy)
 

@@ -21,7 +21,6 @@ import msgspec
 from ..core.findings import LOCAL_FINDING_SYSTEM_SUFFIX, LOINC, SNOMED, observation_codes
 from ..core.model import CUT_FAILED, CUT_NOT_FETCHED, QueryCut
 from ..core.policy import Policy
-from . import elements as el
 from .bundle import BundleError, Flattened, NotAResource, flatten
 
 if TYPE_CHECKING:  # httpx stays unimported until a fetch is wired in (cds.create_app)
@@ -143,24 +142,10 @@ class PrefetchRead:
     def add(self, key: str, raw: msgspec.Raw) -> bool:
         """Add a prefetched or fetched value; False when it is not a usable FHIR value."""
         try:
-            if _resource_type(raw) == "OperationOutcome":
-                return False
-            flatten(raw, key, self.flattened)
+            flatten(raw, key, self.flattened, refuse={"OperationOutcome"})
         except (NotAResource, BundleError):
             return False
         return True
-
-
-def _resource_type(raw: msgspec.Raw) -> str | None:
-    try:
-        head: _Head = el.decoder(_Head).decode(raw)
-        return head.resourceType
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise NotAResource(str(exc)) from exc
-
-
-class _Head(msgspec.Struct):
-    resourceType: str | None = None
 
 
 def is_null(raw: msgspec.Raw) -> bool:

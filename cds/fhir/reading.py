@@ -352,17 +352,6 @@ class Reader:
             res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod"
         )
         site_codes, side = self._body_site(res, many=False)
-        base = Statement(
-            reference=res.reference,
-            resource_type="Observation",
-            codes=(),
-            when=when,
-            anchor=effective,
-            site_codes=site_codes,
-            side=side,
-            subject=_subject(res),
-            status=status,
-        )
         lab = None
         if measure is not None:
             highs, lows = _ranges(res.elements.referenceRange)
@@ -376,19 +365,23 @@ class Reader:
                 lows,
                 abi_parts,
             )
-        statements = [
-            replace(
-                base,
-                codes=codes,
-                value_codes=values.codes,
-                negated=_negated(values, interpretation),
-                lab=lab,
-            )
-        ]
+        observation = Statement(
+            reference=res.reference,
+            resource_type="Observation",
+            codes=codes,
+            value_codes=values.codes,
+            negated=_negated(values, interpretation),
+            lab=lab,
+            when=when,
+            anchor=effective,
+            site_codes=site_codes,
+            side=side,
+            subject=_subject(res),
+            status=status,
+        )
+        statements = [observation]
         if measure is None or measure.analyte != "abi":
-            statements += [
-                self._component(res, index, part, base) for index, part in enumerate(components)
-            ]
+            statements += [self._component(part, observation) for part in components]
         for statement in statements:
             self.findings.extend(self.statements.read(statement))
         return True
@@ -455,9 +448,9 @@ class Reader:
             for c in (*_codings(part.code), *_codings(part.valueCodeableConcept))
         )
 
-    def _component(
-        self, res: _Resource, index: int, part: el.Component, base: Statement
-    ) -> Statement:
+    def _component(self, part: el.Component, observation: Statement) -> Statement:
+        """A component's statement: the Observation's, with the component's own codes, value
+        and lab result in place of the Observation's."""
         codes = _codings(part.code)
         measure = self.statements.first_measurement(codes)
         interpretation = _interpretation(part.interpretation)
@@ -469,7 +462,7 @@ class Reader:
                 values.quantity, values.coded, values.absent_reason, interpretation, highs, lows
             )
         return replace(
-            base,
+            observation,
             codes=codes,
             value_codes=values.codes,
             negated=_negated(values, interpretation),
