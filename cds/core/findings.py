@@ -1087,6 +1087,9 @@ _SYSTEM_ALIASES = {
 }
 
 
+# Bounded: the systems come from requests. Every coding read is normalised, usually to one of
+# a handful of strings, so the cache turns the suffix test and alias lookup into one hit.
+@functools.lru_cache(maxsize=256)
 def normalise_system(system: str | None) -> str:
     """`…/CodeSystem/finding` URLs -> the LOCAL sentinel; known aliases of SNOMED CT and LOINC
     (OIDs, https, trailing slash) -> their canonical URL; other systems unchanged."""
