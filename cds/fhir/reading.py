@@ -319,14 +319,14 @@ class Reader:
     # -- Observation ---------------------------------------------------------------------
     def _observation(self, res: _Resource) -> bool:
         status = self._status(res)
-        if status is None or (
-            not res.item.malformed and not _names_a_finding(res.elements, self.catalog)
-        ):
+        if status is None:
             return False
         codes = self._code(res)
         value_codes = res.concept("valueCodeableConcept", strict=False)
         components = self._components(res)
-        if not self._relevant(codes, value_codes, components):
+        # A well-formed Observation passed the screen in `read`; one with a malformed element
+        # is screened here, over the codings that could be read.
+        if res.item.malformed and not self._relevant(codes, value_codes, components):
             return False
         measure = self.statements.first_measurement(codes)
         if measure is not None:
@@ -436,7 +436,8 @@ class Reader:
         value_codes: tuple[Coding, ...],
         components: list[el.Component],
     ) -> bool:
-        """The screen: does any coding name a finding, an analyte or a generic code?"""
+        """The screen of an Observation with a malformed element: does any readable coding
+        name a finding, an analyte or a generic code?"""
         knows = self.catalog.knows
         if any(knows(c.system, c.code) for c in codes) or any(
             knows(c.system, c.code) for c in value_codes
