@@ -78,6 +78,8 @@ class FindingSet:
         In-window and selected; a not-interpretable record only when the reader kept it present
         (the lab flagged it); not cancelled by a later dated absence covering its side.
         """
+        if selector.finding not in self.by_id:
+            return ()  # most selectors name a finding the request never recorded: skip the hash
         found = self._standing.get(selector)
         if found is None:
             found = self._standing[selector] = self._compute(selector)
