@@ -213,33 +213,28 @@ def _negated(values: _Values, interpretation: frozenset[str]) -> bool:
     return "NEG" in interpretation
 
 
-@dataclass
+@dataclass(slots=True)
 class _Resource:
-    """One resource being read: its elements, its name, the caveats it collects."""
+    """One resource being read: its elements, its malformed elements by name (the item's own
+    dict), its name, the caveats it collects."""
 
-    item: Item
+    elements: el.Resource
+    malformed: dict[str, el.Malformed]
     reference: str
     caveats: list[Caveat] = field(default_factory=list)
-
-    @property
-    def elements(self) -> el.Resource:
-        return self.item.resource
-
-    def malformed(self, name: str) -> el.Malformed | None:
-        return self.item.malformed.get(name)
 
     def caveat(self, element: str, problem: str) -> None:
         self.caveats.append(Caveat(self.reference, element, problem))
 
     def ignore_malformed(self, *names: str, problem: str = IGNORED) -> None:
         for name in names:
-            if name in self.item.malformed:
-                self.caveat(self.item.malformed[name].path, problem)
+            if name in self.malformed:
+                self.caveat(self.malformed[name].path, problem)
 
     def concept(self, name: str, *, strict: bool) -> tuple[Coding, ...]:
         """A concept element's readable codings. A malformed concept keeps its readable
         codings (the bad ones are named); with none left it is unreadable when `strict`."""
-        bad = self.malformed(name)
+        bad = self.malformed.get(name)
         if bad is None:
             return _codings(getattr(self.elements, name))
         decoded = el.decode_concept(bad.raw)
@@ -279,7 +274,7 @@ class Reader:
         """Read one resource; never raises for bad data (§1.1)."""
         if not item.malformed and self._passed_over(item.resource):
             return
-        res = _Resource(item, _reference(item))
+        res = _Resource(item.resource, item.malformed, _reference(item))
         try:
             self._read(res)
         except _Unreadable as exc:
@@ -301,7 +296,7 @@ class Reader:
         )
 
     def _read(self, res: _Resource) -> None:
-        bad_type = res.malformed("resourceType")
+        bad_type = res.malformed.get("resourceType")
         if bad_type is not None:
             raise _Unreadable(bad_type.path, bad_type.problem)
         resource_type = res.elements.resourceType
@@ -326,12 +321,12 @@ class Reader:
         components = self._components(res)
         # A well-formed Observation passed the screen in `read`; one with a malformed element
         # is screened here, over the codings that could be read.
-        if res.item.malformed and not self._relevant(codes, value_codes, components):
+        if res.malformed and not self._relevant(codes, value_codes, components):
             return False
         measure = self.statements.first_measurement(codes)
         if measure is not None:
             for name in _VALUE_ELEMENTS:
-                bad = res.malformed(name)
+                bad = res.malformed.get(name)
                 if bad is not None:
                     raise _Unreadable(bad.path, bad.problem)
             quantity = res.elements.valueQuantity
@@ -387,7 +382,7 @@ class Reader:
         return True
 
     def _status(self, res: _Resource) -> str | None:
-        bad = res.malformed("status")
+        bad = res.malformed.get("status")
         if bad is not None:
             raise _Unreadable(bad.path, bad.problem)
         status = res.elements.status
@@ -401,7 +396,7 @@ class Reader:
         return status
 
     def _code(self, res: _Resource) -> tuple[Coding, ...]:
-        if res.malformed("code") is None and res.elements.code is el.UNSET:
+        if res.malformed.get("code") is None and res.elements.code is el.UNSET:
             raise _Unreadable("code", IS_MISSING)
         codes = res.concept("code", strict=True)
         if not codes:
@@ -409,7 +404,7 @@ class Reader:
         return codes
 
     def _components(self, res: _Resource) -> list[el.Component]:
-        bad = res.malformed("component")
+        bad = res.malformed.get("component")
         if bad is None:
             parts = res.elements.component
             return [] if parts is el.UNSET else parts
@@ -425,7 +420,7 @@ class Reader:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 sub, problem = el.problem(exc)
                 res.caveat(f"component[{index}]" + (f".{sub}" if sub else ""), IGNORED)
-                res.item.malformed[f"component[{index}]"] = el.Malformed(
+                res.malformed[f"component[{index}]"] = el.Malformed(
                     f"component[{index}].{sub}", problem, raw
                 )
         return out
@@ -474,7 +469,7 @@ class Reader:
         self, res: _Resource, components: list[el.Component]
     ) -> tuple[tuple[LabQuantity, Side], ...]:
         """An ABI's right/left values decide it: a malformed one makes the resource unreadable."""
-        for name, bad in res.item.malformed.items():
+        for name, bad in res.malformed.items():
             if name.startswith("component"):
                 raise _Unreadable(bad.path, bad.problem)
         out: list[tuple[LabQuantity, Side]] = []
