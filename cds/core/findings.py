@@ -1185,7 +1185,9 @@ def catalog_for(policy: Policy) -> Catalog:
 
 
 @functools.lru_cache(maxsize=16)
-def _windows(policy: Policy) -> dict[tuple[str, bool], timedelta | None]:
+def windows(policy: Policy) -> Mapping[tuple[str, bool], timedelta | None]:
+    """The window of every (window class, is an active Condition) under a policy; None = no
+    limit (built once per policy)."""
     by_class: dict[str, timedelta | None] = {
         WINDOW_SYMPTOM: timedelta(days=policy.window_symptom_days),
         WINDOW_LAB: timedelta(hours=policy.window_lab_hours),
@@ -1201,12 +1203,12 @@ def _windows(policy: Policy) -> dict[tuple[str, bool], timedelta | None]:
     table.update({(name, True): window for name, window in by_class.items()})
     # Chronic disorders and pregnancy have no limit as active Conditions.
     table[(WINDOW_CHRONIC, True)] = table[(WINDOW_PREGNANCY, True)] = None
-    return table
+    return MappingProxyType(table)
 
 
 def window_for(window_class: str, policy: Policy, *, condition: bool) -> timedelta | None:
     """The time window of a class (§2 "Time windows"); None = no limit."""
-    return _windows(policy)[(window_class, condition)]
+    return windows(policy)[(window_class, condition)]
 
 
 def local_finding_codes() -> list[CodeDef]:

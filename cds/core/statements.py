@@ -8,8 +8,9 @@ Measured values are judged by `core.measurements`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from . import findings as cat
@@ -105,9 +106,13 @@ class StatementReader:
     def catalog(self) -> cat.Catalog:
         return cat.catalog_for(self.policy)
 
+    @cached_property  # as for the catalog: the policy is hashed once, not per finding
+    def windows(self) -> Mapping[tuple[str, bool], timedelta | None]:
+        return cat.windows(self.policy)
+
     def in_window(self, when: datetime | None, window_class: str, *, condition: bool) -> bool:
         """Undated counts as current (conservative); a future date is inside the window."""
-        window = cat.window_for(window_class, self.policy, condition=condition)
+        window = self.windows[(window_class, condition)]
         return window is None or when is None or self.now - when <= window
 
     def read(self, statement: Statement) -> list[Finding]:
@@ -117,9 +122,10 @@ class StatementReader:
         if measure is not None and statement.lab is not None:
             for finding in self._measured(statement, measure, statement.lab):
                 made.setdefault(_key(finding), finding)
+        outside = outside_leg(statement.site_codes)
         for coding in (*statement.codes, *statement.value_codes):
             for entry in self.catalog.lookup(coding.system, coding.code):
-                presence = self._presence(statement, entry)
+                presence = self._presence(statement, entry, outside_leg=outside)
                 if presence is not None:
                     made.setdefault(_key(presence), presence)
         return list(made.values())
@@ -157,16 +163,19 @@ class StatementReader:
             for judgement in judge(mdef, lab, self.policy)
         ]
 
-    def _presence(self, statement: Statement, entry: cat.CatalogEntry) -> Finding | None:
-        """One catalog entry applied to one statement: site, Condition status, window (§2)."""
+    def _presence(
+        self, statement: Statement, entry: cat.CatalogEntry, *, outside_leg: bool
+    ) -> Finding | None:
+        """One catalog entry applied to one statement: site, Condition status, window (§2).
+        `outside_leg` is the statement's, worked out once for all its entries."""
         code_def, finding_def = entry.code, entry.finding
         finding_id = finding_def.finding_id
-        tags = frozenset(code_def.tags)
+        tags = code_def.tags
         if not site_ok(code_def.site, statement.site_codes):
             if code_def.off_site_tags is None:
                 return None
             tags |= code_def.off_site_tags
-        if outside_leg(statement.site_codes):
+        if outside_leg:
             tags |= {TAG_OUTSIDE_LEG}
         window_class = code_def.window_class or finding_def.window_class
         is_condition = statement.resource_type == "Condition"
