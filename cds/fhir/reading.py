@@ -284,8 +284,16 @@ class Reader:
             self.unreadable.append(Unreadable(res.reference, "", COULD_NOT_BE_READ))
 
     def _passed_over(self, resource: el.Resource) -> bool:
-        """The screen for the usual case, a well-formed Observation: True when it is ignored
-        by status or names no finding, analyte or generic code (nothing more to read)."""
+        """The screen for the usual case, a well-formed Observation or Condition: True when it
+        is ignored by status or names no finding, analyte or generic code (nothing more to
+        read). One the reader counts unreadable (no status, no readable code) is read on."""
+        if resource.resourceType == "Condition":
+            code = resource.code
+            return (
+                code is not el.UNSET
+                and any(c.code for c in code.coding)
+                and not any(self.catalog.knows(c.system, c.code) for c in code.coding)
+            )
         if resource.resourceType != "Observation":
             return False
         if resource.status in IGNORED_OBSERVATION_STATUSES:
@@ -532,7 +540,9 @@ class Reader:
     # -- Condition -----------------------------------------------------------------------
     def _condition(self, res: _Resource) -> bool:
         codes = self._code(res)
-        if not any(self.catalog.knows(c.system, c.code) for c in codes):
+        # A well-formed Condition passed the screen in `read`; one with a malformed element is
+        # screened here, over the codings that could be read.
+        if res.malformed and not any(self.catalog.knows(c.system, c.code) for c in codes):
             return False
         # A malformed clinical or verification status reads as absent: counted, active (§2).
         verification = {c.code for c in res.concept("verificationStatus", strict=False)}
