@@ -230,13 +230,13 @@ def holds(node: Condition, run: _Run) -> Evidence:
         case SameSide():
             return _same_side(node, run)
         case AllOf():
-            found: tuple[Finding, ...] = ()
+            parts: list[tuple[Finding, ...]] = []
             for item in node.items:
                 evidence = holds(item, run)
                 if evidence is None:
                     return None
-                found = _join(found, evidence)
-            return found
+                parts.append(evidence)
+            return _join(*parts)
         case AnyOf():
             # Every branch that holds adds evidence (the card names all of it).
             branches = [e for e in (holds(item, run) for item in node.items) if e is not None]
