@@ -101,11 +101,11 @@ def flatten(
         _entry_by_entry(out, raw, where)
     else:
         for index, entry in enumerate(bundle.entry or ()):
-            locator = f"{where} entry {index}"
             if entry.resource is el.UNSET:
-                out.skipped.append(locator)
+                out.skipped.append(f"{where} entry {index}")
             else:
-                out.items.append(Item(entry.resource, entry.fullUrl or locator))
+                # Most entries carry a fullUrl: the locator string is made only without one.
+                out.items.append(Item(entry.resource, entry.fullUrl or f"{where} entry {index}"))
         _next_link(out, where, bundle.link or [])
     return out
 
