@@ -94,12 +94,25 @@ class CatalogTranslator:
         # Rounded exactly as in English (the same digits on every card), then written with
         # the language's separators: 0.90 -> "0,90", 1500 -> "1 500" in Russian.
         text = f"{value:,.{decimals}f}" if decimals else f"{round(value):,}"
-        group = get_group_symbol(self._locale)
-        decimal = get_decimal_symbol(self._locale)
-        return text.translate({ord(","): group, ord("."): decimal})
+        return text.translate(self._separators)
+
+    @functools.cached_property
+    def _separators(self) -> dict[int, str]:
+        """English's group and decimal separators mapped to the language's (CLDR)."""
+        return {
+            ord(","): get_group_symbol(self._locale),
+            ord("."): get_decimal_symbol(self._locale),
+        }
 
     def date(self, value: date) -> str:
-        return format_date(value, format="short", locale=self._locale)
+        return _short_date(value, self.language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_date(value: date, language: str) -> str:
+    """A date in the language's short form. Cached: Babel formats each call from its pattern,
+    and a request's records share a few dates."""
+    return format_date(value, format="short", locale=language)
 
 
 @functools.cache

@@ -22,12 +22,12 @@ def coding(code: Code) -> dict[str, str]:
     return out
 
 
-def _kept(value: Any) -> bool:
-    return value is not None and value != "" and value != [] and value != {}
+# The values an optional field is left out for; 0 and False are values and are sent.
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 def _compact(**fields: Any) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if _kept(value)}
+    return {key: value for key, value in fields.items() if value not in _EMPTY}
 
 
 def _evidence(item: EvidenceItem) -> dict[str, Any]:

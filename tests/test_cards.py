@@ -17,7 +17,7 @@ from finding_factory import L, R, U, extraction, f
 from cds import wire
 from cds.core import wording
 from cds.core.card_request import CardRequest, time_ordered_uuids
-from cds.core.card_text import SUMMARY_LIMIT, value_text
+from cds.core.card_text import SUMMARY_LIMIT, md, value_text
 from cds.core.cards import build_cards, build_rule_card
 from cds.core.engine import Assessment, evaluate
 from cds.core.findingset import EVIDENCE_CAP
@@ -659,3 +659,16 @@ def test_every_card_and_suggestion_gets_its_own_uuid() -> None:
 
     uuids = [c.uuid for c in cards] + [s.uuid for c in cards for s in c.suggestions]
     assert len(uuids) == len(set(uuids))
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        pytest.param("Observation/obs-12", "Observation/obs-12", id="plain-reference-unchanged"),
+        pytest.param("[x](javascript:y)", "\\[x\\](javascript:y)", id="link"),
+        pytest.param("a_b*c`d", "a\\_b\\*c\\`d", id="emphasis-and-code"),
+        pytest.param("<img>#|\\", "\\<img\\>\\#\\|\\\\", id="html-heading-table-backslash"),
+    ],
+)
+def test_ehr_text_is_escaped_for_every_markdown_character(text: str, escaped: str) -> None:
+    assert md(text) == escaped

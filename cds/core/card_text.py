@@ -18,7 +18,8 @@ from .units import display_unit, unit_of_unitless
 
 SUMMARY_LIMIT = 140  # CDS Hooks 2.0: summary < 140 characters
 DISCLAIMER = N_("Decision support only; clinical judgement applies.")
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|"})
+# The characters markdown reads; a regex, as str.translate looks every character of the text up.
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>#|]")
 # Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is
 # shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
 SIDED_FINDINGS = frozenset(
@@ -40,7 +41,11 @@ SIDE_WORDS = {
 
 def md(text: str) -> str:
     """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables)."""
-    return text.translate(_MD_SPECIAL)
+    return _MD_SPECIAL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return "\\" + match.group()
 
 
 def _decimals(m: Measurement) -> int:

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 from . import wording
 from .card_request import CardRequest
@@ -25,7 +26,7 @@ from .card_text import (
     record_line,
     value_text,
 )
-from .checklists import net_line, not_recorded
+from .checklists import net_line
 from .compose import Planned, compose, safety_net_topic
 from .data_quality import data_quality_card
 from .engine import Assessment, FiredRule
@@ -89,7 +90,7 @@ class _CardBuilder:
     def key(self) -> tuple[str, str]:
         return (self.rule.id, self.fired.variant.name)
 
-    @property
+    @cached_property
     def slots(self) -> SummarySlots:
         return SummarySlots(
             self.fired, self.assessment, self.t, self.planned.priority or self.fired.priority
@@ -408,7 +409,7 @@ class _CardBuilder:
         fired, rule, planned = self.fired, self.rule, self.planned
         steps = self.steps()
         why, cited_records, evidence_total = self.why()
-        missing_items = not_recorded(fired, self.assessment)
+        missing_items = self.slots.missing
         missing = [t.gettext(item.label) for item in missing_items]
         detail: list[str] = [
             "**" + t.gettext(N_("What to do next")) + "**",

@@ -22,7 +22,7 @@ def _item_recorded(item: wording.CheckItem, fs: FindingSet) -> bool:
     if item is wording.SWELLING_SIDE:
         swelling = [r for f in item.findings for r in fs.standing_present(f)]
         return not swelling or any(r.side is not Side.UNKNOWN for r in swelling)
-    records = [
+    records = (
         r
         for f in item.findings
         for r in fs.records(f)
@@ -34,9 +34,9 @@ def _item_recorded(item: wording.CheckItem, fs: FindingSet) -> bool:
             item.analyte is None
             or (r.measurement is not None and r.measurement.analyte == item.analyte)
         )
-    ]
+    )
     if not item.sides:
-        return bool(records)
+        return next(records, None) is not None  # one record answers the item
     sides = {r.side for r in records}
     return Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides
 

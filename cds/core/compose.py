@@ -46,6 +46,22 @@ COVERS: tuple[Cover, ...] = (
 COVERED_BY_EVERY_EMERGENCY = ("R-CALF-PAIN-FEVER",)
 
 
+def _variants_by_pair(
+    rows: tuple[Cover, ...],
+) -> dict[tuple[str, str], tuple[tuple[str, ...], ...]]:
+    """The COVERS table keyed by (covering, covered) rule id: each row's `variants` for that pair
+    (an empty tuple: any variant), so judging a pair reads its own rows only."""
+    pairs: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {}
+    for row in rows:
+        for covered in row.covered:
+            key = (row.covering, covered)
+            pairs[key] = (*pairs.get(key, ()), row.variants)
+    return pairs
+
+
+_COVER_VARIANTS = _variants_by_pair(COVERS)
+
+
 @dataclass(frozen=True)
 class Planned:
     """One card of the plan: whether it keeps its suggestion, and why not."""
@@ -71,12 +87,8 @@ def covers(covering: FiredRule, covered: FiredRule) -> bool:
         return False
     if covering.tier is Tier.EMERGENCY and covered.rule_id in COVERED_BY_EVERY_EMERGENCY:
         return True
-    return any(
-        row.covering == covering.rule_id
-        and covered.rule_id in row.covered
-        and (not row.variants or covering.variant.name in row.variants)
-        for row in COVERS
-    )
+    rows = _COVER_VARIANTS.get((covering.rule_id, covered.rule_id), ())
+    return any(not variants or covering.variant.name in variants for variants in rows)
 
 
 def _rank(fired: FiredRule) -> tuple[int, str]:
@@ -138,7 +150,7 @@ def compose(assessment: Assessment) -> tuple[Planned, ...]:
                 fired=f,
                 suggestion=f.rule_id in keeps,
                 priority=priority.get(f.rule_id),
-                reasons=reasons.get(f.rule_id, _reasons(f)),
+                reasons=reasons[f.rule_id] if f.rule_id in reasons else _reasons(f),
                 covered_by=holder_of(cover) if cover is not None else None,
                 cover=cover,
                 merged_into=merged,

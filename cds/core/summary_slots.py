@@ -3,8 +3,11 @@ its template asks for it. Pure."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 
+from . import wording
 from .card_text import SIDE_WORDS, SIDED_FINDINGS, cut, cutoff_text, date_text, md, tidy, value_text
 from .checklists import not_recorded
 from .engine import Assessment, FiredRule
@@ -70,6 +73,17 @@ _LOWER_ANALYTES = {
     "tsh": N_("TSH"),
 }
 
+# The §7.4 placeholders a template may hold; each is the method of the same name (spaces as _).
+_SLOTS = frozenset(
+    {
+        "side", "sign", "leg", "calf symptom", "Calf symptom", "symptom", "Sign", "deficit",
+        "Spinal", "pregnancy", "n", "value", "fever", "ddimer", "reason", "electrolyte",
+        "abi", "Evidence", "evidence", "muscle", "cause", "treatment", "date", "items",
+        "Test", "unit", "route",
+    }
+)  # fmt: skip
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
 
 @dataclass
 class SummarySlots:
@@ -83,6 +97,11 @@ class SummarySlots:
     @property
     def fs(self) -> FindingSet:
         return self.assessment.findings
+
+    @cached_property
+    def missing(self) -> tuple[wording.CheckItem, ...]:
+        """The card's checklist items with no record (§7.5): its {items} and "Not recorded"."""
+        return not_recorded(self.fired, self.assessment)
 
     def _first_present(self, order: tuple[tuple[str, str, str], ...], capital: bool) -> str:
         for finding_id, lower, upper in order:
@@ -283,7 +302,7 @@ class SummarySlots:
         return self.t.gettext(N_("on {date}")).format(date=date_text(latest, self.t))
 
     def items(self) -> str:
-        count = len(not_recorded(self.fired, self.assessment))
+        count = len(self.missing)
         return self.t.ngettext("{n} item", "{n} items", count).format(n=count)
 
     def _unreadable_record(self) -> Finding | None:
@@ -306,17 +325,11 @@ class SummarySlots:
         return self.t.gettext(route.card_text(self.priority))
 
     def fill(self, template: str, *, shorten: bool = False) -> str:
-        names = {
-            "side", "sign", "leg", "calf symptom", "Calf symptom", "symptom", "Sign", "deficit",
-            "Spinal", "pregnancy", "n", "value", "fever", "ddimer", "reason", "electrolyte",
-            "abi", "Evidence", "evidence", "muscle", "cause", "treatment", "date", "items",
-            "Test", "unit", "route",
-        }  # fmt: skip
-        values: dict[str, str] = {}
-        for name in names:
-            if "{" + name + "}" in template:
-                method = getattr(self, name.replace(" ", "_"))
-                values[name] = method()
+        values = {
+            name: getattr(self, name.replace(" ", "_"))()
+            for name in dict.fromkeys(_PLACEHOLDER.findall(template))
+            if name in _SLOTS
+        }
         if shorten and "sign" in values:
             values["sign"] = self._more(self.pe_signs(), 1)
         text = template
