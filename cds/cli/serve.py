@@ -14,7 +14,9 @@ DEFAULT_HOST = "127.0.0.1"
 def add_to(commands: Any) -> None:
     """Add the command to the `calf-cds` subparsers (an argparse `add_subparsers()` result)."""
     serve = commands.add_parser("serve", help="run the service (gunicorn; --dev for Flask's)")
-    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
     serve.add_argument(
         "--port", type=int, default=None, help=f"default CDS_PORT, else {Settings.port}"
     )
