@@ -346,6 +346,30 @@ def test_finding_coded_in_a_component_is_read() -> None:
     assert only(extraction, "F-CALF-PAIN").present is False
 
 
+def test_reading_leaves_the_flattened_items_as_they_were() -> None:
+    # A malformed component is named while reading; the item read again must give the same.
+    panel = observation(
+        "85353-1",
+        LOINC,
+        issued="2026-11-25",
+        component=[
+            {"code": concept("8867-4", LOINC), "valueQuantity": {"value": "fast"}},
+            {"code": concept(CALF_PAIN), "valueBoolean": True},
+        ],
+    )
+    document = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": panel}]}
+    flattened = flatten(msgspec.Raw(msgspec.json.encode(document)), "Bundle")
+    before = {key: value.path for key, value in flattened.items[0].malformed.items()}
+
+    first = reading.read(flattened, policy=SETTINGS.policy, now=NOW)
+    second = reading.read(flattened, policy=SETTINGS.policy, now=NOW)
+
+    assert {key: value.path for key, value in flattened.items[0].malformed.items()} == before
+    assert "component" in before
+    assert first == second
+    assert only(first, "F-CALF-PAIN").present is True
+
+
 def test_unrelated_observation_yields_nothing() -> None:
     extraction = read(observation("72514-3", LOINC, valueQuantity=quantity(3.3, "{score}")))
 

@@ -215,8 +215,8 @@ def _negated(values: _Values, interpretation: frozenset[str]) -> bool:
 
 @dataclass(slots=True)
 class _Resource:
-    """One resource being read: its elements, its malformed elements by name (the item's own
-    dict), its name, the caveats it collects."""
+    """One resource being read: its elements, its malformed elements by name (a copy of the
+    item's), its name, the caveats it collects."""
 
     elements: el.Resource
     malformed: dict[str, el.Malformed]
@@ -274,7 +274,9 @@ class Reader:
         """Read one resource; never raises for bad data (§1.1)."""
         if not item.malformed and self._passed_over(item.resource):
             return
-        res = _Resource(item.resource, item.malformed, _reference(item))
+        # A copy: reading names malformed components in it, and the item may be read again.
+        malformed = dict(item.malformed) if item.malformed else item.malformed
+        res = _Resource(item.resource, malformed, _reference(item))
         try:
             self._read(res)
         except _Unreadable as exc:
