@@ -55,6 +55,15 @@ _COMPONENTS: tuple[tuple[str, Any], ...] = (
 )
 
 
+# The path parameter of the static-file routes (console and red-flag check).
+_FILENAME_PARAMETER = {
+    "name": "filename",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document as a JSON-ready dict (pure: same settings, same document)."""
     spec = APISpec(
@@ -253,14 +262,7 @@ def _paths(settings: Settings) -> dict[str, dict[str, Any]]:
                 "consoleStatic",
                 "The console's script and stylesheet",
                 "console",
-                parameters=[
-                    {
-                        "name": "filename",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
+                parameters=[_FILENAME_PARAMETER],
                 ok={
                     "description": "the file",
                     "content": {
@@ -470,14 +472,7 @@ def _smart_paths() -> dict[str, dict[str, Any]]:
                 "smartStatic",
                 "The red-flag check's stylesheet",
                 "red-flag-check-app",
-                parameters=[
-                    {
-                        "name": "filename",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
+                parameters=[_FILENAME_PARAMETER],
                 ok={
                     "description": "the file",
                     "content": {"text/css": {"schema": {"type": "string"}}},

@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import test_browser_console
 from conftest import REPO, SAMPLES, load_json
 from conftest_smart import CLIENT_ID, DVT_SAMPLE, SmartWorld, sample_patient, written
-from test_browser_console import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Watched
+from test_browser_console import TIMEOUT_MS, Watched
 
 from cds.fhir.resources import problems
 
@@ -36,23 +37,8 @@ LEFT_PRESENT = (
 )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            "Chromium is missing: run `apt-get update && apt-get install -y chromium` "
-            "(make test does this when run as root)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+# The console module's Chromium, used here as there.
+browser = test_browser_console.browser
 
 
 @pytest.fixture

@@ -287,13 +287,17 @@ def _same_side(node: SameSide, run: _Run) -> Evidence:
     return tuple(matched.values()) or None
 
 
+# Principle 3's blockers, from the rule table once rather than per call.
+_SELF_CARE_BLOCKING_RULES = frozenset(r.id for r in RULES if r.tier in (EMERGENCY, URGENT, ROUTINE))
+_ONE_SIDED_SWELLING = tuple((f, Unilateral(f)) for f in SELF_CARE_BLOCKING_SWELLING)
+
+
 def _self_care_allowed(run: _Run) -> Evidence:
     """Principles 3 and 7: no E, U or R rule; no one-sided or side-unknown swelling; no sign."""
-    blocking_rules = {r.id for r in RULES if r.tier in (EMERGENCY, URGENT, ROUTINE)}
-    if not blocking_rules.isdisjoint(run.fired):
+    if not _SELF_CARE_BLOCKING_RULES.isdisjoint(run.fired):
         return None
-    for finding in SELF_CARE_BLOCKING_SWELLING:
-        if holds(Unilateral(finding), run) is not None:
+    for finding, one_sided in _ONE_SIDED_SWELLING:
+        if holds(one_sided, run) is not None:
             return None
         # A supporting-only one-sided swelling still blocks (§1.3 speaks of any swelling).
         if any(
