@@ -1,7 +1,7 @@
 """In-process benchmark: request body bytes -> cards, the HTTP view's code path minus Flask.
 
-One run is what `cds.http.hooks.call_service` does after Flask hands it the body: the JSON
-object and envelope members (`cds.jsonio`), the envelope schema (`cds.schemas`),
+One run is what `cds.http.hooks.call_service` does after Flask hands it the body: the body
+and its prefetch decoded in one pass (`cds.hook_body_fast`), the envelope schema (`cds.schemas`),
 `cds.service.run_hook` with no store (decoding and reading the prefetch, `core.engine`,
 `core.compose`, `core.cards`), and the answer as JSON bytes (`cds.wire`, as the view does).
 The store write is measured under HTTP (bench/http_load.py), where it really happens.
@@ -28,7 +28,7 @@ import msgspec
 from bench.generate import NOW, patient_view_request
 from cds import wire
 from cds.config import Settings
-from cds.jsonio import envelope, json_object
+from cds.hook_body_fast import hook_members
 from cds.registry import DEFAULT_SERVICE_ID, SERVICES
 from cds.schemas import load_hook_request
 from cds.service import Deps, run_hook
@@ -77,7 +77,7 @@ def pipeline(settings: Settings | None = None) -> Pipeline:
 
     def one(raw: bytes, hook_ns: list[int] | None = None) -> dict[str, Any]:
         start = clock()
-        members = envelope(json_object(raw, settings).members, settings)
+        members = hook_members(raw, settings)
         hook_request = load_hook_request(members, expected_hook=service.hook)
         answer = run_hook(service, hook_request, deps)
         if hook_ns is not None:

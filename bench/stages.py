@@ -2,9 +2,10 @@
 
     python bench/stages.py --runs 1000 [--observations 200] [--vitals-heavy]
 
-Stages: the JSON object and envelope (`cds.jsonio`), envelope schemas, prefetch decoding and
-flattening (`cds.fhir.prefetch`), reading (`cds.fhir.reading`), rules (`core.engine`), plan and
-cards (`core.cards`), JSON out (`cds.wire` + msgspec), and freeing the request's objects.
+Stages: the body and its prefetch values decoded in one pass (`cds.hook_body_fast`), envelope
+schemas, prefetch flattening (`cds.fhir.prefetch`), reading (`cds.fhir.reading`), rules
+(`core.engine`), plan and cards (`core.cards`), JSON out (`cds.wire` + msgspec), and freeing
+the request's objects.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from cds.core.cards import build_cards
 from cds.core.engine import evaluate
 from cds.fhir import reading
 from cds.fhir.prefetch import read_prefetch
-from cds.jsonio import envelope, json_object
+from cds.hook_body_fast import hook_members
 from cds.schemas import load_hook_request
 from cds.serving.server import configure_worker_gc
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = msgspec.json.Encoder()
     for run in range(args.runs + 20):
         t0 = clock()
-        body = envelope(json_object(raw, settings).members, settings)
+        body = hook_members(raw, settings)
         t1 = clock()
         request = load_hook_request(body, expected_hook="patient-view")
         t2 = clock()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from . import scores
-from .findingset import FindingSet
+from .findingset import FindingSet, plain_selector
 from .model import (
     TAG_NOT_INTERPRETABLE_BLOCKS,
     Extraction,
@@ -310,7 +310,7 @@ def _self_care_allowed(run: _Run) -> Evidence:
 
 def _d_dimer(state: str, run: _Run) -> Evidence:
     if state == "raised":
-        return run.fs.standing(Present("F-D-DIMER")) or None
+        return run.fs.standing(plain_selector("F-D-DIMER")) or None
     results = run.d_dimers
     if state == "positive":
         return tuple(r.record for r in results.positive) or None

@@ -8,6 +8,7 @@ crossing counts. Laterality: a one-sided record stands whatever bilateral record
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -33,6 +34,12 @@ def cited(evidence: Iterable[Finding]) -> tuple[list[Finding], int]:
     if len(records) > EVIDENCE_CAP:
         records.sort(key=lambda r: timestamp(r.when) if r.when else float("inf"), reverse=True)
     return records[:EVIDENCE_CAP], len(records)
+
+
+@functools.lru_cache(maxsize=1024)
+def plain_selector(finding_id: str, with_tags: tuple[str, ...] = ()) -> Present:
+    """The selector of a finding id by name (cards and scores ask ~30 a request): built once."""
+    return Present(finding_id, with_tags=with_tags)
 
 
 def _covers(absence: Side, presence: Side) -> bool:
@@ -110,10 +117,10 @@ class FindingSet:
 
     def standing_present(self, finding_id: str) -> tuple[Finding, ...]:
         """The standing records of a finding, unnarrowed."""
-        return self.standing(Present(finding_id))
+        return self.standing(plain_selector(finding_id))
 
     def present(self, finding_id: str, *, with_tags: tuple[str, ...] = ()) -> bool:
-        return bool(self.standing(Present(finding_id, with_tags=with_tags)))
+        return bool(self.standing(plain_selector(finding_id, with_tags)))
 
     def measured(self, finding_id: str) -> list[Finding]:
         """In-window interpretable records with a value (present or not: thresholds decide)."""

@@ -110,7 +110,7 @@ def decimals_for(analyte: str, shown_unit: str | None) -> int:
     return 1 if analyte in _ONE_DECIMAL else 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Quantity:
     """A value as the EHR sent it."""
 
@@ -119,7 +119,7 @@ class Quantity:
     comparator: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class LabResult:
     """What one Observation (or component) says about an analyte, FHIR-free."""
 

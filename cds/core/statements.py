@@ -31,14 +31,14 @@ LATERALITY = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Coding:
     system: str
     code: str
     display: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Statement:
     """What one Observation, Observation component or Condition states, FHIR-free.
 

@@ -73,41 +73,56 @@ def _resource_type(raw: msgspec.Raw) -> str:
 
 
 def flatten(
-    raw: msgspec.Raw, where: str, into: Flattened | None = None, *, refuse: Set[str] = frozenset()
+    value: msgspec.Raw | el.Value,
+    where: str,
+    into: Flattened | None = None,
+    *,
+    refuse: Set[str] = frozenset(),
 ) -> Flattened:
-    """The resources of one value: a Bundle's entries, or the value itself.
+    """The resources of one value, raw or already decoded: a Bundle's entries, or the value
+    itself.
 
     Raises NotAResource for a value that is not a FHIR resource (not an object, or without a
     resourceType) or is of a type in `refuse`, BundleError for a Bundle whose `entry` is not a
     list of objects.
     """
     out = into if into is not None else Flattened()
+    if isinstance(value, el.Value):
+        _flatten_decoded(value, where, out, refuse)
+        return out
     try:
-        # The usual value, a well-formed Bundle, is decoded in one pass; any other value
-        # decodes too (its resourceType read, its other members skipped) unless malformed.
-        bundle = el.decoder(el.Bundle).decode(raw)
+        # The usual value, a well-formed Bundle or resource, is decoded in one pass.
+        decoded = el.decoder(el.Value).decode(value)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        resource_type = _resource_type(raw)
-        bundle = None
+        resource_type = _resource_type(value)
     else:
-        resource_type = bundle.resourceType if isinstance(bundle.resourceType, str) else ""
-        if not resource_type:
-            raise NotAResource("resourceType is missing or not a string")
+        _flatten_decoded(decoded, where, out, refuse)
+        return out
+    if resource_type in refuse:
+        raise NotAResource(f"a {resource_type}")
+    if resource_type == "Bundle":
+        _entry_by_entry(out, value, where)
+    else:
+        _add(out, value, where)
+    return out
+
+
+def _flatten_decoded(value: el.Value, where: str, out: Flattened, refuse: Set[str]) -> None:
+    resource_type = value.resourceType if isinstance(value.resourceType, str) else ""
+    if not resource_type:
+        raise NotAResource("resourceType is missing or not a string")
     if resource_type in refuse:
         raise NotAResource(f"a {resource_type}")
     if resource_type != "Bundle":
-        _add(out, raw, where)
-    elif bundle is None:
-        _entry_by_entry(out, raw, where)
-    else:
-        for index, entry in enumerate(bundle.entry or ()):
-            if entry.resource is el.UNSET:
-                out.skipped.append(f"{where} entry {index}")
-            else:
-                # Most entries carry a fullUrl: the locator string is made only without one.
-                out.items.append(Item(entry.resource, entry.fullUrl or f"{where} entry {index}"))
-        _next_link(out, where, bundle.link or [])
-    return out
+        out.items.append(Item(value, where))
+        return
+    for index, entry in enumerate(value.entry or ()):
+        if entry.resource is el.UNSET:
+            out.skipped.append(f"{where} entry {index}")
+        else:
+            # Most entries carry a fullUrl: the locator string is made only without one.
+            out.items.append(Item(entry.resource, entry.fullUrl or f"{where} entry {index}"))
+    _next_link(out, where, value.link or [])
 
 
 def _add(out: Flattened, raw: msgspec.Raw, locator: str) -> None:

@@ -16,7 +16,6 @@ from msgspec import UNSET, Raw, Struct, UnsetType
 
 __all__ = [
     "UNSET",
-    "Bundle",
     "CodeableConcept",
     "Coding",
     "Component",
@@ -33,6 +32,7 @@ __all__ = [
     "Reference",
     "Resource",
     "UnsetType",
+    "Value",
     "decode_concept",
     "decode_resource",
     "decoder",
@@ -135,8 +135,10 @@ class Link(Struct, frozen=True, gc=False):
     url: str = ""
 
 
-class Bundle(Struct, frozen=True, gc=False):
-    resourceType: str | UnsetType = UNSET
+class Value(Resource, frozen=True, gc=False):
+    """A prefetch value or posted document: a Bundle (its entries and paging links) or one
+    resource (the elements above), decoded alike, since neither has the other's members."""
+
     entry: list[Entry] | UnsetType = UNSET
     link: list[Link] | UnsetType = UNSET
 

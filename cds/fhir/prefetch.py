@@ -21,6 +21,7 @@ import msgspec
 from ..core.findings import LOCAL_FINDING_SYSTEM_SUFFIX, LOINC, SNOMED, observation_codes
 from ..core.model import CUT_FAILED, CUT_NOT_FETCHED, QueryCut
 from ..core.policy import Policy
+from . import elements as el
 from .bundle import BundleError, Flattened, NotAResource, flatten
 
 if TYPE_CHECKING:  # httpx stays unimported until a fetch is wired in (cds.create_app)
@@ -139,31 +140,43 @@ class PrefetchRead:
     def next_links(self) -> dict[str, str]:
         return self.flattened.next_links
 
-    def add(self, key: str, raw: msgspec.Raw) -> bool:
+    def add(self, key: str, value: msgspec.Raw | el.Value) -> bool:
         """Add a prefetched or fetched value; False when it is not a usable FHIR value."""
         try:
-            flatten(raw, key, self.flattened, refuse={"OperationOutcome"})
+            flatten(value, key, self.flattened, refuse={"OperationOutcome"})
         except (NotAResource, BundleError):
             return False
         return True
 
 
-def is_null(raw: msgspec.Raw) -> bool:
-    return bytes(raw).strip() == b"null"
+PrefetchValue = msgspec.Raw | el.Value | None
 
 
-def read_prefetch(prefetch: Mapping[str, msgspec.Raw] | None) -> PrefetchRead:
+def _data(value: PrefetchValue) -> msgspec.Raw | el.Value | None:
+    """A prefetch value, or None for JSON null ("no data": satisfied, nothing to read)."""
+    if isinstance(value, msgspec.Raw) and bytes(value).strip() == b"null":
+        return None
+    return value
+
+
+def read_prefetch(prefetch: Mapping[str, PrefetchValue] | None) -> PrefetchRead:
     """Flatten every prefetch value into resources; name our keys that are unsatisfied.
 
-    Values under keys we did not ask for are read too: more data can only reveal a red flag.
+    A value is decoded already (`el.Value`, None for null) when the request body was read in
+    one pass (`cds.hook_body_fast`), else still raw. Values under keys we did not ask for are
+    read too: more data can only reveal a red flag.
     """
     read = PrefetchRead()
     prefetch = prefetch or {}
     for key in PREFETCH_KEYS:
-        raw = prefetch.get(key)
-        if raw is None or (not is_null(raw) and not read.add(key, raw)):
+        if key not in prefetch:
+            read.unsatisfied.append(key)
+            continue
+        value = _data(prefetch[key])
+        if value is not None and not read.add(key, value):
             read.unsatisfied.append(key)
     for key, raw in prefetch.items():
-        if key not in PREFETCH_KEYS and not is_null(raw):
-            read.add(key, raw)
+        value = _data(raw)
+        if key not in PREFETCH_KEYS and value is not None:
+            read.add(key, value)
     return read

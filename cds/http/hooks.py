@@ -11,7 +11,8 @@ from .. import wire
 from ..core.i18n import N_
 from ..errors import BadRequest, InvalidFields, NotFound
 from ..fhir.bundle import BundleError
-from ..jsonio import envelope, json_object
+from ..hook_body_fast import hook_members
+from ..jsonio import json_object
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
 from ..request_extension import EXTENSION_KEY
 from ..schemas import load_hook_request
@@ -41,7 +42,7 @@ def discovery() -> Response:
 def call_service(service_id: str) -> Response:
     service = _service(service_id)
     settings = runtime().settings
-    members = envelope(json_object(read_body(request, settings), settings).members, settings)
+    members = hook_members(read_body(request, settings), settings)
     hook_request = load_hook_request(members, expected_hook=service.hook)
     g.service_id = service.id
     g.hook_instance = hook_request.hook_instance
