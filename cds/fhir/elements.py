@@ -44,13 +44,13 @@ class Coding(Struct, frozen=True, gc=False):
     system: str = ""
     code: str = ""
     display: str = ""
-    extension: list[Extension] = []
+    extension: tuple[Extension, ...] = ()
 
 
 class CodeableConcept(Struct, frozen=True, gc=False):
-    coding: list[Coding] = []
+    coding: tuple[Coding, ...] = ()
     text: str = ""
-    extension: list[Extension] = []
+    extension: tuple[Extension, ...] = ()
 
 
 class Extension(Struct, frozen=True, gc=False):
@@ -91,7 +91,7 @@ class Component(Struct, frozen=True, gc=False):
     dataAbsentReason: Raw | UnsetType = UNSET
     interpretation: list[CodeableConcept] | UnsetType = UNSET
     referenceRange: list[Range] | UnsetType = UNSET
-    extension: list[Extension] = []
+    extension: tuple[Extension, ...] = ()
 
 
 class Resource(Struct, frozen=True, gc=False):
@@ -239,4 +239,4 @@ def decode_concept(raw: Raw) -> tuple[CodeableConcept, list[int]] | None:
             codings.append(decoder(Coding).decode(item))
         except (msgspec.ValidationError, msgspec.DecodeError):
             bad.append(index)
-    return CodeableConcept(coding=codings), bad
+    return CodeableConcept(coding=tuple(codings)), bad

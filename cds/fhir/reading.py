@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -149,7 +149,7 @@ def _ranges(
     return highs, lows
 
 
-def _extension_sides(extensions: list[el.Extension], codes: set[str]) -> None:
+def _extension_sides(extensions: Sequence[el.Extension], codes: set[str]) -> None:
     for ext in extensions:
         if isinstance(ext.valueCoding, el.Coding):
             codes.add(ext.valueCoding.code)
@@ -181,8 +181,9 @@ class _Values:
     absent_reason: bool = False
 
 
-def _values(part: el.Resource | el.Component) -> _Values:
-    out = _Values(codes=_codings(part.valueCodeableConcept))
+def _values(part: el.Resource | el.Component, codes: tuple[Coding, ...]) -> _Values:
+    """`part`'s value[x]; `codes` are its valueCodeableConcept's readable codings."""
+    out = _Values(codes=codes)
     if isinstance(part.valueQuantity, el.Quantity):
         out.quantity = _lab_quantity(part.valueQuantity)
     if isinstance(part.valueString, str):
@@ -350,8 +351,7 @@ class Reader:
             # A malformed value of a coded finding reads as present (conservative).
             res.ignore_malformed("valueQuantity", "valueString", "valueInteger", "valueBoolean")
         res.ignore_malformed("interpretation", "referenceRange", "subject", "dataAbsentReason")
-        values = _values(res.elements)
-        values.codes = value_codes
+        values = _values(res.elements, value_codes)
         interpretation = _interpretation(res.elements.interpretation)
         when, effective = self._when(
             res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod"
@@ -460,7 +460,7 @@ class Reader:
         codes = _codings(part.code)
         measure = self.statements.first_measurement(codes)
         interpretation = _interpretation(part.interpretation)
-        values = _values(part)
+        values = _values(part, _codings(part.valueCodeableConcept))
         lab = None
         if measure is not None:
             highs, lows = _ranges(part.referenceRange)
