@@ -167,7 +167,9 @@ class HookRequest:
     hook: str
     hook_instance: str
     context: dict[str, Any]
-    prefetch: dict[str, Any] | None = None  # key -> the value, still undecoded (msgspec.Raw)
+    # key -> the value: decoded for the reader (one pass, cds.hook_body_fast; None for null)
+    # or still undecoded (msgspec.Raw)
+    prefetch: dict[str, Any] | None = None
     fhir_server: str | None = None
     access_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
