@@ -20,6 +20,7 @@ SUMMARY_LIMIT = 140  # CDS Hooks 2.0: summary < 140 characters
 DISCLAIMER = N_("Decision support only; clinical judgement applies.")
 # The characters markdown reads; a regex, as str.translate looks every character of the text up.
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]<>#|]")
+_SPACES = re.compile(r" {2,}")
 # Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is
 # shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
 SIDED_FINDINGS = frozenset(
@@ -123,7 +124,7 @@ def as_sent(m: Measurement | None) -> str:
 
 def tidy(text: str) -> str:
     """A filled template without the gaps an empty placeholder leaves ("(38.5 )", "()")."""
-    text = re.sub(r" {2,}", " ", text).replace(" )", ")").replace("( ", "(")
+    text = _SPACES.sub(" ", text).replace(" )", ")").replace("( ", "(")
     return text.replace(" ()", "").replace("()", "")
 
 

@@ -31,7 +31,7 @@ from .compose import Planned, compose, safety_net_topic
 from .data_quality import data_quality_card
 from .engine import Assessment, FiredRule
 from .findings import FINDINGS
-from .findingset import EVIDENCE_CAP, cited
+from .findingset import EVIDENCE_CAP
 from .i18n import N_, Translator
 from .model import (
     TAG_NOT_INTERPRETABLE_BLOCKS,
@@ -171,7 +171,7 @@ class _CardBuilder:
     def why(self) -> tuple[list[str], list[Finding], int]:
         """The "Why" lines, the records they cite and how many records there were in all."""
         lateral = self.rule.lateral
-        shown, total = cited(self.fired.evidence)
+        shown, total = self.fired.cited
         lines = [f"- {record_line(r, self.t, lateral=lateral)}" for r in shown]
         if total > len(shown):
             more = total - len(shown)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .engine import Assessment, FiredRule
-from .findingset import cited
 from .model import Tier
 from .routes import route_for
 
@@ -97,7 +96,7 @@ def _rank(fired: FiredRule) -> tuple[int, str]:
 
 def _reasons(fired: FiredRule) -> tuple[str, ...]:
     # The records the card cites: 9,000 calf-pain records must not make a 9,000-reference order.
-    shown, _ = cited(fired.evidence)
+    shown, _ = fired.cited
     return tuple(r.reference for r in shown)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from . import scores
-from .findingset import FindingSet, plain_selector
+from .findingset import FindingSet, cited, plain_selector
 from .model import (
     TAG_NOT_INTERPRETABLE_BLOCKS,
     Extraction,
@@ -77,6 +77,12 @@ class FiredRule:
     @property
     def rule_id(self) -> str:
         return self.rule.id
+
+    @cached_property  # the card's "Why" and its draft referral's reasons cite the same records
+    def cited(self) -> tuple[tuple[Finding, ...], int]:
+        """The records the card cites and how many there were in all (`findingset.cited`)."""
+        records, total = cited(self.evidence)
+        return tuple(records), total
 
     @property
     def tier(self) -> Tier:

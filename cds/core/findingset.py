@@ -74,6 +74,7 @@ class FindingSet:
         for finding in findings:
             self.by_id.setdefault(finding.finding_id, []).append(finding)
         self._standing: dict[Present, tuple[Finding, ...]] = {}
+        self._not_interpretable: tuple[Finding, ...] | None = None
 
     def records(self, finding_id: str) -> tuple[Finding, ...]:
         """Every record of a finding id, whatever its window, tags or interpretability."""
@@ -162,13 +163,16 @@ class FindingSet:
         )
 
     def not_interpretable(self) -> tuple[Finding, ...]:
-        """In-window values whose unit or value could not be used (named on every card)."""
-        return tuple(
-            r
-            for records in self.by_id.values()
-            for r in records
-            if not r.interpretable and r.in_window
-        )
+        """In-window values whose unit or value could not be used (named on every card, so
+        worked out once)."""
+        if self._not_interpretable is None:
+            self._not_interpretable = tuple(
+                r
+                for records in self.by_id.values()
+                for r in records
+                if not r.interpretable and r.in_window
+            )
+        return self._not_interpretable
 
     def also_noted(self, finding_ids: Iterable[str]) -> tuple[Finding, ...]:
         """Records named beside a card's evidence (§2 "Also noted"): the latest out-of-window
