@@ -22,12 +22,14 @@ def coding(code: Code) -> dict[str, str]:
     return out
 
 
-# The values an optional field is left out for; 0 and False are values and are sent.
-_EMPTY: tuple[Any, ...] = (None, "", [], {})
-
-
 def _compact(**fields: Any) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value not in _EMPTY}
+    """The fields that apply: optional ones are left out when None, "", [] or {}; 0 and False
+    are values and are sent."""
+    return {
+        key: value
+        for key, value in fields.items()
+        if value or not (value is None or isinstance(value, str | list | dict))
+    }
 
 
 def _evidence(item: EvidenceItem) -> dict[str, Any]:

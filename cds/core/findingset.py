@@ -70,15 +70,16 @@ class FindingSet:
     """The findings of one request, grouped by finding id, with the §2 semantics."""
 
     def __init__(self, findings: Iterable[Finding]) -> None:
-        self.by_id: dict[str, list[Finding]] = {}
+        grouped: dict[str, list[Finding]] = {}
         for finding in findings:
-            self.by_id.setdefault(finding.finding_id, []).append(finding)
+            grouped.setdefault(finding.finding_id, []).append(finding)
+        self.by_id: dict[str, tuple[Finding, ...]] = {k: tuple(v) for k, v in grouped.items()}
         self._standing: dict[Present, tuple[Finding, ...]] = {}
         self._not_interpretable: tuple[Finding, ...] | None = None
 
     def records(self, finding_id: str) -> tuple[Finding, ...]:
         """Every record of a finding id, whatever its window, tags or interpretability."""
-        return tuple(self.by_id.get(finding_id, ()))
+        return self.by_id.get(finding_id, ())
 
     def standing(self, selector: Present) -> tuple[Finding, ...]:
         """The present records of `selector` that count.
