@@ -19,23 +19,27 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
-def _inner(runs: int, observations: int) -> None:
+def _inner(runs: int, observations: int) -> dict[str, Any]:
+    """What valgrind counts: `runs` requests after a warm-up; the last answer."""
     from bench.engine import pipeline, request_body
     from cds.serving.server import configure_worker_gc
 
     raw = request_body(observations)
     one = pipeline()
+    answer: dict[str, Any] = {}
     for _ in range(3):
-        one(raw)
+        answer = one(raw)
     configure_worker_gc()
     for _ in range(runs):
-        one(raw)
+        answer = one(raw)
+    return answer
 
 
 def _count(runs: int, observations: int) -> int:
