@@ -1110,6 +1110,30 @@ def test_abi_components_use_the_lowest_with_its_side() -> None:
     assert finding.measurement.value == pytest.approx(0.62)
 
 
+def test_abi_component_side_is_read_from_its_coding_display_when_codes_do_not_tell() -> None:
+    local = "https://vascular-lab.example.org/abi"
+    resource = observation(
+        "77194-9",
+        LOINC,
+        component=[
+            {
+                "code": {"coding": [{"system": local, "code": "r", "display": "Right ABI"}]},
+                "valueQuantity": quantity(0.55, "{ratio}"),
+            },
+            {
+                "code": {"coding": [{"system": local, "code": "l", "display": "Left ABI"}]},
+                "valueQuantity": quantity(0.97, "{ratio}"),
+            },
+        ],
+    )
+
+    finding = only(read(resource))
+
+    assert (finding.finding_id, finding.present, finding.side) == ("F-ABI", True, Side.RIGHT)
+    assert finding.measurement is not None
+    assert finding.measurement.value == pytest.approx(0.55)
+
+
 @pytest.mark.parametrize(
     ("code", "system", "unit"),
     [

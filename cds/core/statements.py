@@ -35,7 +35,6 @@ LATERALITY = {
 class Coding:
     system: str
     code: str
-    display: str = ""
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py

@@ -23,6 +23,8 @@ __all__ = [
     "Extension",
     "Link",
     "Malformed",
+    "NamedCoding",
+    "NamedConcept",
     "Period",
     "Quantity",
     "Range",
@@ -43,14 +45,22 @@ __all__ = [
 class Coding(Struct, frozen=True, gc=False):
     system: str = ""
     code: str = ""
-    display: str = ""
     extension: tuple[Extension, ...] = ()
 
 
 class CodeableConcept(Struct, frozen=True, gc=False):
     coding: tuple[Coding, ...] = ()
-    text: str = ""
     extension: tuple[Extension, ...] = ()
+
+
+# Words are read only where codes may not tell the side: an ABI component's code (§2).
+class NamedCoding(Coding, frozen=True, gc=False):
+    display: str = ""
+
+
+class NamedConcept(CodeableConcept, frozen=True, gc=False):
+    coding: tuple[NamedCoding, ...] = ()
+    text: str = ""
 
 
 class Extension(Struct, frozen=True, gc=False):
@@ -82,7 +92,7 @@ class Reference(Struct, frozen=True, gc=False):
 
 
 class Component(Struct, frozen=True, gc=False):
-    code: CodeableConcept | UnsetType = UNSET
+    code: NamedConcept | UnsetType = UNSET
     valueQuantity: Quantity | UnsetType = UNSET
     valueCodeableConcept: CodeableConcept | UnsetType = UNSET
     valueString: str | UnsetType = UNSET

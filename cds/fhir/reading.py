@@ -98,7 +98,7 @@ def _codings(concept: el.CodeableConcept | el.UnsetType) -> tuple[Coding, ...]:
     if concept is el.UNSET:
         return ()
     return tuple(
-        Coding(cat.normalise_system(c.system), c.code, c.display) for c in concept.coding if c.code
+        Coding(cat.normalise_system(c.system), c.code) for c in concept.coding if c.code
     )
 
 
@@ -490,10 +490,10 @@ class Reader:
             lateral = {c.code for c in codes}
             _extension_sides(part.extension, lateral)
             side = side_of(lateral)
-            if side is Side.UNKNOWN:
-                words = " " + " ".join(c.display for c in codes).lower()
-                if isinstance(part.code, el.CodeableConcept):
-                    words += " " + part.code.text.lower()
+            if side is Side.UNKNOWN and isinstance(part.code, el.NamedConcept):
+                named = part.code
+                words = " " + " ".join(c.display for c in named.coding if c.code).lower()
+                words += " " + named.text.lower()
                 if " left" in words:
                     side = Side.LEFT
                 elif " right" in words:
