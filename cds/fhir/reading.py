@@ -97,9 +97,7 @@ class _Unreadable(Exception):
 def _codings(concept: el.CodeableConcept | el.UnsetType) -> tuple[Coding, ...]:
     if concept is el.UNSET:
         return ()
-    return tuple(
-        Coding(cat.normalise_system(c.system), c.code) for c in concept.coding if c.code
-    )
+    return tuple(Coding(cat.normalise_system(c.system), c.code) for c in concept.coding if c.code)
 
 
 def _lab_quantity(q: el.Quantity) -> LabQuantity:
