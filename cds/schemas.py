@@ -25,6 +25,7 @@ from marshmallow import (
 
 from .core.i18n import N_
 from .errors import BadRequest, InvalidFields
+from .jsonio import NOT_A_REQUEST
 
 USER_REFERENCE_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
 
@@ -210,7 +211,7 @@ def _instance(schema: type[Schema]) -> Schema:
 def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
     """Validate a service call body; raise BadRequest naming every bad field path."""
     if not isinstance(body, Mapping):
-        raise BadRequest(N_("request body must be a JSON object (a CDS Hooks request)"))
+        raise BadRequest(NOT_A_REQUEST)
     try:
         data = _instance(HookRequestSchema).load(body)
     except ValidationError as exc:
@@ -468,7 +469,7 @@ def load_feedback(body: Any) -> list[FeedbackItem]:
     if not isinstance(body, Mapping):
         raise BadRequest(N_("request body must be a JSON object with a 'feedback' array"))
     try:
-        data = FeedbackRequestSchema().load(body)
+        data = _instance(FeedbackRequestSchema).load(body)
     except ValidationError as exc:
         raise InvalidFields(flatten_messages(exc.messages)) from exc
     items = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -310,8 +311,8 @@ def test_configured_postpartum_codes_are_pregnancy_with_the_postpartum_window() 
         assert entry.code.window_class == cat.WINDOW_POSTPARTUM
         assert TAG_POSTPARTUM in entry.code.tags
     # §2 (2026.2): 6 weeks from onset, as a Condition or an Observation.
-    assert cat.window_for(cat.WINDOW_POSTPARTUM, policy, condition=True).days == 42
-    assert cat.window_for(cat.WINDOW_POSTPARTUM, policy, condition=False).days == 42
+    assert cat.windows(policy)[(cat.WINDOW_POSTPARTUM, True)] == timedelta(days=42)
+    assert cat.windows(policy)[(cat.WINDOW_POSTPARTUM, False)] == timedelta(days=42)
 
 
 def test_no_postpartum_code_is_configured_by_default() -> None:
@@ -370,7 +371,7 @@ def test_local_finding_codes_are_unique_and_include_the_circumference_code() -> 
 def test_window_classes_follow_the_policy(
     window_class: str, condition: bool, expected: float | None
 ) -> None:
-    window = cat.window_for(window_class, Policy(), condition=condition)
+    window = cat.windows(Policy())[(window_class, condition)]
 
     assert (None if window is None else window.total_seconds() / 3600) == expected
 
@@ -378,9 +379,10 @@ def test_window_classes_follow_the_policy(
 def test_configured_windows_change_the_symptom_and_lab_windows_only() -> None:
     policy = Policy(window_symptom_days=7, window_lab_hours=24)
 
-    assert cat.window_for(cat.WINDOW_SYMPTOM, policy, condition=False).days == 7
-    assert cat.window_for(cat.WINDOW_LAB, policy, condition=False).total_seconds() == 24 * 3600
-    assert cat.window_for(cat.WINDOW_14_DAYS, policy, condition=False).days == 14
+    table = cat.windows(policy)
+    assert table[(cat.WINDOW_SYMPTOM, False)] == timedelta(days=7)
+    assert table[(cat.WINDOW_LAB, False)] == timedelta(hours=24)
+    assert table[(cat.WINDOW_14_DAYS, False)] == timedelta(days=14)
 
 
 def test_terminology_doc_lists_every_catalog_code_with_its_mark() -> None:

@@ -1206,11 +1206,6 @@ def windows(policy: Policy) -> Mapping[tuple[str, bool], timedelta | None]:
     return MappingProxyType(table)
 
 
-def window_for(window_class: str, policy: Policy, *, condition: bool) -> timedelta | None:
-    """The time window of a class (§2 "Time windows"); None = no limit."""
-    return windows(policy)[(window_class, condition)]
-
-
 def local_finding_codes() -> list[CodeDef]:
     """Every local code (code + display) for the `finding` CodeSystem, in catalog order."""
     seen: dict[str, CodeDef] = {}

@@ -61,15 +61,21 @@ def _string(raw: msgspec.Raw | el.UnsetType) -> str | None:
     return value or None
 
 
-def _resource_type(raw: msgspec.Raw) -> str:
+def _resource_type(raw: msgspec.Raw) -> str | None:
     try:
         head = el.decoder(el.RawBundle).decode(raw)  # any object decodes; others raise
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise NotAResource(str(exc)) from exc
-    value = _string(head.resourceType)
-    if value is None:
+    return _string(head.resourceType)
+
+
+def _admitted(resource_type: str | None, refuse: Set[str]) -> str:
+    """The value's resourceType; NotAResource when it has none or is one of `refuse`."""
+    if not resource_type:
         raise NotAResource("resourceType is missing or not a string")
-    return value
+    if resource_type in refuse:
+        raise NotAResource(f"a {resource_type}")
+    return resource_type
 
 
 def flatten(
@@ -94,12 +100,10 @@ def flatten(
         # The usual value, a well-formed Bundle or resource, is decoded in one pass.
         decoded = el.decoder(el.Value).decode(value)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        resource_type = _resource_type(value)
+        resource_type = _admitted(_resource_type(value), refuse)
     else:
         _flatten_decoded(decoded, where, out, refuse)
         return out
-    if resource_type in refuse:
-        raise NotAResource(f"a {resource_type}")
     if resource_type == "Bundle":
         _entry_by_entry(out, value, where)
     else:
@@ -108,12 +112,8 @@ def flatten(
 
 
 def _flatten_decoded(value: el.Value, where: str, out: Flattened, refuse: Set[str]) -> None:
-    resource_type = value.resourceType if isinstance(value.resourceType, str) else ""
-    if not resource_type:
-        raise NotAResource("resourceType is missing or not a string")
-    if resource_type in refuse:
-        raise NotAResource(f"a {resource_type}")
-    if resource_type != "Bundle":
+    resource_type = value.resourceType if isinstance(value.resourceType, str) else None
+    if _admitted(resource_type, refuse) != "Bundle":
         out.items.append(Item(value, where))
         return
     for index, entry in enumerate(value.entry or ()):

@@ -176,7 +176,9 @@ def read_prefetch(prefetch: Mapping[str, PrefetchValue] | None) -> PrefetchRead:
         if value is not None and not read.add(key, value):
             read.unsatisfied.append(key)
     for key, raw in prefetch.items():
+        if key in PREFETCH_KEYS:
+            continue
         value = _data(raw)
-        if key not in PREFETCH_KEYS and value is not None:
+        if value is not None:
             read.add(key, value)
     return read
