@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from . import findings as cat
 from .measurements import ANALYTE_NAMES, LabResult, judge
@@ -139,7 +139,7 @@ class StatementReader:
     def _measured(
         self, statement: Statement, mdef: cat.MeasurementDef, lab: LabResult
     ) -> list[Finding]:
-        code = Code(cat.wire_system(mdef.system, self.policy.base), mdef.code, mdef.display)
+        code = catalog_code(mdef.system, mdef.code, mdef.display, self.policy.base)
         in_window = self.in_window(statement.when, mdef.window_class, condition=False)
         return [
             Finding(
@@ -198,9 +198,7 @@ class StatementReader:
             present=present,
             reference=statement.reference,
             name=code_def.term or finding_def.name,
-            code=Code(
-                cat.wire_system(code_def.system, self.policy.base), code_def.code, code_def.display
-            ),
+            code=catalog_code(code_def.system, code_def.code, code_def.display, self.policy.base),
             when=when,
             in_window=self.in_window(reference_date, window_class, condition=current_condition),
             side=Side.BILATERAL if code_def.bilateral else statement.side,
@@ -211,6 +209,12 @@ class StatementReader:
             flag=statement.flag,
             onset=statement.anchor,
         )
+
+
+@lru_cache(maxsize=2048)  # a few hundred catalog codes per base; Codes are immutable
+def catalog_code(system: str, code: str, display: str, base: str) -> Code:
+    """A catalog code as a Finding carries it: local codes under the deployment's base."""
+    return Code(cat.wire_system(system, base), code, display)
 
 
 def _key(finding: Finding) -> tuple[object, ...]:

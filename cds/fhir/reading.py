@@ -194,11 +194,12 @@ def _values(part: el.Resource | el.Component, codes: tuple[Coding, ...]) -> _Val
         out.quantity = out.quantity or LabQuantity(float(part.valueInteger), None, None)
     if isinstance(part.valueBoolean, bool):
         out.boolean = part.valueBoolean
-    keys = {(c.system, c.code) for c in out.codes}
-    if (cat.SNOMED, cat.POSITIVE_CODE) in keys:
-        out.coded = True
-    elif (cat.SNOMED, cat.NEGATIVE_CODE) in keys:
-        out.coded = False
+    if codes:
+        keys = {(c.system, c.code) for c in codes}
+        if (cat.SNOMED, cat.POSITIVE_CODE) in keys:
+            out.coded = True
+        elif (cat.SNOMED, cat.NEGATIVE_CODE) in keys:
+            out.coded = False
     out.absent_reason = part.dataAbsentReason is not el.UNSET
     return out
 
@@ -226,6 +227,8 @@ class _Resource:
         self.caveats.append(Caveat(self.reference, element, problem))
 
     def ignore_malformed(self, *names: str, problem: str = IGNORED) -> None:
+        if not self.malformed:
+            return
         for name in names:
             if name in self.malformed:
                 self.caveat(self.malformed[name].path, problem)
@@ -587,19 +590,27 @@ class Reader:
 def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:
     """Does any coding of a well-formed Observation (code, value, components) name a finding,
     an analyte or a generic code?"""
-    knows = catalog.knows
-    concepts: list[el.CodeableConcept | el.UnsetType] = [
-        resource.code,
-        resource.valueCodeableConcept,
-    ]
+    if _concept_known(resource.code, catalog) or _concept_known(
+        resource.valueCodeableConcept, catalog
+    ):
+        return True
     if resource.component is not el.UNSET:
         for part in resource.component:
-            concepts += (part.code, part.valueCodeableConcept)
-    for concept in concepts:
-        if concept is not el.UNSET:
-            for coding in concept.coding:
-                if knows(coding.system, coding.code):
-                    return True
+            if _concept_known(part.code, catalog) or _concept_known(
+                part.valueCodeableConcept, catalog
+            ):
+                return True
+    return False
+
+
+def _concept_known(concept: el.CodeableConcept | el.UnsetType, catalog: cat.Catalog) -> bool:
+    if concept is el.UNSET:
+        return False
+    # Most screened codes are no catalog code string at all: that test comes first.
+    strings = catalog.code_strings
+    for coding in concept.coding:
+        if coding.code in strings and catalog.knows(coding.system, coding.code):
+            return True
     return False
 
 
