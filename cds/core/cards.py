@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 from . import wording
 from .card_request import CardRequest
@@ -73,18 +73,15 @@ class _CardBuilder:
     planned: Planned
     assessment: Assessment
     request: CardRequest
+    # Read on nearly every line of a card: plain attributes, set once.
+    t: Translator = field(init=False)
+    fired: FiredRule = field(init=False)
+    rule: Rule = field(init=False)
 
-    @property
-    def t(self) -> Translator:
-        return self.request.translator
-
-    @property
-    def fired(self) -> FiredRule:
-        return self.planned.fired
-
-    @property
-    def rule(self) -> Rule:
-        return self.fired.rule
+    def __post_init__(self) -> None:
+        self.t = self.request.translator
+        self.fired = self.planned.fired
+        self.rule = self.fired.rule
 
     @property
     def key(self) -> tuple[str, str]:
@@ -556,6 +553,7 @@ class _CardBuilder:
         )
 
 
+@lru_cache(maxsize=64)  # the same four on every card of a base and language
 def override_reasons(base: str, t: Translator) -> tuple[Code, ...]:
     return tuple(
         Code(base + OVERRIDE_SYSTEM_PATH, code, t.gettext(display))

@@ -245,7 +245,11 @@ def holds(node: Condition, run: _Run) -> Evidence:
             return _join(*parts)
         case AnyOf():
             # Every branch that holds adds evidence (the card names all of it).
-            branches = [e for e in (holds(item, run) for item in node.items) if e is not None]
+            branches = []
+            for item in node.items:
+                evidence = holds(item, run)
+                if evidence is not None:
+                    branches.append(evidence)
             return _join(*branches) if branches else None
         case Not():
             return () if holds(node.item, run) is None else None
