@@ -117,7 +117,8 @@ class StatementReader:
     def read(self, statement: Statement) -> list[Finding]:
         """Every finding the statement records, once per (finding, presence, tags, side)."""
         made: dict[tuple[object, ...], Finding] = {}
-        measure = self.first_measurement(statement.codes)
+        # A lab result is read only for an analyte code: no result, no measurement to look up.
+        measure = None if statement.lab is None else self.first_measurement(statement.codes)
         if measure is not None and statement.lab is not None:
             for finding in self._measured(statement, measure, statement.lab):
                 made.setdefault(_key(finding), finding)
