@@ -7,7 +7,7 @@ the highest priority, on the first card. §8.3 one safety net per answer. §8.4 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .engine import Assessment, FiredRule
 from .model import Tier
@@ -61,7 +61,7 @@ def _variants_by_pair(
 _COVER_VARIANTS = _variants_by_pair(COVERS)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Planned:
     """One card of the plan: whether it keeps its suggestion, and why not."""
 
@@ -178,5 +178,5 @@ def _with_safety_net(ordered: list[Planned]) -> tuple[Planned, ...]:
     topics = tuple(dict.fromkeys(safety_net_topic(p.fired) for p in eligible))
     first = eligible[0]
     return tuple(
-        Planned(**{**p.__dict__, "safety_net": topics}) if p is first else p for p in ordered
+        replace(p, safety_net=topics) if p is first else p for p in ordered
     )

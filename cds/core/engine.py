@@ -62,7 +62,7 @@ Evidence = tuple[Finding, ...] | None
 _DISPLAY_RANK = {rule.id: rank for rank, rule in enumerate(RULES)}
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # not frozen: see cds/core/model.py
 class FiredRule:
     """One fired rule with its variant (§7.4) and the records behind it."""
 

@@ -4,10 +4,11 @@ Standard library types only. `cds.fhir` reads resources into `Finding`s (clinica
 `core.engine` fires rules over them (§4), `core.compose` turns the fired rules into one plan (§8)
 and `core.cards` into `Card`s (§7); the wire format lives outside the core.
 
-The records built per resource or per cited finding (`Finding`, `Measurement`, `EvidenceItem`,
-and the statements and lab results they are read from) are never changed once built, but are
-not declared frozen: a frozen dataclass sets each field through `object.__setattr__`, which
-made building one ~5x slower, and a request builds hundreds. They hash by value all the same.
+The records built per resource, per cited finding or per card (`Finding`, `Measurement`,
+`EvidenceItem`, the statements and lab results they are read from, and the card models) are
+never changed once built, but are not declared frozen: a frozen dataclass sets each field
+through `object.__setattr__`, which made building one 5-8x slower, and a request builds
+hundreds. They hash by value all the same.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ class Extraction:
 
 
 # ----------------------------------------------------------------------------- cards
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class SourceRef:
     """A card's `source` (§7.1): label, guideline URL and the rule as a topic coding."""
 
@@ -209,7 +210,7 @@ class SourceRef:
     topic: Code | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Referral:
     """A draft ServiceRequest (§6, §7.1), as data; `cds.fhir` builds the resource."""
 
@@ -221,7 +222,7 @@ class Referral:
     reasons: tuple[str, ...]  # references of the triggering resources
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Suggestion:
     uuid: str
     label: str
@@ -229,7 +230,7 @@ class Suggestion:
     is_recommended: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Link:
     label: str
     url: str
@@ -252,7 +253,7 @@ class EvidenceItem:
     unit: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class CardExtension:
     """`extension["example.calf-cds"]` (§7.1): what the card says, as data."""
 
@@ -282,7 +283,7 @@ class CardExtension:
     evaluated_at: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Card:
     """One CDS Hooks card (CDS Hooks 2.0 §Card), typed; serialised once at the boundary."""
 
