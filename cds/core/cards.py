@@ -473,7 +473,7 @@ class _CardBuilder:
         referral = self.referral_step()
         extension = CardExtension(
             rule_id=rule.id,
-            tier=fired.tier.value,
+            tier=str(fired.tier),
             route=fired.route,
             variant=fired.variant.name,
             evidence=tuple(self._evidence_item(r) for r in cited_records),
@@ -538,7 +538,7 @@ class _CardBuilder:
         side = (
             None
             if record.side is Side.UNKNOWN
-            else ("both" if record.side is Side.BILATERAL else record.side.value)
+            else ("both" if record.side is Side.BILATERAL else str(record.side))
         )
         return EvidenceItem(
             finding_id=record.finding_id,

@@ -84,9 +84,11 @@ def covers(covering: FiredRule, covered: FiredRule) -> bool:
     """Does `covering` cover `covered` (§8.1)?"""
     if covering is covered:
         return False
-    if covering.tier is Tier.EMERGENCY and covered.rule_id in COVERED_BY_EVERY_EMERGENCY:
+    if covered.rule_id in COVERED_BY_EVERY_EMERGENCY and covering.tier is Tier.EMERGENCY:
         return True
-    rows = _COVER_VARIANTS.get((covering.rule_id, covered.rule_id), ())
+    rows = _COVER_VARIANTS.get((covering.rule_id, covered.rule_id))
+    if rows is None:  # most pairs: no row of the table
+        return False
     return any(not variants or covering.variant.name in variants for variants in rows)
 
 

@@ -40,17 +40,23 @@ class Tier(StrEnum):
     ROUTINE = "R"
     SELF_CARE = "S"
 
+    # A StrEnum member is its value: the tables are keyed by it (no `.value` descriptor call).
     @property
     def rank(self) -> int:
-        return "EURS".index(self.value)
+        return _TIER_RANK[self]
 
     @property
     def indicator(self) -> str:
-        return {"E": "critical", "U": "warning", "R": "info", "S": "info"}[self.value]
+        return _TIER_INDICATOR[self]
 
     @property
     def priority(self) -> str | None:
-        return {"E": "stat", "U": "urgent", "R": "routine", "S": None}[self.value]
+        return _TIER_PRIORITY[self]
+
+
+_TIER_RANK = {tier: rank for rank, tier in enumerate("EURS")}
+_TIER_INDICATOR = {"E": "critical", "U": "warning", "R": "info", "S": "info"}
+_TIER_PRIORITY = {"E": "stat", "U": "urgent", "R": "routine", "S": None}
 
 
 @dataclass(frozen=True, slots=True)
