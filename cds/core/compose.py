@@ -179,6 +179,4 @@ def _with_safety_net(ordered: list[Planned]) -> tuple[Planned, ...]:
         return tuple(ordered)
     topics = tuple(dict.fromkeys(safety_net_topic(p.fired) for p in eligible))
     first = eligible[0]
-    return tuple(
-        replace(p, safety_net=topics) if p is first else p for p in ordered
-    )
+    return tuple(replace(p, safety_net=topics) if p is first else p for p in ordered)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -41,6 +41,7 @@ EXCLUDED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
 _POSITIVE_WORDS = frozenset({"positive", "pos", "pos.", "+", "detected"})
 _COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
+_RECORDING_DATES = frozenset({"issued", "recordedDate"})  # when it was written, not when it began
 _VALUE_ELEMENTS = (
     "valueQuantity",
     "valueCodeableConcept",
@@ -503,29 +504,29 @@ class Reader:
         return tuple(out)
 
     def _when(
-        self, res: _Resource, names: Iterable[str], period: str
+        self, res: _Resource, names: tuple[str, ...], period: str
     ) -> tuple[datetime | None, datetime | None]:
         """(the latest date the resource gives, its first onset or effective date), §2."""
-        dates: list[datetime] = []
-        first: datetime | None = None
-        texts: list[tuple[str, str]] = []
-        for name in names:
-            value = getattr(res.elements, name)
-            if isinstance(value, str):
-                texts.append((name, value))
-        span = getattr(res.elements, period)
-        if isinstance(span, el.Period):
-            texts += [(period, part) for part in (span.start, span.end) if isinstance(part, str)]
         res.ignore_malformed(*names, period, problem=UNDATED)
+        elements = res.elements
+        texts = [(name, getattr(elements, name)) for name in names]
+        span = getattr(elements, period)
+        if isinstance(span, el.Period):
+            texts += ((period, span.start), (period, span.end))
+        latest: datetime | None = None
+        first: datetime | None = None
         for name, text in texts:
+            if not isinstance(text, str):
+                continue
             parsed = parse_when(text)
             if parsed is None:
                 res.caveat(name, UNDATED)
                 continue
-            dates.append(parsed)
-            if first is None and not name.startswith(("issued", "recorded")):
+            if latest is None or parsed > latest:
+                latest = parsed
+            if first is None and name not in _RECORDING_DATES:
                 first = parsed
-        return (max(dates) if dates else None), first
+        return latest, first
 
     def _body_site(self, res: _Resource, *, many: bool) -> tuple[frozenset[str] | None, Side]:
         """(site codes, side); a malformed bodySite reads as side unknown, site unknown (None)."""
@@ -590,27 +591,23 @@ class Reader:
 def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:
     """Does any coding of a well-formed Observation (code, value, components) name a finding,
     an analyte or a generic code?"""
-    if _concept_known(resource.code, catalog) or _concept_known(
-        resource.valueCodeableConcept, catalog
-    ):
-        return True
+    concepts: tuple[el.CodeableConcept | el.UnsetType, ...] = (
+        resource.code,
+        resource.valueCodeableConcept,
+    )
     if resource.component is not el.UNSET:
-        for part in resource.component:
-            if _concept_known(part.code, catalog) or _concept_known(
-                part.valueCodeableConcept, catalog
-            ):
-                return True
-    return False
-
-
-def _concept_known(concept: el.CodeableConcept | el.UnsetType, catalog: cat.Catalog) -> bool:
-    if concept is el.UNSET:
-        return False
+        concepts += tuple(
+            concept
+            for part in resource.component
+            for concept in (part.code, part.valueCodeableConcept)
+        )
     # Most screened codes are no catalog code string at all: that test comes first.
     strings = catalog.code_strings
-    for coding in concept.coding:
-        if coding.code in strings and catalog.knows(coding.system, coding.code):
-            return True
+    for concept in concepts:
+        if concept is not el.UNSET:
+            for coding in concept.coding:
+                if coding.code in strings and catalog.knows(coding.system, coding.code):
+                    return True
     return False
 
 
