@@ -208,6 +208,7 @@ def holds(node: Condition, run: _Run) -> Evidence:
 
     Not memoised: the standing records behind every leaf are cached by `FindingSet`, and a
     shared condition costs less to walk again than its (recursive) dataclass hash as a key.
+    The cases are tried in order: the most frequent nodes (leaves, all-of, any-of) first.
     """
     fs = run.fs
     match node:
@@ -223,18 +224,6 @@ def holds(node: Condition, run: _Run) -> Evidence:
             return _both_sides(fs.standing(plain)) or None
         case Present():  # Unilateral too: FindingSet.standing reads the selector's class
             return fs.standing(node) or None
-        case Recorded():
-            return () if fs.recorded(node.finding) else None
-        case Measure() if node.lowest:
-            low = fs.lowest(node.finding)
-            return (low,) if low is not None and _compare(low, node.op, node.threshold) else None
-        case Measure():
-            hits = tuple(
-                r for r in fs.measured(node.finding) if _compare(r, node.op, node.threshold)
-            )
-            return hits or None
-        case SameSide():
-            return _same_side(node, run)
         case AllOf():
             parts: list[tuple[Finding, ...]] = []
             for item in node.items:
@@ -251,6 +240,18 @@ def holds(node: Condition, run: _Run) -> Evidence:
                 if evidence is not None:
                     branches.append(evidence)
             return _join(*branches) if branches else None
+        case Recorded():
+            return () if fs.recorded(node.finding) else None
+        case Measure() if node.lowest:
+            low = fs.lowest(node.finding)
+            return (low,) if low is not None and _compare(low, node.op, node.threshold) else None
+        case Measure():
+            hits = tuple(
+                r for r in fs.measured(node.finding) if _compare(r, node.op, node.threshold)
+            )
+            return hits or None
+        case SameSide():
+            return _same_side(node, run)
         case Not():
             return () if holds(node.item, run) is None else None
         case RuleFires():
