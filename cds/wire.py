@@ -22,13 +22,16 @@ def coding(code: Code) -> dict[str, str]:
     return out
 
 
+_LEFT_OUT_WHEN_EMPTY = (str, list, dict)
+
+
 def _compact(**fields: Any) -> dict[str, Any]:
     """The fields that apply: optional ones are left out when None, "", [] or {}; 0 and False
     are values and are sent."""
     return {
         key: value
         for key, value in fields.items()
-        if value or not (value is None or isinstance(value, str | list | dict))
+        if value or not (value is None or isinstance(value, _LEFT_OUT_WHEN_EMPTY))
     }
 
 
