@@ -1,13 +1,19 @@
 """Instructions per in-process request (bytes -> cards -> bytes), counted by valgrind.
 
-    python bench/instructions.py [--runs 10] [--observations 200]
+    python bench/instructions.py [--runs 10] [--observations 200] [--app engine|calf|bare]
 
 On a shared machine, wall-clock figures swing with the neighbours' load (bench/README.md, "The
-machine"); the number of instructions a request executes does not. This runs the engine
-benchmark's pipeline (`bench/engine.py`) under callgrind twice, with 0 and with `--runs`
-requests after the same warm-up, and prints the difference per request. It compares two
-versions of the code, not two machines; hash randomisation is pinned so runs repeat. Needs
-valgrind (Debian package); about a minute for 10 runs.
+machine"); the number of instructions a request executes does not. This runs one request path
+under callgrind twice, with 0 and with `--runs` requests after the same warm-up, and prints the
+difference per request. It compares two versions of the code, not two machines; hash
+randomisation is pinned so runs repeat. Needs valgrind (Debian package); about a minute for 10
+runs. The paths (`--app`):
+
+- `engine` (default): the engine benchmark's pipeline (`bench/engine.py`), no Flask, no store;
+- `calf`: the whole app through Flask's test client (no sockets): body checks, the engine, a
+  migrated SQLite store recording the cards, the access log (to /dev/null), metrics, headers;
+- `bare`: the HTTP benchmark's bare Flask app (`bench/serve_app.py`) the same way, so the two
+  can be set side by side as the served benchmark sets them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,7 +48,46 @@ def _inner(runs: int, observations: int) -> dict[str, Any]:
     return answer
 
 
-def _count(runs: int, observations: int) -> int:
+def _inner_app(
+    app_name: str, runs: int, observations: int, log_stream: TextIO | None = None
+) -> dict[str, Any]:
+    """As `_inner`, through a Flask app's test client: the last answer's JSON. calf-cds's log
+    lines go to `log_stream` when given (the counted run writes them to /dev/null)."""
+    import logging
+    import tempfile
+
+    from bench.engine import request_body
+    from bench.generate import NOW
+    from bench.serve_app import create_bare_app
+    from cds.serving.server import configure_worker_gc
+
+    raw = request_body(observations)
+    if app_name == "bare":
+        app, path = create_bare_app(), "/cds-services/bench"
+    else:
+        from cds import create_app
+        from cds.store import Store
+
+        url = f"sqlite:///{tempfile.mkdtemp()}/calf-cds.sqlite3"
+        Store.open(url).upgrade()
+        config = {"database_url": url, "auth_mode": "off", "evaluation_time": NOW.isoformat()}
+        app, path = create_app(config), "/cds-services/calf-pain-triage"
+        for handler in logging.getLogger("cds").handlers:
+            if log_stream is not None and isinstance(handler, logging.StreamHandler):
+                handler.setStream(log_stream)
+    client = app.test_client()
+    response = None
+    for _ in range(3):
+        response = client.post(path, data=raw, content_type="application/json")
+    configure_worker_gc()
+    for _ in range(runs):  # the answer is parsed once, after: that is the client's work
+        response = client.post(path, data=raw, content_type="application/json")
+    assert response is not None
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+def _count(runs: int, observations: int, app_name: str = "engine") -> int:
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -53,6 +98,8 @@ def _count(runs: int, observations: int) -> int:
         str(runs),
         "--observations",
         str(observations),
+        "--app",
+        app_name,
     ]
     done = subprocess.run(
         command,
@@ -71,17 +118,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--observations", type=int, default=200)
+    parser.add_argument("--app", choices=("engine", "calf", "bare"), default="engine")
     parser.add_argument("--inner", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner is not None:
-        _inner(args.inner, args.observations)
+        if args.app == "engine":
+            _inner(args.inner, args.observations)
+        else:
+            with open(os.devnull, "w") as quiet:
+                _inner_app(args.app, args.inner, args.observations, quiet)
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
-    per_request = (_count(args.runs, args.observations) - _count(0, args.observations)) / args.runs
+    counted = _count(args.runs, args.observations, args.app)
+    per_request = (counted - _count(0, args.observations, args.app)) / args.runs
+    path = "" if args.app == "engine" else f"{args.app} app  "
     print(
-        f"instructions {args.observations} obs  runs {args.runs}  "
+        f"instructions {args.observations} obs  runs {args.runs}  {path}"
         f"{per_request / 1e6:.2f} M per request"
     )
     return 0
