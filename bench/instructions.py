@@ -52,29 +52,37 @@ def _inner_app(
     app_name: str, runs: int, observations: int, log_stream: TextIO | None = None
 ) -> dict[str, Any]:
     """As `_inner`, through a Flask app's test client: the last answer's JSON. calf-cds's log
-    lines go to `log_stream` when given (the counted run writes them to /dev/null)."""
-    import logging
-    import tempfile
-
+    lines go to `log_stream` when given (the counted run writes them to /dev/null); its store
+    is a fresh SQLite file in a temporary directory, removed after."""
     from bench.engine import request_body
-    from bench.generate import NOW
     from bench.serve_app import create_bare_app
-    from cds.serving.server import configure_worker_gc
 
     raw = request_body(observations)
     if app_name == "bare":
-        app, path = create_bare_app(), "/cds-services/bench"
-    else:
-        from cds import create_app
-        from cds.store import Store
+        return _post(create_bare_app(), "/cds-services/bench", raw, runs)
+    import logging
+    import tempfile
 
-        url = f"sqlite:///{tempfile.mkdtemp()}/calf-cds.sqlite3"
-        Store.open(url).upgrade()
-        config = {"database_url": url, "auth_mode": "off", "evaluation_time": NOW.isoformat()}
-        app, path = create_app(config), "/cds-services/calf-pain-triage"
+    from bench.generate import NOW
+    from cds import create_app
+    from cds.store import Store
+
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        Store.open(f"sqlite:///{directory}/calf-cds.sqlite3") as store,
+    ):
+        store.upgrade()
+        config = {"store": store, "auth_mode": "off", "evaluation_time": NOW.isoformat()}
+        app = create_app(config)
         for handler in logging.getLogger("cds").handlers:
             if log_stream is not None and isinstance(handler, logging.StreamHandler):
                 handler.setStream(log_stream)
+        return _post(app, "/cds-services/calf-pain-triage", raw, runs)
+
+
+def _post(app: Any, path: str, raw: bytes, runs: int) -> dict[str, Any]:
+    from cds.serving.server import configure_worker_gc
+
     client = app.test_client()
     response = None
     for _ in range(3):

@@ -208,7 +208,8 @@ def holds(node: Condition, run: _Run) -> Evidence:
 
     Not memoised: the standing records behind every leaf are cached by `FindingSet`, and a
     shared condition costs less to walk again than its (recursive) dataclass hash as a key.
-    The cases are tried in order: the most frequent nodes (leaves, all-of, any-of) first.
+    The cases are tried in order, the most frequent first: `Present` leaves (`Bilateral`, a
+    subclass, ahead of its base class), then all-of and any-of.
     """
     fs = run.fs
     match node:

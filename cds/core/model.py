@@ -5,10 +5,12 @@ Standard library types only. `cds.fhir` reads resources into `Finding`s (clinica
 and `core.cards` into `Card`s (§7); the wire format lives outside the core.
 
 The records built per resource, per cited finding or per card (`Finding`, `Measurement`,
-`EvidenceItem`, the statements and lab results they are read from, and the card models) are
-never changed once built, but are not declared frozen: a frozen dataclass sets each field
-through `object.__setattr__`, which made building one 5-8x slower, and a request builds
-hundreds. They hash by value all the same.
+`EvidenceItem`, the statements and lab results they are read from, the fired rules and plan
+entries of `core.engine` and `core.compose`, and the card models) are never changed once built,
+but are not declared frozen: a frozen dataclass sets each field through `object.__setattr__`,
+which made building one 5-8x slower, and a request builds hundreds. They compare by value, and
+hash by value where their fields can (a card's `wells` is a dict). `Code` stays frozen: cached
+instances are shared between findings and cards.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ _TIER_INDICATOR = {"E": "critical", "U": "warning", "R": "info", "S": "info"}
 _TIER_PRIORITY = {"E": "stat", "U": "urgent", "R": "routine", "S": None}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)  # frozen: cached instances are shared (see above)
 class Code:
     system: str
     code: str

@@ -118,9 +118,10 @@ class StatementReader:
         """Every finding the statement records, once per (finding, presence, tags, side)."""
         made: dict[tuple[object, ...], Finding] = {}
         # A lab result is read only for an analyte code: no result, no measurement to look up.
-        measure = None if statement.lab is None else self.first_measurement(statement.codes)
-        if measure is not None and statement.lab is not None:
-            for finding in self._measured(statement, measure, statement.lab):
+        lab = statement.lab
+        measure = None if lab is None else self.first_measurement(statement.codes)
+        if measure is not None and lab is not None:
+            for finding in self._measured(statement, measure, lab):
                 made.setdefault(_key(finding), finding)
         outside = outside_leg(statement.site_codes)
         for coding in (*statement.codes, *statement.value_codes):
