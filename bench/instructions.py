@@ -24,27 +24,35 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 _COLLECTED = re.compile(r"Collected : (\d+)")
+T = TypeVar("T")
 
 
 def _inner(runs: int, observations: int) -> dict[str, Any]:
     """What valgrind counts: `runs` requests after a warm-up; the last answer."""
     from bench.engine import pipeline, request_body
-    from cds.serving.server import configure_worker_gc
 
     raw = request_body(observations)
     one = pipeline()
-    answer: dict[str, Any] = {}
-    for _ in range(3):
-        answer = one(raw)
+    return _counted(lambda: one(raw), runs)
+
+
+def _counted(request: Callable[[], T], runs: int) -> T:
+    """`runs` requests after a warm-up of three, under the workers' GC settings; the last."""
+    from cds.serving.server import configure_worker_gc
+
+    answer = request()
+    for _ in range(2):
+        answer = request()
     configure_worker_gc()
     for _ in range(runs):
-        answer = one(raw)
+        answer = request()
     return answer
 
 
@@ -81,16 +89,9 @@ def _inner_app(
 
 
 def _post(app: Any, path: str, raw: bytes, runs: int) -> dict[str, Any]:
-    from cds.serving.server import configure_worker_gc
-
     client = app.test_client()
-    response = None
-    for _ in range(3):
-        response = client.post(path, data=raw, content_type="application/json")
-    configure_worker_gc()
-    for _ in range(runs):  # the answer is parsed once, after: that is the client's work
-        response = client.post(path, data=raw, content_type="application/json")
-    assert response is not None
+    # The answer is parsed once, after: parsing it is the client's work, not the server's.
+    response = _counted(lambda: client.post(path, data=raw, content_type="application/json"), runs)
     answer: dict[str, Any] = response.get_json()
     return answer
 
