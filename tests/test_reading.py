@@ -121,6 +121,38 @@ def test_observation_with_an_invalid_status_code_is_unreadable_not_silently_drop
 
 
 @pytest.mark.parametrize(
+    ("code", "problem"),
+    [
+        pytest.param(None, "is missing", id="no-code"),
+        pytest.param({"text": "dyspnoea"}, "has no readable coding", id="text-only"),
+        pytest.param(
+            {"coding": [{"system": "http://snomed.info/sct"}]},
+            "has no readable coding",
+            id="coding-without-code",
+        ),
+    ],
+)
+@pytest.mark.parametrize("resource_type", ["Observation", "Condition"])
+def test_a_resource_with_no_readable_coding_is_counted_unreadable(
+    resource_type: str, code: dict[str, Any] | None, problem: str
+) -> None:
+    """§2 (2026.2): `code` with no readable coding makes the resource unreadable (counted and
+    named on the info card: a red flag may be in it), never silently passed over."""
+    resource: dict[str, Any] = {"resourceType": resource_type, "id": "x"}
+    if resource_type == "Observation":
+        resource["status"] = "final"
+    if code is not None:
+        resource["code"] = code
+
+    extraction = read(resource, observation(CALF_PAIN, id="pain", site=CALF, side="left"))
+
+    assert [f.reference for f in extraction.findings] == ["Observation/pain"]
+    assert [(u.reference, u.element, u.problem) for u in extraction.unreadable] == [
+        (f"{resource_type}/x", "code", problem)
+    ]
+
+
+@pytest.mark.parametrize(
     "verification",
     [
         pytest.param("entered-in-error", id="entered-in-error"),

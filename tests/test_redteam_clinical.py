@@ -12,11 +12,13 @@ from typing import Any
 import msgspec
 import pytest
 from fhir_builders import (
+    CALF,
     LOCAL,
     LOINC,
     LOWER_LEG,
     NOW,
     bundle,
+    condition,
     measurement,
     observation,
     patient,
@@ -314,3 +316,148 @@ def test_leg_numbness_without_sciatica_is_an_ischaemia_sign() -> None:
 
     assert plan(cards) == ["R-ISCHAEMIA-SIGN deficit"]
     assert cards[0]["summary"].startswith("Leg numbness (side not recorded) with calf pain")
+
+
+def _wells_recorded_absent(pitting_oedema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Deep-vein tenderness present on the left calf (Wells 1, a DVT trigger); every other
+    Wells item recorded absent yesterday, pitting oedema as given."""
+    no = {"valueBoolean": False}
+    return [
+        observation("363346000", **no),
+        observation("102568007", **no),
+        observation("recent-plaster-immobilisation", LOCAL, **no),
+        observation("bedridden-3-days-or-major-surgery-12-weeks", LOCAL, **no),
+        observation("deep-vein-tenderness", LOCAL, site=CALF, side="left"),
+        observation("entire-leg-swollen", LOCAL, **no),
+        observation("calf-swelling-3cm", LOCAL, **no),
+        pitting_oedema,
+        observation("collateral-superficial-veins", LOCAL, **no),
+        observation("161508001", **no),
+        observation("alternative-diagnosis-as-likely", LOCAL, **no),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pitting_oedema", "expected"),
+    [
+        pytest.param(
+            observation("284521000", site=LOWER_LEG, side="left", valueBoolean=False),
+            ["R-DVT-UNLIKELY standard"],
+            id="sited absence fills the item",
+        ),
+        pytest.param(
+            observation("284521000", valueBoolean=False),
+            ["R-DVT-PATHWAY incomplete"],
+            id="unsited absence fills nothing",
+        ),
+    ],
+)
+def test_an_unsited_leg_code_recorded_absent_fills_no_wells_item(
+    pitting_oedema: dict[str, Any], expected: list[str]
+) -> None:
+    """§2 "Body sites": with no bodySite a +leg code does not count as its finding, so its
+    absence cannot complete the Wells score and open "DVT unlikely" (principle 4)."""
+    cards = cards_for(
+        patient(birth_date="1986-01-01"),
+        observation(CALF_PAIN, site=LOWER_LEG, side="left"),
+        *_wells_recorded_absent(pitting_oedema),
+        measurement("48065-7", 300, "ng/mL{FEU}"),
+    )
+
+    assert plan(cards) == expected
+
+
+@pytest.mark.parametrize(
+    ("sign", "expected"),
+    [
+        pytest.param(
+            observation("91019004"),
+            "Leg numbness (side not recorded) with calf pain: check pulses, sensation, power in "
+            "both legs now; if new: emergency",
+            id="numbness with no side beside left calf pain",
+        ),
+        pytest.param(
+            observation("91019004", side="right"),
+            "Leg numbness (right) with calf pain: check pulses, sensation, power in both legs "
+            "now; if new: emergency",
+            id="numbness on the right",
+        ),
+    ],
+)
+def test_the_summary_side_is_the_signs_never_a_symptoms(
+    sign: dict[str, Any], expected: str
+) -> None:
+    """§7.2.4 and §7.4 {side}: the summary's side belongs to the sign it names; a sign with no
+    recorded side is said so, not given the calf pain's side (the clinician examines both)."""
+    cards = cards_for(patient(), observation(CALF_PAIN, site=CALF, side="left"), sign)
+
+    assert plan(cards) == ["R-ISCHAEMIA-SIGN deficit"]
+    assert cards[0]["summary"] == expected
+
+
+@pytest.mark.parametrize(
+    ("d_dimer", "line"),
+    [
+        pytest.param(
+            measurement("48065-7", 300, "ng/mL{DDU}"),
+            "D-dimer 300 ng/mL{DDU}, 2026-11-24: cannot exclude DVT: not interpretable.",
+            id="a unit that contradicts the code is shown as sent",
+        ),
+        pytest.param(
+            observation("48065-7", LOINC, valueString="Positive"),
+            "D-dimer result, 2026-11-24: positive.",
+            id="a worded result is positive, once",
+        ),
+    ],
+)
+def test_the_d_dimer_line_shows_the_result_as_the_lab_sent_it(
+    d_dimer: dict[str, Any], line: str
+) -> None:
+    """§5 display: the D-dimer line never relabels a unit it could not interpret (that
+    contradiction is the problem to check), nor says "positive" twice."""
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN, site=CALF, side="left"),
+        observation("deep-vein-tenderness", LOCAL, site=CALF, side="left"),
+        d_dimer,
+    )
+
+    assert plan(cards) == ["R-DVT-PATHWAY incomplete"]
+    assert line in cards[0]["detail"].splitlines()
+
+
+@pytest.mark.parametrize(
+    ("group_record", "variant", "why_line"),
+    [
+        pytest.param(
+            condition("77386006", id="preg"),
+            "pregnant",
+            "- Pregnant, 2026-11-24 (Condition/preg)",
+            id="pregnancy",
+        ),
+        pytest.param(
+            observation("on-anticoagulant", LOCAL, id="ac"),
+            "anticoagulated",
+            "- On anticoagulant treatment, 2026-11-24 (Observation/ac)",
+            id="anticoagulant",
+        ),
+    ],
+)
+def test_the_record_that_selects_a_principle_5_variant_is_cited(
+    group_record: dict[str, Any], variant: str, why_line: str
+) -> None:
+    """§7.3: "Why" names each finding the card rests on; the group record chooses the steps
+    (LMWH, an adherence check), so the clinician can check it (a wrong date, a stale entry)."""
+    cards = cards_for(
+        patient(birth_date="1990-01-01"),
+        observation(CALF_PAIN, site=CALF, side="left"),
+        observation("deep-vein-tenderness", LOCAL, site=CALF, side="left"),
+        group_record,
+    )
+
+    assert plan(cards) == [f"R-DVT-PATHWAY {variant}"]
+    assert why_line in cards[0]["detail"].splitlines()
+    evidence = cards[0]["extension"]["example.calf-cds"]["evidence"]
+    assert group_record["resourceType"] + "/" + group_record["id"] in [
+        item["reference"] for item in evidence
+    ]

@@ -247,10 +247,11 @@ class _CardBuilder:
             return [t.gettext(N_("D-dimer: none in the last 72 h."))]
         lines = []
         for result in results[:3]:
-            record = result.record
-            value = (
-                value_text(record.measurement, t) if record.measurement else t.gettext(N_("result"))
-            )
+            record, m = result.record, result.record.measurement
+            if m is None:
+                value = t.gettext(N_("result"))
+            else:  # a value that could not be interpreted is shown as sent, its unit unchanged
+                value = value_text(m, t) if record.interpretable else as_sent(m)
             head = t.gettext(N_("D-dimer {value}, {date}")).format(
                 value=value, date=date_text(record, t)
             )
@@ -268,6 +269,8 @@ class _CardBuilder:
                 tail = t.gettext(N_("positive (cut-off {cutoff} {unit})")).format(
                     cutoff=cutoff_text(result, t), unit=dimer_unit(record.measurement, t)
                 )
+            elif result.state == POSITIVE and result.reason == N_("positive"):
+                tail = t.gettext(N_("positive"))  # a coded or worded result: no cut-off to name
             elif result.state == POSITIVE:
                 tail = t.gettext(N_("positive ({reason})")).format(reason=t.gettext(result.reason))
             else:

@@ -167,13 +167,20 @@ class _Run:
     @cached_property
     def groups(self) -> tuple[str, ...]:
         found = []
-        if self.fs.present("F-PREGNANT"):
+        if self.fs.standing(_GROUP_SELECTORS["pregnant"]):
             found.append("pregnant")
         if self.patient.age_years is not None and self.patient.age_years < 18:
             found.append("under-18")
-        if self.fs.present("F-ANTICOAGULATED"):
+        if self.fs.standing(_GROUP_SELECTORS["anticoagulated"]):
             found.append("anticoagulated")
         return tuple(found)
+
+
+# The findings that put a patient in a principle-5 group (§1.5); under-18 is the age alone.
+_GROUP_SELECTORS = {
+    "pregnant": plain_selector("F-PREGNANT"),
+    "anticoagulated": plain_selector("F-ANTICOAGULATED"),
+}
 
 
 def _compare(record: Finding, op: str, threshold: float) -> bool:
@@ -265,7 +272,13 @@ def holds(node: Condition, run: _Run) -> Evidence:
             return _self_care_allowed(run)
         case Group():
             wanted = run.groups if node.name == "any" else (node.name,)
-            return () if set(wanted) & set(run.groups) else None
+            held = [name for name in wanted if name in run.groups]
+            if not held:
+                return None
+            # The records that put the patient in the group (age has none): the card cites them.
+            return _join(
+                *(fs.standing(_GROUP_SELECTORS[name]) for name in held if name in _GROUP_SELECTORS)
+            )
         case Wells():
             return () if run.wells.classification == node.classification else None
         case DDimer():
@@ -331,8 +344,14 @@ def _d_dimer(state: str, run: _Run) -> Evidence:
     return tuple(r.record for r in results.results) if results.all_negative else None
 
 
-def _variant(rule: Rule, run: _Run) -> Variant:
-    return next(v for v in rule.variants if holds(v.condition, run) is not None)
+def _variant(rule: Rule, run: _Run) -> tuple[Variant, tuple[Finding, ...]]:
+    """The first variant that holds, and its evidence: what selects a variant's steps (a
+    pregnancy, an anticoagulant) is cited on the card beside what fired the rule (§7.3)."""
+    for variant in rule.variants:
+        evidence = holds(variant.condition, run)
+        if evidence is not None:
+            return variant, evidence
+    raise ValueError(f"no variant of {rule.id} holds")  # the rule table ends each with Always
 
 
 # The principle-7 signs (§1.7) by finding; a not-interpretable value is named on every card.
@@ -374,7 +393,8 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
         evidence = holds(rule.condition, run)
         if evidence is None:
             continue
-        variant = _variant(rule, run)
+        variant, variant_evidence = _variant(rule, run)
+        evidence = _join(evidence, variant_evidence)
         also_noted = run.fs.also_noted(run.fs.by_id if rule.notes_all else rule.findings_used)
         seen = {id(r) for r in evidence}
         run.fired[rule.id] = FiredRule(

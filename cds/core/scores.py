@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .findingset import FindingSet, timestamp
+from .findingset import FindingSet, selected, timestamp
 from .i18n import N_, Translator
 from .measurements import D_DIMER_DDU_NG_ML, D_DIMER_FEU_NG_ML, d_dimer_cutoff
 from .model import (
@@ -96,9 +96,17 @@ def _item(fs: FindingSet, finding_id: str, label: str, points: int) -> WellsItem
     if standing:
         provisional = all(TAG_NOT_DEEP_VEIN in r.tags for r in standing)
         return WellsItem(finding_id, label, points, PRESENT, standing, provisional)
-    counted = [r for r in fs.records(finding_id) if r.in_window and r.interpretable]
-    # An undated absence fills nothing; bilateral pitting oedema records neither leg alone.
-    absences = tuple(r for r in counted if not r.present and r.when is not None)
+    # An undated absence fills nothing, nor does one the finding's site rule leaves as
+    # supporting only (§2 "Body sites": an unsited +leg code does not count as the finding).
+    absences = tuple(
+        r
+        for r in fs.records(finding_id)
+        if r.in_window
+        and r.interpretable
+        and not r.present
+        and r.when is not None
+        and selected(r, _SELECTORS[finding_id])
+    )
     if absences:
         return WellsItem(finding_id, label, points, ABSENT, absences)
     return WellsItem(finding_id, label, points, NOT_RECORDED)

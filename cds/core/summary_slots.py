@@ -118,8 +118,9 @@ class SummarySlots:
 
     def side(self) -> str:
         sided = [r for r in self.fired.evidence if r.finding_id in SIDED_FINDINGS]
-        # The summary names the side of the sign ("Cold leg (right)"), not of every symptom.
-        signs = [r for r in sided if r.finding_id in _SIGN_FINDINGS and r.side is not Side.UNKNOWN]
+        # The summary names the side of the sign ("Cold leg (right)"), never that of a symptom
+        # beside it: a sign with no recorded side reads "side not recorded" (both legs examined).
+        signs = [r for r in sided if r.finding_id in _SIGN_FINDINGS]
         known = {r.side for r in signs or sided} - {Side.UNKNOWN}
         if Side.BILATERAL in known or {Side.LEFT, Side.RIGHT} <= known:
             return self.t.gettext(SIDE_WORDS[Side.BILATERAL])

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeGuard
 
 import msgspec
 
@@ -294,18 +295,18 @@ class Reader:
         read). One the reader counts unreadable (no status, no readable code) is read on."""
         if resource.resourceType == "Condition":
             code = resource.code
-            return (
-                code is not el.UNSET
-                and any(c.code for c in code.coding)
-                and not any(self.catalog.knows(c.system, c.code) for c in code.coding)
+            return _has_readable_coding(code) and not any(
+                self.catalog.knows(c.system, c.code) for c in code.coding
             )
         if resource.resourceType != "Observation":
             return False
         if resource.status in IGNORED_OBSERVATION_STATUSES:
             self.ignored += 1
             return True
-        return resource.status in COUNTED_OBSERVATION_STATUSES and not _names_a_finding(
-            resource, self.catalog
+        return (
+            resource.status in COUNTED_OBSERVATION_STATUSES
+            and _has_readable_coding(resource.code)
+            and not _names_a_finding(resource, self.catalog)
         )
 
     def _read(self, res: _Resource) -> None:
@@ -586,6 +587,12 @@ class Reader:
         reference = res.reference if isinstance(res.elements.id, str) else None
         self.patient = PatientFacts(reference, birth, age)
         return True
+
+
+def _has_readable_coding(code: el.CodeableConcept | el.UnsetType) -> TypeGuard[el.CodeableConcept]:
+    """§2: a `code` with no coding that has a code string (text only, none at all) makes the
+    resource unreadable, so the screen must not pass it over."""
+    return code is not el.UNSET and any(c.code for c in code.coding)
 
 
 def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:
