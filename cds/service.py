@@ -160,7 +160,7 @@ def _answer(
 ) -> HookAnswer:
     settings = deps.settings
     now = shown.as_of or deps.now()
-    extraction = reading.read(flattened, policy=settings.policy, now=now)
+    extraction = reading.read(flattened, policy=settings.policy, now=now, patient_id=patient_id)
     if patient_id is None and extraction.patient.reference:
         patient_id = extraction.patient.reference.partition("/")[2] or None
     assessment = evaluate(extraction, policy=settings.policy)

@@ -355,3 +355,25 @@ def test_bulk_ndjson_conditions_are_evaluated(capsys: pytest.CaptureFixture[str]
 
     assert code == 0
     assert isinstance(json.loads(out)["cards"], list)
+
+
+@pytest.mark.parametrize("command", [["rules", "--json"], ["rules"], ["rules", "--markdown"]])
+def test_output_cut_short_by_its_reader_ends_without_a_traceback(command: list[str]) -> None:
+    """`calf-cds rules --json | head -1`: the reader closes the pipe early."""
+    import subprocess
+
+    from served import CALF_CDS
+
+    with subprocess.Popen(
+        [str(CALF_CDS), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        first = process.stdout.read(64)
+        process.stdout.close()
+        errors = process.stderr.read()
+        status = process.wait(timeout=30)
+
+    assert first.strip()
+    assert b"Traceback" not in errors
+    assert status in (0, 1)

@@ -55,15 +55,18 @@ SYNTHEA = sorted((Path(__file__).resolve().parent / "data" / "synthea").glob("*.
 CALF_PAIN = "300954003"
 
 
-def read(*resources: Any, settings: Settings = SETTINGS) -> Extraction:
-    """The resources as the entries of one Bundle, read as the service reads a prefetch."""
+def read(
+    *resources: Any, settings: Settings = SETTINGS, patient_id: str | None = None
+) -> Extraction:
+    """The resources as the entries of one Bundle, read as the service reads a prefetch (for
+    the hook's `patient_id`, when given)."""
     document = {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [{"resource": r} for r in resources],
     }
     flattened = flatten(msgspec.Raw(msgspec.json.encode(document)), "Bundle")
-    return reading.read(flattened, policy=settings.policy, now=NOW)
+    return reading.read(flattened, policy=settings.policy, now=NOW, patient_id=patient_id)
 
 
 def only(extraction: Extraction, finding_id: str | None = None) -> Finding:
@@ -118,6 +121,44 @@ def test_observation_with_an_invalid_status_code_is_unreadable_not_silently_drop
     assert [(u.element, u.problem) for u in extraction.unreadable] == [
         ("status", "is not a known status")
     ]
+
+
+OTHER_PATIENT = "names another patient: counted for a red flag, never against one"
+
+
+@pytest.mark.parametrize(
+    ("subject", "other"),
+    [
+        pytest.param("Patient/p2", True, id="relative"),
+        pytest.param("https://ehr.example/fhir/Patient/p2/_history/3", True, id="absolute"),
+        pytest.param("Patient/p1", False, id="the hook's patient"),
+        pytest.param("https://ehr.example/fhir/Patient/p1", False, id="the hook's, absolute"),
+        pytest.param("urn:uuid:5b1c6a3e-0d9e-4c55-9d8b-0f5d2f1e1a11", False, id="not comparable"),
+        pytest.param(None, False, id="no subject"),
+    ],
+)
+def test_a_record_of_another_patient_never_speaks_against_a_red_flag(
+    subject: str | None, other: bool
+) -> None:
+    """A record naming another patient than the hook's: its absence would cancel this
+    patient's red flag, so it is not counted; its presence still is (the context id may be the
+    wrong one, and a red flag is never dropped), with a caveat naming it."""
+    present = observation(CALF_PAIN, id="o1", site=CALF, side="left", subject=subject)
+    absent = observation(
+        CALF_PAIN, id="o2", site=CALF, side="left", subject=subject, valueBoolean=False
+    )
+
+    extraction = read(patient(id="p1"), present, absent, patient_id="p1")
+
+    assert [(f.reference, f.present) for f in extraction.findings] == (
+        [("Observation/o1", True)]
+        if other
+        else [("Observation/o1", True), ("Observation/o2", False)]
+    )
+    assert [(c.reference, c.element, c.problem) for c in extraction.caveats] == (
+        [(f"Observation/{i}", "subject", OTHER_PATIENT) for i in ("o1", "o2")] if other else []
+    )
+    assert extraction.unreadable == ()
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from conftest import SAMPLES, fresh_claims, load_json
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from jwt.algorithms import ECAlgorithm
+from loopback import serve
 from served import Served, calf_cds_serve, serve_env
 
 from cds import create_app
@@ -320,3 +321,37 @@ def test_an_unsigned_token_with_a_deeply_nested_payload_is_a_401_not_a_500(secur
         SERVICE, json=hook_request(), headers={"Authorization": f"Bearer {header}.{payload}.AAAA"}
     )
     assert_outcome(401, "security", response.status_code, response.get_data())
+
+
+def test_another_patients_absences_never_cancel_this_patients_emergency(tmp_path: Path) -> None:
+    """Attack pass: the ALI sample with its two red-flag Observations copied under another
+    patient, later and recorded absent. Latest-wins must not let them cancel the emergency,
+    nor may they be cited on it."""
+    request = load_json(SAMPLES / "acute-limb-ischaemia-cold-pulseless-right-foot.json")
+    entries = request["prefetch"]["observations"]["entry"]
+    for entry in list(entries[1:3]):
+        copied = json.loads(json.dumps(entry))
+        copied["resource"].update(
+            id=copied["resource"]["id"] + "-other",
+            subject={"reference": "Patient/someone-else"},
+            effectiveDateTime="2026-11-25T11:00:00Z",
+            valueBoolean=False,
+        )
+        entries.append(copied)
+    application = create_app(
+        {"database_url": f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}", "auth_mode": "off"}
+    )
+    application.extensions["calf-cds"].store.upgrade()
+
+    with serve(application) as url:
+        answer = httpx.post(url + SERVICE, json=request, timeout=10)
+
+    assert answer.status_code == 200
+    cards = answer.json()["cards"]
+    assert (cards[0]["indicator"], cards[0]["source"]["topic"]["code"]) == ("critical", "R-ALI")
+    cited = {
+        item["reference"]
+        for card in cards
+        for item in card["extension"]["example.calf-cds"].get("evidence", [])
+    }
+    assert not any(reference.endswith("-other") for reference in cited)

@@ -24,6 +24,8 @@ from conftest import SAMPLES, load_json
 from loopback import FakeFhir, serve
 from served import CALF_CDS, calf_cds_serve, free_port, serve_env, stop
 
+from cds.serving.worker import Arriving
+
 VERSION = version("calf-cds")
 HOOK = "/cds-services/calf-pain-triage"
 RED_FLAG_CALL = load_json(SAMPLES / "cauda-equina-saddle-anaesthesia-urinary-retention.json")
@@ -335,9 +337,13 @@ def gunicorn_server(tmp_path_factory: Any) -> Iterator[Any]:
 
 
 def read_answer(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """The final status and JSON body, past any interim 100 Continue (RFC 9110 15.2: a
+    client reads one or more 1xx before the final answer)."""
     answer = b""
     while chunk := sock.recv(65536):
         answer += chunk
+    while answer.startswith(b"HTTP/1.1 100 "):
+        answer = answer.partition(b"\r\n\r\n")[2]
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), json.loads(body)
 
@@ -362,6 +368,40 @@ def test_a_request_arriving_slowly_is_answered_once_whole_and_others_meanwhile(
         status, answer = read_answer(sock)
     assert status == 200
     assert [card["source"]["topic"]["code"] for card in answer["cards"]] == ["R-CAUDA-EQUINA"]
+
+
+def test_a_body_is_complete_only_when_its_content_length_has_arrived() -> None:
+    """The head's lines end in CRLF: the declared length is read as a number, so a request is
+    handed to gunicorn only with its whole body (else a stalled client holds the worker)."""
+    with socket.socket() as unused:
+        arriving = Arriving(unused, None, None, since=0.0, body_limit=10_000)
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+
+        assert arriving.feed(head + b"{") is False
+        assert arriving.feed(b"x" * 998) is False
+        assert arriving.feed(b"}") is True
+
+
+def test_a_client_stalled_inside_its_body_does_not_hold_the_only_worker(tmp_path: Path) -> None:
+    env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
+    stalled_head = (
+        f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n{"
+    ).encode()
+    with (
+        calf_cds_serve(env, tmp_path, workers=1) as served,
+        socket.create_connection(("127.0.0.1", served.port)) as stalled,
+    ):
+        stalled.sendall(stalled_head)
+        time.sleep(0.3)
+        health, health_s = timed(lambda: httpx.get(f"{served.url}/healthz", timeout=10))
+        hook, hook_s = timed(
+            lambda: httpx.post(f"{served.url}{HOOK}", json=RED_FLAG_CALL, timeout=10)
+        )
+
+    assert (health.status_code, health_s < 1.0) == (200, True)
+    assert (hook.status_code, hook_s < 2.0) == (200, True)
+    assert [card["source"]["topic"]["code"] for card in hook.json()["cards"]] == ["R-CAUDA-EQUINA"]
 
 
 def test_a_client_expecting_100_continue_gets_it_then_its_answer(gunicorn_server: Any) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -59,6 +60,10 @@ NOT_A_RESOURCE = N_("is not a FHIR resource")
 NOT_AN_ENTRY = N_("is not a Bundle entry")
 UNKNOWN_TYPE = N_("is not a FHIR resource type")
 COULD_NOT_BE_READ = N_("could not be read")
+ANOTHER_PATIENT = N_("names another patient: counted for a red flag, never against one")
+# A literal reference to a Patient (relative, absolute, versioned): its id. Other forms (urn:uuid,
+# contained, a Group) cannot be compared, so they are read as the hook's patient (conservative).
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 IGNORED = N_("is malformed: ignored")
 UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
@@ -259,8 +264,9 @@ class _Resource:
 class Reader:
     """Reads flattened resources at one evaluation time under one policy."""
 
-    def __init__(self, policy: Policy, now: datetime) -> None:
+    def __init__(self, policy: Policy, now: datetime, patient_id: str | None = None) -> None:
         self.now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        self.patient_id = patient_id  # the hook's context.patientId, when there is one
         self.statements = StatementReader(policy, self.now)
         self.catalog = cat.catalog_for(policy)
         self.findings: list[Finding] = []
@@ -322,8 +328,23 @@ class Reader:
                 raise _Unreadable("resourceType", UNKNOWN_TYPE)
             self.ignored += 1
             return
-        if read(res):
-            self.caveats.extend(res.caveats)
+        first = len(self.findings)
+        if not read(res):
+            return
+        if resource_type != "Patient" and self._names_another_patient(res):
+            # Its absences never speak against this patient's red flags; its presences still
+            # count (a red flag is never dropped: the context id may be the wrong one), named.
+            kept = [f for f in self.findings[first:] if f.present]
+            del self.findings[first:]
+            self.findings.extend(kept)
+            res.caveat("subject", ANOTHER_PATIENT)
+        self.caveats.extend(res.caveats)
+
+    def _names_another_patient(self, res: _Resource) -> bool:
+        """Does the subject name a Patient other than the hook's (context.patientId)?"""
+        subject = _subject(res)
+        found = _PATIENT_REFERENCE.search(subject) if subject and self.patient_id else None
+        return found is not None and found.group(1) != self.patient_id
 
     # -- Observation ---------------------------------------------------------------------
     def _observation(self, res: _Resource) -> bool:
@@ -634,9 +655,12 @@ def _reference(item: Item) -> str:
     return item.locator
 
 
-def read(flattened: Flattened, *, policy: Policy, now: datetime) -> Extraction:
-    """Read flattened resources into an Extraction (never raises for bad data)."""
-    reader = Reader(policy, now)
+def read(
+    flattened: Flattened, *, policy: Policy, now: datetime, patient_id: str | None = None
+) -> Extraction:
+    """Read flattened resources into an Extraction (never raises for bad data). With the
+    hook's `patient_id`, a record naming another patient counts only where it is present."""
+    reader = Reader(policy, now, patient_id)
     for item in flattened.items:
         reader.read(item)
     unreadable = [Unreadable(locator, "", NOT_AN_ENTRY) for locator in flattened.unreadable]

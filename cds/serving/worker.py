@@ -50,9 +50,10 @@ MAX_ARRIVING = 256
 HEAD_LIMIT = 1024 * 1024
 READ_SIZE = 256 * 1024
 
-_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(.*?)[ \t]*$", re.I | re.M)
-_TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:(.*)$", re.I | re.M)
-_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*$", re.I | re.M)
+# Header lines end in CRLF; with re.M, `$` matches before the LF, so each pattern takes the CR.
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.I | re.M)
+_TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:(.*?)\r?$", re.I | re.M)
+_EXPECT_CONTINUE = re.compile(rb"^expect[ \t]*:[ \t]*100-continue[ \t]*\r?$", re.I | re.M)
 
 
 @dataclass
@@ -253,23 +254,25 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         selector: selectors.BaseSelector,
         arriving: dict[socket.socket, Arriving],
     ) -> bool:
-        """Read what has arrived; True when the request is complete (then it is no longer
-        watched). A connection that closed or failed is dropped."""
+        """Read what has arrived; True when the request is complete, or cut short by the
+        client's end of sending (gunicorn then answers the framing error); it is no longer
+        watched then. A connection that failed, or ended before sending anything, is dropped."""
+        failed = False
         try:
             chunk = state.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return False
         except OSError:
-            chunk = b""
+            chunk, failed = b"", True
         try:
             complete = bool(chunk) and state.feed(chunk)
         except OSError:  # the 100 Continue could not be sent
-            chunk, complete = b"", False
+            chunk, complete, failed = b"", False, True
         if chunk and not complete:
             return False
         selector.unregister(state.sock)
         del arriving[state.sock]
-        if not chunk:
+        if not chunk and (failed or not state.data):
             util.close(state.sock)
             return False
         return True
