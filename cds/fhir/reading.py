@@ -267,6 +267,7 @@ class Reader:
     def __init__(self, policy: Policy, now: datetime, patient_id: str | None = None) -> None:
         self.now = now if now.tzinfo else now.replace(tzinfo=UTC)
         self.patient_id = patient_id  # the hook's context.patientId, when there is one
+        self._own_reference = f"Patient/{patient_id}"
         self.statements = StatementReader(policy, self.now)
         self.catalog = cat.catalog_for(policy)
         self.findings: list[Finding] = []
@@ -342,8 +343,12 @@ class Reader:
 
     def _names_another_patient(self, res: _Resource) -> bool:
         """Does the subject name a Patient other than the hook's (context.patientId)?"""
+        if self.patient_id is None:
+            return False
         subject = _subject(res)
-        found = _PATIENT_REFERENCE.search(subject) if subject and self.patient_id else None
+        if subject is None or subject == self._own_reference:  # the usual case, no regex
+            return False
+        found = _PATIENT_REFERENCE.search(subject)
         return found is not None and found.group(1) != self.patient_id
 
     # -- Observation ---------------------------------------------------------------------
@@ -612,8 +617,14 @@ class Reader:
 
 def _has_readable_coding(code: el.CodeableConcept | el.UnsetType) -> TypeGuard[el.CodeableConcept]:
     """§2: a `code` with no coding that has a code string (text only, none at all) makes the
-    resource unreadable, so the screen must not pass it over."""
-    return code is not el.UNSET and any(c.code for c in code.coding)
+    resource unreadable, so the screen must not pass it over. A loop, not `any()`: this runs
+    for every screened resource, where a generator cost 15% of reading (and `map` 6%)."""
+    if code is el.UNSET:
+        return False
+    for coding in code.coding:  # noqa: SIM110 (see the docstring)
+        if coding.code:
+            return True
+    return False
 
 
 def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:

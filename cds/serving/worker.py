@@ -146,9 +146,9 @@ def _parser(cfg: Any, source: Any, addr: Any) -> Any:
 class _Prefilled:
     """What gunicorn's parser reads from: the bytes already in, then the socket."""
 
-    def __init__(self, sock: socket.socket, data: bytes) -> None:
+    def __init__(self, sock: socket.socket, data: bytearray) -> None:
         self.sock = sock
-        self.data = memoryview(data)
+        self.data = memoryview(data)  # no copy of the body: its bytes are complete, never fed again
 
     def recv(self, size: int) -> bytes:
         if self.data:
@@ -289,7 +289,7 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         client.settimeout(ARRIVAL_TIMEOUT_S)  # only a request handed over unfinished reads on
         req = None
         try:
-            parser = _parser(self.cfg, _Prefilled(client, bytes(state.data)), addr)
+            parser = _parser(self.cfg, _Prefilled(client, state.data), addr)
             req = next(parser)
             self.handle_request(listener, req, client, addr)
         except http.errors.NoMoreData as exc:
