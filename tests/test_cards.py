@@ -35,6 +35,7 @@ from cds.core.model import (
     Finding,
     Measurement,
     QueryCut,
+    Side,
     Unreadable,
 )
 from cds.core.routes import PROFILES
@@ -350,6 +351,25 @@ def test_a_safety_net_drops_items_already_recorded_present() -> None:
     (line,) = card.extension.safety_net
     assert "turns pale, blue, numb or weak" in line
     assert "cold" not in line
+
+
+@pytest.mark.parametrize(
+    ("cold", "pulses", "missing"),
+    [
+        pytest.param(R, [R], "left foot pulses", id="right recorded"),
+        pytest.param(L, [L], "right foot pulses", id="left recorded"),
+        pytest.param(R, [U], "foot pulses, each side", id="side unknown"),
+        pytest.param(R, [L, R], None, id="both recorded"),
+    ],
+)
+def test_with_one_legs_foot_pulses_recorded_the_card_asks_for_the_other_leg(
+    cold: Side, pulses: list[Side], missing: str | None
+) -> None:
+    records = [f("F-PULSELESS", side=side) for side in pulses]
+    card = only(cards_for(f("F-COLD-LIMB", side=cold), *records), "R-ALI")
+
+    asked = [item for item in card.extension.not_recorded if "foot pulses" in item]
+    assert asked == ([missing] if missing else [])
 
 
 def test_the_dvt_card_states_the_wells_score_counted_and_not_recorded() -> None:

@@ -3,6 +3,8 @@ and the safety-net lines, each left out when the record already answers it. Pure
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import wording
 from .engine import Assessment, FiredRule
 from .findingset import FindingSet
@@ -18,10 +20,11 @@ def checklist_key(fired: FiredRule) -> str:
     return fired.rule.topic
 
 
-def _item_recorded(item: wording.CheckItem, fs: FindingSet) -> bool:
+def _still_missing(item: wording.CheckItem, fs: FindingSet) -> wording.CheckItem | None:
+    """The item as it is still missing, or None when the record answers it."""
     if item is wording.SWELLING_SIDE:
         swelling = [r for f in item.findings for r in fs.standing_present(f)]
-        return not swelling or any(r.side is not Side.UNKNOWN for r in swelling)
+        return None if not swelling or any(r.side is not Side.UNKNOWN for r in swelling) else item
     records = (
         r
         for f in item.findings
@@ -36,15 +39,23 @@ def _item_recorded(item: wording.CheckItem, fs: FindingSet) -> bool:
         )
     )
     if not item.sides:
-        return next(records, None) is not None  # one record answers the item
+        return None if next(records, None) is not None else item  # one record answers it
     sides = {r.side for r in records}
-    return Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides
+    if Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides:
+        return None
+    # One leg recorded: the card asks for the other by name, not for "each side" again.
+    if item.one_leg_missing and Side.RIGHT in sides:
+        return replace(item, label=item.one_leg_missing[0])
+    if item.one_leg_missing and Side.LEFT in sides:
+        return replace(item, label=item.one_leg_missing[1])
+    return item
 
 
 def not_recorded(fired: FiredRule, assessment: Assessment) -> tuple[wording.CheckItem, ...]:
     """The card topic's checklist items with no record (§7.5)."""
     items = wording.CHECKLISTS[checklist_key(fired)]
-    return tuple(item for item in items if not _item_recorded(item, assessment.findings))
+    missing = (_still_missing(item, assessment.findings) for item in items)
+    return tuple(item for item in missing if item is not None)
 
 
 # --------------------------------------------------------------------------- safety nets

@@ -610,13 +610,15 @@ TRANSFER_EXTRA: dict[str, str] = {
 @dataclass(frozen=True)
 class CheckItem:
     """One "not recorded" item: recorded when any of its findings has a record (with the tags,
-    if given) within its window. `sides` asks for a record of each leg."""
+    if given) within its window. `sides` asks for a record of each leg; `one_leg_missing`, when
+    given, is the label (left leg missing, right leg missing) once the other leg is recorded."""
 
     label: str
     findings: tuple[str, ...]
     with_tags: tuple[str, ...] = ()
     analyte: str | None = None
     sides: bool = False
+    one_leg_missing: tuple[str, str] | None = None
 
 
 _SWELLING = (
@@ -634,7 +636,12 @@ WARMTH = CheckItem(N_("warmth"), ("F-WARMTH",))
 TEMPERATURE = CheckItem(N_("temperature"), ("F-FEVER",))
 HEART_RATE = CheckItem(N_("heart rate"), ("F-PE-SYMPTOM",), analyte="heart-rate")
 SPO2 = CheckItem(N_("SpO2"), ("F-PE-SYMPTOM",), analyte="spo2")
-FOOT_PULSES = CheckItem(N_("foot pulses, each side"), ("F-PULSELESS",), sides=True)
+FOOT_PULSES = CheckItem(
+    N_("foot pulses, each side"),
+    ("F-PULSELESS",),
+    sides=True,
+    one_leg_missing=(N_("left foot pulses"), N_("right foot pulses")),
+)
 SKIN_TEMPERATURE = CheckItem(
     N_("skin temperature"), ("F-COLD-LIMB", "F-PAINFUL-COLD-LIMB", "F-WARMTH")
 )
