@@ -245,6 +245,7 @@ def gunicorn_options(
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
+        "logger_class": "cds.serving.gunicorn_logging.JsonLogger",
         "child_exit": _child_exit,
         "post_worker_init": _post_worker_init,
     }
