@@ -19,7 +19,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import fresh_claims
+from conftest import SAMPLES, fresh_claims, load_json
 from conftest_store import query_sql
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
@@ -315,3 +315,59 @@ def test_without_a_salt_in_off_mode_the_per_install_salt_still_hashes_alike(
     assert len(hashes) == 1
     # The id has letters a hex digest cannot hold, so this cannot pass or fail by chance.
     assert "patient-123" not in hashes.pop()
+
+
+AUTHORIZATION = {
+    "access_token": "the-ehrs-access-token",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "cds-service",
+}
+RED_FLAG = "cauda-equina-saddle-anaesthesia-urinary-retention.json"
+
+
+@pytest.mark.parametrize(
+    ("auth_mode", "fhir_server", "status"),
+    [
+        pytest.param("required", "http://ehr.example.org/fhir", 400, id="required-http"),
+        pytest.param("required", "HTTP://ehr.example.org/fhir", 400, id="required-HTTP"),
+        pytest.param("required", "https://ehr.example.org/fhir", 200, id="required-https"),
+        pytest.param("off", "http://ehr.example.org/fhir", 200, id="off-http"),
+    ],
+)
+def test_in_production_a_fhir_server_sent_with_an_access_token_must_be_https(
+    database_url: str, auth_mode: str, fhir_server: str, status: int
+) -> None:
+    # cds-hooks.md "Request": fhirServer is https in production when fhirAuthorization is there.
+    application = make_app(database_url, auth_mode=auth_mode)
+    application.extensions["calf-cds"].store.upgrade()
+    call = {
+        **load_json(SAMPLES / RED_FLAG),
+        "fhirServer": fhir_server,
+        "fhirAuthorization": AUTHORIZATION,
+    }
+    path = "/cds-services/calf-pain-triage"
+    headers = bearer(token(path)) if auth_mode == "required" else {}
+    try:
+        response = application.test_client().post(path, json=call, headers=headers)
+    finally:
+        application.extensions["calf-cds"].store.close()
+
+    assert response.status_code == status, response.get_json()
+    if status == 400:
+        assert response.get_json() == {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "error",
+                    "code": "invalid",
+                    "diagnostics": "fhirServer: must be an https URL when fhirAuthorization is "
+                    "present (CDS_AUTH_MODE=required): the access token is never sent in "
+                    "clear text",
+                }
+            ],
+        }
+    else:
+        codes = [card["source"]["topic"]["code"] for card in response.get_json()["cards"]]
+        assert codes == ["R-CAUDA-EQUINA"]
