@@ -167,6 +167,23 @@ def test_too_many_bundle_entries_is_413(app_config: dict[str, Any]) -> None:
     assert_outcome(response, 413, "too-costly", "entries")
 
 
+@pytest.mark.parametrize(("count", "status"), [(3, 200), (4, 413)])
+def test_the_entry_limit_counts_bundle_entries_not_the_patient_resource(
+    app_config: dict[str, Any], count: int, status: int
+) -> None:
+    from cds import create_app
+
+    app = create_app({**app_config, "max_entries": 3})
+    body = hook_request()  # its prefetch holds the Patient as a single resource
+    entries = [{"resource": {"resourceType": "Observation"}} for _ in range(count)]
+    body["prefetch"]["observations"]["entry"] = entries
+    response = app.test_client().post(SERVICE, json=body)
+    if status == 413:
+        assert_outcome(response, 413, "too-costly", "prefetch holds 4 entries; the limit is 3")
+    else:
+        assert response.status_code == 200, response.get_json()
+
+
 def test_nesting_deeper_than_the_limit_is_400_structure(client: Any) -> None:
     deep: Any = "x"
     for _ in range(200):

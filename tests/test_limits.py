@@ -278,11 +278,12 @@ def test_brackets_inside_strings_change_neither_verdict(
 
 
 def with_entries(count: int) -> dict[str, Any]:
-    """The ALI sample holding exactly `count` prefetch entries in all (the limit counts the
-    Patient and every Bundle entry of every key)."""
+    """The ALI sample holding exactly `count` Bundle entries in all, over every key (the
+    Patient, a single resource, is no entry)."""
     body = load_json(SAMPLES / ALI)
     bundle = body["prefetch"]["observations"]
-    others = 1 + len(body["prefetch"]["conditions"].get("entry", []))
+    assert body["prefetch"]["patient"]["resourceType"] == "Patient"
+    others = len(body["prefetch"]["conditions"].get("entry", []))
     # Resource types the service ignores: cheap to carry, so only the count matters.
     filler = count - others - len(bundle["entry"])
     bundle["entry"] += [

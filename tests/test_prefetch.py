@@ -88,7 +88,7 @@ def test_bundle_entries_and_single_resources_are_read() -> None:
 
     assert result.unsatisfied == []
     assert names(result) == ["Patient/p", "Observation/o1"]
-    assert result.entries == 2
+    assert result.entries == 1  # Bundle entries (CDS_MAX_ENTRIES): the Patient is none
 
 
 def test_entries_without_a_resource_are_kept_by_their_own_index() -> None:

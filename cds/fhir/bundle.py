@@ -44,10 +44,12 @@ class Flattened:
     skipped: list[str] = field(default_factory=list)  # "observations entry 2": no resource
     unreadable: list[str] = field(default_factory=list)  # entries that are not objects
     next_links: dict[str, str] = field(default_factory=dict)  # where -> the `next` page URL
+    standalone: int = 0  # values that are one resource, not a Bundle (e.g. the Patient)
 
     @property
     def entries(self) -> int:
-        return len(self.items) + len(self.skipped) + len(self.unreadable)
+        """Bundle entries read, the count CDS_MAX_ENTRIES limits (a lone resource is none)."""
+        return len(self.items) + len(self.skipped) + len(self.unreadable) - self.standalone
 
 
 def _string(raw: msgspec.Raw | el.UnsetType) -> str | None:
@@ -108,6 +110,7 @@ def flatten(
         _entry_by_entry(out, value, where)
     else:
         _add(out, value, where)
+        out.standalone += 1
     return out
 
 
@@ -115,6 +118,7 @@ def _flatten_decoded(value: el.Value, where: str, out: Flattened, refuse: Set[st
     resource_type = value.resourceType if isinstance(value.resourceType, str) else None
     if _admitted(resource_type, refuse) != "Bundle":
         out.items.append(Item(value, where))
+        out.standalone += 1
         return
     for index, entry in enumerate(value.entry or ()):
         if entry.resource is el.UNSET:

@@ -120,8 +120,11 @@ class PrefetchRead:
             if query_key.endswith(NEXT_SUFFIX):
                 self.incomplete[key] = QueryCut(key, CUT_FAILED)
             return
-        for resource in outcome.resources:
-            self.add(key, msgspec.Raw(msgspec.json.encode(resource)))
+        # Read as the search Bundle they came in, so they count as its entries (CDS_MAX_ENTRIES).
+        entries = [{"resource": resource} for resource in outcome.resources]
+        self.add(
+            key, msgspec.Raw(msgspec.json.encode({"resourceType": "Bundle", "entry": entries}))
+        )
         if key in self.unsatisfied:
             self.unsatisfied.remove(key)
         if outcome.truncated:
