@@ -153,7 +153,7 @@ def test_the_switch_turns_the_console_and_its_cards_russian_and_back(
     assert card.locator("[data-testid=next-steps] h4").text_content() == "Что делать"
     assert card.locator("[data-testid=safety-net] h4").text_content() == "Когда обратиться срочно"
     assert card.locator("[data-testid=proposal-order]").inner_text() == (
-        "Направление в центр ТГВ, срочно, исполнитель: Флебология"
+        "Направление в центр ТГВ, приоритет: срочный, исполнитель: Флебология"
     )
     assert console.locator("[data-testid=evaluated-at]").inner_text() == (
         "Оценка на 25.11.2026, 12:00 UTC"

@@ -671,8 +671,8 @@ EMERGENCY_SAMPLE = "spinal-mscc-cancer-leg-weakness"
 @pytest.mark.parametrize(
     ("name", "badge", "priority"),
     [
-        pytest.param(DVT_SAMPLE, "ПРЕДУПРЕЖДЕНИЕ", "(срочно)", id="warning-urgent"),
-        pytest.param(EMERGENCY_SAMPLE, "КРИТИЧНО", "(немедленно)", id="critical-stat"),
+        pytest.param(DVT_SAMPLE, "ПРЕДУПРЕЖДЕНИЕ", "(приоритет: срочный)", id="warning-urgent"),
+        pytest.param(EMERGENCY_SAMPLE, "КРИТИЧНО", "(приоритет: немедленно)", id="critical-stat"),
     ],
 )
 def test_cli_russian_text_writes_the_badge_and_priority_in_russian(
