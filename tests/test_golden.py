@@ -593,6 +593,20 @@ def test_no_line_repeats_within_a_card(answers: dict[str, Any]) -> None:
         )
 
 
+def test_no_sentence_repeats_within_a_card(answers: dict[str, Any]) -> None:
+    # §7.2.5 "No line or sentence twice in a card": a sentence may end a step in one section
+    # and a line in another.
+    for name, card in _all_cards(answers):
+        sentences = [
+            sentence.strip(" -*_")
+            for line in card.get("detail", "").splitlines()
+            for sentence in re.split(r"(?<=[.!?])\s+", line)
+            if len(sentence.strip(" -*_")) > 25
+        ]
+        repeated = [sentence for sentence in sentences if sentences.count(sentence) > 1]
+        assert not repeated, (name, card["source"]["topic"]["code"], repeated)
+
+
 def test_summaries_are_shorter_than_140_characters(answers: dict[str, Any]) -> None:
     for name, card in _all_cards(answers):
         assert len(card["summary"]) < 140, (name, card["summary"])

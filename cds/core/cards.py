@@ -278,12 +278,7 @@ class _CardBuilder:
                     reason=t.gettext(result.reason)
                 )
             lines.append(f"{head}: {tail}.")
-        if self.fired.variant.name == "unlikely-ddimer-blocked":
-            lines.append(
-                t.gettext(N_("The negative D-dimer cannot exclude DVT beside {reason}.")).format(
-                    reason=self.slots.reason()
-                )
-            )
+        # The sign that blocks a negative D-dimer is named once, among the steps (§7.6).
         return lines
 
     def caveats(self) -> list[str]:
