@@ -372,6 +372,17 @@ def test_with_one_legs_foot_pulses_recorded_the_card_asks_for_the_other_leg(
     assert asked == ([missing] if missing else [])
 
 
+@pytest.mark.parametrize(("abi", "variant"), [(1.05, "abi-not-low"), (1.5, "abi-not-low")])
+def test_the_abi_that_chose_a_pad_variant_is_cited_under_why(abi: float, variant: str) -> None:
+    # §7.3.2: the summary's "ABI 1.05" is a finding, listed with its value and resource.
+    measured = f("F-ABI", value=abi, unit="1", side=L, reference="Observation/abi", name="ABI")
+    card = only(cards_for(f("F-CLAUDICATION", side=L), measured), "R-PAD")
+
+    assert card.extension.variant == variant
+    assert "Observation/abi" in [item.reference for item in card.extension.evidence]
+    assert f"ABI {abi:.2f}, left" in card.detail.split("**Why**")[1]
+
+
 def test_the_dvt_card_states_the_wells_score_counted_and_not_recorded() -> None:
     card = only(cards_for(*DVT, f("F-PITTING-EDEMA", side=L)), "R-DVT-PATHWAY")
 

@@ -87,7 +87,7 @@ SPEC_VARIANTS = {
     "R-ISCHAEMIA-SIGN": ["cold", "pulseless", "deficit"],
     "R-SPINAL-RED-FLAG": ["cancer-neuro", "fever-cancer", "fever", "cancer"],
     "R-MYOSITIS": ["ck", "diagnosed"],
-    "R-PAD": ["abi-low", "no-abi", "abi-not-low", "abi-not-low"],
+    "R-PAD": ["abi-low", "no-abi", "abi-not-low", "abi-not-low", "abi-not-low"],
     "R-PAD-WORKUP": ["non-compressible", "borderline", "no-abi"],
     "R-REST": ["examined", "unexamined"],
     "R-NO-RED-FLAG-DATA": ["unreadable", "clear"],
