@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from finding_factory import L, R, U, extraction, f
+from finding_factory import B, L, R, U, extraction, f
 
 from cds import wire
 from cds.core import wording
@@ -345,12 +345,48 @@ def test_evidence_is_capped_and_the_rest_counted() -> None:
 
 
 def test_a_safety_net_drops_items_already_recorded_present() -> None:
+    cards = cards_for(
+        f("F-CALF-PAIN", side=L),
+        f("F-LEG-SWELLING", side=L),
+        f("F-ERYTHEMA", side=L),
+        f("F-WARMTH", side=L),
+    )
+
+    (line,) = only(cards, "R-DVT-PATHWAY").extension.safety_net
+    assert "swells more or turns pale or blue, or with breathlessness" in line
+
+
+def test_the_ischaemia_sign_net_still_warns_of_the_painful_leg_turning_cold() -> None:
+    # The left leg is cold; the right one hurts and may yet turn cold (then R-ALI's signs).
     cards = cards_for(f("F-CALF-PAIN", side=R), f("F-COLD-LIMB", side=L, tags={TAG_COLD}))
 
-    card = only(cards, "R-ISCHAEMIA-SIGN")
+    (line,) = only(cards, "R-ISCHAEMIA-SIGN").extension.safety_net
+    assert "turns cold, pale, blue, numb or weak" in line
+
+
+@pytest.mark.parametrize(
+    ("swollen", "reddened", "red_kept"),
+    [
+        pytest.param(L, R, True, id="other leg red"),
+        pytest.param(L, L, False, id="same leg red"),
+        pytest.param(L, U, False, id="red leg, side not recorded"),
+        pytest.param(L, B, False, id="both legs red"),
+        pytest.param(U, R, True, id="swollen leg's side not recorded"),
+    ],
+)
+def test_a_safety_net_keeps_a_warning_recorded_only_on_the_other_leg(
+    swollen: Side, reddened: Side, red_kept: bool
+) -> None:
+    # §2 reads findings side by side: the right leg's redness says nothing of the left leg.
+    cards = cards_for(
+        f("F-CALF-PAIN", side=swollen),
+        f("F-LEG-SWELLING", side=swollen),
+        f("F-ERYTHEMA", side=reddened),
+    )
+
+    (card,) = cards
     (line,) = card.extension.safety_net
-    assert "turns pale, blue, numb or weak" in line
-    assert "cold" not in line
+    assert ("turns red," in line) is red_kept, line
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,15 @@ and the safety-net lines, each left out when the record already answers it. Pure
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 from . import wording
+from .card_text import SIDED_FINDINGS
 from .engine import Assessment, FiredRule
 from .findingset import FindingSet
 from .i18n import N_, Translator
-from .model import (
-    Side,
-)
+from .model import Finding, Side
 
 
 def checklist_key(fired: FiredRule) -> str:
@@ -59,7 +59,7 @@ def not_recorded(fired: FiredRule, assessment: Assessment) -> tuple[wording.Chec
 
 
 # --------------------------------------------------------------------------- safety nets
-def _net_item_present(item: wording.NetItem, fs: FindingSet) -> bool:
+def _net_item_present(item: wording.NetItem, fs: FindingSet, legs: frozenset[Side]) -> bool:
     if not item.findings:
         return False
     for finding_id in item.findings:
@@ -70,14 +70,34 @@ def _net_item_present(item: wording.NetItem, fs: FindingSet) -> bool:
                 continue
             if item.unilateral and record.side is Side.BILATERAL:
                 continue
+            if not _covers(record.side, legs):
+                continue
             return True
     return False
 
 
-def net_line(line: wording.NetLine, fs: FindingSet, t: Translator) -> str:
-    """A safety-net line without the items already recorded present (§7.5)."""
+def _covers(side: Side, legs: frozenset[Side]) -> bool:
+    """Whether a record on `side` speaks for every leg the card is about (§2 "same side"): a
+    blue right leg does not make "turns blue" needless for a swollen left one."""
+    return side in (Side.UNKNOWN, Side.BILATERAL) or legs == {side}
+
+
+def card_legs(records: Iterable[Finding]) -> frozenset[Side]:
+    """The legs a card's records name: left, right, both, or none known."""
+    sides = {r.side for r in records if r.finding_id in SIDED_FINDINGS} - {Side.UNKNOWN}
+    if Side.BILATERAL in sides:
+        return frozenset({Side.LEFT, Side.RIGHT})
+    return frozenset(sides)
+
+
+def net_line(
+    line: wording.NetLine, fs: FindingSet, t: Translator, legs: frozenset[Side] = frozenset()
+) -> str:
+    """A safety-net line without the items already recorded present on the card's `legs`
+    (§7.5)."""
     kept = [
-        [t.gettext(i.text) for i in group if not _net_item_present(i, fs)] for group in line.groups
+        [t.gettext(i.text) for i in group if not _net_item_present(i, fs, legs)]
+        for group in line.groups
     ]
     template = t.gettext(line.templates[tuple(bool(group) for group in kept)])
     values = {
