@@ -735,6 +735,10 @@ def test_every_card_and_suggestion_gets_its_own_uuid() -> None:
         pytest.param("[x](javascript:y)", "\\[x\\](javascript:y)", id="link"),
         pytest.param("a_b*c`d", "a\\_b\\*c\\`d", id="emphasis-and-code"),
         pytest.param("<img>#|\\", "\\<img\\>\\#\\|\\\\", id="html-heading-table-backslash"),
+        pytest.param(
+            "obs\n\nStop\n=====\r\n1. Give", "obs Stop ===== 1. Give", id="setext-heading-and-list"
+        ),
+        pytest.param("a\u2028b\x1b[2Jc\x85d", "a b \\[2Jc d", id="other-line-breaks-and-controls"),
     ],
 )
 def test_ehr_text_is_escaped_for_every_markdown_character(text: str, escaped: str) -> None:

@@ -1337,6 +1337,21 @@ def test_resource_without_id_is_referenced_by_full_url_else_its_entry() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "bad_id",
+    ["obs\n\nStop\n=====", "has space", "x" * 65, "", "a/b"],
+)
+def test_a_resource_whose_id_is_no_fhir_id_is_cited_by_its_entry(bad_id: str) -> None:
+    # R4 ids are [A-Za-z0-9-.]{1,64}: other text never reaches a card as "Observation/<id>".
+    source = bundle([])
+    source["entry"].append({"resource": observation(CALF_PAIN, id=bad_id)})
+
+    extraction = reading.read(flat(source, "observations"), policy=SETTINGS.policy, now=NOW)
+
+    assert [f.reference for f in extraction.findings] == ["observations entry 0"]
+    assert [f.finding_id for f in extraction.findings] == ["F-CALF-PAIN"]
+
+
 def test_flattening_keeps_entries_in_order_and_names_those_without_a_resource() -> None:
     source = bundle([patient(), observation(CALF_PAIN, id="o1")], type="searchset")
     source["entry"].append({"search": {"mode": "outcome"}})

@@ -20,6 +20,9 @@ SUMMARY_LIMIT = 140  # CDS Hooks 2.0: summary < 140 characters
 DISCLAIMER = N_("Decision support only; clinical judgement applies.")
 # The characters markdown reads; a regex, as str.translate looks every character of the text up.
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]<>#|]")
+# Line breaks and other control characters: text kept on its line cannot start a heading, a
+# list or a quote of its own.
+_MD_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r" {2,}")
 # Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is
 # shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
@@ -41,8 +44,9 @@ SIDE_WORDS = {
 
 
 def md(text: str) -> str:
-    """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables)."""
-    return _MD_SPECIAL.sub(_escaped, text)
+    """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables, or
+    lines of its own: line breaks become spaces)."""
+    return _MD_SPECIAL.sub(_escaped, _MD_LINE_BREAKING.sub(" ", text))
 
 
 def _escaped(match: re.Match[str]) -> str:

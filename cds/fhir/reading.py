@@ -658,10 +658,19 @@ def _subject(res: _Resource) -> str | None:
     return None
 
 
+# R4 `id`: what a card may cite as Type/id; any other text is no id (cited by its locator).
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
 def _reference(item: Item) -> str:
-    """`Type/id` when the resource names itself, else the entry's fullUrl or locator."""
+    """`Type/id` when the resource names itself with a valid id, else the entry's fullUrl or
+    locator."""
     resource = item.resource
-    if isinstance(resource.resourceType, str) and isinstance(resource.id, str) and resource.id:
+    if (
+        isinstance(resource.resourceType, str)
+        and isinstance(resource.id, str)
+        and _FHIR_ID.fullmatch(resource.id)
+    ):
         return f"{resource.resourceType}/{resource.id}"
     return item.locator
 
