@@ -44,7 +44,8 @@ def rule_rows(connection: Connection, since: datetime | None) -> list[RuleReport
             feedback.c.override_reason_system.label("system"),
             feedback.c.override_reason_code.label("code"),
             sa.func.max(feedback.c.override_reason_display).label("display"),
-            sa.func.count().label("entries"),
+            # Cards, as the outcome counts are: one card overridden again is not a second vote.
+            sa.func.count(sa.distinct(feedback.c.card_uuid)).label("cards"),
         )
         .select_from(joined)
         .where(feedback.c.outcome == "overridden", *window)
@@ -55,7 +56,7 @@ def rule_rows(connection: Connection, since: datetime | None) -> list[RuleReport
         )
     ).mappings():
         reasons[row["rule_id"]].append(
-            ReasonCount(row["system"], row["code"], row["display"], int(row["entries"]))
+            ReasonCount(row["system"], row["code"], row["display"], int(row["cards"]))
         )
 
     rows = []
