@@ -30,7 +30,7 @@ from flask import Flask
 from cds.cli import main
 from cds.cli.store import render_report
 from cds.store import Store
-from cds.store.records import RuleReport, RuleReportRow
+from cds.store.records import ReasonCount, RuleReport, RuleReportRow
 
 CALF_CDS = Path(sys.executable).with_name("calf-cds")
 
@@ -155,6 +155,25 @@ def test_cli_report_counts_rules_in_the_singular_and_the_plural() -> None:
 
     assert "1 rule with cards issued" in one.splitlines()
     assert "0 rules with cards issued" in none.splitlines()
+
+
+@pytest.mark.parametrize("form", ["table", "csv"])
+def test_cli_report_shows_control_characters_from_feedback_never_sends_them(form: str) -> None:
+    reason = ReasonCount("urn:x", "code\x1b[2J", "ok\x1b]0;pwned\x07\nnext", 2)
+    row = RuleReportRow(
+        "R-ALI-1",
+        issued=2,
+        accepted=0,
+        overridden=2,
+        override_rate=1.0,
+        top_override_reasons=(reason,),
+    )
+
+    out = render_report(RuleReport(rows=(row,), unmatched_feedback=0), form)
+
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "code\\x1b[2J (ok\\x1b]0;pwned\\x07\\nnext) x2" in out
 
 
 def test_cli_report_csv(cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:

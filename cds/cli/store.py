@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import sys
 from datetime import datetime
 from typing import Any
@@ -153,7 +154,16 @@ def render_report(report: Any, form: str) -> str:
 
 
 def _reason_label(reason: Any) -> str:
-    name = reason.code or "no reason given"
+    name = _visible(reason.code) if reason.code else "no reason given"
     if reason.display:
-        name += f" ({reason.display})"
+        name += f" ({_visible(reason.display)})"
     return f"{name} x{reason.count}"
+
+
+# Feedback text is the EHR's: its control characters are shown, never sent to the terminal
+# (an escape sequence could clear the operator's screen or retitle the window).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _visible(text: str) -> str:
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
