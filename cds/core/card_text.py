@@ -46,7 +46,9 @@ SIDE_WORDS = {
 def md(text: str) -> str:
     """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables, or
     lines of its own: line breaks become spaces)."""
-    return _MD_SPECIAL.sub(_escaped, _MD_LINE_BREAKING.sub(" ", text))
+    if not text.isprintable():  # a C loop: the usual text needs no second regex pass
+        text = _MD_LINE_BREAKING.sub(" ", text)
+    return _MD_SPECIAL.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:
