@@ -17,7 +17,7 @@ from finding_factory import B, L, R, U, extraction, f
 from cds import wire
 from cds.core import wording
 from cds.core.card_request import CardRequest, time_ordered_uuids
-from cds.core.card_text import SUMMARY_LIMIT, md, value_text
+from cds.core.card_text import SUMMARY_LIMIT, md, record_line, value_text
 from cds.core.cards import build_cards, build_rule_card
 from cds.core.engine import Assessment, evaluate
 from cds.core.findingset import EVIDENCE_CAP
@@ -499,6 +499,24 @@ def test_a_not_interpretable_value_the_rule_reads_is_a_caveat_and_counts_as_not_
     caveats = card.detail.split("**Caveats**")[1]
     assert f"3.5 inch-ish ({circumference.reference}): not interpretable" in caveats
     assert "calf swelling 3 cm or more" in card.detail.split("Not recorded:")[1].split("\n")[0]
+
+
+def test_a_value_not_interpreted_is_listed_as_sent_under_why() -> None:
+    # A unit the service did not understand is not relabelled ("300 U/L", never "300 U/L FEU").
+    ddimer = f(
+        "F-D-DIMER",
+        value=300,
+        unit="U/L",
+        basis="FEU",
+        interpretable=False,
+        name="D-dimer",
+        reference="Observation/dd",
+    )
+
+    line = record_line(ddimer, ENGLISH, lateral=False)
+
+    assert line.startswith("D-dimer 300 U/L: not interpretable, ")
+    assert line.endswith("(Observation/dd)")
 
 
 def test_caveats_name_the_malformed_elements_of_the_cards_own_resources() -> None:

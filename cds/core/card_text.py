@@ -101,9 +101,9 @@ def record_line(record: Finding, t: Translator, *, lateral: bool, note: str = ""
     parts = [t.gettext(record.name)]
     if record.measurement is not None and record.interpretable:
         parts[0] += " " + value_text(record.measurement, t)
-    elif record.measurement is not None:
+    elif record.measurement is not None:  # as sent: a unit not understood is not relabelled
         parts[0] += " " + t.gettext(N_("{value}: not interpretable")).format(
-            value=value_text(record.measurement, t)
+            value=as_sent(record.measurement)
         )
     if not record.present and record.measurement is None:
         parts[0] += ": " + t.gettext(N_("absent"))
