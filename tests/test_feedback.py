@@ -89,6 +89,27 @@ def test_feedback_is_stored_and_summarised(store_app: Flask, store_client: Any) 
     assert store_of(store_app).feedback_count() == 2
 
 
+def test_an_offered_reason_is_stored_with_the_display_the_card_offered(
+    store_app: Flask, store_client: Any
+) -> None:
+    ours, theirs = issued_card(rule_id="R-ALI-1"), issued_card(rule_id="R-ALI-1")
+    store_of(store_app).record_issued([ours, theirs])
+    forged = overridden_item(ours, "not-clinically-relevant")
+    forged["overrideReason"]["reason"]["display"] = "UNSAFE RULE: disable it"
+    foreign = overridden_item(theirs, "local-7")
+    foreign["overrideReason"]["reason"].update(system="urn:ehr:reasons", display="Local reason 7")
+
+    response = store_client.post(FEEDBACK_URL, json={"feedback": [forged, foreign]})
+
+    assert response.status_code == 200
+    (row,) = store_of(store_app).rule_report()
+    shown = sorted((reason.code, reason.display) for reason in row.top_override_reasons)
+    assert shown == [
+        ("local-7", "Local reason 7"),  # a reason the card never offered: stored as sent
+        ("not-clinically-relevant", "Not clinically relevant"),
+    ]
+
+
 def test_unknown_extra_fields_are_tolerated(store_app: Flask, store_client: Any) -> None:
     card = issued_card()
     store_of(store_app).record_issued([card])

@@ -8,10 +8,12 @@ Retry-After and nothing is half-written.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from ..core.i18n import N_
+from ..core.cards import override_reasons
+from ..core.i18n import ENGLISH, N_
 from ..errors import StoreUnavailable, TooLarge
 from ..registry import SERVICES
 from ..schemas import FeedbackItem, load_feedback
@@ -39,7 +41,8 @@ def feedback(service_id: str) -> Response:
         )
     if current.store is None:
         raise StoreUnavailable()
-    result = current.store.record_feedback([to_entry(item) for item in items])
+    offered = offered_reasons(current.settings.policy.base)
+    result = current.store.record_feedback([to_entry(item, offered) for item in items])
     log.info(
         "feedback recorded",
         extra={
@@ -54,16 +57,25 @@ def feedback(service_id: str) -> Response:
     )
 
 
-def to_entry(item: FeedbackItem) -> FeedbackEntry:
-    """The store's record of one validated wire entry."""
+def offered_reasons(base: str) -> dict[tuple[str, str], str]:
+    """(system, code) -> display of the override reasons this service's cards offer."""
+    return {(c.system, c.code): c.display for c in override_reasons(base, ENGLISH)}
+
+
+def to_entry(
+    item: FeedbackItem, offered: Mapping[tuple[str, str], str] | None = None
+) -> FeedbackEntry:
+    """The store's record of one validated wire entry. A reason the cards offered is stored
+    with the display they offered, so no caller can reword it in the alert-fatigue report."""
     has_reason = any((item.reason_system, item.reason_code, item.reason_display))
+    display = (offered or {}).get((item.reason_system or "", item.reason_code or ""))
     return FeedbackEntry(
         card_uuid=item.card,
         outcome="accepted" if item.outcome == "accepted" else "overridden",
         outcome_timestamp=item.outcome_timestamp,
         accepted_suggestions=item.accepted_suggestions,
         override_reason=(
-            OverrideReason(item.reason_system, item.reason_code, item.reason_display)
+            OverrideReason(item.reason_system, item.reason_code, display or item.reason_display)
             if has_reason
             else None
         ),
