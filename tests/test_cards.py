@@ -519,6 +519,21 @@ def test_a_value_not_interpreted_is_listed_as_sent_under_why() -> None:
     assert line.endswith("(Observation/dd)")
 
 
+@pytest.mark.parametrize(
+    ("code", "name", "line"),
+    [
+        ("762898005", "Swelling of both legs", "Swelling of both legs, 2026-11-24"),
+        ("102572006", "Leg oedema", "Leg oedema, both, 2026-11-24"),
+    ],
+)
+def test_a_term_that_names_both_legs_is_not_followed_by_both(
+    code: str, name: str, line: str
+) -> None:
+    record = f("F-LEG-SWELLING", side=B, code=code, name=name, reference="Observation/s")
+
+    assert record_line(record, ENGLISH, lateral=True) == f"{line} (Observation/s)"
+
+
 def test_caveats_name_the_malformed_elements_of_the_cards_own_resources() -> None:
     assessment = evaluate(extraction(*DVT))
     ext = replace(

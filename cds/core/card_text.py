@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from .findings import FINDINGS
 from .i18n import N_, Translator
 from .measurements import decimals_for
 from .model import (
@@ -84,7 +85,15 @@ def value_text(m: Measurement, t: Translator) -> str:
     return text
 
 
+# Codes whose own term names both legs ("Swelling of both legs"): no ", both" after it.
+_BOTH_LEGS_CODES = frozenset(
+    code.code for finding in FINDINGS.values() for code in finding.codes if code.bilateral
+)
+
+
 def side_text(record: Finding, lateral: bool, t: Translator) -> str:
+    if record.side is Side.BILATERAL and record.code.code in _BOTH_LEGS_CODES:
+        return ""
     if record.side is not Side.UNKNOWN:
         return t.gettext(SIDE_WORDS[record.side])
     if lateral and record.finding_id in SIDED_FINDINGS:
