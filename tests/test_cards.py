@@ -419,6 +419,27 @@ def test_the_abi_that_chose_a_pad_variant_is_cited_under_why(abi: float, variant
     assert f"ABI {abi:.2f}, left" in card.detail.split("**Why**")[1]
 
 
+@pytest.mark.parametrize(
+    ("colour", "asked"),
+    [
+        pytest.param(f("F-CYANOSIS", side=R), ["swelling (right leg)", "skin colour (left leg)"],
+                     id="card about both legs, each with one record"),
+        pytest.param(f("F-ERYTHEMA", side=R), ["skin colour"], id="only the other leg's colour"),
+        pytest.param(f("F-ERYTHEMA", side=L), [], id="the card's own leg"),
+        pytest.param(f("F-ERYTHEMA", side=U), [], id="side not recorded"),
+    ],
+)  # fmt: skip
+def test_a_leg_finding_recorded_on_the_other_leg_is_still_asked_for(
+    colour: Finding, asked: list[str]
+) -> None:
+    # §2 reads findings side by side: the right leg's colour says nothing of the left leg's.
+    swollen_left = (f("F-CALF-PAIN", side=L), f("F-LEG-SWELLING", side=L))
+    card = only(cards_for(*swollen_left, colour), "R-DVT-PATHWAY")
+
+    missing = card.extension.not_recorded
+    assert [item for item in missing if item.startswith(("swelling", "skin colour"))] == asked
+
+
 def test_the_dvt_card_states_the_wells_score_counted_and_not_recorded() -> None:
     card = only(cards_for(*DVT, f("F-PITTING-EDEMA", side=L)), "R-DVT-PATHWAY")
 

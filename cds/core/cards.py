@@ -26,7 +26,7 @@ from .card_text import (
     record_line,
     value_text,
 )
-from .checklists import card_legs, net_line
+from .checklists import card_legs, item_label, net_line
 from .compose import Planned, compose, safety_net_topic
 from .data_quality import data_quality_card
 from .engine import Assessment, FiredRule
@@ -406,7 +406,7 @@ class _CardBuilder:
         steps = self.steps()
         why, cited_records, evidence_total = self.why()
         missing_items = self.slots.missing
-        missing = [t.gettext(item.label) for item in missing_items]
+        missing = [item_label(item, t) for item in missing_items]
         detail: list[str] = [
             "**" + t.gettext(N_("What to do next")) + "**",
             *(f"- {s}" for s in steps),

@@ -20,8 +20,11 @@ def checklist_key(fired: FiredRule) -> str:
     return fired.rule.topic
 
 
-def _still_missing(item: wording.CheckItem, fs: FindingSet) -> wording.CheckItem | None:
-    """The item as it is still missing, or None when the record answers it."""
+def _still_missing(
+    item: wording.CheckItem, fs: FindingSet, legs: frozenset[Side]
+) -> wording.CheckItem | None:
+    """The item as it is still missing, or None when the record answers it. A finding of the
+    leg on a card about both legs, recorded on one of them, is asked for the other by name."""
     if item is wording.SWELLING_SIDE:
         swelling = [r for f in item.findings for r in fs.standing_present(f)]
         return None if not swelling or any(r.side is not Side.UNKNOWN for r in swelling) else item
@@ -38,9 +41,17 @@ def _still_missing(item: wording.CheckItem, fs: FindingSet) -> wording.CheckItem
             or (r.measurement is not None and r.measurement.analyte == item.analyte)
         )
     )
-    if not item.sides:
+    if not item.sides and not (legs and _of_the_leg(item)):
         return None if next(records, None) is not None else item  # one record answers it
     sides = {r.side for r in records}
+    if not item.sides:
+        # The right leg's redness says nothing of the left leg's colour (§2 "same side").
+        if sides & {Side.UNKNOWN, Side.BILATERAL} or legs <= sides:
+            return None
+        if not sides & legs:
+            return item
+        (other,) = legs - sides  # a card about both legs, one of them recorded
+        return replace(item, leg=other)
     if Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides:
         return None
     # One leg recorded: the card asks for the other by name, not for "each side" again.
@@ -54,7 +65,8 @@ def _still_missing(item: wording.CheckItem, fs: FindingSet) -> wording.CheckItem
 def not_recorded(fired: FiredRule, assessment: Assessment) -> tuple[wording.CheckItem, ...]:
     """The card topic's checklist items with no record (§7.5)."""
     items = wording.CHECKLISTS[checklist_key(fired)]
-    missing = (_still_missing(item, assessment.findings) for item in items)
+    legs = card_legs(fired.evidence)
+    missing = (_still_missing(item, assessment.findings, legs) for item in items)
     return tuple(item for item in missing if item is not None)
 
 
@@ -74,6 +86,21 @@ def _net_item_present(item: wording.NetItem, fs: FindingSet, legs: frozenset[Sid
                 continue
             return True
     return False
+
+
+def _of_the_leg(item: wording.CheckItem) -> bool:
+    return all(finding in SIDED_FINDINGS for finding in item.findings)
+
+
+_ONE_LEG_LABELS = {Side.LEFT: N_("{item} (left leg)"), Side.RIGHT: N_("{item} (right leg)")}
+
+
+def item_label(item: wording.CheckItem, t: Translator) -> str:
+    """A "Not recorded" item as the card words it: "skin colour", "skin colour (left leg)"."""
+    label = t.gettext(item.label)
+    if item.leg is None:
+        return label
+    return t.gettext(_ONE_LEG_LABELS[item.leg]).format(item=label)
 
 
 def _covers(side: Side, legs: frozenset[Side]) -> bool:

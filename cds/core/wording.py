@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .i18n import N_
-from .model import TAG_BLADDER, TAG_BOWEL, TAG_MOTOR, TAG_PALLOR, TAG_SADDLE, TAG_SENSORY
+from .model import (
+    TAG_BLADDER,
+    TAG_BOWEL,
+    TAG_MOTOR,
+    TAG_PALLOR,
+    TAG_SADDLE,
+    TAG_SENSORY,
+    Side,
+)
 
 # --------------------------------------------------------------------------- §7.4 summaries
 SUMMARIES: dict[tuple[str, str], str] = {
@@ -619,6 +627,7 @@ class CheckItem:
     analyte: str | None = None
     sides: bool = False
     one_leg_missing: tuple[str, str] | None = None
+    leg: Side | None = None  # set when only this leg lacks the record (the other has one)
 
 
 _SWELLING = (
