@@ -423,7 +423,7 @@ def test_the_d_dimer_line_shows_the_result_as_the_lab_sent_it(
     )
 
     assert plan(cards) == ["R-DVT-PATHWAY incomplete"]
-    assert line in cards[0]["detail"].splitlines()
+    assert f"- {line}" in cards[0]["detail"].splitlines()  # a Score list item
 
 
 @pytest.mark.parametrize(

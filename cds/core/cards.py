@@ -416,7 +416,8 @@ class _CardBuilder:
         ddimer = self.ddimer_lines() if is_dvt else []
         score = self.score(missing, ddimer) if is_dvt else []
         if is_dvt:
-            detail += ["", "**" + t.gettext(N_("Score")) + "**", *score]
+            # List items: lines of one paragraph would run together in rendered markdown.
+            detail += ["", "**" + t.gettext(N_("Score")) + "**", *(f"- {line}" for line in score)]
         elif missing:
             detail += ["", "**" + t.gettext(N_("Not recorded")) + "**", ", ".join(missing) + "."]
         also = self.also_noted()
@@ -431,7 +432,11 @@ class _CardBuilder:
             transfer = self.transfer()
             detail += ["", "**" + t.gettext(N_("Transfer")) + "**", transfer]
         elif net:
-            detail += ["", "**" + t.gettext(N_("Safety net")) + "**", *net]
+            detail += [
+                "",
+                "**" + t.gettext(N_("Safety net")) + "**",
+                *(f"- {line}" for line in net),
+            ]
         source = fired.source
         label = f"{t.gettext(source.label)} (calf-cds {RULE_SET_VERSION})"
         detail += [
