@@ -184,6 +184,19 @@ def test_the_entry_limit_counts_bundle_entries_not_the_patient_resource(
         assert response.status_code == 200, response.get_json()
 
 
+def test_lone_resources_under_other_keys_count_toward_the_entry_limit(
+    app_config: dict[str, Any],
+) -> None:
+    from cds import create_app
+
+    app = create_app({**app_config, "max_entries": 3})
+    body = hook_request()
+    for n in range(4):  # keys the service never asked for, one Observation each
+        body["prefetch"][f"extra{n}"] = {"resourceType": "Observation", "id": f"o{n}"}
+    response = app.test_client().post(SERVICE, json=body)
+    assert_outcome(response, 413, "too-costly", "prefetch holds 4 entries; the limit is 3")
+
+
 def test_nesting_deeper_than_the_limit_is_400_structure(client: Any) -> None:
     deep: Any = "x"
     for _ in range(200):

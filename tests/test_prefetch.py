@@ -243,6 +243,19 @@ def test_a_fetched_key_is_satisfied_and_a_cut_is_named() -> None:
     assert result.incomplete == {"observations": QueryCut("observations", CUT_PAGE_CAP, 5)}
 
 
+def test_a_patient_counts_as_no_entry_prefetched_or_fetched_and_searches_count() -> None:
+    patient = {"resourceType": "Patient", "id": "p"}
+    prefetched = read({"patient": patient, "observations": bundle(OBSERVATION)})
+    fetched = read({"observations": bundle(OBSERVATION)})
+
+    fetched.add_fetched("patient", FetchOutcome([patient]))
+    fetched.add_fetched("conditions", FetchOutcome([CONDITION, CONDITION]))
+
+    assert prefetched.entries == 1
+    assert fetched.entries == 3  # the Observation and the two Conditions found by the search
+    assert sorted(names(fetched)) == ["Condition/c1", "Condition/c1", "Observation/o1", "Patient/p"]
+
+
 def test_later_pages_of_a_prefetched_bundle_that_fail_are_named() -> None:
     result = read({"observations": bundle(OBSERVATION, next_url="https://ehr/next")})
 

@@ -44,12 +44,13 @@ class Flattened:
     skipped: list[str] = field(default_factory=list)  # "observations entry 2": no resource
     unreadable: list[str] = field(default_factory=list)  # entries that are not objects
     next_links: dict[str, str] = field(default_factory=dict)  # where -> the `next` page URL
-    standalone: int = 0  # values that are one resource, not a Bundle (e.g. the Patient)
+    lone_patients: int = 0  # values that are one Patient resource, not a Bundle
 
     @property
     def entries(self) -> int:
-        """Bundle entries read, the count CDS_MAX_ENTRIES limits (a lone resource is none)."""
-        return len(self.items) + len(self.skipped) + len(self.unreadable) - self.standalone
+        """What CDS_MAX_ENTRIES limits: Bundle entries, and any other lone resource (the
+        patient's own Patient is no entry)."""
+        return len(self.items) + len(self.skipped) + len(self.unreadable) - self.lone_patients
 
 
 def _string(raw: msgspec.Raw | el.UnsetType) -> str | None:
@@ -110,7 +111,7 @@ def flatten(
         _entry_by_entry(out, value, where)
     else:
         _add(out, value, where)
-        out.standalone += 1
+        out.lone_patients += resource_type == "Patient"
     return out
 
 
@@ -118,7 +119,7 @@ def _flatten_decoded(value: el.Value, where: str, out: Flattened, refuse: Set[st
     resource_type = value.resourceType if isinstance(value.resourceType, str) else None
     if _admitted(resource_type, refuse) != "Bundle":
         out.items.append(Item(value, where))
-        out.standalone += 1
+        out.lone_patients += resource_type == "Patient"
         return
     for index, entry in enumerate(value.entry or ()):
         if entry.resource is el.UNSET:

@@ -120,11 +120,13 @@ class PrefetchRead:
             if query_key.endswith(NEXT_SUFFIX):
                 self.incomplete[key] = QueryCut(key, CUT_FAILED)
             return
-        # Read as the search Bundle they came in, so they count as its entries (CDS_MAX_ENTRIES).
-        entries = [{"resource": resource} for resource in outcome.resources]
-        self.add(
-            key, msgspec.Raw(msgspec.json.encode({"resourceType": "Bundle", "entry": entries}))
-        )
+        if key == PATIENT:  # a read of one resource, counted as a prefetched Patient is
+            for resource in outcome.resources:
+                self.add(key, msgspec.Raw(msgspec.json.encode(resource)))
+        else:  # read as the search Bundle they came in: its entries count (CDS_MAX_ENTRIES)
+            entries = [{"resource": resource} for resource in outcome.resources]
+            bundle = {"resourceType": "Bundle", "entry": entries}
+            self.add(key, msgspec.Raw(msgspec.json.encode(bundle)))
         if key in self.unsatisfied:
             self.unsatisfied.remove(key)
         if outcome.truncated:
