@@ -356,6 +356,21 @@ def test_a_safety_net_drops_items_already_recorded_present() -> None:
     assert "swells more or turns pale or blue, or with breathlessness" in line
 
 
+def test_the_legs_of_a_card_come_from_all_its_evidence_not_only_displayed_sides() -> None:
+    # Claudication (left) is the card's leg too, though the card shows no side for it.
+    records = (
+        f("F-CLAUDICATION", side=L),
+        f("F-ABI", value=1.05, unit="1", side=R),
+        f("F-CYANOSIS", side=R),
+    )
+
+    card = only(cards_for(*records), "R-PAD")
+
+    (line,) = card.extension.safety_net
+    assert "turns cold, pale, blue, numb or weak" in line
+    assert "ABI (left leg)" in card.extension.not_recorded
+
+
 def test_the_ischaemia_sign_net_still_warns_of_the_painful_leg_turning_cold() -> None:
     # The left leg is cold; the right one hurts and may yet turn cold (then R-ALI's signs).
     cards = cards_for(f("F-CALF-PAIN", side=R), f("F-COLD-LIMB", side=L, tags={TAG_COLD}))

@@ -110,8 +110,8 @@ def _covers(side: Side, legs: frozenset[Side]) -> bool:
 
 
 def card_legs(records: Iterable[Finding]) -> frozenset[Side]:
-    """The legs a card's records name: left, right, both, or none known."""
-    sides = {r.side for r in records if r.finding_id in SIDED_FINDINGS} - {Side.UNKNOWN}
+    """The legs a card's records name, whatever their finding: left, right, both, or none."""
+    sides = {r.side for r in records} - {Side.UNKNOWN}
     if Side.BILATERAL in sides:
         return frozenset({Side.LEFT, Side.RIGHT})
     return frozenset(sides)
