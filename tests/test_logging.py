@@ -145,3 +145,26 @@ def test_a_request_id_that_is_not_a_plain_token_is_replaced(client: Any, header:
 
     assert response.headers["X-Request-Id"] != header
     assert len(response.headers["X-Request-Id"]) == 32
+
+
+def test_gunicorns_errors_carry_their_frames_but_no_values() -> None:
+    from gunicorn.config import Config
+
+    from cds.serving.gunicorn_logging import JsonLogger
+
+    config = Config()
+    config.set("errorlog", "-")
+    gunicorn_log = JsonLogger(config)
+    stream = io.StringIO()
+    for handler in gunicorn_log.error_log.handlers:
+        handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        raise ValueError(f"patient {PATIENT_ID}")
+    except ValueError:
+        gunicorn_log.exception("Exception in worker process")
+
+    line = json.loads(stream.getvalue())
+    assert (line["msg"], line["error"]) == ("Exception in worker process", "ValueError")
+    (frame,) = line["frames"]
+    assert frame.endswith(" in test_gunicorns_errors_carry_their_frames_but_no_values")
+    assert PATIENT_ID not in stream.getvalue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
 from typing import Any
 
 from gunicorn import glogging
@@ -16,4 +18,17 @@ class JsonLogger(glogging.Logger):  # type: ignore[misc]
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for handler in self.error_log.handlers:
-            handler.setFormatter(JsonFormatter())
+            handler.setFormatter(_WithFrames())
+
+
+class _WithFrames(JsonFormatter):
+    """Adds an exception's frames (file, line, function; never values, which may hold PHI):
+    a worker that fails to boot must be diagnosable from its log line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and record.exc_info[2] is not None:
+            record.frames = [
+                f"{frame.filename}:{frame.lineno} in {frame.name}"
+                for frame in traceback.extract_tb(record.exc_info[2])
+            ]
+        return super().format(record)
