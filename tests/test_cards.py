@@ -549,10 +549,20 @@ def test_a_value_not_interpreted_is_listed_as_sent_under_why() -> None:
         reference="Observation/dd",
     )
 
+    below = replace(
+        ddimer,
+        measurement=Measurement("d-dimer", None, "", "<", sent_value=0.5, sent_unit="mg/L"),
+    )
+    no_value = replace(ddimer, measurement=Measurement("d-dimer", None, ""))
+
     line = record_line(ddimer, ENGLISH, lateral=False)
 
     assert line.startswith("D-dimer 300 U/L: not interpretable, ")
     assert line.endswith("(Observation/dd)")
+    assert record_line(below, ENGLISH, lateral=False).startswith(
+        "D-dimer \\<0.5 mg/L: not interpretable, "  # the lab's "<" kept, escaped for markdown
+    )
+    assert record_line(no_value, ENGLISH, lateral=False).startswith("D-dimer: not interpretable, ")
 
 
 @pytest.mark.parametrize(

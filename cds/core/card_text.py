@@ -110,10 +110,10 @@ def record_line(record: Finding, t: Translator, *, lateral: bool, note: str = ""
     parts = [t.gettext(record.name)]
     if record.measurement is not None and record.interpretable:
         parts[0] += " " + value_text(record.measurement, t)
-    elif record.measurement is not None:  # as sent: a unit not understood is not relabelled
-        parts[0] += " " + t.gettext(N_("{value}: not interpretable")).format(
-            value=as_sent(record.measurement)
-        )
+    elif sent := as_sent(record.measurement):  # a unit not understood is not relabelled
+        parts[0] += " " + t.gettext(N_("{value}: not interpretable")).format(value=sent)
+    elif record.measurement is not None:
+        parts[0] += ": " + t.gettext(N_("not interpretable"))
     if not record.present and record.measurement is None:
         parts[0] += ": " + t.gettext(N_("absent"))
     if side := side_text(record, lateral, t):
@@ -131,10 +131,12 @@ def cut(value: float | None) -> str:
 
 
 def as_sent(m: Measurement | None) -> str:
-    """A value and unit exactly as sent (cut to 12 characters each), "" when neither was."""
+    """A value (with its comparator) and unit exactly as sent, each cut to 12 characters; ""
+    when neither was."""
     if m is None:
         return ""
-    return md(" ".join(part for part in (cut(m.sent_value), (m.sent_unit or "")[:12]) if part))
+    value = (m.comparator or "") + cut(m.sent_value) if m.sent_value is not None else ""
+    return md(" ".join(part for part in (value, (m.sent_unit or "")[:12]) if part))
 
 
 def tidy(text: str) -> str:
