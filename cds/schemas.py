@@ -141,12 +141,6 @@ CONTEXT_SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
-HTTPS_WITH_AUTHORIZATION = N_(
-    "must be an https URL when fhirAuthorization is present (CDS_AUTH_MODE=required): the "
-    "access token is never sent in clear text"
-)
-
-
 class HookRequestSchema(_Open):
     """The service call body (CDS Hooks 2.0 §HTTP Request)."""
 
@@ -214,14 +208,8 @@ def _instance(schema: type[Schema]) -> Schema:
     return found
 
 
-def load_hook_request(
-    body: Any, *, expected_hook: str, https_with_authorization: bool = False
-) -> HookRequest:
-    """Validate a service call body; raise BadRequest naming every bad field path.
-
-    `https_with_authorization` (production, CDS_AUTH_MODE=required): a fhirServer sent with
-    fhirAuthorization must be https, so the EHR's access token never travels in clear text.
-    """
+def load_hook_request(body: Any, *, expected_hook: str) -> HookRequest:
+    """Validate a service call body; raise BadRequest naming every bad field path."""
     if not isinstance(body, Mapping):
         raise BadRequest(NOT_A_REQUEST)
     try:
@@ -241,12 +229,6 @@ def load_hook_request(
     except ValidationError as exc:
         raise InvalidFields(flatten_messages(exc.messages, "context")) from exc
     authorization = data.get("fhirAuthorization") or {}
-    if (
-        https_with_authorization
-        and authorization
-        and not data["fhirServer"].lower().startswith("https://")
-    ):
-        raise InvalidFields([("fhirServer", HTTPS_WITH_AUTHORIZATION)])
     known = {"hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch"}
     return HookRequest(
         hook=data["hook"],

@@ -199,6 +199,17 @@ def fetch_queries(
         )
         reason = "fhirServer not on CDS_FHIR_SERVER_ALLOWLIST"
         return {key: FetchOutcome(None, reason) for key in queries}
+    if access_token and settings.auth_mode == "required" and not origin.startswith("https://"):
+        # cds-hooks.md "Request": https in production. The EHR's token is never sent in clear
+        # text; the call is still answered from its prefetch, the missing keys named.
+        log.warning(
+            "cannot fetch prefetch: fhirServer origin %s is not https and the request carries "
+            "an access token (CDS_AUTH_MODE=required)",
+            origin,
+            extra={"prefetch_keys": sorted(queries)},
+        )
+        reason = "fhirServer not https while the request carries an access token"
+        return {key: FetchOutcome(None, reason) for key in queries}
 
     deadline = time.monotonic() + settings.fhir_timeout_s
     headers = {"Accept": FHIR_JSON}

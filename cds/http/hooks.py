@@ -43,11 +43,7 @@ def call_service(service_id: str) -> Response:
     service = _service(service_id)
     settings = runtime().settings
     members = hook_members(read_body(request, settings), settings)
-    hook_request = load_hook_request(
-        members,
-        expected_hook=service.hook,
-        https_with_authorization=settings.auth_mode == "required",
-    )
+    hook_request = load_hook_request(members, expected_hook=service.hook)
     g.service_id = service.id
     g.hook_instance = hook_request.hook_instance
     shown = presentation(request, settings, hook_request.extra.get("extension"))
