@@ -176,6 +176,23 @@ def test_cli_report_shows_control_characters_from_feedback_never_sends_them(form
     assert "code\\x1b[2J (ok\\x1b]0;pwned\\x07\\nnext) x2" in out
 
 
+def test_cli_report_csv_never_starts_a_reason_cell_with_a_formula() -> None:
+    formula = ReasonCount("urn:x", '=HYPERLINK("http://x")', "\u202eevil", 1)
+    row = RuleReportRow(
+        "R-ALI-1",
+        issued=1,
+        accepted=0,
+        overridden=1,
+        override_rate=1.0,
+        top_override_reasons=(formula,),
+    )
+
+    out = render_report(RuleReport(rows=(row,), unmatched_feedback=0), "csv")
+
+    (cells,) = list(csv.DictReader(io.StringIO(out)))
+    assert cells["top_override_reasons"] == '\'=HYPERLINK("http://x") (\\u202eevil) x1'
+
+
 def test_cli_report_csv(cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--format", "csv", "--since", "2026-11-20"]) == 0
 

@@ -130,6 +130,7 @@ def _card(number: int, card: Card, t: Translator) -> Group:
 
 
 def _priority(code: str, t: Translator) -> str:
-    """A ServiceRequest priority as the console words it ("priority urgent", «срочно»)."""
+    """A ServiceRequest priority as the console words it ("priority urgent", «приоритет:
+    срочный»)."""
     word = PRIORITY_WORDS.get(code)
     return t.gettext(word) if word else t.gettext(N_("priority {priority}")).format(priority=code)

@@ -137,7 +137,7 @@ def render_report(report: Any, form: str) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([(*row[:-1], _not_a_formula(row[-1])) for row in rows])
         return buffer.getvalue()
     table = [tuple(h.upper().replace("_", " ") for h in header), *rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header) - 1)]
@@ -161,8 +161,15 @@ def _reason_label(reason: Any) -> str:
 
 
 # Feedback text is the EHR's: its control characters are shown, never sent to the terminal
-# (an escape sequence could clear the operator's screen or retitle the window).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# (an escape sequence could clear the operator's screen or retitle the window; a bidi control
+# could reorder what the operator reads).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def _not_a_formula(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 def _visible(text: str) -> str:

@@ -713,8 +713,7 @@ _ROWS: tuple[Rule, ...] = (
             Variant("abi-low", ABI_LOW),
             Variant("no-abi", Not(Recorded("F-ABI")), route="abi-workup"),
             Variant("abi-not-low", ABI_NON_COMPRESSIBLE, route="tbi"),
-            # The ABI that chose the variant is cited under Why (§7.3.2); an ABI that could not
-            # be interpreted chooses it too, from the last line.
+            # A measure, not Always: the ABI that chose the variant is cited under Why (§7.3.2).
             Variant("abi-not-low", Measure("F-ABI", ">", 0.90, lowest=True), route="abi-exercise"),
             Variant("abi-not-low", Always(), route="abi-exercise"),
         ),
