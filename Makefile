@@ -66,6 +66,9 @@ DEV_EHR_URL := http://127.0.0.1:$(DEV_EHR_PORT)
 run: $(RUN_STAMP)
 	@$(BIN)/python -m compileall -q cds
 ifeq ($(DEV_EHR),on)
+	@$(BIN)/python -c "import socket; socket.socket().bind(('127.0.0.1', $(DEV_EHR_PORT)))" \
+	  2>/dev/null || { echo "make run: port $(DEV_EHR_PORT) (the development EHR, PORT+1) is in use;" \
+	  "choose free ports with make run PORT=..., or DEV_EHR=off" >&2; exit 1; }
 	@$(BIN)/calf-cds dev-ehr --port $(DEV_EHR_PORT) --app http://127.0.0.1:$(PORT) & dev=$$!; \
 	trap 'kill $$dev 2>/dev/null' EXIT INT TERM; \
 	CDS_AUTH_MODE=$${CDS_AUTH_MODE:-off} CDS_SMART_CLIENT_ID=$${CDS_SMART_CLIENT_ID:-calf-cds-dev} \
