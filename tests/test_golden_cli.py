@@ -286,16 +286,24 @@ def test_rules_lists_every_rule_with_its_name_tier_and_route(
     assert out.rstrip().endswith(f"{len(RULES)} rules, rule set 2026.2")
     assert len(RULES) == 30
     words = {"E": "emergency", "U": "urgent", "R": "routine", "S": "self-care"}
-    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith("R-")}
+    blocks: dict[str, list[str]] = {}  # a rule's row and the lines it wraps onto
+    for line in out.splitlines():
+        if line.strip().startswith("R-"):
+            blocks[line.split()[0]] = [line]
+        elif blocks and not line.strip():
+            break
+        elif blocks:
+            blocks[list(blocks)[-1]].append(line)
     for rule in RULES:
-        row = rows[rule.id]
-        assert f" {rule.name} " in row
-        assert f" {words[rule.tier.value]} " in row
-    assert rows["R-SPINAL-RED-FLAG"].rstrip().endswith("mscc, emergency")
-    # At 80 columns a route id is never folded mid-word (a folded id cannot be copied).
+        text = " ".join(blocks[rule.id])
+        assert all(f" {word}" in text for word in rule.name.split()), (rule.id, text)
+        assert f" {words[rule.tier.value]} " in blocks[rule.id][0]
+    routes = {rule_id: [line.split()[-1] for line in block] for rule_id, block in blocks.items()}
+    assert routes["R-SPINAL-RED-FLAG"] == ["mscc", "emergency"]
+    # One route key a line, never cut (a key is what an operator configures and copies).
     for rule in RULES:
         for route in {rule.route, *(v.route for v in rule.variants if v.route)}:
-            assert f" {route}" in rows[rule.id]
+            assert route in routes[rule.id]
 
 
 def test_rules_json_describes_each_rule_in_display_order(

@@ -87,11 +87,11 @@ def print_rules(
     table.add_column(t.gettext(N_("Rule")), no_wrap=True)
     table.add_column(t.gettext(N_("Name")), overflow="fold")
     table.add_column(t.gettext(N_("Tier")), overflow="fold")
-    widest_route = max((len(route) for rule in rules for route in rule.routes), default=0)
-    table.add_column(t.gettext(N_("Route")), min_width=widest_route)
+    # One route key a line, never cut: the keys are what an operator configures.
+    table.add_column(t.gettext(N_("Route")), no_wrap=True)
     for rule in rules:
         tier = t.gettext(TIER_WORDS[rule.tier])
-        table.add_row(rule.id, rule.name, tier, ", ".join(rule.routes))
+        table.add_row(rule.id, rule.name, tier, "\n".join(rule.routes))
     n = len(rules)
     footer = t.ngettext("{n} rule, rule set {version}", "{n} rules, rule set {version}", n)
     emit(out, table, Text(footer.format(n=n, version=RULE_SET_VERSION), style="dim"))
