@@ -248,12 +248,28 @@ def test_evaluate_ndjson_resources_as_one_bundle(
     assert plan(json.loads(out)["cards"]) == golden_plan("dvt-unilateral-swelling-wells-likely")
 
 
+def test_a_sample_name_without_its_folder_gets_a_hint(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    code, _, err = run(capsys, "evaluate", "calf-pain-fever.json")
+
+    assert code == 1
+    assert err == (
+        "calf-cds: cannot read calf-pain-fever.json: no such file "
+        "(a sample of that name is in fhir_samples/)\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        pytest.param(None, "calf-cds: cannot read ", id="missing-file"),
+        pytest.param(None, "input.json: no such file\n", id="missing-file"),
         pytest.param(b'{"resourceType": "Patient"}', "expected a CDS Hooks request", id="patient"),
-        pytest.param(b'{"hook": ', "400 invalid: malformed JSON", id="truncated-json"),
+        pytest.param(
+            b'{"hook": ', "input.json: malformed JSON: the body ends", id="truncated-json"
+        ),
         pytest.param(
             b'{"resourceType": "Bundle", "type": "collection", "entry": "nope"}',
             "calf-cds: entry: must be a list of Bundle entries\n",

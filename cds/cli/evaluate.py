@@ -22,6 +22,7 @@ from ..config import Settings
 from ..core.i18n import N_
 from ..errors import BadRequest, ServiceError
 from ..registry import SERVICES
+from .files import unreadable
 from .language import add_language_option, translator
 
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         raw = read_document(args.file)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return _refused(f"cannot read {args.file}: {exc}")
+        return _refused(unreadable(args.file, exc))
     deps = Deps(settings=settings)
     try:
         parsed = json_object(
@@ -110,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
             return _refused("expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources")
     except BundleError as exc:  # its text is a message id
         return _refused(f"entry: {translator(args).gettext(str(exc))}")
-    except ServiceError as exc:
-        return _refused(f"{exc.status} {exc.issue_code}: {exc.translated(translator(args))}")
+    except ServiceError as exc:  # the file named; the service's own words for what is wrong
+        return _refused(f"{args.file}: {exc.translated(translator(args))}")
     if args.json:
         print(json.dumps(wire.cards(answer.cards), indent=2, ensure_ascii=False))
     else:

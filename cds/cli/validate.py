@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .files import unreadable
+
 SHOWN_PROBLEMS = 20  # per resource; the rest are counted
 
 
@@ -33,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         documents = list(_documents(args.file))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        print(f"calf-cds: cannot read {args.file}: {exc}", file=sys.stderr)
-        return 2
+        print(f"calf-cds: {unreadable(args.file, exc)}", file=sys.stderr)
+        return 1
     invalid = 0
     for label, resource in documents:
         found = problems(resource)
