@@ -78,16 +78,19 @@ def check_required_mode(settings: Settings) -> dict[str, TrustedIssuer]:
     if settings.auth_mode != "required":
         return {}
     issuers = load_trusted_issuers(settings.trusted_issuers)
+    missing = []  # all at once: an operator should not find them one restart at a time
     if not issuers:
-        raise ConfigurationError("CDS_AUTH_MODE=required needs CDS_TRUSTED_ISSUERS")
+        missing.append("CDS_TRUSTED_ISSUERS (the EHRs whose tokens it accepts)")
     if not settings.patient_hash_salt.strip():
         # Without it the salt is a random one kept in the database beside the hashes: a copy
         # of the database is then enough to recover predictable patient ids by brute force.
-        raise ConfigurationError(
-            "CDS_AUTH_MODE=required needs CDS_PATIENT_HASH_SALT (a long random secret): "
-            "without it the patient-id hashes are keyed by a salt stored in the database "
-            "beside them, and a copy of the database would reveal the patient ids"
+        missing.append(
+            "CDS_PATIENT_HASH_SALT (a long random secret): without it the patient-id hashes "
+            "are keyed by a salt stored in the database beside them, and a copy of the "
+            "database would reveal the patient ids"
         )
+    if missing:
+        raise ConfigurationError("CDS_AUTH_MODE=required needs " + " and ".join(missing))
     return issuers
 
 

@@ -279,6 +279,17 @@ def test_required_mode_without_a_patient_hash_salt_refuses_to_start(database_url
         make_app(database_url, patient_hash_salt="")
 
 
+def test_required_mode_names_every_missing_setting_at_once(database_url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        make_app(database_url, trusted_issuers="", patient_hash_salt="")
+
+    message = str(refused.value)
+    assert message.startswith(
+        "CDS_AUTH_MODE=required needs CDS_TRUSTED_ISSUERS (the EHRs whose tokens it accepts) "
+        "and CDS_PATIENT_HASH_SALT (a long random secret)"
+    )
+
+
 def test_calf_cds_serve_in_required_mode_without_a_salt_exits_2_and_says_why(
     database_url: str, tmp_path: Path
 ) -> None:
