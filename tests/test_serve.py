@@ -112,7 +112,7 @@ def test_a_busy_port_is_one_clear_error_and_exit_status_1(tmp_path: Path, dev: b
     assert out.read_text() == ""
     assert err.read_text() == (
         f"calf-cds: cannot listen: http://127.0.0.1:{port} is already in use "
-        "(choose another with --port or CDS_PORT)\n"
+        "(choose another with --port or CDS_PORT; under make run, PORT=...)\n"
     )
     assert elapsed < 10  # gunicorn alone retried five times, a second apart
 

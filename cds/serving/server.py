@@ -194,8 +194,8 @@ def run_server(
     try:
         listener = listen(host, port)
     except PortInUse as exc:
-        print(f"calf-cds: cannot listen: {exc} (choose another with --port or CDS_PORT)",
-              file=sys.stderr)  # fmt: skip
+        choose = "choose another with --port or CDS_PORT; under make run, PORT=..."
+        print(f"calf-cds: cannot listen: {exc} ({choose})", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"calf-cds: cannot listen on {_url(host, port)}: {exc.strerror}", file=sys.stderr)
