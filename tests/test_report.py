@@ -149,8 +149,9 @@ def test_cli_report_table(cli_store: Store, capsys: pytest.CaptureFixture[str]) 
 
 def test_cli_report_counts_rules_in_the_singular_and_the_plural() -> None:
     row = RuleReportRow("R-ALI-1", issued=1, accepted=0, overridden=0, override_rate=None)
+    quality = RuleReportRow(None, issued=2, accepted=0, overridden=0, override_rate=None)
 
-    one = render_report(RuleReport(rows=(row,), unmatched_feedback=0), "table")
+    one = render_report(RuleReport(rows=(row, quality), unmatched_feedback=0), "table")
     none = render_report(RuleReport(rows=(), unmatched_feedback=0), "table")
 
     assert "1 rule with cards issued" in one.splitlines()

@@ -147,7 +147,8 @@ def render_report(report: Any, form: str) -> str:
     ]
     window = f" since {report.since.date().isoformat()}" if report.since else ""
     lines.append("")
-    rules = f"{len(report.rows)} rule" + ("" if len(report.rows) == 1 else "s")
+    count = sum(1 for row in report.rows if row.rule_id)  # the data-quality row is no rule
+    rules = f"{count} rule" + ("" if count == 1 else "s")
     lines.append(f"{rules} with cards issued{window}")
     lines.append(f"unmatched feedback (card not recorded): {report.unmatched_feedback}")
     return "\n".join(line.rstrip() for line in lines) + "\n"
