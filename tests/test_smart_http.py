@@ -33,6 +33,7 @@ from loopback import closed_port_url, connection_attempted, silent_listener
 
 from cds.fhir.resources import problems
 from cds.observability import JsonFormatter
+from cds.smart.dev_ehr import create_dev_ehr
 from cds.smart.dev_ehr_store import PARTIAL, WHOLE
 from cds.smart.oauth import SCOPES
 from cds.smart.session import COOKIE_NAME
@@ -659,6 +660,18 @@ def test_the_flow_logs_no_patient_data_and_no_secrets(
     assert any('"SMART write"' in line for line in lines)
     for secret in (PATIENT, "Perry", "1973-10-03", stored["access_token"], stored["csrf"]):
         assert not [line for line in lines if secret in line], secret
+
+
+def test_the_dev_ehr_index_names_each_patients_sample() -> None:
+    ehr = create_dev_ehr(app_base="http://127.0.0.1:9")
+    page = ehr.test_client().get("/").get_data(as_text=True)
+
+    request = load_json(SAMPLES / "acute-limb-ischaemia-cold-pulseless-right-foot.json")
+    patient = request["context"]["patientId"]
+    assert (
+        f'<a href="/launch?patient={patient}">{patient}</a>: '
+        "acute-limb-ischaemia-cold-pulseless-right-foot</li>"
+    ) in page
 
 
 def test_the_dev_ehr_listens_on_loopback_only(capsys: pytest.CaptureFixture[str]) -> None:

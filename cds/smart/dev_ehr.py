@@ -37,7 +37,7 @@ from flask import Flask, Response, jsonify, redirect, render_template_string, re
 from flask.typing import ResponseReturnValue
 
 from . import questionnaire
-from .dev_ehr_store import FhirStore, StoreError, outcome, sample_resources
+from .dev_ehr_store import FhirStore, StoreError, outcome, sample_patients, sample_resources
 from .oauth import CALLBACK_PATH, LAUNCH_PATH, may_create
 
 log = logging.getLogger("cds.smart.dev_ehr")
@@ -325,6 +325,7 @@ def create_dev_ehr(
     store = FhirStore()
     samples = samples_dir or Path(__file__).resolve().parents[2] / "fhir_samples"
     loaded = store.load(sample_resources(samples)) if samples.is_dir() else 0
+    sample_names = sample_patients(samples) if samples.is_dir() else {}
     store.load(
         [
             {
@@ -355,7 +356,9 @@ def create_dev_ehr(
             (r for (kind, _), r in store.resources.items() if kind == "Patient"),
             key=lambda r: str(r.get("id")),
         )
-        return render_template_string(_INDEX, patients=patients, app_base=ehr.client.app_base)
+        return render_template_string(
+            _INDEX, patients=patients, samples=sample_names, app_base=ehr.client.app_base
+        )
 
     @app.get("/launch")
     def launch() -> ResponseReturnValue:
@@ -581,7 +584,8 @@ _INDEX = """<!doctype html>
 sample patient (or press a card's link in the calf-cds console):</p>
 <ul>
 {% for patient in patients %}
-<li><a href="/launch?patient={{ patient.id | urlencode }}">{{ patient.id }}</a></li>
+<li><a href="/launch?patient={{ patient.id | urlencode }}">{{ patient.id }}</a>
+{%- if samples.get(patient.id) %}: {{ samples[patient.id] }}{% endif %}</li>
 {% endfor %}
 </ul>
 </body></html>

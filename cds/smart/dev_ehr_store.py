@@ -54,6 +54,21 @@ def sample_resources(directory: Path) -> Iterator[dict[str, Any]]:
             yield from _resources(value)
 
 
+def sample_patients(directory: Path) -> dict[str, str]:
+    """Patient id -> the name of the sample request about that patient (its file's stem)."""
+    names: dict[str, str] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        context = document.get("context") if isinstance(document, dict) else None
+        patient = context.get("patientId") if isinstance(context, dict) else None
+        if isinstance(patient, str):
+            names.setdefault(patient, path.stem)
+    return names
+
+
 def _resources(value: Any) -> Iterator[dict[str, Any]]:
     if not isinstance(value, dict):
         return
