@@ -26,7 +26,6 @@ from test_browser_console import (
     open_console,
     open_every_disclosure,
     send_and_wait,
-    show_sample,
 )
 from test_i18n_http import (
     _CITED_TITLES,
@@ -163,9 +162,11 @@ def test_the_switch_turns_the_console_and_its_cards_russian_and_back(
 
     switch_to(console, "en")
 
+    # The sample and its cards stay: the cards are asked for again, in English.
     assert console.locator("[data-testid=send]").inner_text() == "Get cards"
-    card = show_sample(console, DVT_SAMPLE)
-    assert "DVT likely" in card.locator("[data-testid=card-summary]").inner_text()
+    assert console.locator("[data-testid=sample]").input_value() == DVT_SAMPLE
+    summary = console.locator("[data-testid=card] [data-testid=card-summary]").first
+    summary.filter(has_text="DVT likely").wait_for()
     assert sent[-1]["extension"]["example.calf-cds"]["language"] == "en"
     assert page.console_errors == []
 

@@ -1146,5 +1146,37 @@
       setStatus(t("sample.loaded", { name: file.name }), "");
     });
   });
+  /* The language links reload the page: the tester's service, sample, request and time go
+   * along (this tab only), and cards that were shown are asked for again in the new language. */
+  const KEPT = "calf-cds-console";
+  for (const link of document.querySelectorAll("a[hreflang]")) {
+    link.addEventListener("click", () => {
+      const state = {
+        service: serviceSelect.value,
+        sample: sampleSelect.value,
+        body: body.value,
+        asOf: asOfInput.value,
+        asOfChanged,
+        shown: cardsBox.querySelector("[data-testid=card]") !== null,
+      };
+      sessionStorage.setItem(KEPT, JSON.stringify(state));
+    });
+  }
+  const kept = sessionStorage.getItem(KEPT);
+  sessionStorage.removeItem(KEPT);
+  let restored = null;
+  try {
+    restored = kept ? JSON.parse(kept) : null;
+  } catch (_error) {
+    /* a fresh page */
+  }
+  if (restored) {
+    serviceSelect.value = restored.service;
+    sampleSelect.value = restored.sample;
+    body.value = restored.body;
+    asOfInput.value = restored.asOf;
+    asOfChanged = restored.asOfChanged === true;
+    if (restored.shown && body.value.trim()) send();
+  }
   document.documentElement.dataset.consoleReady = "true";
 })();
