@@ -267,7 +267,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         "F-CALF-SWELLING-3CM",
         N_("Calf swelling of 3 cm or more"),
         WINDOW_SYMPTOM,
-        (_local("calf-swelling-3cm", N_("Calf swelling >= 3 cm compared with the other side")),),
+        (_local("calf-swelling-3cm", N_("Calf swelling ≥ 3 cm compared with the other side")),),
         measured_by=(CALF_CIRCUMFERENCE,),
     ),
     FindingDef(
@@ -415,7 +415,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
         (
             _local(
                 "bedridden-3-days-or-major-surgery-12-weeks",
-                N_("Bedridden >= 3 days or major surgery within 12 weeks"),
+                N_("Bedridden ≥ 3 days or major surgery within 12 weeks"),
             ),
         ),
     ),
