@@ -818,6 +818,7 @@ def test_every_card_and_suggestion_gets_its_own_uuid() -> None:
             "obs\n\nStop\n=====\r\n1. Give", "obs Stop ===== 1. Give", id="setext-heading-and-list"
         ),
         pytest.param("a\u2028b\x1b[2Jc\x85d", "a b \\[2Jc d", id="other-line-breaks-and-controls"),
+        pytest.param("dose\u202e01 gm", "dose 01 gm", id="bidi-override"),
     ],
 )
 def test_ehr_text_is_escaped_for_every_markdown_character(text: str, escaped: str) -> None:

@@ -158,19 +158,25 @@ def test_cli_report_counts_rules_in_the_singular_and_the_plural() -> None:
     assert "0 rules with cards issued" in none.splitlines()
 
 
-@pytest.mark.parametrize("form", ["table", "csv"])
-def test_cli_report_shows_control_characters_from_feedback_never_sends_them(form: str) -> None:
-    reason = ReasonCount("urn:x", "code\x1b[2J", "ok\x1b]0;pwned\x07\nnext", 2)
+def report_overridden_for(reason: ReasonCount) -> RuleReport:
+    """One rule whose every card was overridden, for `reason`."""
+    count = reason.count
     row = RuleReportRow(
         "R-ALI-1",
-        issued=2,
+        issued=count,
         accepted=0,
-        overridden=2,
+        overridden=count,
         override_rate=1.0,
         top_override_reasons=(reason,),
     )
+    return RuleReport(rows=(row,), unmatched_feedback=0)
 
-    out = render_report(RuleReport(rows=(row,), unmatched_feedback=0), form)
+
+@pytest.mark.parametrize("form", ["table", "csv"])
+def test_cli_report_shows_control_characters_from_feedback_never_sends_them(form: str) -> None:
+    reason = ReasonCount("urn:x", "code\x1b[2J", "ok\x1b]0;pwned\x07\nnext", 2)
+
+    out = render_report(report_overridden_for(reason), form)
 
     assert "\x1b" not in out
     assert "\x07" not in out
@@ -179,16 +185,8 @@ def test_cli_report_shows_control_characters_from_feedback_never_sends_them(form
 
 def test_cli_report_csv_never_starts_a_reason_cell_with_a_formula() -> None:
     formula = ReasonCount("urn:x", '=HYPERLINK("http://x")', "\u202eevil", 1)
-    row = RuleReportRow(
-        "R-ALI-1",
-        issued=1,
-        accepted=0,
-        overridden=1,
-        override_rate=1.0,
-        top_override_reasons=(formula,),
-    )
 
-    out = render_report(RuleReport(rows=(row,), unmatched_feedback=0), "csv")
+    out = render_report(report_overridden_for(formula), "csv")
 
     (cells,) = list(csv.DictReader(io.StringIO(out)))
     assert cells["top_override_reasons"] == '\'=HYPERLINK("http://x") (\\u202eevil) x1'

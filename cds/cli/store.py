@@ -9,12 +9,12 @@ import argparse
 import csv
 import io
 import json
-import re
 import sys
 from datetime import datetime
 from typing import Any
 
 from ..config import Settings
+from ..core.card_text import CONTROL_CHARACTERS
 from ..errors import BadRequest, StoreUnavailable
 
 
@@ -161,10 +161,6 @@ def _reason_label(reason: Any) -> str:
     return f"{name} x{reason.count}"
 
 
-# Feedback text is the EHR's: its control characters are shown, never sent to the terminal
-# (an escape sequence could clear the operator's screen or retitle the window; a bidi control
-# could reorder what the operator reads).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@")
 
@@ -174,4 +170,8 @@ def _not_a_formula(cell: str) -> str:
 
 
 def _visible(text: str) -> str:
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    """Feedback text is the EHR's: its control characters are shown escaped, never sent to the
+    terminal (an escape sequence could clear the operator's screen or retitle the window)."""
+    return CONTROL_CHARACTERS.sub(
+        lambda match: match.group().encode("unicode_escape").decode(), text
+    )

@@ -21,9 +21,10 @@ SUMMARY_LIMIT = 140  # CDS Hooks 2.0: summary < 140 characters
 DISCLAIMER = N_("Decision support only; clinical judgement applies.")
 # The characters markdown reads; a regex, as str.translate looks every character of the text up.
 _MD_SPECIAL = re.compile(r"[\\`*_\[\]<>#|]")
-# Line breaks and other control characters: text kept on its line cannot start a heading, a
-# list or a quote of its own.
-_MD_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Runs of characters that steer a display rather than show: line breaks and other controls (text
+# kept on its line cannot start a heading or a list) and bidi controls (which reorder what a
+# reader sees). The CLI's report shows them escaped (cds.cli.store).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _SPACES = re.compile(r" {2,}")
 # Findings sited on one leg: on venous and arterial cards (and R-CELLULITIS) their side is
 # shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
@@ -46,9 +47,9 @@ SIDE_WORDS = {
 
 def md(text: str) -> str:
     """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables, or
-    lines of its own: line breaks become spaces)."""
+    lines of its own) nor reorder what is read: control characters become spaces."""
     if not text.isprintable():  # a C loop: the usual text needs no second regex pass
-        text = _MD_LINE_BREAKING.sub(" ", text)
+        text = CONTROL_CHARACTERS.sub(" ", text)
     return _MD_SPECIAL.sub(_escaped, text)
 
 

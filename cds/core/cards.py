@@ -26,7 +26,7 @@ from .card_text import (
     record_line,
     value_text,
 )
-from .checklists import card_legs, item_label, net_line
+from .checklists import item_label, net_line
 from .compose import Planned, compose, safety_net_topic
 from .data_quality import data_quality_card
 from .engine import Assessment, FiredRule
@@ -359,9 +359,8 @@ class _CardBuilder:
 
     def safety_net(self) -> list[str]:
         fs = self.assessment.findings
-        legs = card_legs(self.fired.evidence)
         lines = [
-            net_line(line, fs, self.t, legs)
+            net_line(line, fs, self.t, self.fired.legs)
             for topic in self.planned.safety_net
             for line in wording.SAFETY_NETS[topic]
         ]

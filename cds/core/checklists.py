@@ -3,7 +3,6 @@ and the safety-net lines, each left out when the record already answers it. Pure
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 from . import wording
@@ -11,7 +10,7 @@ from .card_text import SIDED_FINDINGS
 from .engine import Assessment, FiredRule
 from .findingset import FindingSet
 from .i18n import N_, Translator
-from .model import Finding, Side
+from .model import Side
 
 
 def checklist_key(fired: FiredRule) -> str:
@@ -65,8 +64,7 @@ def _still_missing(
 def not_recorded(fired: FiredRule, assessment: Assessment) -> tuple[wording.CheckItem, ...]:
     """The card topic's checklist items with no record (§7.5)."""
     items = wording.CHECKLISTS[checklist_key(fired)]
-    legs = card_legs(fired.evidence)
-    missing = (_still_missing(item, assessment.findings, legs) for item in items)
+    missing = (_still_missing(item, assessment.findings, fired.legs) for item in items)
     return tuple(item for item in missing if item is not None)
 
 
@@ -107,14 +105,6 @@ def _covers(side: Side, legs: frozenset[Side]) -> bool:
     """Whether a record on `side` speaks for every leg the card is about (§2 "same side"): a
     blue right leg does not make "turns blue" needless for a swollen left one."""
     return side in (Side.UNKNOWN, Side.BILATERAL) or legs == {side}
-
-
-def card_legs(records: Iterable[Finding]) -> frozenset[Side]:
-    """The legs a card's records name, whatever their finding: left, right, both, or none."""
-    sides = {r.side for r in records} - {Side.UNKNOWN}
-    if Side.BILATERAL in sides:
-        return frozenset({Side.LEFT, Side.RIGHT})
-    return frozenset(sides)
 
 
 def net_line(

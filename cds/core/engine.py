@@ -84,6 +84,15 @@ class FiredRule:
         records, total = cited(self.evidence)
         return tuple(records), total
 
+    @cached_property  # read by the card's checklist and by its safety net
+    def legs(self) -> frozenset[Side]:
+        """The legs the card's records name, whatever their finding: left, right, both
+        (then both are named), or none known (§2 "same side")."""
+        sides = {r.side for r in self.evidence} - {Side.UNKNOWN}
+        if Side.BILATERAL in sides:
+            return frozenset({Side.LEFT, Side.RIGHT})
+        return frozenset(sides)
+
     @property
     def tier(self) -> Tier:
         return self.variant.tier or self.rule.tier

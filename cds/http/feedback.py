@@ -62,13 +62,11 @@ def offered_reasons(base: str) -> dict[tuple[str, str], str]:
     return {(c.system, c.code): c.display for c in override_reasons(base, ENGLISH)}
 
 
-def to_entry(
-    item: FeedbackItem, offered: Mapping[tuple[str, str], str] | None = None
-) -> FeedbackEntry:
+def to_entry(item: FeedbackItem, offered: Mapping[tuple[str, str], str]) -> FeedbackEntry:
     """The store's record of one validated wire entry. A reason the cards offered is stored
     with the display they offered, so no caller can reword it in the alert-fatigue report."""
     has_reason = any((item.reason_system, item.reason_code, item.reason_display))
-    display = (offered or {}).get((item.reason_system or "", item.reason_code or ""))
+    display = offered.get((item.reason_system or "", item.reason_code or ""))
     return FeedbackEntry(
         card_uuid=item.card,
         outcome="accepted" if item.outcome == "accepted" else "overridden",
