@@ -31,6 +31,7 @@ from conftest_smart import (
 )
 from loopback import closed_port_url, connection_attempted, silent_listener
 
+import cds.smart.session
 from cds.fhir.resources import problems
 from cds.observability import JsonFormatter
 from cds.smart.dev_ehr import create_dev_ehr
@@ -638,6 +639,28 @@ def test_the_session_gets_a_new_id_once_signed_in(
     with httpx.Client(headers={"Accept": BROWSER_ACCEPT}, timeout=20) as stale:
         stale.cookies.set(COOKIE_NAME, before, domain="127.0.0.1", path="/smart")
         assert stale.get(f"{smart_world.url}/smart/form").status_code == 401
+
+
+def test_a_flood_of_launches_keeps_few_pending_and_never_a_signed_in_session(
+    smart_world: SmartWorld, browser: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cds.smart.session, "MAX_PENDING_LAUNCHES", 3)
+    signed_in(smart_world, browser)
+    first = to_the_callback(smart_world, smart_world.browser())  # its own browser, pending
+    params = {"iss": smart_world.fhir_base, "launch": "x"}
+
+    flood = [
+        httpx.get(f"{smart_world.url}/smart/launch", params=params, timeout=20) for _ in range(6)
+    ]
+    pending = list(smart_world.session_dir.glob("*.pending.json"))
+    signed = [p for p in smart_world.session_dir.glob("*.json") if p not in pending]
+
+    assert {r.status_code for r in flood} == {302}
+    assert len(pending) == 3
+    assert len(signed) == 1
+    assert browser.get(f"{smart_world.url}/smart/form").status_code == 200  # still signed in
+    with smart_world.browser() as late:  # the first pending launch was the oldest: gone
+        assert late.get(first).status_code == 401
 
 
 def test_the_flow_logs_no_patient_data_and_no_secrets(

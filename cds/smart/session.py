@@ -7,6 +7,10 @@ altered cookie is refused before any file is opened. Sessions are JSON files in 
 CDS_SMART_SESSION_S, checked on the server with an injectable clock and by the cookie's signed
 timestamp. A deployment with several hosts sets CDS_SMART_SECRET_KEY on each and shares the
 directory, or keeps a launch on one host (sticky sessions).
+
+Anyone can open `/smart/launch`, so a launch not yet signed in is kept as `<id>.pending.json`
+and at most MAX_PENDING_LAUNCHES of them live at once (the oldest go first): a flood of
+launches costs bounded disk, and never the sessions of users who have signed in.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ COOKIE_PATH = "/smart"
 _SALT = "calf-cds-smart-session"
 _KEY_FILE = "cookie-signing.key"
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+MAX_PENDING_LAUNCHES = 500  # a real launch is pending for the seconds of its EHR sign-in
+_PENDING = ".pending.json"
 
 
 class SmartSession(msgspec.Struct, kw_only=True):
@@ -80,6 +86,7 @@ class SessionStore:
 
     def new(self, *, iss: str, launch: str) -> SmartSession:
         self._purge()
+        self._make_room_for_a_launch()
         session = SmartSession(
             id=secrets.token_urlsafe(32),
             expires_at=self.clock() + self.lifetime_s,
@@ -103,18 +110,24 @@ class SessionStore:
         path = self._path(session_id)
         if path is None:
             return None
-        try:
-            session = msgspec.json.decode(path.read_bytes(), type=SmartSession)
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-            return None
-        if session.expires_at <= self.clock():
-            self.delete(session_id)
-            return None
-        return session
+        for candidate in (path, self._pending_path(session_id)):
+            try:
+                session = msgspec.json.decode(candidate.read_bytes(), type=SmartSession)
+            except FileNotFoundError:
+                continue
+            except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+                return None
+            if session.expires_at <= self.clock():
+                self.delete(session_id)
+                return None
+            return session
+        return None
 
     def save(self, session: SmartSession) -> None:
         path = self._path(session.id)
         assert path is not None  # ids are made here
+        if session.access_token is None:
+            path = self._pending_path(session.id)
         descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         try:
             with os.fdopen(descriptor, "wb") as handle:
@@ -128,14 +141,29 @@ class SessionStore:
     def delete(self, session_id: str) -> None:
         path = self._path(session_id)
         if path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            for each in (path, self._pending_path(session_id)):
+                with contextlib.suppress(FileNotFoundError):
+                    each.unlink()
 
     def _path(self, session_id: str) -> Path | None:
         # Only ids this module makes: nothing from a cookie can name another file.
         if not _SESSION_ID.fullmatch(session_id):
             return None
         return self.directory / f"{session_id}.json"
+
+    def _pending_path(self, session_id: str) -> Path:
+        return self.directory / f"{session_id}{_PENDING}"
+
+    def _make_room_for_a_launch(self) -> None:
+        """Delete the oldest pending launches until a new one fits under the cap."""
+        pending = []
+        for path in self.directory.glob(f"*{_PENDING}"):
+            with contextlib.suppress(FileNotFoundError):
+                pending.append((path.stat().st_mtime, path))
+        excess = len(pending) - MAX_PENDING_LAUNCHES + 1
+        for _, path in sorted(pending)[: max(excess, 0)]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
     def _purge(self) -> None:
         """Delete expired sessions (cheap: a launch's own directory listing)."""
