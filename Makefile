@@ -53,7 +53,8 @@ EXTRACT := $(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext
 	--add-location=file --sort-output --no-wrap --project=calf-cds --omit-header
 messages: install
 	$(EXTRACT) -o messages.pot .
-	$(BIN)/pybabel update -i messages.pot -d cds/translations --no-wrap --ignore-obsolete
+	$(BIN)/pybabel update -i messages.pot -d cds/translations --no-wrap --ignore-obsolete \
+	  --ignore-pot-creation-date
 
 # The project itself is installed editable, so its bytecode is refreshed here (a no-op when
 # current; Python would not write it where PYTHONDONTWRITEBYTECODE is set).
