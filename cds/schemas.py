@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import (
     INCLUDE,
@@ -81,6 +82,30 @@ def _validate_user_reference(value: str) -> None:
         )
 
 
+def _validate_bearer(value: str) -> None:
+    # RFC 6749 §7.1: the token type is case-insensitive; servers commonly answer "bearer".
+    if value.lower() != "bearer":
+        raise ValidationError(N_("Must be equal to Bearer."))
+
+
+def _validate_fhir_server(value: str) -> None:
+    """An http(s) URL with a host. Any host name: internal DNS names may hold underscores,
+    which a strict URL grammar refuses; the allowlist decides what is ever contacted."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not value.isprintable()
+        or " " in value
+    ):
+        raise ValidationError(N_("Not a valid URL."))
+
+
 def _is_id(value: str) -> bool:
     return bool(value.strip()) and "/" not in value and len(value) <= FHIR_ID_MAX_LENGTH
 
@@ -90,18 +115,23 @@ def _validate_id(value: str) -> None:
         raise ValidationError(N_("must be a FHIR resource id (no '/', at most 64 characters)"))
 
 
+def _validate_optional_id(value: str) -> None:
+    if value:
+        _validate_id(value)
+
+
 class _Open(Schema):
     class Meta:
         unknown = INCLUDE
 
 
 class _WholeNumber(fields.Integer):
-    """A strict integer; also one too long for 64 bits, which the body parser reads as a
-    float (cds/http/body.py `parse_json_body`): accepted as the whole number it stands for,
-    as it was before that parser, instead of refused as "not a valid integer"."""
+    """A strict integer; also one written with a fraction of zero (`300.0`) or too long for
+    64 bits (which the body parser reads as a float): accepted as the whole number it
+    stands for, not refused as "not a valid integer"."""
 
     def _validated(self, value: Any) -> int:
-        if type(value) is float and value.is_integer() and abs(value) >= 2.0**63:
+        if type(value) is float and value.is_integer():
             return int(value)
         return super()._validated(value)
 
@@ -112,9 +142,7 @@ class FhirAuthorizationSchema(_Open):
     access_token = fields.String(
         required=True, validate=validate.Length(min=1, error=N_("Shorter than minimum length 1."))
     )
-    token_type = fields.String(
-        required=True, validate=validate.Equal("Bearer", error=N_("Must be equal to Bearer."))
-    )
+    token_type = fields.String(required=True, validate=_validate_bearer)
     expires_in = _WholeNumber(required=True, strict=True)
     scope = fields.String(required=True)
     subject = fields.String(required=True)
@@ -126,7 +154,8 @@ class PatientViewContextSchema(_Open):
 
     userId = fields.String(required=True, validate=_validate_user_reference)
     patientId = fields.String(required=True, validate=_validate_id)
-    encounterId = fields.String(validate=_validate_id)
+    # Optional here and never read: an empty or null one is no reason to refuse the call.
+    encounterId = fields.String(allow_none=True, validate=_validate_optional_id)
 
 
 class EncounterStartContextSchema(PatientViewContextSchema):
@@ -148,8 +177,11 @@ class HookRequestSchema(_Open):
     hookInstance = fields.String(
         required=True, validate=_validate_uuid, metadata={"format": "uuid"}
     )
-    fhirServer = fields.Url(require_tld=False, schemes={"http", "https"})
-    fhirAuthorization = fields.Nested(FhirAuthorizationSchema)
+    # null: absent (the EHR offers no server, no token); fetching then "cannot fetch".
+    fhirServer = fields.String(
+        allow_none=True, validate=_validate_fhir_server, metadata={"format": "uri"}
+    )
+    fhirAuthorization = fields.Nested(FhirAuthorizationSchema, allow_none=True)
     context = fields.Dict(required=True)
     prefetch = fields.Dict(
         keys=fields.String(), values=fields.Raw(allow_none=True), allow_none=True
@@ -157,7 +189,7 @@ class HookRequestSchema(_Open):
 
     @validates_schema
     def _fhir_server_with_authorization(self, data: Mapping[str, Any], **_: Any) -> None:
-        if "fhirAuthorization" in data and "fhirServer" not in data:
+        if data.get("fhirAuthorization") is not None and data.get("fhirServer") is None:
             raise ValidationError(
                 N_("fhirServer is required when fhirAuthorization is present"), "fhirServer"
             )

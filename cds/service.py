@@ -106,7 +106,8 @@ def run_hook(
         _fetch_missing(read, request, deps)
     elif read.next_links:
         read.pages_not_fetched()
-    if all(key in read.unsatisfied for key in CLINICAL_KEYS):
+    # A red flag read under any other key is answered (the info card names the missing keys).
+    if all(key in read.unsatisfied for key in CLINICAL_KEYS) and not read.holds_clinical_resources:
         raise PrefetchUnsatisfiable(
             N_(
                 "prefetch unsatisfied and not fetchable: {keys} (send them as prefetch, or a "

@@ -123,3 +123,88 @@ def test_9000_calf_pain_observations_give_a_short_detail_listing_the_10_most_rec
     reasons = suggestion["actions"][0]["resource"]["reasonReference"]
     assert [r["reference"] for r in reasons] == [item["reference"] for item in own["evidence"]]
     assert len(json.dumps(card).encode("utf-8")) < 40_000
+
+
+ALI_SAMPLE = SAMPLES / "acute-limb-ischaemia-cold-pulseless-right-foot.json"
+AUTHORIZATION = {
+    "access_token": "t",
+    "token_type": "Bearer",
+    "expires_in": 300,
+    "scope": "patient/*.read",
+    "subject": "calf-cds",
+}
+
+
+def ali_request(changes: dict[str, Any]) -> dict[str, Any]:
+    """The acute limb ischaemia sample with envelope members replaced (context: merged)."""
+    request = load_json(ALI_SAMPLE)
+    for name, value in changes.items():
+        if name == "context":
+            request["context"].update(value)
+        else:
+            request[name] = value
+    return request
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"fhirAuthorization": {**AUTHORIZATION, "token_type": "bearer"}}, id="bearer"),
+        pytest.param({"fhirAuthorization": {**AUTHORIZATION, "expires_in": 300.0}}, id="300.0"),
+        pytest.param({"fhirAuthorization": None}, id="authorization-null"),
+        pytest.param({"fhirServer": None}, id="server-null"),
+        pytest.param({"fhirServer": "https://fhir_server.hospital.local/fhir"}, id="underscore"),
+        pytest.param({"context": {"encounterId": ""}}, id="encounter-empty"),
+        pytest.param({"context": {"encounterId": None}}, id="encounter-null"),
+    ],
+)
+def test_a_call_the_rfcs_allow_is_answered_with_its_red_flag(
+    live_server: LiveServer, changes: dict[str, Any]
+) -> None:
+    """Optional or case-insensitive members (RFC 6749 §7.1 token types, null optionals, an
+    internal host name) never cost the red-flag card."""
+    request = ali_request(changes)
+    with live_server.client() as client:
+        cards = cards_by_rule(client.post(SERVICE, json=request))
+
+    assert cards["R-ALI"]["indicator"] == "critical"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        pytest.param({"fhirAuthorization": {**AUTHORIZATION, "token_type": "MAC"}}, "token_type"),
+        pytest.param({"fhirAuthorization": {**AUTHORIZATION, "expires_in": 1.5}}, "expires_in"),
+        pytest.param({"fhirServer": "ftp://ehr.example.org/fhir"}, "fhirServer"),
+        pytest.param({"fhirServer": "https:///fhir"}, "fhirServer"),
+        pytest.param({"fhirServer": "https://ehr.example.org:port/fhir"}, "fhirServer"),
+        pytest.param({"fhirServer": "https://ehr.example.org/\nfhir"}, "fhirServer"),
+        pytest.param({"context": {"encounterId": "a/b"}}, "context.encounterId"),
+    ],
+)
+def test_a_member_that_is_present_and_wrong_is_still_a_400_naming_it(
+    live_server: LiveServer, changes: dict[str, Any], field: str
+) -> None:
+    request = ali_request(changes)
+    with live_server.client() as client:
+        answer = client.post(SERVICE, json=request)
+
+    assert answer.status_code == 400
+    assert field in answer.json()["issue"][0]["diagnostics"]
+
+
+def test_red_flags_under_another_prefetch_key_are_answered_not_refused(
+    live_server: LiveServer,
+) -> None:
+    """cds-hooks.md: 412 *only* when neither clinical key is satisfied; a red flag the request
+    carries under a key we did not ask for is still read and answered, the gap named."""
+    request = ali_request({})
+    del request["fhirServer"]
+    prefetch = request["prefetch"]
+    request["prefetch"] = {"patient": prefetch["patient"], "obs2": prefetch["observations"]}
+    with live_server.client() as client:
+        cards = cards_by_rule(client.post(SERVICE, json=request))
+
+    assert cards["R-ALI"]["indicator"] == "critical"
+    data_quality = cards[None]["detail"]
+    assert "observations" in data_quality and "conditions" in data_quality

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 PATIENT, OBSERVATIONS, CONDITIONS = "patient", "observations", "conditions"
 PREFETCH_KEYS = (PATIENT, OBSERVATIONS, CONDITIONS)
 CLINICAL_KEYS = (OBSERVATIONS, CONDITIONS)
+CLINICAL_RESOURCE_TYPES = frozenset({"Observation", "Condition"})
 # A query the service makes for the later pages of a prefetched Bundle: "<key>#next".
 NEXT_SUFFIX = "#next"
 # Many gateways cut URLs at 2,048 characters; a template stays within this (README, integrators).
@@ -131,6 +132,13 @@ class PrefetchRead:
             self.unsatisfied.remove(key)
         if outcome.truncated:
             self.incomplete[key] = QueryCut(key, outcome.truncated_by or "", outcome.pages)
+
+    @property
+    def holds_clinical_resources(self) -> bool:
+        """An Observation or Condition was read, under any key (ours or another)."""
+        return any(
+            item.resource.resourceType in CLINICAL_RESOURCE_TYPES for item in self.flattened.items
+        )
 
     def pages_not_fetched(self) -> None:
         """The prefetched Bundles' later pages will not be fetched (no FHIR server to ask)."""
