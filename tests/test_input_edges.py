@@ -207,4 +207,5 @@ def test_red_flags_under_another_prefetch_key_are_answered_not_refused(
 
     assert cards["R-ALI"]["indicator"] == "critical"
     data_quality = cards[None]["detail"]
-    assert "observations" in data_quality and "conditions" in data_quality
+    assert "Prefetch observations: not available" in data_quality
+    assert "Prefetch conditions: not available" in data_quality

@@ -182,6 +182,20 @@ def test_an_iss_not_on_the_allowlist_is_refused_without_any_fetch(
     assert COOKIE_NAME not in browser.cookies
 
 
+@pytest.mark.parametrize("character", ["\t", "\n", "\r", "\x01", " "])
+def test_an_iss_with_a_control_character_or_space_is_refused_not_a_500(
+    smart_world: SmartWorld, browser: httpx.Client, character: str
+) -> None:
+    response = browser.get(
+        f"{smart_world.url}/smart/launch",
+        params={"iss": f"{smart_world.fhir_base}{character}x", "launch": "abc"},
+    )
+
+    assert response.status_code == 400
+    assert "no valid `iss`" in response.text
+    assert COOKIE_NAME not in browser.cookies
+
+
 def test_a_launch_without_launch_is_refused(smart_world: SmartWorld, browser: httpx.Client) -> None:
     response = browser.get(f"{smart_world.url}/smart/launch", params={"iss": smart_world.fhir_base})
 

@@ -110,7 +110,15 @@ def may_create(granted: str, resource_type: str) -> bool:
 def checked_iss(iss: str | None, settings: Settings) -> str:
     """The launch's FHIR base, when its origin is allowlisted; else LaunchRefused (no fetch)."""
     parts = urlsplit(iss or "")
-    if not iss or normalise_origin(iss) is None or parts.query or parts.fragment:
+    # urlsplit drops tabs and line breaks that the HTTP client then refuses: refused here.
+    if (
+        not iss
+        or not iss.isprintable()
+        or " " in iss
+        or normalise_origin(iss) is None
+        or parts.query
+        or parts.fragment
+    ):
         raise LaunchRefused(N_("The launch has no valid `iss` (the EHR's FHIR base URL)."))
     if not is_allowed_fhir_server(iss, settings):
         log.warning(
@@ -144,7 +152,7 @@ def _get_json(url: str, what: str) -> dict[str, Any]:
                 body += chunk
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise EhrUnavailable(N_("The EHR's {what} is too large."), what=what)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise EhrUnavailable(N_("The EHR's {what} could not be reached."), what=what) from exc
     try:
         document = json.loads(body)
@@ -250,7 +258,7 @@ def exchange_code(
                 N_("The EHR refused the sign-in at its token endpoint ({error})."),
                 error=exc.error,
             ) from exc
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             log.warning("SMART token endpoint failed", extra={"error": type(exc).__name__})
             raise EhrUnavailable(N_("The EHR's token endpoint did not answer.")) from exc
     return dict(token)
