@@ -178,6 +178,8 @@ class JwksCache:
 
     When a refetch fails the cached set is still used (an issuer's JWKS endpoint being down
     must not lock every clinician out); with no cached set a failed fetch is Unauthorized.
+    A URL is fetched at most once per JWKS_REFRESH_MIN_INTERVAL_S whatever the reason (expired,
+    never fetched, unknown kid): tokens, forged ones too, cannot make each call wait on it.
     """
 
     def __init__(
@@ -204,8 +206,10 @@ class JwksCache:
             last = self._last_attempt.get(url)
         fresh = cached is not None and now - cached.fetched_at < self._ttl_s
         recently_tried = last is not None and now - last < JWKS_REFRESH_MIN_INTERVAL_S
-        if cached is not None and ((fresh and not refresh) or (refresh and recently_tried)):
+        if cached is not None and ((fresh and not refresh) or recently_tried):
             return cached.jwks
+        if cached is None and recently_tried:  # that fetch failed: not again so soon
+            raise Unauthorized("no keys for issuer: its JWKS could not be fetched just now")
         with self._lock:
             self._last_attempt[url] = now
         try:

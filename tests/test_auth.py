@@ -751,3 +751,30 @@ def test_the_shipped_sandbox_configuration_trusts_the_sandbox_key() -> None:
 def test_malformed_trusted_issuers_fail_at_startup(raw: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         load_trusted_issuers(raw)
+
+
+def test_a_failing_jwks_url_is_asked_at_most_once_per_interval(
+    jwks_server: JwksServer, clock: FrozenClock
+) -> None:
+    verifier = url_verifier(f"{jwks_server.url}/main.json", clock, ttl_s=5)
+    verifier.verify(sign(), audience=AUD)
+    jwks_server.status = 503
+    clock.now += 31  # stale, and past the interval: one refetch, which fails
+    for _ in range(5):  # the stale keys serve; the endpoint is not asked again
+        verifier.verify(sign(claims(iat=int(clock.now), exp=int(clock.now) + 300)), audience=AUD)
+    assert jwks_server.hits == ["main", "main"]
+
+
+def test_with_no_keys_a_failed_fetch_is_not_repeated_within_the_interval(
+    jwks_server: JwksServer, clock: FrozenClock
+) -> None:
+    jwks_server.status = 503
+    verifier = url_verifier(f"{jwks_server.url}/main.json", clock)
+    reasons = [reason_of(verifier, sign()) for _ in range(4)]
+    clock.now += 31
+    jwks_server.status = 200
+    verifier.verify(sign(claims(iat=int(clock.now), exp=int(clock.now) + 300)), audience=AUD)
+
+    assert reasons[0].startswith("no keys for issuer: JWKS")
+    assert reasons[1:] == ["no keys for issuer: its JWKS could not be fetched just now"] * 3
+    assert jwks_server.hits == ["main", "main"]
