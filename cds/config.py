@@ -99,6 +99,8 @@ class Settings(Policy):
                 )
             else:
                 extra[key] = value
+        if "console" not in values and values.get("auth_mode") == "required":
+            values["console"] = False  # a browser's console calls carry no JWT
         settings = cls(**values, extra=extra)
         settings.check()
         return settings
@@ -126,6 +128,12 @@ class Settings(Policy):
         if self.auth_mode not in {"required", "off"}:
             raise ConfigurationError(
                 f"CDS_AUTH_MODE must be 'required' or 'off', got {self.auth_mode!r}"
+            )
+        if self.auth_mode == "required" and self.console:
+            raise ConfigurationError(
+                "CDS_CONSOLE=on needs CDS_AUTH_MODE=off: the console's requests come from a "
+                "browser and carry no JWT, so every one would be refused (leave CDS_CONSOLE "
+                "unset: it is off in required mode)"
             )
         if (
             self.fhir_timeout_s <= 0
@@ -178,7 +186,8 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_TRUSTED_ISSUERS": "JSON, or a path to a JSON file: trusted JWT issuers and their keys",
     "CDS_PUBLIC_BASE_URL": "external base URL used to check the JWT `aud` behind a proxy",
     "CDS_CORS_ORIGINS": "comma-separated allowed browser origins (`*` = any)",
-    "CDS_CONSOLE": "`on`/`off`: the tester console at `/`",
+    "CDS_CONSOLE": "`on`/`off`: the tester console at `/` (off, and refused on, with "
+    "CDS_AUTH_MODE=required: a browser's requests carry no JWT)",
     "CDS_FHIR_SERVER_ALLOWLIST": "comma-separated origins the service may fetch prefetch from",
     "CDS_FHIR_TIMEOUT_S": "wall-clock deadline in seconds for fetching missing prefetch "
     "(every query and page, DNS to last byte)",

@@ -28,6 +28,7 @@ from loopback import FakeFhir, serve
 from served import CALF_CDS, free_port, serve_env
 
 from cds import create_app
+from cds.config import Settings
 from cds.errors import ConfigurationError
 
 ISS = "https://ehr.example.org"
@@ -134,8 +135,6 @@ def test_the_reason_is_logged_but_never_the_token(
         pytest.param("post", "/evaluate?service=calf-pain-triage", id="evaluate"),
         pytest.param("get", "/rules", id="rules"),
         pytest.param("get", "/reports/rules", id="reports"),
-        pytest.param("get", "/fhir/CodeSystem/finding", id="codesystem"),
-        pytest.param("get", "/no-such-path", id="unknown-path"),
     ],
 )
 def test_every_other_endpoint_needs_the_token(secured: Flask, method: str, path: str) -> None:
@@ -146,6 +145,41 @@ def test_every_other_endpoint_needs_the_token(secured: Flask, method: str, path:
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
 def test_operational_endpoints_need_no_token(secured: Flask, path: str) -> None:
     assert secured.test_client().get(path).status_code != 401
+
+
+@pytest.mark.parametrize("name", ["finding", "rule", "override-reason", "referral"])
+def test_the_published_code_systems_need_no_token(secured: Flask, name: str) -> None:
+    """Definitions an EHR resolves by their canonical URL; they hold no patient data."""
+    response = secured.test_client().get(f"/fhir/CodeSystem/{name}")
+
+    assert response.status_code == 200
+    assert response.get_json()["resourceType"] == "CodeSystem"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("get", "/no-such-path", 404, id="unknown-path"),
+        pytest.param("get", "/", 404, id="console"),
+        pytest.param("get", "/console/rules", 404, id="console-page"),
+        pytest.param("get", "/console/static/console.js", 404, id="console-file"),
+        pytest.param("get", "/cds-services/calf-pain-triage", 405, id="wrong-method"),
+    ],
+)
+def test_a_path_with_no_page_answers_its_status_without_a_token(
+    secured: Flask, method: str, path: str, status: int
+) -> None:
+    response = getattr(secured.test_client(), method)(path)
+
+    assert response.status_code == status
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_required_mode_leaves_the_console_off_and_refuses_it_on() -> None:
+    assert Settings.load({"auth_mode": "required"}, environ={}).console is False
+    assert Settings.load({"auth_mode": "off"}, environ={}).console is True
+    with pytest.raises(ConfigurationError, match="CDS_CONSOLE=on needs CDS_AUTH_MODE=off"):
+        Settings.load({"auth_mode": "required"}, environ={"CDS_CONSOLE": "on"})
 
 
 @pytest.mark.parametrize(

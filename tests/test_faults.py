@@ -42,6 +42,7 @@ from jwt.algorithms import ECAlgorithm
 from loopback import FakeFhir, closed_port_url, serve, silent_listener
 from served import calf_cds_serve, serve_env
 
+import cds.auth
 from cds import create_app
 from cds.store import Store
 
@@ -196,8 +197,11 @@ def jwks_app() -> Flask:
     return app
 
 
-def test_cached_keys_keep_the_service_open_while_the_jwks_url_is_down(tmp_path: Path) -> None:
+def test_cached_keys_keep_the_service_open_while_the_jwks_url_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ttl_s = 0.3
+    monkeypatch.setattr(cds.auth, "JWKS_REFRESH_MIN_INTERVAL_S", ttl_s)  # may try again in time
     with serve(jwks_app()) as jwks_url:
         app = secured_app(tmp_path, f"{jwks_url}/jwks.json", ttl_s=ttl_s)
         with live(app) as url, httpx.Client(base_url=url, timeout=10) as http:

@@ -26,6 +26,9 @@ from .errors import outcome_response
 log = logging.getLogger("cds.http.auth")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+# The service's published canonical resources (CodeSystems, the red-flag Questionnaire): an
+# EHR resolves them by URL, and they hold definitions, never patient data.
+PUBLIC_PREFIXES = ("/fhir/CodeSystem/", "/fhir/Questionnaire/")
 # The red-flag check app (cds.smart) is a browser app with its own SMART sign-in: a clinician's
 # browser carries no CDS Hooks JWT.
 SMART_APP_PREFIX = "/smart/"
@@ -76,8 +79,13 @@ def install_auth(
     def _require_jwt() -> Response | None:
         if (
             request.method == "OPTIONS"
+            or request.url_rule is None  # no such page: its 404 (or 405) needs no token
+            # The console is off in required mode (Settings.check): its pages answer 404.
+            or request.blueprint == "console"
+            or request.endpoint == "static"
             or request.path in PUBLIC_PATHS
             or request.path.startswith(SMART_APP_PREFIX)
+            or request.path.startswith(PUBLIC_PREFIXES)
         ):
             return None
         try:
