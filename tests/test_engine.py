@@ -461,6 +461,29 @@ def test_a_d_dimer_over_500_is_timed_against_the_leg_symptoms_not_against_itself
     )
 
 
+def test_a_d_dimer_dated_after_the_evaluation_time_never_excludes_dvt() -> None:
+    # §5 bounds a negative D-dimer's date from below only; a date in the future is a date
+    # error, and a date error never gives "DVT unlikely" (conservative, as for "undated").
+    wells_absent = [f(item, present=False, days_ago=0.4) for item in WELLS_FINDINGS]
+    leg = [f("F-CALF-PAIN", side=L, days_ago=0.4), f("F-LEG-SWELLING", side=L, days_ago=0.4)]
+    d_dimer = f(
+        "F-D-DIMER",
+        value=300,
+        unit="ng/mL",
+        analyte="d-dimer",
+        basis="FEU",
+        days_ago=-1,
+        present=False,
+    )
+
+    assessment = evaluate(extraction(*leg, *wells_absent, d_dimer, age=40))
+
+    assert "R-DVT-UNLIKELY" not in assessment.rule_ids
+    (result,) = assessment.d_dimers.results
+    assert result.reason == "dated in the future"
+    assert variant("R-DVT-PATHWAY", *leg, *wells_absent, d_dimer, age=40) == "unlikely"
+
+
 def test_pe_variant_hypoxic_with_a_low_saturation() -> None:
     spo2 = f("F-PE-SYMPTOM", tags={TAG_SPO2, TAG_MEASURED}, value=88, unit="%")
 

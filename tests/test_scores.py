@@ -156,6 +156,10 @@ SYMPTOMS = NOW - timedelta(hours=5)
         pytest.param(d_dimer(260, basis="DDU"), 80, POSITIVE, "positive", id="ddu-never-adjusted"),
         pytest.param(d_dimer(300, days_ago=None), 40, UNUSABLE, "undated", id="undated"),
         pytest.param(
+            d_dimer(300, days_ago=-1), 40, UNUSABLE, "dated in the future", id="future-dated"
+        ),
+        pytest.param(d_dimer(300, days_ago=-0.0005), 40, NEGATIVE, "", id="seconds-ahead"),
+        pytest.param(
             d_dimer(300, status="preliminary"), 40, UNUSABLE, "preliminary", id="preliminary"
         ),
         pytest.param(
@@ -191,7 +195,9 @@ SYMPTOMS = NOW - timedelta(hours=5)
 def test_each_d_dimer_is_judged_as_section_5_says(
     record: Finding, age: int | None, state: str, reason: str
 ) -> None:
-    (result,) = d_dimers(FindingSet([record]), age_years=age, symptoms_from=SYMPTOMS).results
+    (result,) = d_dimers(
+        FindingSet([record]), age_years=age, symptoms_from=SYMPTOMS, now=NOW
+    ).results
 
     assert (result.state, result.reason) == (state, reason)
 
@@ -199,24 +205,28 @@ def test_each_d_dimer_is_judged_as_section_5_says(
 def test_the_age_adjusted_cut_off_applies_over_a_lab_flag_only_when_configured() -> None:
     flagged = d_dimer(650, flag=FLAG_HIGH, present=True)
 
-    default = d_dimers(FindingSet([flagged]), age_years=80, symptoms_from=SYMPTOMS)
-    over = d_dimers(FindingSet([flagged]), age_years=80, symptoms_from=SYMPTOMS, over_flag=True)
+    default = d_dimers(FindingSet([flagged]), age_years=80, symptoms_from=SYMPTOMS, now=NOW)
+    over = d_dimers(
+        FindingSet([flagged]), age_years=80, symptoms_from=SYMPTOMS, now=NOW, over_flag=True
+    )
 
     assert default.results[0].state == POSITIVE
     assert (over.results[0].state, over.results[0].cutoff) == (NEGATIVE, 800.0)
 
 
 def test_every_d_dimer_must_be_negative_and_at_least_one_recorded() -> None:
-    assert not d_dimers(FindingSet([]), age_years=40, symptoms_from=SYMPTOMS).all_negative
+    assert not d_dimers(FindingSet([]), age_years=40, symptoms_from=SYMPTOMS, now=NOW).all_negative
     both = FindingSet([d_dimer(300), d_dimer(300, days_ago=None)])
-    assert not d_dimers(both, age_years=40, symptoms_from=SYMPTOMS).all_negative
-    assert d_dimers(FindingSet([d_dimer(300)]), age_years=40, symptoms_from=SYMPTOMS).all_negative
+    assert not d_dimers(both, age_years=40, symptoms_from=SYMPTOMS, now=NOW).all_negative
+    assert d_dimers(
+        FindingSet([d_dimer(300)]), age_years=40, symptoms_from=SYMPTOMS, now=NOW
+    ).all_negative
 
 
 def test_out_of_window_d_dimers_are_not_judged() -> None:
     old = d_dimer(300, in_window=False, days_ago=5)
 
-    assert d_dimers(FindingSet([old]), age_years=40, symptoms_from=SYMPTOMS).results == ()
+    assert d_dimers(FindingSet([old]), age_years=40, symptoms_from=SYMPTOMS, now=NOW).results == ()
 
 
 def test_undated_symptoms_count_from_now() -> None:

@@ -170,6 +170,7 @@ class _Run:
             self.fs,
             age_years=self.patient.age_years,
             symptoms_from=scores.first_dated(symptoms, self.now) if trigger else None,
+            now=self.now,
             over_flag=self.policy.ddimer_age_adjust_over_lab_flag,
         )
 

@@ -135,6 +135,7 @@ POSITIVE, NEGATIVE, UNUSABLE = "positive", "negative", "unusable"
 _FINAL = frozenset({"final", "amended", "corrected"})
 _LAB_POSITIVE = frozenset({FLAG_HIGH, FLAG_POSITIVE})
 DAY = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=1)  # between the lab's clock and the evaluation time
 
 
 @dataclass(frozen=True)
@@ -184,20 +185,26 @@ def d_dimers(
     *,
     age_years: int | None,
     symptoms_from: datetime | None,
+    now: datetime,
     over_flag: bool = False,
 ) -> DDimers:
     """Each in-window D-dimer, judged as §5 says. `symptoms_from` is the time of the first
-    in-window record of the triggering calf symptom or sign (None: no trigger)."""
+    in-window record of the triggering calf symptom or sign (None: no trigger); `now` the
+    evaluation time."""
     results: list[DDimerResult] = []
     for record in fs.records("F-D-DIMER"):
         if not record.in_window:
             continue
-        results.append(_judge(record, age_years, symptoms_from, over_flag))
+        results.append(_judge(record, age_years, symptoms_from, now, over_flag))
     return DDimers(tuple(results))
 
 
 def _judge(
-    record: Finding, age_years: int | None, symptoms_from: datetime | None, over_flag: bool
+    record: Finding,
+    age_years: int | None,
+    symptoms_from: datetime | None,
+    now: datetime,
+    over_flag: bool,
 ) -> DDimerResult:
     m = record.measurement
     if not record.interpretable:
@@ -213,7 +220,7 @@ def _judge(
     if m is None or m.value is None:  # a coded result without a number
         if record.present:
             return DDimerResult(record, POSITIVE, reason=N_("positive"))
-        return _usable(record, symptoms_from, None, False)
+        return _usable(record, symptoms_from, now, None, False)
     default_cut = D_DIMER_DDU_NG_ML if m.basis == "DDU" else D_DIMER_FEU_NG_ML
     if record.present and m.value < default_cut and record.flag not in _LAB_POSITIVE:
         # Positive below the default cut-off: the lab's own reference range said so, and a
@@ -222,7 +229,7 @@ def _judge(
     cutoff, adjusted = _cutoff(record, age_years, over_flag)
     if m.value >= cutoff:
         return DDimerResult(record, POSITIVE, cutoff, adjusted, reason=N_("positive"))
-    usable = _usable(record, symptoms_from, cutoff, adjusted)
+    usable = _usable(record, symptoms_from, now, cutoff, adjusted)
     if usable.state != NEGATIVE and record.present:
         # From 500 to below the age-adjusted cut-off, and not usable as a negative.
         return DDimerResult(record, POSITIVE, cutoff, adjusted, reason=usable.reason)
@@ -230,12 +237,20 @@ def _judge(
 
 
 def _usable(
-    record: Finding, symptoms_from: datetime | None, cutoff: float | None, adjusted: bool
+    record: Finding,
+    symptoms_from: datetime | None,
+    now: datetime,
+    cutoff: float | None,
+    adjusted: bool,
 ) -> DDimerResult:
     """A value below its cut-off (or coded negative) is negative only when dated, final,
-    amended or corrected, and taken no earlier than 24 h before the leg symptoms (§5)."""
+    amended or corrected, and taken no earlier than 24 h before the leg symptoms (§5). §5
+    bounds the date from below only; one dated after the evaluation time (beyond a minute of
+    clock difference) is a date error, and a date error never excludes DVT (conservative)."""
     if record.when is None:
         return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("undated"))
+    if timestamp(record.when) > timestamp(now + CLOCK_SKEW):
+        return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("dated in the future"))
     if record.status not in _FINAL:
         return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("preliminary"))
     if symptoms_from is not None and timestamp(record.when) < timestamp(symptoms_from - DAY):
