@@ -534,6 +534,20 @@ def test_also_noted_names_supporting_and_outside_window_records_that_would_have_
     assert set(fired.also_noted) == {old, supporting}
 
 
+def test_also_noted_names_an_old_record_another_rule_of_the_topic_reads() -> None:
+    # An old bladder symptom would have counted for cauda equina; beside the radiculopathy
+    # card (same spinal topic) it is named, though that rule does not read it.
+    old_bladder = f("F-BLADDER-BOWEL-FLAG", days_ago=20, in_window=False)
+    old_cold_leg = f("F-COLD-LIMB", days_ago=20, in_window=False)  # arterial: another topic
+
+    fired = evaluate(extraction(f("F-RADICULAR"), old_bladder, old_cold_leg)).fired_rule(
+        "R-RADICULOPATHY"
+    )
+
+    assert fired is not None
+    assert fired.also_noted == (old_bladder,)
+
+
 def test_mixed_naive_and_aware_dates_never_raise() -> None:
     naive = replace(f("F-FEVER", present=False), when=datetime(2026, 11, 25, 11))
 

@@ -405,7 +405,7 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
             continue
         variant, variant_evidence = _variant(rule, run)
         evidence = _join(evidence, variant_evidence)
-        also_noted = run.fs.also_noted(run.fs.by_id if rule.notes_all else rule.findings_used)
+        also_noted = run.fs.also_noted(run.fs.by_id if rule.notes_all else rule.findings_of_topic)
         seen = {id(r) for r in evidence}
         run.fired[rule.id] = FiredRule(
             rule, variant, evidence, tuple(r for r in also_noted if id(r) not in seen)

@@ -256,6 +256,9 @@ class Rule:
     # under "Also noted" (an old fever matters beside "no red flags"), not only their own.
     notes_all: bool = False
     findings_used: tuple[str, ...] = field(default=(), compare=False)
+    # What "Also noted" may name: the findings of every rule of the same topic, so an old
+    # bladder symptom is named beside a radiculopathy card though only cauda equina reads it.
+    findings_of_topic: tuple[str, ...] = field(default=(), compare=False)
 
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
@@ -977,7 +980,20 @@ def _build(rows: tuple[Rule, ...]) -> tuple[Rule, ...]:
     problems = check_table(rows)
     if problems:
         raise ValueError("invalid rule table: " + "; ".join(problems))
-    built = [Rule(**{**row.__dict__, "findings_used": findings_of(row.condition)}) for row in rows]
+    used = {row.id: findings_of(row.condition) for row in rows}
+    by_topic: dict[str, dict[str, None]] = {}
+    for row in rows:
+        by_topic.setdefault(row.topic, {}).update(dict.fromkeys(used[row.id]))
+    built = [
+        Rule(
+            **{
+                **row.__dict__,
+                "findings_used": used[row.id],
+                "findings_of_topic": tuple(by_topic[row.topic]),
+            }
+        )
+        for row in rows
+    ]
     return tuple(sorted(built, key=lambda r: (r.tier.rank, r.id)))
 
 
