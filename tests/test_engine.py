@@ -484,6 +484,18 @@ def test_a_d_dimer_dated_after_the_evaluation_time_never_excludes_dvt() -> None:
     assert variant("R-DVT-PATHWAY", *leg, *wells_absent, d_dimer, age=40) == "unlikely"
 
 
+def test_a_dvt_card_cites_every_record_its_wells_score_counted() -> None:
+    previous = f("F-PREVIOUS-DVT", days_ago=400)
+    cast = f("F-PARESIS-OR-CAST", side=L)
+
+    fired = evaluate(extraction(*DVT, previous, cast)).fired_rule("R-DVT-PATHWAY")
+
+    assert fired is not None
+    assert fired.variant.name == "likely"
+    assert previous in fired.evidence
+    assert cast in fired.evidence
+
+
 def test_pe_variant_hypoxic_with_a_low_saturation() -> None:
     spo2 = f("F-PE-SYMPTOM", tags={TAG_SPO2, TAG_MEASURED}, value=88, unit="%")
 

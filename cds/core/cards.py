@@ -411,7 +411,7 @@ class _CardBuilder:
             *(f"- {s}" for s in steps),
         ]
         detail += ["", "**" + t.gettext(N_("Why")) + "**", *why]
-        is_dvt = rule.id in {"R-DVT-PATHWAY", "R-DVT-UNLIKELY"}
+        is_dvt = rule.scored
         ddimer = self.ddimer_lines() if is_dvt else []
         score = self.score(missing, ddimer) if is_dvt else []
         if is_dvt:

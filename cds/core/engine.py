@@ -405,6 +405,8 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
             continue
         variant, variant_evidence = _variant(rule, run)
         evidence = _join(evidence, variant_evidence)
+        if rule.scored and not run.groups:
+            evidence = _join(evidence, *(item.evidence for item in run.wells.counted))
         also_noted = run.fs.also_noted(run.fs.by_id if rule.notes_all else rule.findings_of_topic)
         seen = {id(r) for r in evidence}
         run.fired[rule.id] = FiredRule(

@@ -252,6 +252,9 @@ class Rule:
     variants: tuple[Variant, ...] = STANDARD
     lateral: bool = False  # venous or arterial topic, or R-CELLULITIS: sides shown (§7.2.4)
     recommended: bool = True  # the suggestion's isRecommended (§4: R-RADICULOPATHY false)
+    # A DVT card (§5): a Score block with Wells and the D-dimer, and "Why" cites every record
+    # the Wells score counted, not only the trigger's.
+    scored: bool = False
     # Self-care and "no red flags" cards name old or supporting records of *every* finding
     # under "Also noted" (an old fever matters beside "no red flags"), not only their own.
     notes_all: bool = False
@@ -504,6 +507,7 @@ _ROWS: tuple[Rule, ...] = (
         source=NG158,
         condition=AllOf(DVT_TRIGGER, Not(RuleFires(("R-DVT-UNLIKELY",)))),
         topic="venous",
+        scored=True,
         variants=(
             Variant("diagnosed", _p("F-DVT-DX")),
             *PRINCIPLE_5,
@@ -702,6 +706,7 @@ _ROWS: tuple[Rule, ...] = (
             Not(Group("any")),
         ),
         topic="venous",
+        scored=True,
         lateral=True,
     ),
     Rule(

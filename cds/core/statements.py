@@ -187,6 +187,7 @@ class StatementReader:
             recent = when is None or self.now - when <= cat.FOURTEEN_DAYS
             if present and (not statement.active or not recent):
                 finding_id, window_class = "F-PREVIOUS-DVT", cat.WINDOW_HISTORY
+                finding_def = cat.FINDINGS[finding_id]  # named as what it counts for
         elif is_condition and not statement.active and finding_id != "F-PREVIOUS-DVT":
             return None  # resolved or inactive Conditions count only as history (§2)
         current_condition = is_condition and statement.active
