@@ -115,6 +115,11 @@ def present(code: str, value: float | None = None, unit: str | None = None, **kw
         pytest.param(CALCIUM, 8.4, "mg/dL", True, id="ca-below-8.5"),
         pytest.param(CALCIUM, 2.11, "mmol/L", True, id="ca-2.11-mmol-is-below-8.5-mg"),
         pytest.param(CALCIUM, 2.2, "mmol/L", False, id="ca-2.2-mmol"),
+        # §3 states both units: a value at the stated cut-off is not below it after conversion
+        pytest.param(CALCIUM, 2.12, "mmol/L", False, id="ca-at-2.12-mmol"),
+        pytest.param(MAGNESIUM_MMOL, 1.7, "mg/dL", False, id="mg-at-1.7-mg-under-the-mmol-code"),
+        pytest.param(MAGNESIUM_MG, 0.7, "mmol/L", False, id="mg-at-0.7-mmol-under-the-mg-code"),
+        pytest.param(MAGNESIUM_MG, 0.69, "mmol/L", True, id="mg-0.69-mmol-under-the-mg-code"),
         pytest.param("calf-circumference-difference", 3.0, "cm", True, id="calf-3-cm"),
         pytest.param("calf-circumference-difference", 29, "mm", False, id="calf-29-mm"),
         pytest.param("calf-circumference-difference", -3.2, "cm", True, id="calf-negative"),

@@ -52,8 +52,11 @@ D_DIMER_AGE_ADJUSTED_FROM = 50  # over 50: age x 10 ng/mL FEU (NICE NG158; Schou
 TSH_HIGH_MIU_L = 4.5
 POTASSIUM_LOW_MMOL_L = 3.5
 POTASSIUM_SEVERE_MMOL_L = 2.5
-MAGNESIUM_LOW = {"mmol/L": 0.7, "mg/dL": 1.7}
-CALCIUM_LOW_MG_DL = 8.5
+# §3 gives these cut-offs in both units; a value is compared in the unit it was sent in, so
+# one sent at the stated cut-off (Ca 2.12 mmol/L) is not pushed below it by the conversion.
+MAGNESIUM_LOW = {"mmol/l": 0.7, "mg/dl": 1.7}
+CALCIUM_LOW = {"mg/dl": 8.5, "mmol/l": 2.12}
+_LOW_IN_EACH_UNIT = {MAGNESIUM: MAGNESIUM_LOW, CALCIUM: CALCIUM_LOW}
 CALF_DIFFERENCE_CM = 3.0
 
 # Interpretation codes (HL7 v3 ObservationInterpretation; v2 table 0078 spells them the same).
@@ -187,9 +190,23 @@ def _below(value: float, limit: float, comparator: str | None) -> bool:
     return value < limit or (comparator == "<" and value <= limit)
 
 
-def crosses_default(mdef: MeasurementDef, value: float, comparator: str | None, uln: float) -> bool:
-    """The spec's default cut-off (§3); `>`/`<` at a strict limit counts as crossing."""
+def crosses_default(
+    mdef: MeasurementDef,
+    value: float,
+    comparator: str | None,
+    uln: float,
+    sent: Quantity | None = None,
+) -> bool:
+    """The spec's default cut-off (§3); `>`/`<` at a strict limit counts as crossing. `value`
+    is in the analyte's unit; `sent`, the quantity as sent, is compared where §3 gives the
+    cut-off in its unit too."""
     analyte = mdef.analyte
+    low_by_unit = _LOW_IN_EACH_UNIT.get(analyte)
+    if low_by_unit is not None:
+        parsed = units.parse_unit(sent.unit) if sent is not None else None
+        if sent is not None and sent.value is not None and parsed and parsed.base in low_by_unit:
+            return _below(sent.value, low_by_unit[parsed.base], comparator)
+        return _below(value, low_by_unit[units.canonical_key(mdef.unit)], comparator)
     if analyte == TEMPERATURE:
         return value >= FEVER_CEL
     if analyte == D_DIMER:
@@ -206,10 +223,6 @@ def crosses_default(mdef: MeasurementDef, value: float, comparator: str | None, 
         return _below(value, SPO2_LOW_PERCENT, comparator)
     if analyte == POTASSIUM:
         return _below(value, POTASSIUM_LOW_MMOL_L, comparator)
-    if analyte == MAGNESIUM:
-        return _below(value, MAGNESIUM_LOW.get(mdef.unit, 0.7), comparator)
-    if analyte == CALCIUM:
-        return _below(value, CALCIUM_LOW_MG_DL, comparator)
     return True  # ABI: always recorded with its ratio
 
 
@@ -342,7 +355,9 @@ class _Judge:
         elif self.direction is not None:
             present = self.direction
         else:
-            present = crosses_default(mdef, value, comparator, self.policy.ck_uln_u_per_l)
+            present = crosses_default(
+                mdef, value, comparator, self.policy.ck_uln_u_per_l, sent=quantity
+            )
         severe = self.critical or (
             analyte == POTASSIUM and _below(value, POTASSIUM_SEVERE_MMOL_L, None)
         )

@@ -76,6 +76,11 @@ _CANONICAL_KEY = {
 ANALYTES = frozenset({*_LINEAR, TEMPERATURE})
 
 
+def canonical_key(unit: str) -> str:
+    """The table key of a canonical unit (`mg/dL` -> `mg/dl`)."""
+    return _CANONICAL_KEY[unit]
+
+
 @dataclass(frozen=True)
 class ParsedUnit:
     """A unit string split into its normalised base and its `{...}` annotations."""
