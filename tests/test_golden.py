@@ -319,10 +319,16 @@ GOLDEN: dict[str, Golden] = {
         "R-DVT-PATHWAY unlikely-ddimer-blocked", text={DVT: (r"not usable \(leg cyanosis\)",)}
     ),
     "dvt-unlikely-preliminary-d-dimer-not-negative": Golden(
-        "R-DVT-PATHWAY unlikely", text={DVT: ("cannot exclude DVT: preliminary",)}
+        "R-DVT-PATHWAY unlikely", text={DVT: (r"cannot exclude DVT \(preliminary\)",)}
     ),
     "dvt-unlikely-age-adjusted-d-dimer-650-at-80": Golden(
-        "R-DVT-UNLIKELY standard", text={"R-DVT-UNLIKELY": ("below age-adjusted 800",)}
+        "R-DVT-UNLIKELY standard",
+        text={
+            "R-DVT-UNLIKELY": (
+                "below age-adjusted 800",  # the summary's {cut-off} (§7.4)
+                "negative, below the age-adjusted cut-off, 800 ng/mL FEU",  # §5's Display
+            )
+        },
     ),
     "ischaemia-sign-cold-leg-with-claudication": Golden(
         "R-ISCHAEMIA-SIGN cold; R-PAD no-abi",

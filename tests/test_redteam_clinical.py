@@ -400,7 +400,7 @@ def test_the_summary_side_is_the_signs_never_a_symptoms(
     [
         pytest.param(
             measurement("48065-7", 300, "ng/mL{DDU}"),
-            "D-dimer 300 ng/mL{DDU}, 2026-11-24: cannot exclude DVT: not interpretable.",
+            "D-dimer 300 ng/mL{DDU}, 2026-11-24: cannot exclude DVT (not interpretable).",
             id="a unit that contradicts the code is shown as sent",
         ),
         pytest.param(

@@ -148,15 +148,20 @@ def tidy(text: str) -> str:
 
 def cutoff_text(result: DDimerResult, t: Translator) -> str:
     """`{cut-off}` of §7.4 in the value's unit: "500", "250" or "age-adjusted 800"."""
+    number = cutoff_number(result, t)
+    if result.age_adjusted:
+        return t.gettext(N_("age-adjusted {cutoff}")).format(cutoff=number)
+    return number
+
+
+def cutoff_number(result: DDimerResult, t: Translator) -> str:
+    """The D-dimer cut-off used, as a number in the value's unit: "500", "0.80"."""
     m = result.record.measurement
     assert m is not None
     assert result.cutoff is not None
     unit = display_unit(m.sent_unit)
     factor = 1000.0 if unit in {"mg/L", "µg/mL"} else 1.0
-    number = t.number(result.cutoff / factor, 2 if factor > 1 else 0)
-    if result.age_adjusted:
-        return t.gettext(N_("age-adjusted {cutoff}")).format(cutoff=number)
-    return number
+    return t.number(result.cutoff / factor, 2 if factor > 1 else 0)
 
 
 def dimer_unit(m: Measurement | None, t: Translator) -> str:

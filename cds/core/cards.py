@@ -19,7 +19,7 @@ from .card_text import (
     DISCLAIMER,
     SUMMARY_LIMIT,
     as_sent,
-    cutoff_text,
+    cutoff_number,
     date_text,
     dimer_unit,
     md,
@@ -256,8 +256,13 @@ class _CardBuilder:
                 value=value, date=date_text(record, t)
             )
             if result.state == NEGATIVE and result.cutoff is not None:
-                tail = t.gettext(N_("negative, below the cut-off {cutoff} {unit}")).format(
-                    cutoff=cutoff_text(result, t), unit=dimer_unit(record.measurement, t)
+                below = (
+                    N_("negative, below the age-adjusted cut-off, {cutoff} {unit}")
+                    if result.age_adjusted
+                    else N_("negative, below the cut-off {cutoff} {unit}")
+                )
+                tail = t.gettext(below).format(
+                    cutoff=cutoff_number(result, t), unit=dimer_unit(record.measurement, t)
                 )
             elif result.state == NEGATIVE:
                 tail = t.gettext(N_("negative"))
@@ -266,15 +271,20 @@ class _CardBuilder:
                 and result.reason == N_("positive")
                 and result.cutoff is not None
             ):
-                tail = t.gettext(N_("positive (cut-off {cutoff} {unit})")).format(
-                    cutoff=cutoff_text(result, t), unit=dimer_unit(record.measurement, t)
+                over = (
+                    N_("positive (age-adjusted cut-off {cutoff} {unit})")
+                    if result.age_adjusted
+                    else N_("positive (cut-off {cutoff} {unit})")
+                )
+                tail = t.gettext(over).format(
+                    cutoff=cutoff_number(result, t), unit=dimer_unit(record.measurement, t)
                 )
             elif result.state == POSITIVE and result.reason == N_("positive"):
                 tail = t.gettext(N_("positive"))  # a coded or worded result: no cut-off to name
             elif result.state == POSITIVE:
                 tail = t.gettext(N_("positive ({reason})")).format(reason=t.gettext(result.reason))
             else:
-                tail = t.gettext(N_("cannot exclude DVT: {reason}")).format(
+                tail = t.gettext(N_("cannot exclude DVT ({reason})")).format(
                     reason=t.gettext(result.reason)
                 )
             lines.append(f"{head}: {tail}.")

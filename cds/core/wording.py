@@ -364,7 +364,7 @@ NEXT_STEPS: dict[tuple[str, str], tuple[str, ...]] = {
             "If not possible: interim anticoagulation unless contraindicated, and a scan "
             "within 24 h (NICE NG158)."
         ),
-        N_("The negative D-dimer cannot exclude DVT beside {reason}."),
+        N_("The negative D-dimer cannot exclude DVT with {reason}."),
     ),
     ("R-DVT-PATHWAY", "diagnosed"): (
         N_("Check that {treatment} was started and is taken."),
