@@ -164,3 +164,25 @@ def test_a_malformed_birth_date_means_age_unknown(live_server: LiveServer) -> No
     detail = card(post(live_server, body), "R-DVT-PATHWAY")["detail"]
 
     assert "Age unknown: treated as an adult; D-dimer cut-off 500 ng/mL FEU." in detail
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        pytest.param("http://snomed.info/sct", " 771542000", id="space-before-the-code"),
+        pytest.param("http://snomed.info/sct", "771542000\t", id="tab-after-the-code"),
+        pytest.param(" http://snomed.info/sct ", "771542000", id="spaces-around-the-system"),
+    ],
+)
+def test_a_red_flag_code_typed_with_spaces_around_it_still_fires(
+    live_server: LiveServer, system: str, code: str
+) -> None:
+    """FHIR's `code` and `uri` have no surrounding whitespace; a slip in typing one must not
+    turn a cold leg into an unrecognised code (critical R-ALI into a warning)."""
+    body = sample(ALI)
+    cold = next(r for r in observations(body) if r["code"]["coding"][0]["code"] == "771542000")
+    cold["code"]["coding"][0].update(system=system, code=code)
+
+    cards = post(live_server, body)
+
+    assert card(cards, "R-ALI")["indicator"] == "critical"

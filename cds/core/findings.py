@@ -1095,6 +1095,7 @@ def normalise_system(system: str | None) -> str:
     (OIDs, https, trailing slash) -> their canonical URL; other systems unchanged."""
     if not system:
         return ""
+    system = system.strip()  # a `uri` has no surrounding spaces; one typed with them still reads
     if system.endswith(LOCAL_FINDING_SYSTEM_SUFFIX):
         return LOCAL
     return _SYSTEM_ALIASES.get(system, system)

@@ -102,9 +102,16 @@ class _Unreadable(Exception):
 
 
 def _codings(concept: el.CodeableConcept | el.UnsetType) -> tuple[Coding, ...]:
+    """The concept's codings with a code. FHIR's `code` and `uri` have no surrounding spaces;
+    one sent with them is read without them, never left unrecognised (a red flag is never
+    dropped for a typing slip)."""
     if concept is el.UNSET:
         return ()
-    return tuple(Coding(cat.normalise_system(c.system), c.code) for c in concept.coding if c.code)
+    return tuple(
+        Coding(cat.normalise_system(c.system), c.code.strip())
+        for c in concept.coding
+        if c.code and not c.code.isspace()
+    )
 
 
 def _lab_quantity(q: el.Quantity) -> LabQuantity:
@@ -303,7 +310,7 @@ class Reader:
         if resource.resourceType == "Condition":
             code = resource.code
             return _has_readable_coding(code) and not any(
-                self.catalog.knows(c.system, c.code) for c in code.coding
+                self.catalog.knows(c.system, c.code.strip()) for c in code.coding
             )
         if resource.resourceType != "Observation":
             return False
@@ -646,8 +653,12 @@ def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:
     for concept in concepts:
         if concept is not el.UNSET:
             for coding in concept.coding:
-                if coding.code in strings and catalog.knows(coding.system, coding.code):
-                    return True
+                code = coding.code
+                if code in strings:
+                    if catalog.knows(coding.system, code):
+                        return True
+                elif code != code.strip():
+                    return True  # read on: `_codings` reads it without its spaces
     return False
 
 
