@@ -186,3 +186,24 @@ def test_a_red_flag_code_typed_with_spaces_around_it_still_fires(
     cards = post(live_server, body)
 
     assert card(cards, "R-ALI")["indicator"] == "critical"
+
+
+def test_a_bundle_nested_in_a_prefetch_bundle_is_named_not_skipped_in_silence(
+    live_server: LiveServer,
+) -> None:
+    body = sample(ALI)
+    searchset = body["prefetch"]["observations"]
+    body["prefetch"]["observations"] = {
+        "resourceType": "Bundle",
+        "type": "batch-response",
+        "entry": [{"resource": searchset, "response": {"status": "200"}}],
+    }
+
+    cards = post(live_server, body)
+
+    data_quality = card(cards, None)
+    assert data_quality["summary"] == "1 resource could not be read: red flags may be missing"
+    assert (
+        "resourceType is a Bundle inside a Bundle: its entries are not read"
+        in (data_quality["detail"])
+    )

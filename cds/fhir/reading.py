@@ -60,6 +60,7 @@ NOT_A_RESOURCE = N_("is not a FHIR resource")
 NOT_AN_ENTRY = N_("is not a Bundle entry")
 UNKNOWN_TYPE = N_("is not a FHIR resource type")
 COULD_NOT_BE_READ = N_("could not be read")
+NESTED_BUNDLE = N_("is a Bundle inside a Bundle: its entries are not read")
 ANOTHER_PATIENT = N_("names another patient: counted for a red flag, never against one")
 # A literal reference to a Patient (relative, absolute, versioned): its id. Other forms (urn:uuid,
 # contained, a Group) cannot be compared, so they are read as the hook's patient (conservative).
@@ -334,6 +335,8 @@ class Reader:
         if read is None:
             if not known_resource_type(resource_type):
                 raise _Unreadable("resourceType", UNKNOWN_TYPE)
+            if resource_type == "Bundle":  # a batch-response, say: it may hold red flags
+                raise _Unreadable("resourceType", NESTED_BUNDLE)
             self.ignored += 1
             return
         first = len(self.findings)
