@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from typing import Any
@@ -216,6 +217,23 @@ def test_extremely_deep_nesting_does_not_crash(client: Any) -> None:
 def test_non_json_content_type_is_415(client: Any, content_type: str) -> None:
     response = client.post(SERVICE, data=json.dumps(hook_request()), content_type=content_type)
     assert_outcome(response, 415, "not-supported", content_type)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate, gzip"])
+def test_a_compressed_body_is_415_naming_the_encoding(client: Any, encoding: str) -> None:
+    body = gzip.compress(json.dumps(hook_request()).encode())
+    response = client.post(
+        SERVICE,
+        data=body,
+        content_type="application/json",
+        headers={"Content-Encoding": encoding},
+    )
+    assert_outcome(response, 415, "not-supported", f"Content-Encoding {encoding}", "uncompressed")
+
+
+def test_identity_content_encoding_is_accepted(client: Any) -> None:
+    response = client.post(SERVICE, json=hook_request(), headers={"Content-Encoding": "identity"})
+    assert response.status_code == 200
 
 
 def test_fhir_json_content_type_is_accepted(client: Any) -> None:

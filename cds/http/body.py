@@ -38,6 +38,13 @@ def read_body(request: Request, settings: Settings) -> bytes:
 
 
 def _check_media_type(request: Request) -> None:
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        # RFC 9110 §15.5.16: a content coding the server does not apply is a 415.
+        raise UnsupportedMediaType(
+            N_("Content-Encoding {encoding} is not supported; send the body uncompressed"),
+            encoding=encoding[:40],
+        )
     mimetype = (request.mimetype or "").lower()
     if mimetype in _JSON_TYPES or mimetype.endswith("+json"):
         return
