@@ -58,6 +58,7 @@ class Settings(Policy):
     fhir_page_cap: int = 5
     fhir_page_size: int = 100
     max_body_bytes: int = 5 * 1024 * 1024
+    max_buffered_bytes: int = 64 * 1024 * 1024
     max_entries: int = 10_000
     max_json_depth: int = 64
     patient_hash_salt: str = ""
@@ -138,6 +139,7 @@ class Settings(Policy):
         if (
             self.fhir_timeout_s <= 0
             or self.max_body_bytes <= 0
+            or self.max_buffered_bytes <= 0
             or self.max_entries <= 0
             or self.max_token_lifetime_s <= 0
             or self.smart_session_s <= 0
@@ -195,6 +197,8 @@ SETTINGS_DOC: dict[str, str] = {
     "is named on the info card",
     "CDS_FHIR_PAGE_SIZE": "`_count` the service asks for when it fetches a search itself",
     "CDS_MAX_BODY_BYTES": "largest accepted request body",
+    "CDS_MAX_BUFFERED_BYTES": "most request bytes a `calf-cds serve` worker holds for requests "
+    "still arriving; a connection that would pass it is closed (a flood of large bodies)",
     "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
     "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
     "CDS_PATIENT_HASH_SALT": "secret salt for the patient-id hash in logs and the store; "

@@ -7,6 +7,7 @@ a hook call waits on the EHR's FHIR server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -420,6 +421,37 @@ def test_a_client_stalled_inside_its_body_does_not_hold_the_only_worker(tmp_path
     assert (health.status_code, health_s < 1.0) == (200, True)
     assert (hook.status_code, hook_s < 2.0) == (200, True)
     assert [card["source"]["topic"]["code"] for card in hook.json()["cards"]] == ["R-CAUDA-EQUINA"]
+
+
+def test_a_flood_of_large_bodies_is_cut_at_the_buffer_limit_and_complete_ones_answered(
+    tmp_path: Path,
+) -> None:
+    env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}", max_buffered_bytes="300000")
+    head = (
+        f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
+        "Content-Length: 200000\r\n\r\n"
+    ).encode()
+    with calf_cds_serve(env, tmp_path, workers=1) as served:
+        first, second, third = (
+            socket.create_connection(("127.0.0.1", served.port), timeout=10) for _ in range(3)
+        )
+        with first, second, third:
+            for sock in (first, second):
+                sock.sendall(head + b"x" * 140_000)
+                time.sleep(0.3)
+            with contextlib.suppress(OSError):  # the worker may close it while it sends
+                third.sendall(head + b"x" * 100_000)
+            time.sleep(0.3)
+            first.sendall(b"x" * 60_000)  # complete: answered, though over the limit now
+            answer = first.recv(65536)
+            cut = b""
+            with contextlib.suppress(ConnectionResetError):
+                cut = third.recv(65536)
+            health = httpx.get(f"{served.url}/healthz", timeout=10)
+
+    assert answer.startswith(b"HTTP/1.1 400 ")  # the whole body arrived: it is judged
+    assert cut == b""  # the connection that passed the limit was closed, unanswered
+    assert health.status_code == 200
 
 
 def test_a_client_expecting_100_continue_gets_it_then_its_answer(gunicorn_server: Any) -> None:

@@ -15,7 +15,8 @@ and takes a request to work on only once all of it has arrived:
   (Content-Length, or chunked up to its last chunk) are in; then the request is parsed and
   answered by gunicorn's own code, reading from those bytes;
 - a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is one beyond
-  MAX_ARRIVING (a flood: the proxy in front is for that);
+  MAX_ARRIVING, or one whose bytes would take the incomplete requests past
+  CDS_MAX_BUFFERED_BYTES (a flood: the proxy in front is for that);
 - after its answer, a connection with nothing unread is closed at once; one whose client still
   sends lingers (drained) in the same selector for at most LINGER_S, never in the worker's way.
 
@@ -160,13 +161,16 @@ class _Prefilled:
 class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
     """A sync worker that works on a request only once all of it has arrived."""
 
+    buffer_limit = 64 * 1024 * 1024  # CDS_MAX_BUFFERED_BYTES, read when the worker runs
+
     def run(self) -> None:
         if self.cfg.is_ssl:  # TLS ends at the proxy in front; keep gunicorn's own path
             super().run()
             return
         from ..config import Settings
 
-        body_limit = Settings.load().max_body_bytes
+        settings = Settings.load()
+        body_limit, self.buffer_limit = settings.max_body_bytes, settings.max_buffered_bytes
         selector = selectors.DefaultSelector()
         for listener in self.sockets:
             listener.setblocking(False)
@@ -269,6 +273,16 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         except OSError:  # the 100 Continue could not be sent
             chunk, complete, failed = b"", False, True
         if chunk and not complete:
+            if sum(len(a.data) for a in arriving.values()) <= self.buffer_limit:
+                return False
+            self.log.warning(
+                "closed a connection: requests still arriving hold over %d bytes "
+                "(CDS_MAX_BUFFERED_BYTES)",
+                self.buffer_limit,
+            )
+            selector.unregister(state.sock)
+            del arriving[state.sock]
+            util.close(state.sock)
             return False
         selector.unregister(state.sock)
         del arriving[state.sock]
