@@ -276,3 +276,20 @@ def test_cli_db_downgrade_goes_back_to_a_revision_and_refuses_an_unknown_one(
     assert "9999" in capsys.readouterr().err
     assert main(["db", "upgrade"]) == 0
     assert "is at revision 0002" in capsys.readouterr().out
+
+
+def test_cli_db_downgrade_to_base_needs_yes_and_keeps_the_data_without_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDS_DATABASE_URL", store_url)
+    monkeypatch.setenv("CDS_LOG_LEVEL", "ERROR")
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+
+    assert main(["db", "downgrade", "base"]) == 2
+    assert "drops every table" in capsys.readouterr().err
+    assert main(["db", "current"]) == 0
+    assert capsys.readouterr().out.strip() == "0002"  # nothing was dropped
+
+    assert main(["db", "downgrade", "base", "--yes"]) == 0
+    assert "is at revision None" in capsys.readouterr().out

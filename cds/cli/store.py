@@ -27,7 +27,12 @@ def add_to(commands: Any) -> None:
     downgrade = db_commands.add_parser(
         "downgrade", help="undo the migrations after REVISION (before running an older release)"
     )
-    downgrade.add_argument("revision", metavar="REVISION", help="e.g. 0001")
+    downgrade.add_argument(
+        "revision", metavar="REVISION", help="e.g. 0001 (`base` drops every table: needs --yes)"
+    )
+    downgrade.add_argument(
+        "--yes", action="store_true", help="confirm a downgrade to `base`, which deletes all data"
+    )
     downgrade.set_defaults(handler=_db_downgrade)
     current = db_commands.add_parser("current", help="print the applied migration revision")
     current.set_defaults(handler=_db_current)
@@ -70,6 +75,14 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def _db_downgrade(args: argparse.Namespace) -> int:
+    if args.revision == "base" and not args.yes:
+        print(
+            "calf-cds: db downgrade base drops every table: the cards issued, the feedback and "
+            "the patient-hash salt kept there. Back up the store first (docs/deploy.md), then "
+            "run it again with --yes.",
+            file=sys.stderr,
+        )
+        return 2
     settings = Settings.load()
     with _open_store(settings) as store:
         try:
