@@ -1,5 +1,6 @@
-"""`calf-cds validate FILE`: full FHIR R4 validity of a resource, a Bundle, NDJSON resources or
-the prefetch of a CDS Hooks request, checked by fhir.resources.
+"""`calf-cds validate FILE`: FHIR R4 validity of a resource, a Bundle, NDJSON resources or the
+prefetch of a CDS Hooks request, as fhir.resources checks it (structure, cardinality, data
+types; not terminology bindings).
 
 The hook itself never needs this: it reads only the elements the rules read, and a resource
 that is invalid elsewhere still gives its red flag. This command is for testers and integrators
@@ -23,7 +24,8 @@ SHOWN_PROBLEMS = 20  # per resource; the rest are counted
 def add_to(commands: Any) -> None:
     """Add the command to the `calf-cds` subparsers (an argparse `add_subparsers()` result)."""
     validate = commands.add_parser(
-        "validate", help="check full FHIR R4 validity (a resource, Bundle, NDJSON or request)"
+        "validate",
+        help="check FHIR R4 validity with fhir.resources (structure and types, not bindings)",
     )
     validate.add_argument("file", type=Path, help="JSON resource/Bundle/request, or NDJSON")
     validate.set_defaults(handler=run)
