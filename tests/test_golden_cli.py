@@ -328,13 +328,15 @@ def test_rules_json_describes_each_rule_in_display_order(
     code, out, _ = run(capsys, "rules", "--json")
 
     assert code == 0
-    described = json.loads(out)
+    document = json.loads(out)
+    assert document["ruleSet"] == "calf-cds 2026.2"  # the document GET /rules answers
+    described = document["rules"]
     assert [row["id"] for row in described] == [rule.id for rule in RULES]
     by_id = {row["id"]: row for row in described}
     assert by_id["R-PAD"]["tier"] == "R"
     assert set(by_id["R-PAD"]["routes"]) == {"vascular", "abi-workup", "abi-exercise", "tbi"}
     assert by_id["R-PE-SIGN"]["routes"] == ["none"]
-    assert [name for name, _ in by_id["R-ALI"]["variants"]] == ["threatened", "painful-cold"]
+    assert [v["name"] for v in by_id["R-ALI"]["variants"]] == ["threatened", "painful-cold"]
     assert by_id["R-CAUDA-EQUINA"]["criteria"]
 
 
@@ -379,6 +381,16 @@ def test_bulk_ndjson_conditions_are_evaluated(capsys: pytest.CaptureFixture[str]
 
     assert code == 0
     assert isinstance(json.loads(out)["cards"], list)
+
+
+def test_rules_json_and_markdown_together_are_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rules", "--json", "--markdown"])
+
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["rules", "--json"], ["rules"], ["rules", "--markdown"]])

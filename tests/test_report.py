@@ -230,6 +230,19 @@ def test_cli_report_says_when_the_store_is_down(
     assert "unavailable" in capsys.readouterr().err
 
 
+def test_cli_report_names_the_sqlite_file_it_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default URL is relative: run from another directory, the report finds no store
+    and says which file it looked for."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CDS_DATABASE_URL", "sqlite:///calf-cds.sqlite3")
+    monkeypatch.setenv("CDS_LOG_LEVEL", "ERROR")
+
+    assert main(["report"]) == 1
+    assert f"(the file {tmp_path.resolve() / 'calf-cds.sqlite3'};" in capsys.readouterr().err
+
+
 def test_installed_calf_cds_db_upgrade_migrates(store_url: str) -> None:
     """The console script, from any directory: the migrations ship inside the package."""
     env = {**os.environ, "CDS_DATABASE_URL": store_url, "CDS_LOG_LEVEL": "ERROR"}

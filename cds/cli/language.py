@@ -10,13 +10,13 @@ from ..core.i18n import Translator
 from ..i18n import LANGUAGES, translator_for
 
 
-def add_language_option(parser: Any) -> None:
-    """Add `--lang` to an argparse (sub)parser."""
+def add_language_option(parser: Any, what: str = "language of the card text") -> None:
+    """Add `--lang` to an argparse (sub)parser; `what` says what it changes."""
     parser.add_argument(
         "--lang",
         choices=LANGUAGES,
         default=None,
-        help="language of the card text (default: CDS_LANGUAGE, else en)",
+        help=f"{what} (default: CDS_LANGUAGE, else en)",
     )
 
 

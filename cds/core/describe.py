@@ -7,6 +7,7 @@ Pure. Generated from `core.rules` and the finding catalog, never written by hand
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from . import findings as cat
 from .i18n import ENGLISH, N_, Translator
@@ -18,6 +19,7 @@ from .rules import (
     MUSCLE_PAIN,
     PAINFUL_COLD_LIMB,
     PRINCIPLE_7_SIGNS,
+    RULE_SET_VERSION,
     RULES,
     AllOf,
     Always,
@@ -230,6 +232,41 @@ def describe(rule: Rule, t: Translator = ENGLISH) -> RuleDescription:
 def catalog(t: Translator = ENGLISH) -> list[RuleDescription]:
     """Every rule, in display order (tier, then id)."""
     return [describe(rule, t) for rule in RULES]
+
+
+def rule_json(rule: RuleDescription, fhir_base: str) -> dict[str, Any]:
+    """One rule as `GET /rules` and `calf-cds rules --json` describe it
+    (schemas.RuleCatalogEntrySchema)."""
+    source: dict[str, str] = {"label": rule.source}
+    if rule.url:
+        source["url"] = rule.url
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "tier": rule.tier,
+        "routes": list(rule.routes),
+        "topic": rule.topic,
+        "criteria": rule.criteria,
+        "variants": [{"name": name, "when": when} for name, when in rule.variants],
+        "source": source,
+        "codes": [
+            {
+                "finding": f,
+                "system": cat.wire_system(system, fhir_base),
+                "code": code,
+                "display": display,
+            }
+            for f, system, code, display in rule.codes
+        ],
+    }
+
+
+def rules_document(t: Translator, fhir_base: str) -> dict[str, Any]:
+    """The rule catalog in `t`'s language: `{"ruleSet": ..., "rules": [...]}`."""
+    return {
+        "ruleSet": f"calf-cds {RULE_SET_VERSION}",
+        "rules": [rule_json(d, fhir_base) for d in catalog(t)],
+    }
 
 
 def markdown() -> str:
