@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     `config` may also carry ready-made collaborators for tests: `store` (a cds.store.Store)
     and `fetcher` (see cds.service.Fetcher).
     """
-    from .config import Settings
+    from .config import Settings, misspelled_settings
     from .http import BLUEPRINTS
     from .http.errors import install_error_handlers
     from .http.language import install_languages
@@ -30,6 +32,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     settings = Settings.load(config)
     configure_logging(settings)
+    for variable, meant in misspelled_settings(os.environ):
+        logging.getLogger("cds.config").warning(
+            "%s is not a calf-cds setting and is ignored; did you mean %s?", variable, meant
+        )
     store = settings.extra.get("store") or Store.open(settings.database_url, settings=settings)
     fetcher = settings.extra.get("fetcher")
     if fetcher is None:

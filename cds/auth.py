@@ -72,6 +72,9 @@ class TrustedIssuer:
         return self.jku_allowlist | ({self.jwks_url} if self.jwks_url else set())
 
 
+MIN_SALT_CHARACTERS = 16
+
+
 def check_required_mode(settings: Settings) -> dict[str, TrustedIssuer]:
     """The trusted issuers `CDS_AUTH_MODE=required` runs with; ConfigurationError at startup
     when they or the patient-hash salt are missing ({} in `off` mode)."""
@@ -88,6 +91,12 @@ def check_required_mode(settings: Settings) -> dict[str, TrustedIssuer]:
             "CDS_PATIENT_HASH_SALT (a long random secret): without it the patient-id hashes "
             "are keyed by a salt stored in the database beside them, and a copy of the "
             "database would reveal the patient ids"
+        )
+    elif len(settings.patient_hash_salt.strip()) < MIN_SALT_CHARACTERS:
+        # A short salt can be guessed, and with it the patient ids behind the hashes.
+        missing.append(
+            f"a CDS_PATIENT_HASH_SALT of at least {MIN_SALT_CHARACTERS} characters (e.g. "
+            "`openssl rand -hex 32`)"
         )
     if missing:
         raise ConfigurationError("CDS_AUTH_MODE=required needs " + " and ".join(missing))

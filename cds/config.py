@@ -7,6 +7,7 @@ single source of that table (a test checks the README lists each variable).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import os
 from collections.abc import Mapping
@@ -154,6 +155,20 @@ class Settings(Policy):
 ROUTE_PROFILES = ("default", "nice")
 
 
+def misspelled_settings(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(variable, the setting it is probably meant to be) for each CDS_* variable that is no
+    setting but nearly spells one (`CDS_LANGUGE`): a typo would otherwise be ignored in silence.
+    Other CDS_* names (a deployment's own, e.g. CDS_IMAGE in Compose) are not guessed at."""
+    known = list(SETTINGS_DOC)
+    found = []
+    for name in sorted(environ):
+        if name.startswith("CDS_") and name not in SETTINGS_DOC:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if near:
+                found.append((name, near[0]))
+    return found
+
+
 def _field_type(cls: type[Settings], name: str) -> Any:
     return next(spec.type for spec in fields(cls) if spec.name == name)
 
@@ -202,8 +217,8 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
     "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
     "CDS_PATIENT_HASH_SALT": "secret salt for the patient-id hash in logs and the store; "
-    "required with `CDS_AUTH_MODE=required` (empty: a random salt kept in the database, "
-    "development only)",
+    "required with `CDS_AUTH_MODE=required`, at least 16 characters (empty: a random salt kept "
+    "in the database, development only)",
     "CDS_LOG_LEVEL": "log level (DEBUG, INFO, WARNING, ...)",
     "CDS_EVALUATION_TIME": "fixed evaluation clock (ISO 8601 with offset) for demos and tests; "
     "empty = now",

@@ -313,6 +313,14 @@ def test_required_mode_without_a_patient_hash_salt_refuses_to_start(database_url
         make_app(database_url, patient_hash_salt="")
 
 
+def test_required_mode_refuses_a_short_patient_hash_salt(database_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="a CDS_PATIENT_HASH_SALT of at least 16"):
+        make_app(database_url, patient_hash_salt="x" * 15)
+
+    started = make_app(database_url, patient_hash_salt="x" * 16)  # 16 characters start
+    started.extensions["calf-cds"].store.close()
+
+
 def test_required_mode_names_every_missing_setting_at_once(database_url: str) -> None:
     with pytest.raises(ConfigurationError) as refused:
         make_app(database_url, trusted_issuers="", patient_hash_salt="")

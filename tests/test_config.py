@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cds.config import SETTINGS_DOC, Settings
+from cds.config import SETTINGS_DOC, Settings, misspelled_settings
 from cds.errors import ConfigurationError
 
 
@@ -109,3 +109,18 @@ def test_workers_space_the_young_generation_collections() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_misspelled_setting_is_named_with_the_setting_it_nearly_spells() -> None:
+    environ = {
+        "CDS_LANGUGE": "ru",  # a typo of CDS_LANGUAGE
+        "CDS_AUTHMODE": "required",
+        "CDS_LANGUAGE": "en",  # a setting
+        "CDS_IMAGE": "calf-cds:2026.2",  # a deployment's own variable: not guessed at
+        "PATH": "/usr/bin",
+    }
+
+    assert misspelled_settings(environ) == [
+        ("CDS_AUTHMODE", "CDS_AUTH_MODE"),
+        ("CDS_LANGUGE", "CDS_LANGUAGE"),
+    ]

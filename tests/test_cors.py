@@ -33,7 +33,7 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     config = {
         "database_url": f"sqlite:///{tmp_path / 'cors.sqlite3'}",
         "auth_mode": "required",
-        "patient_hash_salt": "cors-test-salt",
+        "patient_hash_salt": "cors-test-salt-0123456789",
         "trusted_issuers": json.dumps({"https://ehr.example.org": {"jwks": {"keys": []}}}),
         "public_base_url": "https://cds.example.org",
         **overrides,

@@ -188,7 +188,7 @@ def cluster_on(postgres_server: PostgresServer, workdir: Path) -> Iterator[Clust
             auth_mode="required",
             trusted_issuers=ISSUERS,
             public_base_url=proxy.url,
-            patient_hash_salt="scale-out-test",
+            patient_hash_salt="scale-out-test-0123456789",
         )
         with ExitStack() as stack:
             cluster = Cluster(proxy)

@@ -160,7 +160,7 @@ def test_error_answers_carry_nosniff_and_are_json(
         assert response.get_json()["resourceType"] == "OperationOutcome", status
 
 
-@pytest.mark.parametrize("path", ["/", "/cds-services", "/console/rules"])
+@pytest.mark.parametrize("path", ["/cds-services", "/rules", "/reports/rules"])
 def test_a_401_carries_nosniff_too(tmp_path: Path, path: str) -> None:
     issuers = json.dumps({"https://ehr.example.org": {"jwks": {"keys": []}}})
     secured = create_app(
