@@ -25,6 +25,7 @@ from cds.core.i18n import ENGLISH
 from cds.core.model import (
     CUT_NOT_FETCHED,
     CUT_PAGE_CAP,
+    TAG_CODED_RESULT,
     TAG_COLD,
     TAG_HEART_RATE,
     TAG_MEASURED,
@@ -563,6 +564,17 @@ def test_a_value_not_interpreted_is_listed_as_sent_under_why() -> None:
         "D-dimer \\<0.5 mg/L: not interpretable, "  # the lab's "<" kept, escaped for markdown
     )
     assert record_line(no_value, ENGLISH, lateral=False).startswith("D-dimer: not interpretable, ")
+
+
+@pytest.mark.parametrize(("present", "word"), [(False, "negative"), (True, "positive")])
+def test_a_qualitative_lab_result_reads_negative_or_positive_never_absent(
+    present: bool, word: str
+) -> None:
+    coded = f(
+        "F-D-DIMER", present=present, tags={TAG_CODED_RESULT}, name="D-dimer", reference="O/d"
+    )
+
+    assert record_line(coded, ENGLISH, lateral=False).startswith(f"D-dimer: {word}, ")
 
 
 @pytest.mark.parametrize(

@@ -107,8 +107,11 @@ def test_no_log_line_holds_phi(client: Any) -> None:
     access = [r for r in _records(lines) if r["logger"] == "cds.access"]
     assert [r["status"] for r in access] == [200, 200, 200, 400]
     for line in lines:
+        # The clock's fields can hold any digits ("10:00:43.752" holds "3.75"): not request data.
+        record = {k: v for k, v in json.loads(line).items() if k not in ("ts", "duration_ms")}
+        text = json.dumps(record, ensure_ascii=False)
         for what, value in PHI.items():
-            assert value not in line, f"{what} leaked into a log line: {line}"
+            assert value not in text, f"{what} leaked into a log line: {line}"
 
 
 def test_access_line_names_ids_timings_rules_and_a_salted_hash(client: Any) -> None:

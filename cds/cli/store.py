@@ -11,7 +11,6 @@ import io
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..config import Settings
@@ -105,7 +104,7 @@ def _db_current(_args: argparse.Namespace) -> int:
             revision = store.current_revision()
         except StoreUnavailable:
             return _unavailable(store)
-    print(revision or f"(no migrations applied{_where(store.url)}; run `calf-cds db upgrade`)")
+    print(revision or f"(no migrations applied{_where(store)}; run `calf-cds db upgrade`)")
     return 0
 
 
@@ -124,19 +123,15 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _unavailable(store: Any) -> int:
-    print(f"calf-cds: the store at {store.url} is unavailable{_where(store.url)}", file=sys.stderr)
+    print(f"calf-cds: the store at {store.url} is unavailable{_where(store)}", file=sys.stderr)
     return 1
 
 
-def _where(url: str) -> str:
-    """For a SQLite file, where it was looked for: a relative path follows the working
+def _where(store: Any) -> str:
+    """For a SQLite store, the file it looked for: a relative path follows the working
     directory, so `report` run elsewhere finds no store."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return ""
-    return f" (the file {Path(parsed.database).resolve()}; set CDS_DATABASE_URL to the service's)"
+    path = store.sqlite_file
+    return "" if path is None else f" (the file {path}; set CDS_DATABASE_URL to the service's)"
 
 
 def render_report(report: Any, form: str) -> str:

@@ -9,6 +9,7 @@ from .findings import FINDINGS
 from .i18n import N_, Translator
 from .measurements import decimals_for
 from .model import (
+    TAG_CODED_RESULT,
     TAG_NOT_DEEP_VEIN,
     Finding,
     Measurement,
@@ -115,7 +116,9 @@ def record_line(record: Finding, t: Translator, *, lateral: bool, note: str = ""
         parts[0] += " " + t.gettext(N_("{value}: not interpretable")).format(value=sent)
     elif record.measurement is not None:
         parts[0] += ": " + t.gettext(N_("not interpretable"))
-    if not record.present and record.measurement is None:
+    if TAG_CODED_RESULT in record.tags:  # a lab's qualitative result: never "absent"
+        parts[0] += ": " + t.gettext(N_("positive") if record.present else N_("negative"))
+    elif not record.present and record.measurement is None:
         parts[0] += ": " + t.gettext(N_("absent"))
     if side := side_text(record, lateral, t):
         parts.append(side)

@@ -54,8 +54,8 @@ _NAMED: list[tuple[Condition, str]] = [
     (PRINCIPLE_7_SIGNS, N_("a sign of principle 7")),
 ]
 _TAG_WORDS = {
-    "motor": N_("motor"),
-    "sensory": N_("sensory"),
+    "motor": N_("motor: weakness"),
+    "sensory": N_("sensory: numbness or paraesthesia"),
     "heart-rate": N_("heart rate over 100"),
     "spo2": N_("SpO2 below 92 %"),
     "pain-out-of-proportion": N_("pain out of proportion"),
@@ -82,7 +82,19 @@ _GROUPS = {
 
 
 def _finding_name(finding_id: str, t: Translator) -> str:
-    return t.gettext(cat.FINDINGS[finding_id].name).lower()
+    """The finding's name in running text: its first letter lower-cased, unless it starts an
+    abbreviation ("ABI", "DVT"), which keeps its capitals."""
+    name = t.gettext(cat.FINDINGS[finding_id].name)
+    return name if name[1:2].isupper() else name[:1].lower() + name[1:]
+
+
+def _code_words(finding_id: str, code: str, t: Translator) -> str:
+    """A catalog code of the finding by its clinical term ("dark urine"), not its code."""
+    for code_def in cat.FINDINGS[finding_id].codes:
+        if code_def.code == code:
+            term = t.gettext(code_def.term or code_def.display)
+            return term if term[1:2].isupper() else term[:1].lower() + term[1:]
+    return code
 
 
 def words(node: Condition, t: Translator = ENGLISH) -> str:
@@ -179,8 +191,11 @@ def _present_words(node: Present, t: Translator) -> str:
         t.gettext(N_("not {what}")).format(what=t.gettext(_TAG_WORDS.get(tag, tag)))
         for tag in node.without_tags
     ]
-    notes += [t.gettext(N_("code {code}")).format(code=code) for code in node.codes]
-    notes += [t.gettext(N_("not code {code}")).format(code=code) for code in node.without_codes]
+    notes += [_code_words(node.finding, code, t) for code in node.codes]
+    notes += [
+        t.gettext(N_("other than {what}")).format(what=_code_words(node.finding, code, t))
+        for code in node.without_codes
+    ]
     return f"{text} ({', '.join(notes)})" if notes else text
 
 

@@ -105,6 +105,15 @@ class Store:
         """The URL with any password masked (safe to log)."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """A SQLite store's file, resolved (a relative URL follows the working directory);
+        None for PostgreSQL or an in-memory SQLite."""
+        database = self._engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database).resolve()
+
     def close(self) -> None:
         """Close pooled connections. The store can still be used afterwards (it reconnects)."""
         self._engine.dispose()
