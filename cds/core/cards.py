@@ -428,7 +428,13 @@ class _CardBuilder:
             # List items: lines of one paragraph would run together in rendered markdown.
             detail += ["", "**" + t.gettext(N_("Score")) + "**", *(f"- {line}" for line in score)]
         elif missing:
-            detail += ["", "**" + t.gettext(N_("Not recorded")) + "**", ", ".join(missing) + "."]
+            # A list item, as every block's lines are: a plain line would run into the heading.
+            items = ", ".join(missing)
+            detail += [
+                "",
+                "**" + t.gettext(N_("Not recorded")) + "**",
+                f"- {items[:1].upper()}{items[1:]}.",
+            ]
         also = self.also_noted()
         if also:
             detail += ["", "**" + t.gettext(N_("Also noted")) + "**", *also]
@@ -439,7 +445,7 @@ class _CardBuilder:
         net = self.safety_net()
         if fired.tier is Tier.EMERGENCY:
             transfer = self.transfer()
-            detail += ["", "**" + t.gettext(N_("Transfer")) + "**", transfer]
+            detail += ["", "**" + t.gettext(N_("Transfer")) + "**", f"- {transfer}"]
         elif net:
             detail += [
                 "",
