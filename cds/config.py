@@ -131,12 +131,6 @@ class Settings(Policy):
             raise ConfigurationError(
                 f"CDS_AUTH_MODE must be 'required' or 'off', got {self.auth_mode!r}"
             )
-        if self.auth_mode == "required" and self.console:
-            raise ConfigurationError(
-                "CDS_CONSOLE=on needs CDS_AUTH_MODE=off: the console's requests come from a "
-                "browser and carry no JWT, so every one would be refused (leave CDS_CONSOLE "
-                "unset: it is off in required mode)"
-            )
         if (
             self.fhir_timeout_s <= 0
             or self.max_body_bytes <= 0
@@ -203,8 +197,8 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_TRUSTED_ISSUERS": "JSON, or a path to a JSON file: trusted JWT issuers and their keys",
     "CDS_PUBLIC_BASE_URL": "external base URL used to check the JWT `aud` behind a proxy",
     "CDS_CORS_ORIGINS": "comma-separated allowed browser origins (`*` = any)",
-    "CDS_CONSOLE": "`on`/`off`: the tester console at `/` (off, and refused on, with "
-    "CDS_AUTH_MODE=required: a browser's requests carry no JWT)",
+    "CDS_CONSOLE": "`on`/`off`: the tester console at `/` (default off with "
+    "CDS_AUTH_MODE=required, where its pages and calls need an EHR's JWT like every endpoint)",
     "CDS_FHIR_SERVER_ALLOWLIST": "comma-separated origins the service may fetch prefetch from",
     "CDS_FHIR_TIMEOUT_S": "wall-clock deadline in seconds for fetching missing prefetch "
     "(every query and page, DNS to last byte)",

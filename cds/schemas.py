@@ -177,7 +177,7 @@ class HookRequestSchema(_Open):
     hookInstance = fields.String(
         required=True, validate=_validate_uuid, metadata={"format": "uuid"}
     )
-    # null: absent (the EHR offers no server, no token); fetching then "cannot fetch".
+    # null: absent. No fhirServer: nothing can be fetched; no fhirAuthorization: no token sent.
     fhirServer = fields.String(
         allow_none=True, validate=_validate_fhir_server, metadata={"format": "uri"}
     )

@@ -135,6 +135,7 @@ def test_the_reason_is_logged_but_never_the_token(
         pytest.param("post", "/evaluate?service=calf-pain-triage", id="evaluate"),
         pytest.param("get", "/rules", id="rules"),
         pytest.param("get", "/reports/rules", id="reports"),
+        pytest.param("get", "/fhir/CodeSystem/finding", id="codesystem"),
     ],
 )
 def test_every_other_endpoint_needs_the_token(secured: Flask, method: str, path: str) -> None:
@@ -145,15 +146,6 @@ def test_every_other_endpoint_needs_the_token(secured: Flask, method: str, path:
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
 def test_operational_endpoints_need_no_token(secured: Flask, path: str) -> None:
     assert secured.test_client().get(path).status_code != 401
-
-
-@pytest.mark.parametrize("name", ["finding", "rule", "override-reason", "referral"])
-def test_the_published_code_systems_need_no_token(secured: Flask, name: str) -> None:
-    """Definitions an EHR resolves by their canonical URL; they hold no patient data."""
-    response = secured.test_client().get(f"/fhir/CodeSystem/{name}")
-
-    assert response.status_code == 200
-    assert response.get_json()["resourceType"] == "CodeSystem"
 
 
 @pytest.mark.parametrize(
@@ -175,11 +167,30 @@ def test_a_path_with_no_page_answers_its_status_without_a_token(
     assert response.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_required_mode_leaves_the_console_off_and_refuses_it_on() -> None:
+def test_required_mode_leaves_the_console_off_unless_asked_for() -> None:
     assert Settings.load({"auth_mode": "required"}, environ={}).console is False
     assert Settings.load({"auth_mode": "off"}, environ={}).console is True
-    with pytest.raises(ConfigurationError, match="CDS_CONSOLE=on needs CDS_AUTH_MODE=off"):
-        Settings.load({"auth_mode": "required"}, environ={"CDS_CONSOLE": "on"})
+    asked = Settings.load({"auth_mode": "required"}, environ={"CDS_CONSOLE": "on"})
+    assert asked.console is True
+
+
+def test_a_console_switched_on_in_required_mode_needs_the_token(database_url: str) -> None:
+    """cds-hooks.md's endpoint table: the console needs a JWT in required mode."""
+    application = make_app(database_url, console=True)
+    client = application.test_client()
+
+    assert client.get("/").status_code == 401
+    assert client.get("/console/rules").status_code == 401
+    assert client.get("/console/static/console.js").status_code == 401
+    application.extensions["calf-cds"].store.close()
+
+
+def test_the_red_flag_questionnaire_needs_no_token(secured: Flask) -> None:
+    """The canonical the app's QuestionnaireResponses name; a definition, no patient data."""
+    response = secured.test_client().get("/fhir/Questionnaire/calf-red-flag-check")
+
+    assert response.status_code == 200
+    assert response.get_json()["resourceType"] == "Questionnaire"
 
 
 @pytest.mark.parametrize(

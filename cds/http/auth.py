@@ -2,8 +2,9 @@
 
 `create_app` calls `install_cors(app, settings)` then `install_auth(app, settings, store)`.
 In `required` mode every request needs a valid client JWT except CORS preflight (any OPTIONS),
-`/healthz`, `/readyz`, `/metrics`, `/openapi.json` and the red-flag check app's `/smart/` pages
-(which sign in with SMART on FHIR). A failure is a 401 OperationOutcome that
+`/healthz`, `/readyz`, `/metrics`, `/openapi.json`, the red-flag check app's `/smart/` pages
+(which sign in with SMART on FHIR) and its Questionnaire, and a path with no page (404 or 405,
+also the console's while it is off). A failure is a 401 OperationOutcome that
 says only "unauthorized", with `WWW-Authenticate: Bearer`; the reason goes to the log, never
 the token.
 """
@@ -26,9 +27,9 @@ from .errors import outcome_response
 log = logging.getLogger("cds.http.auth")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-# The service's published canonical resources (CodeSystems, the red-flag Questionnaire): an
-# EHR resolves them by URL, and they hold definitions, never patient data.
-PUBLIC_PREFIXES = ("/fhir/CodeSystem/", "/fhir/Questionnaire/")
+# The red-flag Questionnaire, the canonical the app's QuestionnaireResponses name: an EHR
+# resolves it by URL, and it holds a definition, never patient data.
+PUBLIC_PREFIXES = ("/fhir/Questionnaire/",)
 # The red-flag check app (cds.smart) is a browser app with its own SMART sign-in: a clinician's
 # browser carries no CDS Hooks JWT.
 SMART_APP_PREFIX = "/smart/"
@@ -80,9 +81,9 @@ def install_auth(
         if (
             request.method == "OPTIONS"
             or request.url_rule is None  # no such page: its 404 (or 405) needs no token
-            # The console is off in required mode (Settings.check): its pages answer 404.
-            or request.blueprint == "console"
-            or request.endpoint == "static"
+            # A console switched off answers 404 for every page; one switched on needs a token.
+            or (not settings.console and request.blueprint == "console")
+            or (not settings.console and request.endpoint == "static")
             or request.path in PUBLIC_PATHS
             or request.path.startswith(SMART_APP_PREFIX)
             or request.path.startswith(PUBLIC_PREFIXES)
