@@ -207,3 +207,45 @@ def test_a_bundle_nested_in_a_prefetch_bundle_is_named_not_skipped_in_silence(
         "resourceType is a Bundle inside a Bundle: its entries are not read"
         in (data_quality["detail"])
     )
+
+
+@pytest.mark.parametrize(
+    "where",
+    [pytest.param("site", id="body-site"), pytest.param("side", id="laterality")],
+)
+def test_a_body_site_typed_with_spaces_keeps_its_site_and_side(
+    live_server: LiveServer, where: str
+) -> None:
+    body = sample(ALI)
+    for resource in observations(body):
+        site, side = resource["bodySite"]["coding"]
+        (site if where == "site" else side)["code"] = (
+            f" {(site if where == 'site' else side)['code']} "
+        )
+
+    cards = post(live_server, body)
+
+    assert card(cards, "R-ALI")["indicator"] == "critical"
+
+
+@pytest.mark.parametrize("flag", [" H", "POS ", " HH "])
+def test_a_lab_flag_typed_with_spaces_still_says_the_d_dimer_is_raised(
+    live_server: LiveServer, flag: str
+) -> None:
+    body = sample("dvt-unlikely-negative-d-dimer")
+    (d_dimer,) = [r for r in observations(body) if r["code"]["coding"][0]["code"] == "48065-7"]
+    d_dimer["interpretation"] = [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                    "code": flag,
+                }
+            ]
+        }
+    ]
+
+    rules = [c["extension"]["example.calf-cds"].get("ruleId") for c in post(live_server, body)]
+
+    assert "R-DVT-UNLIKELY" not in rules
+    assert "R-DVT-PATHWAY" in rules

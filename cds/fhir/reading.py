@@ -145,10 +145,10 @@ def _interpretation(concepts: list[el.CodeableConcept] | el.UnsetType) -> frozen
     if concepts is el.UNSET:
         return frozenset()
     return frozenset(
-        c.code.upper()
+        c.code.strip().upper()
         for concept in concepts
         for c in concept.coding
-        if c.system in INTERPRETATION_SYSTEMS
+        if c.system.strip() in INTERPRETATION_SYSTEMS
     )
 
 
@@ -165,9 +165,9 @@ def _ranges(
 def _extension_sides(extensions: Sequence[el.Extension], codes: set[str]) -> None:
     for ext in extensions:
         if isinstance(ext.valueCoding, el.Coding):
-            codes.add(ext.valueCoding.code)
+            codes.add(ext.valueCoding.code.strip())
         if isinstance(ext.valueCodeableConcept, el.CodeableConcept):
-            codes.update(c.code for c in ext.valueCodeableConcept.coding)
+            codes.update(c.code.strip() for c in ext.valueCodeableConcept.coding)
 
 
 def _site(concepts: list[el.CodeableConcept]) -> tuple[frozenset[str], Side]:
@@ -177,7 +177,7 @@ def _site(concepts: list[el.CodeableConcept]) -> tuple[frozenset[str], Side]:
     for concept in concepts:
         for coding in concept.coding:
             if cat.normalise_system(coding.system) in (cat.SNOMED, ""):
-                codes.add(coding.code)
+                codes.add(coding.code.strip())
             _extension_sides(coding.extension, lateral)
         _extension_sides(concept.extension, lateral)
     return frozenset(codes), side_of(lateral | (codes & LATERALITY.keys()))
