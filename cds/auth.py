@@ -205,6 +205,7 @@ class JwksCache:
         self._client = client
         self._sets: dict[str, _CachedSet] = {}
         self._last_attempt: dict[str, float] = {}
+        self._last_failure: dict[str, float] = {}  # of a fetch with no key set to fall back on
         self._lock = threading.Lock()
 
     def get(self, url: str, *, refresh: bool = False) -> Mapping[str, Any]:
@@ -213,11 +214,13 @@ class JwksCache:
         with self._lock:
             cached = self._sets.get(url)
             last = self._last_attempt.get(url)
+            failed = self._last_failure.get(url)
         fresh = cached is not None and now - cached.fetched_at < self._ttl_s
         recently_tried = last is not None and now - last < JWKS_REFRESH_MIN_INTERVAL_S
         if cached is not None and ((fresh and not refresh) or recently_tried):
             return cached.jwks
-        if cached is None and recently_tried:  # that fetch failed: not again so soon
+        # Not "tried": calls that arrive while the first fetch is under way fetch too.
+        if cached is None and failed is not None and now - failed < JWKS_REFRESH_MIN_INTERVAL_S:
             raise Unauthorized("no keys for issuer: its JWKS could not be fetched just now")
         with self._lock:
             self._last_attempt[url] = now
@@ -227,6 +230,8 @@ class JwksCache:
             if cached is not None:
                 log.warning("JWKS refetch failed; using the cached key set: %s", exc)
                 return cached.jwks
+            with self._lock:
+                self._last_failure[url] = now
             raise Unauthorized(f"no keys for issuer: {exc}") from exc
         with self._lock:
             self._sets[url] = _CachedSet(jwks, now)

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -584,6 +585,7 @@ class JwksServer:
     hits: list[str] = field(default_factory=list)
     jwks: dict[str, Any] = field(default_factory=lambda: JWKS)
     status: int = 200
+    delay_s: float = 0.0
 
 
 @pytest.fixture
@@ -594,6 +596,7 @@ def jwks_server() -> Iterator[JwksServer]:
     @app.get("/<name>.json")
     def keys(name: str) -> Response:
         state.hits.append(name)
+        time.sleep(state.delay_s)
         return Response(json.dumps(state.jwks), status=state.status, mimetype="application/json")
 
     with serve(app) as url:
@@ -778,3 +781,14 @@ def test_with_no_keys_a_failed_fetch_is_not_repeated_within_the_interval(
     assert reasons[0].startswith("no keys for issuer: JWKS")
     assert reasons[1:] == ["no keys for issuer: its JWKS could not be fetched just now"] * 3
     assert jwks_server.hits == ["main", "main"]
+
+
+def test_calls_arriving_while_the_first_fetch_is_under_way_are_not_refused(
+    jwks_server: JwksServer, clock: FrozenClock
+) -> None:
+    jwks_server.delay_s = 0.3
+    verifier = url_verifier(f"{jwks_server.url}/main.json", clock)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        claims_seen = list(pool.map(lambda _: verifier.verify(sign(), audience=AUD), range(3)))
+
+    assert [c["iss"] for c in claims_seen] == [ISS] * 3  # none refused with "not just now"
