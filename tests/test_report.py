@@ -300,7 +300,8 @@ def test_cli_db_downgrade_to_base_needs_yes_and_keeps_the_data_without_it(
     capsys.readouterr()
 
     assert main(["db", "downgrade", "base"]) == 2
-    assert "drops every table" in capsys.readouterr().err
+    assert "may drop every table" in capsys.readouterr().err
+    assert main(["db", "downgrade", "-2"]) == 2  # relative: it can reach base too
     assert main(["db", "current"]) == 0
     assert capsys.readouterr().out.strip() == "0002"  # nothing was dropped
 

@@ -9,6 +9,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import sys
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from ..config import Settings
 from ..core.card_text import CONTROL_CHARACTERS
 from ..errors import BadRequest, StoreUnavailable
+
+_REVISION_ID = re.compile(r"[0-9]{4}")  # the migrations' own ids: 0001, 0002, ...
 
 
 def add_to(commands: Any) -> None:
@@ -28,10 +31,12 @@ def add_to(commands: Any) -> None:
         "downgrade", help="undo the migrations after REVISION (before running an older release)"
     )
     downgrade.add_argument(
-        "revision", metavar="REVISION", help="e.g. 0001 (`base` drops every table: needs --yes)"
+        "revision", metavar="REVISION", help="e.g. 0001 (`base` or `-1` need --yes)"
     )
     downgrade.add_argument(
-        "--yes", action="store_true", help="confirm a downgrade to `base`, which deletes all data"
+        "--yes",
+        action="store_true",
+        help="confirm a relative or `base` downgrade (may delete all data)",
     )
     downgrade.set_defaults(handler=_db_downgrade)
     current = db_commands.add_parser("current", help="print the applied migration revision")
@@ -75,11 +80,12 @@ def _db_upgrade(_args: argparse.Namespace) -> int:
 
 
 def _db_downgrade(args: argparse.Namespace) -> int:
-    if args.revision == "base" and not args.yes:
+    if not _REVISION_ID.fullmatch(args.revision) and not args.yes:
+        # `base`, `-2`, `heads`...: a relative target can reach base, which drops every table.
         print(
-            "calf-cds: db downgrade base drops every table: the cards issued, the feedback and "
-            "the patient-hash salt kept there. Back up the store first (docs/deploy.md), then "
-            "run it again with --yes.",
+            f"calf-cds: db downgrade {args.revision} may drop every table: the cards issued, "
+            "the feedback and the patient-hash salt kept there. Name a revision (e.g. 0001), "
+            "or back up the store first (docs/deploy.md) and run it again with --yes.",
             file=sys.stderr,
         )
         return 2
