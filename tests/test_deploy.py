@@ -303,9 +303,12 @@ def test_the_example_settings_are_accepted_by_the_service(
         "auth_mode": config["CDS_AUTH_MODE"],
         "public_base_url": config["CDS_PUBLIC_BASE_URL"],
         "trusted_issuers": secret["CDS_TRUSTED_ISSUERS"],
-        "patient_hash_salt": secret["CDS_PATIENT_HASH_SALT"],
+        "patient_hash_salt": "0123456789abcdef0123456789abcdef",  # what the operator sets
     }
 
+    # The example's placeholder salt is refused: an overlay copied unchanged never starts.
+    with pytest.raises(ConfigurationError, match="CDS_PATIENT_HASH_SALT of at least 16"):
+        create_app({**settings, "patient_hash_salt": secret["CDS_PATIENT_HASH_SALT"]})
     create_app(settings)  # raises ConfigurationError at startup for a bad value, as below
     with pytest.raises(ConfigurationError, match="must be an https URL"):
         create_app(
