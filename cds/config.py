@@ -140,6 +140,11 @@ class Settings(Policy):
             or self.smart_session_s <= 0
         ):
             raise ConfigurationError("timeouts and limits must be positive")
+        if self.max_buffered_bytes < self.max_body_bytes:
+            raise ConfigurationError(
+                "CDS_MAX_BUFFERED_BYTES must be at least CDS_MAX_BODY_BYTES (a body of the "
+                "largest accepted size must fit)"
+            )
         if self.fhir_page_cap <= 0 or self.fhir_page_size <= 0:
             raise ConfigurationError("CDS_FHIR_PAGE_CAP and CDS_FHIR_PAGE_SIZE must be positive")
         if not 0 < self.port < 65536:
@@ -207,7 +212,8 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_FHIR_PAGE_SIZE": "`_count` the service asks for when it fetches a search itself",
     "CDS_MAX_BODY_BYTES": "largest accepted request body",
     "CDS_MAX_BUFFERED_BYTES": "most request bytes a `calf-cds serve` worker holds for requests "
-    "still arriving; a connection that would pass it is closed (a flood of large bodies)",
+    "still arriving (at least CDS_MAX_BODY_BYTES); a request whose declared body does not fit "
+    "is closed, one admitted is never cut (a flood of large bodies)",
     "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
     "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
     "CDS_PATIENT_HASH_SALT": "secret salt for the patient-id hash in logs and the store; "

@@ -15,8 +15,9 @@ and takes a request to work on only once all of it has arrived:
   (Content-Length, or chunked up to its last chunk) are in; then the request is parsed and
   answered by gunicorn's own code, reading from those bytes;
 - a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is one beyond
-  MAX_ARRIVING, or one whose bytes would take the incomplete requests past
-  CDS_MAX_BUFFERED_BYTES (a flood: the proxy in front is for that);
+  MAX_ARRIVING, or one whose declared body does not fit beside the bodies already admitted
+  under CDS_MAX_BUFFERED_BYTES (a flood: the proxy in front is for that); an admitted body is
+  never cut;
 - after its answer, a connection with nothing unread is closed at once; one whose client still
   sends lingers (drained) in the same selector for at most LINGER_S, never in the worker's way.
 
@@ -71,6 +72,15 @@ class Arriving:
     continued: bool = False  # 100 Continue sent
     chunk_pos: int = -1  # chunked: where the next chunk-size line starts
     chunked_bytes: int = 0
+    declared: int | None = None  # Content-Length, once the head is in
+    admitted: bool = False  # its declared body was found room for (CDS_MAX_BUFFERED_BYTES)
+
+    @property
+    def reserved(self) -> int:
+        """The bytes this request will hold: its head and declared body, else what is in."""
+        if self.declared is None:
+            return len(self.data)
+        return self.head_end + 4 + self.declared
 
     def feed(self, chunk: bytes) -> bool:
         """Add bytes; True once the request can be handed to gunicorn."""
@@ -96,7 +106,7 @@ class Arriving:
                 return True  # no body
             if len(set(lengths)) > 1 or not lengths[0].isdigit():
                 return True  # gunicorn refuses it
-            declared = int(lengths[0])
+            declared = self.declared = int(lengths[0])
             if declared > self.body_limit:
                 return True  # the app refuses it from the header alone
             done = body >= declared
@@ -161,7 +171,7 @@ class _Prefilled:
 class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
     """A sync worker that works on a request only once all of it has arrived."""
 
-    buffer_limit = 64 * 1024 * 1024  # CDS_MAX_BUFFERED_BYTES, read when the worker runs
+    buffer_limit: int  # CDS_MAX_BUFFERED_BYTES, read when the worker runs
 
     def run(self) -> None:
         if self.cfg.is_ssl:  # TLS ends at the proxy in front; keep gunicorn's own path
@@ -273,10 +283,10 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         except OSError:  # the 100 Continue could not be sent
             chunk, complete, failed = b"", False, True
         if chunk and not complete:
-            if sum(len(a.data) for a in arriving.values()) <= self.buffer_limit:
+            if state.admitted or self._room_for(state, arriving):
                 return False
             self.log.warning(
-                "closed a connection: requests still arriving hold over %d bytes "
+                "closed a connection: the requests arriving would hold over %d bytes "
                 "(CDS_MAX_BUFFERED_BYTES)",
                 self.buffer_limit,
             )
@@ -289,6 +299,15 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         if not chunk and (failed or not state.data):
             util.close(state.sock)
             return False
+        return True
+
+    def _room_for(self, state: Arriving, arriving: dict[socket.socket, Arriving]) -> bool:
+        """Whether `state` fits beside the others under the limit; a request whose declared
+        body fits is admitted then, and never cut afterwards."""
+        held = sum(other.reserved for other in arriving.values() if other is not state)
+        if held + state.reserved > self.buffer_limit:
+            return False
+        state.admitted = state.declared is not None
         return True
 
     def answer(
