@@ -265,7 +265,7 @@ def test_inactive_dvt_condition_counts_as_previous_dvt(clinical: str) -> None:
         True,
         True,
     )
-    assert finding.name == "Previously documented DVT"  # named as what it counts for
+    assert finding.name == "Previous DVT or PE"  # named as what it counts for
 
 
 @pytest.mark.parametrize(

@@ -389,7 +389,7 @@ _FINDING_LIST: tuple[FindingDef, ...] = (
     ),
     FindingDef(
         "F-PREVIOUS-DVT",
-        N_("Previously documented DVT"),
+        N_("Previous DVT or PE"),
         WINDOW_HISTORY,
         (
             *(
