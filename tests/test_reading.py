@@ -351,6 +351,17 @@ def test_explicit_absence_is_read_as_not_present(value: dict[str, Any]) -> None:
     assert (finding.finding_id, finding.present) == ("F-CALF-PAIN", False)
 
 
+def test_an_absence_dated_in_the_future_is_read_as_undated() -> None:
+    """A date error never speaks against a red flag: undated, the absence fills no Wells item
+    and cannot win over today's record of the sign (§2, as for an undated absence)."""
+    tomorrow = (NOW + timedelta(days=1)).isoformat()
+    absent = only(read(observation(CALF_PAIN, when=tomorrow, valueBoolean=False)))
+    present = only(read(observation(CALF_PAIN, when=tomorrow)))
+
+    assert (absent.present, absent.when) == (False, None)
+    assert present.when is not None  # a presence keeps its date: it counts as current anyway
+
+
 @pytest.mark.parametrize(
     "value",
     [

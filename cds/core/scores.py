@@ -15,6 +15,7 @@ from .findingset import FindingSet, selected, timestamp
 from .i18n import N_, Translator
 from .measurements import D_DIMER_DDU_NG_ML, D_DIMER_FEU_NG_ML, d_dimer_cutoff
 from .model import (
+    CLOCK_SKEW,
     FLAG_HIGH,
     FLAG_POSITIVE,
     TAG_NOT_DEEP_VEIN,
@@ -135,7 +136,6 @@ POSITIVE, NEGATIVE, UNUSABLE = "positive", "negative", "unusable"
 _FINAL = frozenset({"final", "amended", "corrected"})
 _LAB_POSITIVE = frozenset({FLAG_HIGH, FLAG_POSITIVE})
 DAY = timedelta(hours=24)
-CLOCK_SKEW = timedelta(minutes=1)  # between the lab's clock and the evaluation time
 
 
 @dataclass(frozen=True)

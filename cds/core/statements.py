@@ -16,6 +16,7 @@ from functools import cached_property, lru_cache
 from . import findings as cat
 from .measurements import ANALYTE_NAMES, LabResult, judge
 from .model import (
+    CLOCK_SKEW,
     TAG_ACTIVE_CONDITION,
     TAG_OUTSIDE_LEG,
     Code,
@@ -182,6 +183,8 @@ class StatementReader:
         is_condition = statement.resource_type == "Condition"
         present = not statement.negated
         when = statement.when
+        if not present and when is not None and when - self.now > CLOCK_SKEW:
+            when = None  # a future-dated absence is read as undated: it fills nothing (§2)
         if finding_id == "F-DVT-DX":
             # Inactive, or active but older than 14 days: history (F-PREVIOUS-DVT), §2.
             recent = when is None or self.now - when <= cat.FOURTEEN_DAYS
