@@ -533,6 +533,14 @@ def test_a_unitless_value_whose_units_disagree_is_not_interpretable(
     assert TAG_NOT_INTERPRETABLE_BLOCKS in judgement.tags
 
 
+def test_a_unitless_calcium_at_the_mmol_cut_off_is_not_interpretable() -> None:
+    """2.12 mg/dL is low; 2.12 mmol/L is §3's stated cut-off itself, not below it."""
+    judgements = judged(CALCIUM, 2.12, None)
+
+    assert judgements
+    assert all(not j.interpretable for j in judgements.values())
+
+
 def test_a_unitless_value_the_lab_flagged_is_decided_by_the_flag() -> None:
     (judgement,) = judged(D_DIMER_FEU, 0.6, None, interpretation=frozenset({"H"})).values()
 

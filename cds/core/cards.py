@@ -50,7 +50,7 @@ from .model import (
 )
 from .routes import route_for, wire_code
 from .rules import RULE_SET_VERSION, Rule
-from .scores import ABSENT, INCOMPLETE, LIKELY, NEGATIVE, POSITIVE
+from .scores import ABSENT, INCOMPLETE, LIKELY, NEGATIVE, POSITIVE, DDimerResult
 from .summary_slots import SummarySlots
 
 log = logging.getLogger(__name__)
@@ -256,14 +256,7 @@ class _CardBuilder:
                 value=value, date=date_text(record, t)
             )
             if result.state == NEGATIVE and result.cutoff is not None:
-                below = (
-                    N_("negative, below the age-adjusted cut-off, {cutoff} {unit}")
-                    if result.age_adjusted
-                    else N_("negative, below the cut-off {cutoff} {unit}")
-                )
-                tail = t.gettext(below).format(
-                    cutoff=cutoff_number(result, t), unit=dimer_unit(record.measurement, t)
-                )
+                tail = _with_cutoff(result, t, _BELOW)
             elif result.state == NEGATIVE:
                 tail = t.gettext(N_("negative"))
             elif (
@@ -271,14 +264,7 @@ class _CardBuilder:
                 and result.reason == N_("positive")
                 and result.cutoff is not None
             ):
-                over = (
-                    N_("positive (age-adjusted cut-off {cutoff} {unit})")
-                    if result.age_adjusted
-                    else N_("positive (cut-off {cutoff} {unit})")
-                )
-                tail = t.gettext(over).format(
-                    cutoff=cutoff_number(result, t), unit=dimer_unit(record.measurement, t)
-                )
+                tail = _with_cutoff(result, t, _OVER)
             elif result.state == POSITIVE and result.reason == N_("positive"):
                 tail = t.gettext(N_("positive"))  # a coded or worded result: no cut-off to name
             elif result.state == POSITIVE:
@@ -570,6 +556,24 @@ class _CardBuilder:
             raw_value=m.value if m is not None else None,
             unit=m.unit if m is not None else None,
         )
+
+
+# A D-dimer's state with the cut-off used: (plain, age-adjusted) wording (§5 "Display").
+_BELOW = (
+    N_("negative, below the cut-off {cutoff} {unit}"),
+    N_("negative, below the age-adjusted cut-off, {cutoff} {unit}"),
+)
+_OVER = (
+    N_("positive (cut-off {cutoff} {unit})"),
+    N_("positive (age-adjusted cut-off {cutoff} {unit})"),
+)
+
+
+def _with_cutoff(result: DDimerResult, t: Translator, wording: tuple[str, str]) -> str:
+    text = t.gettext(wording[result.age_adjusted])
+    return text.format(
+        cutoff=cutoff_number(result, t), unit=dimer_unit(result.record.measurement, t)
+    )
 
 
 @lru_cache(maxsize=64)  # the same four on every card of a base and language

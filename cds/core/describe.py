@@ -81,19 +81,21 @@ _GROUPS = {
 }
 
 
-def _finding_name(finding_id: str, t: Translator) -> str:
-    """The finding's name in running text: its first letter lower-cased, unless it starts an
-    abbreviation ("ABI", "DVT"), which keeps its capitals."""
-    name = t.gettext(cat.FINDINGS[finding_id].name)
+def _in_running_text(name: str) -> str:
+    """A name mid-sentence: its first letter lower-cased, unless it starts an abbreviation
+    ("ABI", "DVT"), which keeps its capitals."""
     return name if name[1:2].isupper() else name[:1].lower() + name[1:]
+
+
+def _finding_name(finding_id: str, t: Translator) -> str:
+    return _in_running_text(t.gettext(cat.FINDINGS[finding_id].name))
 
 
 def _code_words(finding_id: str, code: str, t: Translator) -> str:
     """A catalog code of the finding by its clinical term ("dark urine"), not its code."""
     for code_def in cat.FINDINGS[finding_id].codes:
         if code_def.code == code:
-            term = t.gettext(code_def.term or code_def.display)
-            return term if term[1:2].isupper() else term[:1].lower() + term[1:]
+            return _in_running_text(t.gettext(code_def.term or code_def.display))
     return code
 
 

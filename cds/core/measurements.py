@@ -389,7 +389,13 @@ class _Judge:
             answers = {self.direction}
         else:
             answers = {
-                crosses_default(mdef, converted, quantity.comparator, self.policy.ck_uln_u_per_l)
+                crosses_default(
+                    mdef,
+                    converted,
+                    quantity.comparator,
+                    self.policy.ck_uln_u_per_l,
+                    sent=Quantity(quantity.value, unit, quantity.comparator),
+                )
                 for unit in units.candidate_units(mdef.analyte)
                 if (converted := units.convert(mdef.analyte, quantity.value, unit, mdef.unit))
                 is not None
