@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeGuard
@@ -23,15 +22,24 @@ import msgspec
 
 from ..core import findings as cat
 from ..core.i18n import N_
-from ..core.measurements import INTERPRETATION_SYSTEMS, LabResult
+from ..core.measurements import LabResult
 from ..core.measurements import Quantity as LabQuantity
 from ..core.model import Caveat, Extraction, Finding, PatientFacts, Side, Unreadable
 from ..core.policy import Policy
-from ..core.statements import LATERALITY, Coding, Statement, StatementReader, side_of
-from ..core.units import display_unit
+from ..core.statements import Coding, Statement, StatementReader, side_of
 from . import elements as el
 from .bundle import Flattened, Item
 from .dates import age_on, parse_birth_date, parse_when
+from .values import (
+    body_site_codes,
+    codings,
+    extension_sides,
+    interpretation_codes,
+    lab_quantity,
+    negated,
+    reference_ranges,
+    values_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +49,6 @@ ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 INACTIVE_CLINICAL = frozenset({"inactive", "remission", "resolved"})
 EXCLUDED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
 READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
-_POSITIVE_WORDS = frozenset({"positive", "pos", "pos.", "+", "detected"})
-_COMPARATORS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "\u2264": "<=", "\u2265": ">="}
 _RECORDING_DATES = frozenset({"issued", "recordedDate"})  # when it was written, not when it began
 _VALUE_ELEMENTS = (
     "valueQuantity",
@@ -102,132 +108,6 @@ class _Unreadable(Exception):
         self.problem = problem
 
 
-def _codings(concept: el.CodeableConcept | el.UnsetType) -> tuple[Coding, ...]:
-    """The concept's codings with a code. FHIR's `code` and `uri` have no surrounding spaces;
-    one sent with them is read without them, never left unrecognised (a red flag is never
-    dropped for a typing slip)."""
-    if concept is el.UNSET:
-        return ()
-    return tuple(
-        Coding(cat.normalise_system(c.system), c.code.strip())
-        for c in concept.coding
-        if c.code and not c.code.isspace()
-    )
-
-
-def _lab_quantity(q: el.Quantity) -> LabQuantity:
-    code = q.code.strip() if isinstance(q.code, str) and q.code.strip() else None
-    unit = q.unit.strip() if isinstance(q.unit, str) and q.unit.strip() else None
-    # The UCUM code is preferred; the human unit when the code is missing or unknown.
-    chosen = code if code is not None and (unit is None or display_unit(code) is not None) else unit
-    comparator = _COMPARATORS.get(q.comparator) if isinstance(q.comparator, str) else None
-    value = q.value if isinstance(q.value, float) else None
-    return LabQuantity(value, chosen, comparator)
-
-
-def _string_value(text: str) -> LabQuantity | bool | None:
-    """A valueString: a number with a comparator and unit (">20000 ng/mL"), "Positive", or None."""
-    stripped = text.strip()
-    comparator = None
-    for sign in (">=", "<=", "\u2265", "\u2264", ">", "<"):
-        if stripped.startswith(sign):
-            comparator, stripped = _COMPARATORS[sign], stripped[len(sign) :].strip()
-            break
-    number, _, unit = stripped.partition(" ")
-    try:
-        value = float(number)
-    except ValueError:
-        return True if text.strip().lower() in _POSITIVE_WORDS else None
-    return LabQuantity(value, unit.strip() or None, comparator)
-
-
-def _interpretation(concepts: list[el.CodeableConcept] | el.UnsetType) -> frozenset[str]:
-    if concepts is el.UNSET:
-        return frozenset()
-    return frozenset(
-        c.code.strip().upper()
-        for concept in concepts
-        for c in concept.coding
-        if c.system.strip() in INTERPRETATION_SYSTEMS
-    )
-
-
-def _ranges(
-    ranges: list[el.Range] | el.UnsetType,
-) -> tuple[tuple[LabQuantity, ...], tuple[LabQuantity, ...]]:
-    if ranges is el.UNSET:
-        return (), ()
-    highs = tuple(_lab_quantity(r.high) for r in ranges if isinstance(r.high, el.Quantity))
-    lows = tuple(_lab_quantity(r.low) for r in ranges if isinstance(r.low, el.Quantity))
-    return highs, lows
-
-
-def _extension_sides(extensions: Sequence[el.Extension], codes: set[str]) -> None:
-    for ext in extensions:
-        if isinstance(ext.valueCoding, el.Coding):
-            codes.add(ext.valueCoding.code.strip())
-        if isinstance(ext.valueCodeableConcept, el.CodeableConcept):
-            codes.update(c.code.strip() for c in ext.valueCodeableConcept.coding)
-
-
-def _site(concepts: list[el.CodeableConcept]) -> tuple[frozenset[str], Side]:
-    """SNOMED site codes and the side of bodySite (codings and extensions, §2 "Laterality")."""
-    codes: set[str] = set()
-    lateral: set[str] = set()
-    for concept in concepts:
-        for coding in concept.coding:
-            if cat.normalise_system(coding.system) in (cat.SNOMED, ""):
-                codes.add(coding.code.strip())
-            _extension_sides(coding.extension, lateral)
-        _extension_sides(concept.extension, lateral)
-    return frozenset(codes), side_of(lateral | (codes & LATERALITY.keys()))
-
-
-@dataclass
-class _Values:
-    """value[x] of an Observation or component, as the rules read it."""
-
-    quantity: LabQuantity | None = None
-    coded: bool | None = None
-    codes: tuple[Coding, ...] = ()
-    boolean: bool | None = None
-    absent_reason: bool = False
-
-
-def _values(part: el.Resource | el.Component, codes: tuple[Coding, ...]) -> _Values:
-    """`part`'s value[x]; `codes` are its valueCodeableConcept's readable codings."""
-    out = _Values(codes=codes)
-    if isinstance(part.valueQuantity, el.Quantity):
-        out.quantity = _lab_quantity(part.valueQuantity)
-    if isinstance(part.valueString, str):
-        parsed = _string_value(part.valueString)
-        if isinstance(parsed, LabQuantity):
-            out.quantity = out.quantity or parsed
-        elif parsed is True:
-            out.coded = True
-    if isinstance(part.valueInteger, int) and not isinstance(part.valueInteger, bool):
-        out.quantity = out.quantity or LabQuantity(float(part.valueInteger), None, None)
-    if isinstance(part.valueBoolean, bool):
-        out.boolean = part.valueBoolean
-    if codes:
-        keys = {(c.system, c.code) for c in codes}
-        if (cat.SNOMED, cat.POSITIVE_CODE) in keys:
-            out.coded = True
-        elif (cat.SNOMED, cat.NEGATIVE_CODE) in keys:
-            out.coded = False
-    out.absent_reason = part.dataAbsentReason is not el.UNSET
-    return out
-
-
-def _negated(values: _Values, interpretation: frozenset[str]) -> bool:
-    """Explicit absence (§2 "Presence"): valueBoolean false, SNOMED 373067005 No, or NEG."""
-    if values.boolean is False:
-        return True
-    if any(c.code == cat.NO_CODE and c.system == cat.SNOMED for c in values.codes):
-        return True
-    return "NEG" in interpretation
-
-
 @dataclass(slots=True)
 class _Resource:
     """One resource being read: its elements, its malformed elements by name (a copy of the
@@ -253,7 +133,7 @@ class _Resource:
         codings (the bad ones are named); with none left it is unreadable when `strict`."""
         bad = self.malformed.get(name)
         if bad is None:
-            return _codings(getattr(self.elements, name))
+            return codings(getattr(self.elements, name))
         decoded = el.decode_concept(bad.raw)
         if decoded is None or not decoded[0].coding:
             if strict:
@@ -266,7 +146,7 @@ class _Resource:
         concept, indexes = decoded
         for index in indexes:
             self.caveat(f"{name}.coding[{index}]", IGNORED)
-        return _codings(concept)
+        return codings(concept)
 
 
 class Reader:
@@ -390,15 +270,15 @@ class Reader:
             # A malformed value of a coded finding reads as present (conservative).
             res.ignore_malformed("valueQuantity", "valueString", "valueInteger", "valueBoolean")
         res.ignore_malformed("interpretation", "referenceRange", "subject", "dataAbsentReason")
-        values = _values(res.elements, value_codes)
-        interpretation = _interpretation(res.elements.interpretation)
+        values = values_of(res.elements, value_codes)
+        interpretation = interpretation_codes(res.elements.interpretation)
         when, effective = self._when(
             res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod"
         )
         site_codes, side = self._body_site(res, many=False)
         lab = None
         if measure is not None:
-            highs, lows = _ranges(res.elements.referenceRange)
+            highs, lows = reference_ranges(res.elements.referenceRange)
             abi_parts = self._abi_components(res, components) if measure.analyte == "abi" else ()
             lab = LabResult(
                 values.quantity,
@@ -414,7 +294,7 @@ class Reader:
             resource_type="Observation",
             codes=codes,
             value_codes=values.codes,
-            negated=_negated(values, interpretation),
+            negated=negated(values, interpretation),
             lab=lab,
             when=when,
             anchor=effective,
@@ -490,19 +370,19 @@ class Reader:
         return any(
             knows(c.system, c.code)
             for part in components
-            for c in (*_codings(part.code), *_codings(part.valueCodeableConcept))
+            for c in (*codings(part.code), *codings(part.valueCodeableConcept))
         )
 
     def _component(self, part: el.Component, observation: Statement) -> Statement:
         """A component's statement: the Observation's, with the component's own codes, value
         and lab result in place of the Observation's."""
-        codes = _codings(part.code)
+        codes = codings(part.code)
         measure = self.statements.first_measurement(codes)
-        interpretation = _interpretation(part.interpretation)
-        values = _values(part, _codings(part.valueCodeableConcept))
+        interpretation = interpretation_codes(part.interpretation)
+        values = values_of(part, codings(part.valueCodeableConcept))
         lab = None
         if measure is not None:
-            highs, lows = _ranges(part.referenceRange)
+            highs, lows = reference_ranges(part.referenceRange)
             lab = LabResult(
                 values.quantity, values.coded, values.absent_reason, interpretation, highs, lows
             )
@@ -510,7 +390,7 @@ class Reader:
             observation,
             codes=codes,
             value_codes=values.codes,
-            negated=_negated(values, interpretation),
+            negated=negated(values, interpretation),
             lab=lab,
         )
 
@@ -525,9 +405,9 @@ class Reader:
         for part in components:
             if not isinstance(part.valueQuantity, el.Quantity):
                 continue
-            codes = _codings(part.code)
+            codes = codings(part.code)
             lateral = {c.code for c in codes}
-            _extension_sides(part.extension, lateral)
+            extension_sides(part.extension, lateral)
             side = side_of(lateral)
             if side is Side.UNKNOWN and isinstance(part.code, el.NamedConcept):
                 named = part.code
@@ -537,7 +417,7 @@ class Reader:
                     side = Side.LEFT
                 elif " right" in words:
                     side = Side.RIGHT
-            out.append((_lab_quantity(part.valueQuantity), side))
+            out.append((lab_quantity(part.valueQuantity), side))
         return tuple(out)
 
     def _when(
@@ -576,7 +456,7 @@ class Reader:
         except (msgspec.ValidationError, msgspec.DecodeError):
             res.caveat("bodySite", SIDE_UNKNOWN)
             return None, Side.UNKNOWN
-        return _site(decoded if many else [decoded])
+        return body_site_codes(decoded if many else [decoded])
 
     # -- Condition -----------------------------------------------------------------------
     def _condition(self, res: _Resource) -> bool:
@@ -661,7 +541,7 @@ def _names_a_finding(resource: el.Resource, catalog: cat.Catalog) -> bool:
                     if catalog.knows(coding.system, code):
                         return True
                 elif code != code.strip():
-                    return True  # read on: `_codings` reads it without its spaces
+                    return True  # read on: `codings` reads it without its spaces
     return False
 
 
