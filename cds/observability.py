@@ -54,6 +54,15 @@ def configure_logging(settings: Settings) -> None:
         root.propagate = False
 
 
+def quiet_development_server() -> None:
+    """werkzeug's own lines (`serve --dev`) as JSON, and only its warnings and errors: every
+    request already has its `cds.access` line."""
+    werkzeug_log = logging.getLogger("werkzeug")
+    werkzeug_log.setLevel(logging.WARNING)
+    werkzeug_log.handlers = [h for h in logging.getLogger("cds").handlers if h.formatter]
+    werkzeug_log.propagate = False
+
+
 def install_request_logging(app: Flask) -> None:
     access = logging.getLogger("cds.access")
 

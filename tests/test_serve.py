@@ -90,6 +90,23 @@ def test_serve_prints_exactly_one_line_and_listens_on_cds_port(
         assert out.read_text() == f"calf-cds {VERSION} listening on {url} (console: {shown})\n"
 
 
+def test_the_development_server_writes_json_lines_only(tmp_path: Path) -> None:
+    port = free_port()
+    with started(tmp_path, ["serve", "--dev"], port=str(port), log_level="INFO") as (
+        process,
+        _,
+        err,
+    ):
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, process)
+        httpx.post(f"{url}{HOOK}", json=RED_FLAG_CALL, timeout=10)
+        time.sleep(0.3)
+        lines = err.read_text().splitlines()
+
+    records = [json.loads(line) for line in lines]  # a plain werkzeug line would not parse
+    assert any(r["logger"] == "cds.access" and r["method"] == "POST" for r in records)
+
+
 def test_the_port_option_wins_over_cds_port(tmp_path: Path) -> None:
     port, other = free_port(), free_port()
     with started(tmp_path, ["serve", "--port", str(port)], port=str(other)) as (process, out, _):

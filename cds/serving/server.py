@@ -205,7 +205,10 @@ def run_server(
     if dev:
         from werkzeug.serving import make_server
 
+        from ..observability import quiet_development_server
+
         app = ServedApp(create_app(), settings.max_body_bytes, serialise=False)
+        quiet_development_server()
         server = make_server(host, port, app, threaded=True, fd=listener.detach())
         server.serve_forever()
         return 0
