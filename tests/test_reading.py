@@ -1149,10 +1149,29 @@ def test_oxygen_saturation_and_heart_rate_give_pe_symptoms(
     assert (TAG_HEART_RATE in finding.tags) is heart_rate
 
 
-def test_heart_rate_over_comparator_crosses_a_strict_limit() -> None:
-    resource = observation("8867-4", LOINC, valueQuantity=quantity(100, "/min", comparator=">"))
+@pytest.mark.parametrize("comparator", [">", " >", "> "])
+def test_heart_rate_over_comparator_crosses_a_strict_limit(comparator: str) -> None:
+    """A comparator is a FHIR `code`: one typed with spaces around it still counts."""
+    resource = observation(
+        "8867-4", LOINC, valueQuantity=quantity(100, "/min", comparator=comparator)
+    )
 
     assert only(read(resource)).present is True
+
+
+def test_a_measured_absence_dated_in_the_future_is_read_as_undated() -> None:
+    tomorrow = (NOW + timedelta(days=1)).isoformat()
+    difference = observation(
+        "calf-circumference-difference", LOCAL, when=tomorrow, valueQuantity=quantity(1.0, "cm")
+    )
+
+    finding = only(read(difference))
+
+    assert (finding.finding_id, finding.present, finding.when) == (
+        "F-CALF-SWELLING-3CM",
+        False,
+        None,
+    )
 
 
 @pytest.mark.parametrize(

@@ -144,6 +144,10 @@ class StatementReader:
     ) -> list[Finding]:
         code = catalog_code(mdef.system, mdef.code, mdef.display, self.policy.base)
         in_window = self.in_window(statement.when, mdef.window_class, condition=False)
+        when = statement.when
+        # As for a coded absence: one dated in the future fills nothing. A D-dimer keeps its
+        # date, which its own line names ("dated in the future", cds.core.scores).
+        future = when is not None and when - self.now > CLOCK_SKEW and mdef.analyte != cat.D_DIMER
         return [
             Finding(
                 finding_id=judgement.finding_id,
@@ -151,7 +155,7 @@ class StatementReader:
                 reference=statement.reference,
                 name=ANALYTE_NAMES[mdef.analyte],
                 code=code,
-                when=statement.when,
+                when=None if future and not judgement.present else when,
                 in_window=in_window,
                 side=judgement.side or statement.side,
                 measurement=judgement.measurement,

@@ -38,7 +38,7 @@ def lab_quantity(q: el.Quantity) -> LabQuantity:
     unit = q.unit.strip() if isinstance(q.unit, str) and q.unit.strip() else None
     # The UCUM code is preferred; the human unit when the code is missing or unknown.
     chosen = code if code is not None and (unit is None or display_unit(code) is not None) else unit
-    comparator = COMPARATORS.get(q.comparator) if isinstance(q.comparator, str) else None
+    comparator = COMPARATORS.get(q.comparator.strip()) if isinstance(q.comparator, str) else None
     value = q.value if isinstance(q.value, float) else None
     return LabQuantity(value, chosen, comparator)
 
