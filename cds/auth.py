@@ -187,8 +187,9 @@ class JwksCache:
 
     When a refetch fails the cached set is still used (an issuer's JWKS endpoint being down
     must not lock every clinician out); with no cached set a failed fetch is Unauthorized.
-    A URL is fetched at most once per JWKS_REFRESH_MIN_INTERVAL_S whatever the reason (expired,
-    never fetched, unknown kid): tokens, forged ones too, cannot make each call wait on it.
+    Once fetched, a URL is fetched again at most once per JWKS_REFRESH_MIN_INTERVAL_S whatever
+    the reason (expired, failed, unknown kid): tokens, forged ones too, cannot make each call
+    wait on it.
     """
 
     def __init__(

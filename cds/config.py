@@ -212,8 +212,8 @@ SETTINGS_DOC: dict[str, str] = {
     "CDS_FHIR_PAGE_SIZE": "`_count` the service asks for when it fetches a search itself",
     "CDS_MAX_BODY_BYTES": "largest accepted request body",
     "CDS_MAX_BUFFERED_BYTES": "most request bytes a `calf-cds serve` worker holds for requests "
-    "still arriving (at least CDS_MAX_BODY_BYTES); a request whose declared body does not fit "
-    "is closed, one admitted is never cut (a flood of large bodies)",
+    "still arriving (at least CDS_MAX_BODY_BYTES); past it the largest of them are closed (a "
+    "flood of large bodies)",
     "CDS_MAX_ENTRIES": "largest accepted number of Bundle entries in one request",
     "CDS_MAX_JSON_DEPTH": "deepest accepted JSON nesting",
     "CDS_PATIENT_HASH_SALT": "secret salt for the patient-id hash in logs and the store; "

@@ -440,40 +440,41 @@ def test_a_client_stalled_inside_its_body_does_not_hold_the_only_worker(tmp_path
     assert [card["source"]["topic"]["code"] for card in hook.json()["cards"]] == ["R-CAUDA-EQUINA"]
 
 
-def test_a_body_that_does_not_fit_the_buffer_limit_is_refused_and_admitted_ones_answered(
+def test_a_flood_of_large_bodies_is_cut_largest_first_and_a_small_request_answered(
     tmp_path: Path,
 ) -> None:
     env = serve_env(
         f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}",
-        max_buffered_bytes="450000",
+        max_buffered_bytes="300000",
         max_body_bytes="250000",
     )
-    head = (
-        f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
-        "Content-Length: 200000\r\n\r\n"
-    ).encode()
+
+    def head(length: int) -> bytes:
+        return (
+            f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n\r\n"
+        ).encode()
+
     with calf_cds_serve(env, tmp_path, workers=1) as served:
-        first, second, third = (
+        largest, large, small = (
             socket.create_connection(("127.0.0.1", served.port), timeout=10) for _ in range(3)
         )
-        with first, second, third:
-            for sock in (first, second):
-                sock.sendall(head + b"x" * 140_000)
-                time.sleep(0.3)
-            with contextlib.suppress(OSError):  # the worker may close it while it sends
-                third.sendall(head + b"x" * 100_000)
+        with largest, large, small:
+            largest.sendall(head(240_000) + b"x" * 180_000)
             time.sleep(0.3)
-            for _ in range(2):  # admitted: its last bytes are never cut, in whatever pieces
-                first.sendall(b"x" * 30_000)
-                time.sleep(0.2)
-            answer = first.recv(65536)
+            large.sendall(head(240_000) + b"x" * 110_000)
+            time.sleep(0.3)
+            small.sendall(head(20_000) + b"x" * 10_000)  # together now over 300,000 bytes
+            time.sleep(0.3)
+            small.sendall(b"x" * 10_000)  # its body complete: judged
+            answer = small.recv(65536)
             cut = b""
             with contextlib.suppress(ConnectionResetError):
-                cut = third.recv(65536)
+                cut = largest.recv(65536)
             health = httpx.get(f"{served.url}/healthz", timeout=10)
 
-    assert answer.startswith(b"HTTP/1.1 400 ")  # the whole body arrived: it is judged
-    assert cut == b""  # the connection that passed the limit was closed, unanswered
+    assert answer.startswith(b"HTTP/1.1 400 ")  # the small request was answered
+    assert cut == b""  # the largest was closed, unanswered
     assert health.status_code == 200
 
 

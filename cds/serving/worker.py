@@ -15,9 +15,10 @@ and takes a request to work on only once all of it has arrived:
   (Content-Length, or chunked up to its last chunk) are in; then the request is parsed and
   answered by gunicorn's own code, reading from those bytes;
 - a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is one beyond
-  MAX_ARRIVING, or one whose declared body does not fit beside the bodies already admitted
-  under CDS_MAX_BUFFERED_BYTES (a flood: the proxy in front is for that); an admitted body is
-  never cut;
+  MAX_ARRIVING; and when the requests still arriving hold more than CDS_MAX_BUFFERED_BYTES,
+  the largest of them is closed, until the rest fit (a flood of large bodies: the proxy in
+  front is for that; a request alone is never closed for its size, which the body limit
+  bounds);
 - after its answer, a connection with nothing unread is closed at once; one whose client still
   sends lingers (drained) in the same selector for at most LINGER_S, never in the worker's way.
 
@@ -72,15 +73,6 @@ class Arriving:
     continued: bool = False  # 100 Continue sent
     chunk_pos: int = -1  # chunked: where the next chunk-size line starts
     chunked_bytes: int = 0
-    declared: int | None = None  # Content-Length, once the head is in
-    admitted: bool = False  # its declared body was found room for (CDS_MAX_BUFFERED_BYTES)
-
-    @property
-    def reserved(self) -> int:
-        """The bytes this request will hold: its head and declared body, else what is in."""
-        if self.declared is None:
-            return len(self.data)
-        return self.head_end + 4 + self.declared
 
     def feed(self, chunk: bytes) -> bool:
         """Add bytes; True once the request can be handed to gunicorn."""
@@ -106,7 +98,7 @@ class Arriving:
                 return True  # no body
             if len(set(lengths)) > 1 or not lengths[0].isdigit():
                 return True  # gunicorn refuses it
-            declared = self.declared = int(lengths[0])
+            declared = int(lengths[0])
             if declared > self.body_limit:
                 return True  # the app refuses it from the header alone
             done = body >= declared
@@ -283,16 +275,7 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         except OSError:  # the 100 Continue could not be sent
             chunk, complete, failed = b"", False, True
         if chunk and not complete:
-            if state.admitted or self._room_for(state, arriving):
-                return False
-            self.log.warning(
-                "closed a connection: the requests arriving would hold over %d bytes "
-                "(CDS_MAX_BUFFERED_BYTES)",
-                self.buffer_limit,
-            )
-            selector.unregister(state.sock)
-            del arriving[state.sock]
-            util.close(state.sock)
+            self._keep_under_the_limit(selector, arriving)
             return False
         selector.unregister(state.sock)
         del arriving[state.sock]
@@ -301,14 +284,23 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
             return False
         return True
 
-    def _room_for(self, state: Arriving, arriving: dict[socket.socket, Arriving]) -> bool:
-        """Whether `state` fits beside the others under the limit; a request whose declared
-        body fits is admitted then, and never cut afterwards."""
-        held = sum(other.reserved for other in arriving.values() if other is not state)
-        if held + state.reserved > self.buffer_limit:
-            return False
-        state.admitted = state.declared is not None
-        return True
+    def _keep_under_the_limit(
+        self, selector: selectors.BaseSelector, arriving: dict[socket.socket, Arriving]
+    ) -> None:
+        """Close the largest requests still arriving while they hold more than the limit
+        together: a flood's large bodies go first, a small request in the middle of one stays."""
+        held = sum(len(state.data) for state in arriving.values())
+        while held > self.buffer_limit and len(arriving) > 1:
+            largest = max(arriving.values(), key=lambda state: len(state.data))
+            held -= len(largest.data)
+            self.log.warning(
+                "closed a connection: requests still arriving held over %d bytes "
+                "(CDS_MAX_BUFFERED_BYTES)",
+                self.buffer_limit,
+            )
+            selector.unregister(largest.sock)
+            del arriving[largest.sock]
+            util.close(largest.sock)
 
     def answer(
         self,
