@@ -383,6 +383,18 @@ def test_bulk_ndjson_conditions_are_evaluated(capsys: pytest.CaptureFixture[str]
     assert isinstance(json.loads(out)["cards"], list)
 
 
+def test_an_unknown_option_is_refused_with_the_commands_own_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--bogus", "sample.json"])
+
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("usage: calf-cds evaluate ")
+    assert "calf-cds evaluate: error: unrecognized arguments: --bogus" in err
+
+
 def test_rules_json_and_markdown_together_are_a_usage_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

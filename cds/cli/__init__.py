@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConfigurationError
 from ..serving.server import version
@@ -21,8 +22,10 @@ COMMANDS = (serve, evaluate, validate, rules, store, dev_ehr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, commands = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said with the command's own usage, not the top-level one
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         result: int = args.handler(args)
     except ConfigurationError as exc:
@@ -36,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The `calf-cds` parser and its subparsers action (`choices`: command -> its parser)."""
     parser = argparse.ArgumentParser(
         prog="calf-cds", description="CDS Hooks 2.0 calf-pain red-flag triage service"
     )
@@ -44,4 +48,4 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_to(commands)
-    return parser
+    return parser, commands
