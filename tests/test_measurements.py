@@ -509,8 +509,10 @@ def test_a_unitless_value_is_read_when_every_accepted_unit_agrees(
 
     assert judgement.interpretable
     assert judgement.present is expected
-    if shown is None:
-        assert judgement.measurement is None  # decided, but the number's unit stays unknown
+    if shown is None:  # decided, but the number's unit stays unknown: shown as sent
+        assert judgement.measurement is not None
+        assert judgement.measurement.value is None
+        assert judgement.measurement.sent_value == value
     else:
         assert judgement.measurement is not None
         assert judgement.measurement.value == pytest.approx(shown)

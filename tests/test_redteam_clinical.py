@@ -119,6 +119,22 @@ def test_a_d_dimer_reported_as_the_string_positive_fires_the_dvt_pathway(text: s
     assert plan(cards) == ["R-DVT-PATHWAY incomplete"]
 
 
+def test_a_d_dimer_sent_as_text_without_a_unit_is_shown_as_sent() -> None:
+    """§5 "Display": the D-dimer line gives the value. ">20000" with no unit is over the
+    cut-off in every unit it could be in, so it is positive, and shown as the lab wrote it."""
+    cards = cards_for(
+        patient(),
+        observation(CALF_PAIN),
+        exertion(),
+        observation("48065-7", LOINC, valueString=">20000"),
+    )
+
+    (dvt,) = cards
+    assert dvt["extension"]["example.calf-cds"]["ddimer"] == [
+        "D-dimer >20,000 FEU, 2026-11-24: positive."
+    ]
+
+
 @pytest.mark.parametrize(
     ("value", "expected", "multiple"),
     [

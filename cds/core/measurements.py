@@ -402,7 +402,16 @@ class _Judge:
             }
         if len(answers) != 1:
             return self.not_interpretable()
-        return self.judged(answers.pop(), None)
+        # Decided without a number in any one unit; the value is shown as sent (§5 "Display").
+        sent = Measurement(
+            mdef.analyte,
+            None,
+            mdef.unit,
+            quantity.comparator,
+            sent_value=quantity.value,
+            basis=mdef.dimer_basis,
+        )
+        return self.judged(answers.pop(), sent)
 
     def coded_only(self) -> list[Judgement]:
         """A result without a number: the lab's flag or a coded Positive/Negative decides."""
