@@ -187,9 +187,9 @@ class JwksCache:
 
     When a refetch fails the cached set is still used (an issuer's JWKS endpoint being down
     must not lock every clinician out); with no cached set a failed fetch is Unauthorized.
-    Once fetched, a URL is fetched again at most once per JWKS_REFRESH_MIN_INTERVAL_S whatever
-    the reason (expired, failed, unknown kid): tokens, forged ones too, cannot make each call
-    wait on it.
+    A URL is fetched by one call at a time (the calls behind it read its result), and again at
+    most once per JWKS_REFRESH_MIN_INTERVAL_S whatever the reason (expired, failed, unknown
+    kid): tokens, forged ones too, cannot make each call wait on it.
     """
 
     def __init__(
@@ -208,9 +208,16 @@ class JwksCache:
         self._last_attempt: dict[str, float] = {}
         self._last_failure: dict[str, float] = {}  # of a fetch with no key set to fall back on
         self._lock = threading.Lock()
+        self._url_locks: dict[str, threading.Lock] = {}  # the configured URLs: a bounded set
 
     def get(self, url: str, *, refresh: bool = False) -> Mapping[str, Any]:
         """The JWK Set at `url`; `refresh` asks for a refetch (rate-limited) e.g. on unknown kid."""
+        with self._lock:
+            url_lock = self._url_locks.setdefault(url, threading.Lock())
+        with url_lock:
+            return self._get(url, refresh=refresh)
+
+    def _get(self, url: str, *, refresh: bool) -> Mapping[str, Any]:
         now = self._clock()
         with self._lock:
             cached = self._sets.get(url)
@@ -220,7 +227,6 @@ class JwksCache:
         recently_tried = last is not None and now - last < JWKS_REFRESH_MIN_INTERVAL_S
         if cached is not None and ((fresh and not refresh) or recently_tried):
             return cached.jwks
-        # Not "tried": calls that arrive while the first fetch is under way fetch too.
         if cached is None and failed is not None and now - failed < JWKS_REFRESH_MIN_INTERVAL_S:
             raise Unauthorized("no keys for issuer: its JWKS could not be fetched just now")
         with self._lock:
