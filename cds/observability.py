@@ -59,7 +59,9 @@ def quiet_development_server() -> None:
     request already has its `cds.access` line."""
     werkzeug_log = logging.getLogger("werkzeug")
     werkzeug_log.setLevel(logging.WARNING)
-    werkzeug_log.handlers = [h for h in logging.getLogger("cds").handlers if h.formatter]
+    werkzeug_log.handlers = [
+        h for h in logging.getLogger("cds").handlers if getattr(h, "_calf_cds", False)
+    ]
     werkzeug_log.propagate = False
 
 

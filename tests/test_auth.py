@@ -604,6 +604,11 @@ def jwks_server() -> Iterator[JwksServer]:
         yield state
 
 
+def signed_at(clock: FrozenClock) -> str:
+    """A token issued at the test clock's present time, valid for 5 minutes."""
+    return sign(claims(iat=int(clock.now), exp=int(clock.now) + 300))
+
+
 def url_verifier(
     jwks_url: str, clock: FrozenClock, *, jku: frozenset[str] = frozenset(), ttl_s: float = 600
 ) -> JwtVerifier:
@@ -624,7 +629,7 @@ def test_the_cache_is_refreshed_after_its_ttl(jwks_server: JwksServer, clock: Fr
     verifier = url_verifier(f"{jwks_server.url}/main.json", clock, ttl_s=60)
     verifier.verify(sign(), audience=AUD)
     clock.now += 61
-    verifier.verify(sign(claims(iat=int(clock.now), exp=int(clock.now) + 300)), audience=AUD)
+    verifier.verify(signed_at(clock), audience=AUD)
     assert jwks_server.hits == ["main", "main"]
 
 
@@ -635,7 +640,7 @@ def test_cached_keys_are_used_when_a_refetch_fails(
     verifier.verify(sign(), audience=AUD)
     jwks_server.status = 503
     clock.now += 61
-    verifier.verify(sign(claims(iat=int(clock.now), exp=int(clock.now) + 300)), audience=AUD)
+    verifier.verify(signed_at(clock), audience=AUD)
     assert jwks_server.hits == ["main", "main"]
 
 
@@ -764,7 +769,7 @@ def test_a_failing_jwks_url_is_asked_at_most_once_per_interval(
     jwks_server.status = 503
     clock.now += 31  # stale, and past the interval: one refetch, which fails
     for _ in range(5):  # the stale keys serve; the endpoint is not asked again
-        verifier.verify(sign(claims(iat=int(clock.now), exp=int(clock.now) + 300)), audience=AUD)
+        verifier.verify(signed_at(clock), audience=AUD)
     assert jwks_server.hits == ["main", "main"]
 
 
@@ -776,7 +781,7 @@ def test_with_no_keys_a_failed_fetch_is_not_repeated_within_the_interval(
     reasons = [reason_of(verifier, sign()) for _ in range(4)]
     clock.now += 31
     jwks_server.status = 200
-    verifier.verify(sign(claims(iat=int(clock.now), exp=int(clock.now) + 300)), audience=AUD)
+    verifier.verify(signed_at(clock), audience=AUD)
 
     assert reasons[0].startswith("no keys for issuer: JWKS")
     assert reasons[1:] == ["no keys for issuer: its JWKS could not be fetched just now"] * 3

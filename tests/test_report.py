@@ -272,13 +272,21 @@ def test_installed_calf_cds_db_upgrade_migrates(store_url: str) -> None:
     assert current.stdout.strip() == "0002"
 
 
-def test_cli_db_downgrade_goes_back_to_a_revision_and_refuses_an_unknown_one(
+@pytest.fixture
+def upgraded_store(
     store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> str:
+    """The CLI pointed at a store migrated to the head revision (its output read away)."""
     monkeypatch.setenv("CDS_DATABASE_URL", store_url)
     monkeypatch.setenv("CDS_LOG_LEVEL", "ERROR")
     assert main(["db", "upgrade"]) == 0
     capsys.readouterr()
+    return store_url
+
+
+def test_cli_db_downgrade_goes_back_to_a_revision_and_refuses_an_unknown_one(
+    upgraded_store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
 
     assert main(["db", "downgrade", "0001"]) == 0
     assert "is at revision 0001" in capsys.readouterr().out
@@ -292,12 +300,8 @@ def test_cli_db_downgrade_goes_back_to_a_revision_and_refuses_an_unknown_one(
 
 
 def test_cli_db_downgrade_to_base_needs_yes_and_keeps_the_data_without_it(
-    store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    upgraded_store: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("CDS_DATABASE_URL", store_url)
-    monkeypatch.setenv("CDS_LOG_LEVEL", "ERROR")
-    assert main(["db", "upgrade"]) == 0
-    capsys.readouterr()
 
     assert main(["db", "downgrade", "base"]) == 2
     assert "may drop every table" in capsys.readouterr().err

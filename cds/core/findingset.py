@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from .model import TAG_AT_ANY_SITE, TAG_MEASURED, TAG_SUPPORTING, Finding, Side
 from .rules import Present, Unilateral
@@ -19,6 +19,15 @@ from .rules import Present, Unilateral
 def timestamp(when: datetime) -> float:
     """Naive datetimes are read as UTC so that mixed inputs never raise mid-evaluation."""
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+# A record dated later than the evaluation time by more than this is a date error: it never
+# speaks against a red flag (an absence fills nothing, a D-dimer excludes nothing).
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def dated_in_the_future(when: datetime | None, now: datetime) -> bool:
+    return when is not None and timestamp(when) > timestamp(now + CLOCK_SKEW)
 
 
 EVIDENCE_CAP = 10  # records a card cites (Why, reasonReference); the rest are counted

@@ -16,7 +16,7 @@ instances are shared between findings and cards.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -107,9 +107,6 @@ TAG_POSTPARTUM = "postpartum"  # F-PREGNANT from a configured postpartum code
 TAG_SADDLE = "saddle"  # F-CAUDA-EQUINA-DX from saddle-anaesthesia
 TAG_BLADDER = "bladder"  # F-BLADDER-BOWEL-FLAG urinary codes
 TAG_BOWEL = "bowel"  # F-BLADDER-BOWEL-FLAG faecal incontinence
-# A record dated later than the evaluation time by more than this is a date error: it never
-# speaks against a red flag (an absence fills nothing, a D-dimer excludes nothing).
-CLOCK_SKEW = timedelta(minutes=1)
 TAG_CODED_RESULT = "coded-result"  # a qualitative lab result (Positive/Negative) without a value
 
 # Flags from an Observation's `interpretation` (§2 "Quantities"; §5).

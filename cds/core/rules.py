@@ -253,14 +253,15 @@ class Rule:
     lateral: bool = False  # venous or arterial topic, or R-CELLULITIS: sides shown (§7.2.4)
     recommended: bool = True  # the suggestion's isRecommended (§4: R-RADICULOPATHY false)
     # A DVT card (§5): a Score block with Wells and the D-dimer, and "Why" cites every record
-    # the Wells score counted, not only the trigger's.
+    # the Wells score counted, not only the trigger's (§7.3: "each finding").
     scored: bool = False
     # Self-care and "no red flags" cards name old or supporting records of *every* finding
     # under "Also noted" (an old fever matters beside "no red flags"), not only their own.
     notes_all: bool = False
     findings_used: tuple[str, ...] = field(default=(), compare=False)
-    # What "Also noted" may name: the findings of every rule of the same topic, so an old
-    # bladder symptom is named beside a radiculopathy card though only cauda equina reads it.
+    # What "Also noted" may name (§2: a record that would have counted in its window): the
+    # findings of every rule of the same topic, so an old bladder symptom is named beside a
+    # radiculopathy card though only cauda equina reads it.
     findings_of_topic: tuple[str, ...] = field(default=(), compare=False)
 
     def variant(self, name: str) -> Variant:

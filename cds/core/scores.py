@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .findingset import FindingSet, selected, timestamp
+from .findingset import FindingSet, dated_in_the_future, selected, timestamp
 from .i18n import N_, Translator
 from .measurements import D_DIMER_DDU_NG_ML, D_DIMER_FEU_NG_ML, d_dimer_cutoff
 from .model import (
-    CLOCK_SKEW,
     FLAG_HIGH,
     FLAG_POSITIVE,
     TAG_NOT_DEEP_VEIN,
@@ -249,7 +248,7 @@ def _usable(
     clock difference) is a date error, and a date error never excludes DVT (conservative)."""
     if record.when is None:
         return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("undated"))
-    if timestamp(record.when) > timestamp(now + CLOCK_SKEW):
+    if dated_in_the_future(record.when, now):
         return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("dated in the future"))
     if record.status not in _FINAL:
         return DDimerResult(record, UNUSABLE, cutoff, adjusted, N_("preliminary"))

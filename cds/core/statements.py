@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 
 from . import findings as cat
+from .findingset import dated_in_the_future
 from .measurements import ANALYTE_NAMES, LabResult, judge
 from .model import (
-    CLOCK_SKEW,
     TAG_ACTIVE_CONDITION,
     TAG_OUTSIDE_LEG,
     Code,
@@ -147,7 +147,7 @@ class StatementReader:
         when = statement.when
         # As for a coded absence: one dated in the future fills nothing. A D-dimer keeps its
         # date, which its own line names ("dated in the future", cds.core.scores).
-        future = when is not None and when - self.now > CLOCK_SKEW and mdef.analyte != cat.D_DIMER
+        future = dated_in_the_future(when, self.now) and mdef.analyte != cat.D_DIMER
         return [
             Finding(
                 finding_id=judgement.finding_id,
@@ -187,7 +187,7 @@ class StatementReader:
         is_condition = statement.resource_type == "Condition"
         present = not statement.negated
         when = statement.when
-        if not present and when is not None and when - self.now > CLOCK_SKEW:
+        if not present and dated_in_the_future(when, self.now):
             when = None  # a future-dated absence is read as undated: it fills nothing (§2)
         if finding_id == "F-DVT-DX":
             # Inactive, or active but older than 14 days: history (F-PREVIOUS-DVT), §2.

@@ -82,8 +82,10 @@ def install_auth(
             request.method == "OPTIONS"
             or request.url_rule is None  # no such page: its 404 (or 405) needs no token
             # A console switched off answers 404 for every page; one switched on needs a token.
-            or (not settings.console and request.blueprint == "console")
-            or (not settings.console and request.endpoint == "static")
+            or (
+                not settings.console
+                and (request.blueprint == "console" or request.endpoint == "static")
+            )
             or request.path in PUBLIC_PATHS
             or request.path.startswith(SMART_APP_PREFIX)
             or request.path.startswith(PUBLIC_PREFIXES)

@@ -7,6 +7,7 @@ Retry-After and nothing is half-written.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 
@@ -57,7 +58,8 @@ def feedback(service_id: str) -> Response:
     )
 
 
-def offered_reasons(base: str) -> dict[tuple[str, str], str]:
+@functools.lru_cache(maxsize=8)  # one base per deployment: built once, not per request
+def offered_reasons(base: str) -> Mapping[tuple[str, str], str]:
     """(system, code) -> display of the override reasons this service's cards offer."""
     return {(c.system, c.code): c.display for c in override_reasons(base, ENGLISH)}
 
