@@ -136,6 +136,14 @@ def evaluate_bundle(
     _check_entry_limit(
         flattened.entries, deps.settings, N_("Bundle has {entries} entries; the limit is {limit}")
     )
+    return evaluate_flattened(service, flattened, deps, shown)
+
+
+def evaluate_flattened(
+    service: ServiceDef, flattened: Flattened, deps: Deps, shown: Presentation = Presentation()
+) -> HookAnswer:
+    """Resources already flattened (the red-flag check app's chart, fetched within the entry
+    limit) evaluated as the service's prefetch."""
     return _answer(
         flattened,
         patient_id=None,
@@ -216,10 +224,10 @@ def _fetch_missing(read: PrefetchRead, request: HookRequest, deps: Deps) -> None
         request.fhir_server, queries, access_token=request.access_token, settings=deps.settings
     )
     for query_key, outcome in outcomes.items():
-        metrics.count_prefetch_fetch(ok=outcome.resources is not None)
+        metrics.count_prefetch_fetch(ok=outcome.ok)
         if outcome.truncated_by:
             metrics.count_prefetch_truncation(outcome.truncated_by)
-        if outcome.resources is None:
+        if not outcome.ok:
             log.info(
                 "prefetch fetch failed",
                 extra={"prefetch_key": query_key, "reason": outcome.reason},

@@ -2,7 +2,8 @@
 
 `FakeFhir` is a small FHIR server whose behaviour is chosen by the first path segment of the
 fhirServer base: `/fhir` (paginated Bundles), `/secure` (checks the bearer token), `/slow`,
-`/error`, `/garbage`, `/html`, `/redirect`, `/outcome`, `/offsite`, `/trickle`, `/loop`.
+`/error`, `/garbage`, `/html`, `/redirect`, `/outcome`, `/offsite`, `/trickle`, `/loop`,
+`/idless` (entries without ids), `/surrogate` (an unpaired surrogate escape).
 Every request it receives is recorded, so tests can assert what was (not) contacted.
 """
 
@@ -24,6 +25,7 @@ FHIR_JSON = "application/fhir+json"
 GOOD_TOKEN = "good-access-token"
 PAGES = 3
 ENTRIES_PER_PAGE = 2
+IDLESS_FULL_URL = "urn:uuid:00000000-0000-4000-8000-000000000001"
 
 
 @contextmanager
@@ -142,6 +144,9 @@ class FakeFhir:
             return fhir_response(["a", "list"])
         if mode == "trickle":
             return self.trickle()
+        if mode == "surrogate":  # an unpaired UTF-16 surrogate escape, which RFC 8259 allows
+            text = '{"resourceType": "Patient", "id": "p1", "name": [{"text": "A\\ud800"}]}'
+            return Response(text, content_type=FHIR_JSON)
         if rest.startswith("Patient/"):
             return fhir_response({"resourceType": "Patient", "id": rest.split("/")[1]})
         return self.search(mode, rest)
@@ -152,12 +157,17 @@ class FakeFhir:
             {"resourceType": resource_type, "id": f"{resource_type}-{page}-{i}"}
             for i in range(ENTRIES_PER_PAGE)
         ]
+        if mode == "idless":  # no ids; only the first page's first entry has a fullUrl
+            entries = [{"resourceType": resource_type} for _ in range(ENTRIES_PER_PAGE)]
         next_url = None
         if mode == "offsite":
             next_url = f"{self.other_origin}/fhir/{resource_type}?page=2"
         elif mode == "loop" or page < PAGES:  # a server that never stops paginating
             next_url = f"{request.host_url}{mode}/{resource_type}?page={page + 1}"
-        return fhir_response(bundle(entries, next_url))
+        document = bundle(entries, next_url)
+        if mode == "idless" and page == 1:
+            document["entry"][0]["fullUrl"] = IDLESS_FULL_URL
+        return fhir_response(document)
 
     def trickle(self) -> Response:
         gap = self.trickle_gap_s

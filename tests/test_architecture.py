@@ -19,7 +19,8 @@ CDS = Path(__file__).resolve().parent.parent / "cds"
 # package -> the cds packages and modules it may import (besides itself).
 MAY_IMPORT: dict[str, set[str]] = {
     "cds.core": set(),
-    "cds.fhir": {"cds.core", "cds.config", "cds.errors"},
+    # cds.jsonio: a fetched page's unpaired surrogate escapes are repaired as a request's are.
+    "cds.fhir": {"cds.core", "cds.config", "cds.errors", "cds.jsonio"},
     # The store's 400s (feedback it cannot judge) are message ids: `N_` from core.i18n.
     "cds.store": {"cds.config", "cds.errors", "cds.core.i18n"},
 }

@@ -7,6 +7,7 @@ total time budget, and every failure shape. No mocks: real sockets on ephemeral 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +18,15 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import msgspec
 import pytest
 from conftest import SAMPLE_CLOCK, SAMPLES, load_json, serving
 from flask import Flask, Response, request
 from loopback import (
     ENTRIES_PER_PAGE,
+    FHIR_JSON,
     GOOD_TOKEN,
+    IDLESS_FULL_URL,
     PAGES,
     FakeFhir,
     closed_port_url,
@@ -36,6 +40,7 @@ from raw_fhir import raw_fhir
 from cds import create_app
 from cds.config import Settings
 from cds.core.card_text import DISCLAIMER
+from cds.fhir.elements import UNSET
 from cds.fhir.fetch import (
     FetchOutcome,
     TemplateError,
@@ -67,6 +72,11 @@ def server() -> Iterator[Server]:
 
 def fetch_one(base: str, query: str, settings: Settings, token: str | None = None) -> FetchOutcome:
     return fetch_queries(base, {"key": query}, access_token=token, settings=settings)["key"]
+
+
+def kinds_and_ids(outcome: FetchOutcome) -> list[tuple[Any, Any]]:
+    assert outcome.flattened is not None, outcome.reason
+    return [(i.resource.resourceType, i.resource.id) for i in outcome.flattened.items]
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -156,8 +166,8 @@ def test_follows_next_links_and_returns_every_page(server: Server) -> None:
     assert outcome.ok
     assert outcome.pages == PAGES
     assert not outcome.truncated
-    assert outcome.resources is not None
-    assert len(outcome.resources) == PAGES * ENTRIES_PER_PAGE
+    assert outcome.flattened is not None
+    assert len(outcome.flattened.items) == PAGES * ENTRIES_PER_PAGE
     assert server.fake.seen[0].query == "patient=1"
     assert server.fake.seen[0].accept == "application/fhir+json"
 
@@ -171,7 +181,30 @@ def test_a_relative_query_may_carry_urls_in_its_parameters(server: Server) -> No
 
 def test_a_single_resource_read_is_one_resource(server: Server) -> None:
     outcome = fetch_one(f"{server.url}/fhir/", "Patient/123", server.settings())
-    assert outcome.resources == [{"resourceType": "Patient", "id": "123"}]
+    assert kinds_and_ids(outcome) == [("Patient", "123")]
+    assert outcome.flattened is not None
+    assert outcome.flattened.lone_patients == 1
+
+
+def test_fetched_entries_are_cited_as_prefetched_ones_numbered_across_pages(
+    server: Server,
+) -> None:
+    outcome = fetch_one(f"{server.url}/idless", "Observation", server.settings())
+    assert outcome.flattened is not None
+    assert [item.locator for item in outcome.flattened.items] == [
+        IDLESS_FULL_URL,
+        *(f"key entry {n}" for n in range(1, PAGES * ENTRIES_PER_PAGE)),
+    ]
+
+
+def test_an_unpaired_surrogate_in_a_fetched_page_reads_as_the_replacement_character(
+    server: Server,
+) -> None:
+    outcome = fetch_one(f"{server.url}/surrogate", "Patient/p1", server.settings())
+    assert outcome.ok, outcome.reason
+    assert outcome.flattened is not None
+    (item,) = outcome.flattened.items
+    assert msgspec.json.decode(item.resource.name) == [{"text": "A\ufffd"}]
 
 
 @pytest.mark.requirement("cds-hooks_2.0:61")
@@ -228,13 +261,17 @@ def test_keys_are_fetched_concurrently_within_one_budget(server: Server) -> None
         pytest.param("garbage", "body is not JSON", id="garbage"),
         pytest.param("html", "content type 'text/html' is not FHIR JSON", id="wrong-content-type"),
         pytest.param("redirect", "HTTP 302 redirect from", id="redirect"),
-        pytest.param("outcome", "server answered with an OperationOutcome", id="operation-outcome"),
-        pytest.param("notresource", "body is not a FHIR resource", id="not-a-resource"),
+        pytest.param(
+            "outcome",
+            "body is not a usable FHIR resource (OperationOutcome is not accepted here)",
+            id="operation-outcome",
+        ),
+        pytest.param("notresource", "body is not a usable FHIR resource", id="not-a-resource"),
     ],
 )
 def test_failures_are_outcomes_with_a_reason(server: Server, mode: str, reason: str) -> None:
     outcome = fetch_one(f"{server.url}/{mode}", "Observation?patient=1", server.settings())
-    assert outcome.resources is None
+    assert outcome.flattened is None
     assert outcome.reason is not None
     assert outcome.reason.startswith(reason)
 
@@ -310,7 +347,7 @@ def test_a_dripping_server_is_cut_at_the_deadline(mode: str) -> None:
         outcome = fetch_one(f"{fhir.url}/{mode}", "Observation?patient=1", settings)
         elapsed = time.monotonic() - started
 
-    assert outcome.resources is None
+    assert outcome.flattened is None
     assert outcome.reason == "time budget of 1.5 s exhausted (ReadTimeout)"
     assert 1.4 < elapsed < 1.5 + BUDGET_MARGIN_S
 
@@ -344,7 +381,7 @@ def test_pages_read_before_the_deadline_are_kept_and_the_cut_is_named() -> None:
         )
         outcome = fetch_one(f"{fhir.url}/drip-after-1", "Observation", settings)
 
-    assert outcome.resources == [{"resourceType": "Observation"}]
+    assert kinds_and_ids(outcome) == [("Observation", UNSET)]
     assert outcome.truncated_by == "budget"
     assert outcome.reason == "the time budget ran out before page 2"
     assert outcome.pages == 1
@@ -355,7 +392,7 @@ def test_a_host_name_is_resolved_within_the_deadline() -> None:
         by_name = fhir.url.replace("127.0.0.1", "localhost")
         settings = Settings.load({"fhir_server_allowlist": by_name}, environ={})
         outcome = fetch_one(f"{by_name}/fhir", "Observation", settings)
-    assert outcome.resources == [{"resourceType": "Observation"}]
+    assert kinds_and_ids(outcome) == [("Observation", UNSET)]
 
 
 # --- SSRF --------------------------------------------------------------------------------------
@@ -659,6 +696,59 @@ def test_a_red_flag_on_page_8_fires_when_the_cap_allows_it(tmp_path: Path) -> No
     assert [card["source"]["topic"]["code"] for card in cards] == ["R-CAUDA-EQUINA"]
     assert cards[0]["indicator"] == "critical"
     assert len([kind for kind, _ in fhir_app.config["seen"] if kind == "Observation"]) == 8
+
+
+def unpaired_surrogate_observations() -> Flask:
+    """A FHIR server whose one Observation page holds the red flags, each cited by fullUrl
+    only, one with an unpaired surrogate escape in a note (RFC 8259 allows it)."""
+    app = Flask("surrogate_fhir")
+
+    @app.get("/fhir/<resource_type>")
+    def search(resource_type: str) -> Response:
+        return Response(json.dumps(red_flags_by_full_url(resource_type)), content_type=FHIR_JSON)
+
+    return app
+
+
+def red_flags_by_full_url(resource_type: str = "Observation") -> dict[str, Any]:
+    entries = []
+    if resource_type == "Observation":
+        for n, resource in enumerate(RED_FLAG_OBSERVATIONS):
+            written = {key: value for key, value in resource.items() if key != "id"}
+            written["note"] = [{"text": "patient said \ud800"}]
+            entries.append(
+                {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{n}", "resource": written}
+            )
+    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+def test_a_fetched_page_answers_as_the_same_resources_prefetched(tmp_path: Path) -> None:
+    fetched_call = red_flag_call("", patient=None, conditions=None)
+    prefetched_call = red_flag_call(
+        "", patient=None, conditions=None, observations=red_flags_by_full_url()
+    )
+    with (
+        serving(unpaired_surrogate_observations()) as fhir_url,
+        served_calf_cds(tmp_path, fhir_server_allowlist=fhir_url) as url,
+    ):
+        fetched_call["fhirServer"] = prefetched_call["fhirServer"] = f"{fhir_url}/fhir"
+        fetched, _ = post_timed(url, fetched_call)
+        prefetched = httpx.post(  # json.dumps escapes the surrogate, as the FHIR server does
+            f"{url}/cds-services/calf-pain-triage",
+            content=json.dumps(prefetched_call),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+
+    assert fetched.status_code == 200, fetched.text
+    cards = fetched.json()["cards"]
+    assert [card["source"]["topic"]["code"] for card in cards] == ["R-CAUDA-EQUINA"]
+    assert "urn:uuid:00000000-0000-4000-8000-000000000002" in cards[0]["detail"]  # saddle
+    assert without_uuids(cards) == without_uuids(prefetched.json()["cards"])
+
+
+def without_uuids(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return json.loads(re.sub(r'"uuid": "[^"]+"', '"uuid": ""', json.dumps(cards)))
 
 
 def test_a_prefetched_bundle_whose_next_pages_cannot_be_fetched_is_named(tmp_path: Path) -> None:

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from conftest import SAMPLES, load_json
 from prometheus_client.parser import text_string_to_metric_families
 from served import Served, calf_cds_serve, serve_env
 
 from cds import create_app
+from cds.fhir.bundle import flatten
 from cds.fhir.fetch import FetchOutcome
 
 DVT_SAMPLE = "dvt-unilateral-swelling-wells-likely.json"
@@ -109,8 +111,8 @@ class FakeFetcher:
         outcomes: dict[str, Any] = {}
         for key in queries:
             if key == "observations":
-                resources = [entry["resource"] for entry in observations["entry"]]
-                outcomes[key] = FetchOutcome(resources, pages=1)
+                page = flatten(msgspec.Raw(msgspec.json.encode(observations)), key)
+                outcomes[key] = FetchOutcome(page, pages=1)
             else:
                 outcomes[key] = FetchOutcome(None, "time budget of 3 s exhausted")
         return outcomes

@@ -12,6 +12,7 @@ import pytest
 from cds.config import Settings
 from cds.core.findings import observation_codes
 from cds.core.model import CUT_FAILED, CUT_NOT_FETCHED, CUT_PAGE_CAP, QueryCut
+from cds.fhir.bundle import Flattened, flatten
 from cds.fhir.fetch import FetchOutcome, render_template
 from cds.fhir.prefetch import (
     TEMPLATE_LIMIT,
@@ -229,12 +230,22 @@ def test_a_template_over_the_limit_is_warned_about(caplog: pytest.LogCaptureFixt
 # --- what the service fetched: satisfied keys and cuts named for the info card ---------------
 
 
+def flattened(value: dict[str, Any], where: str) -> Flattened:
+    """A fetched page's resources, as the fetcher hands them over."""
+    return flatten(msgspec.Raw(msgspec.json.encode(value)), where)
+
+
 def test_a_fetched_key_is_satisfied_and_a_cut_is_named() -> None:
     result = read({"patient": None})
 
     result.add_fetched(
         "observations",
-        FetchOutcome([OBSERVATION], pages=5, truncated=True, truncated_by=CUT_PAGE_CAP),
+        FetchOutcome(
+            flattened(bundle(OBSERVATION), "observations"),
+            pages=5,
+            truncated=True,
+            truncated_by=CUT_PAGE_CAP,
+        ),
     )
     result.add_fetched("conditions", FetchOutcome(None, "HTTP 500 from https://ehr:443"))
 
@@ -248,8 +259,10 @@ def test_a_patient_counts_as_no_entry_prefetched_or_fetched_and_searches_count()
     prefetched = read({"patient": patient, "observations": bundle(OBSERVATION)})
     fetched = read({"observations": bundle(OBSERVATION)})
 
-    fetched.add_fetched("patient", FetchOutcome([patient]))
-    fetched.add_fetched("conditions", FetchOutcome([CONDITION, CONDITION]))
+    fetched.add_fetched("patient", FetchOutcome(flattened(patient, "patient")))
+    fetched.add_fetched(
+        "conditions", FetchOutcome(flattened(bundle(CONDITION, CONDITION), "conditions"))
+    )
 
     assert prefetched.entries == 1
     assert fetched.entries == 3  # the Observation and the two Conditions found by the search

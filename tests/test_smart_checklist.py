@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import pytest
 from conftest import SAMPLE_CLOCK
 
@@ -19,7 +20,6 @@ from cds.fhir import reading
 from cds.fhir.bundle import flatten
 from cds.fhir.resources import problems
 from cds.smart.answers import Statement
-from cds.smart.chart import Chart
 from cds.smart.checklist import (
     WEAKENING_TAGS,
     Row,
@@ -46,9 +46,11 @@ def read_back(row_key: str, side: Side, present: bool) -> list[tuple[str, bool, 
         derived_from="QuestionnaireResponse/q1",
     ).model_dump(mode="json", exclude_none=True)
     resource["id"] = "o1"
-    chart = Chart((resource,))
+    written = msgspec.Raw(
+        msgspec.json.encode({"resourceType": "Bundle", "entry": [{"resource": resource}]})
+    )
     extraction = reading.read(
-        flatten(chart.bundle(), "Bundle"), policy=Settings.load({}, environ={}).policy, now=NOW
+        flatten(written, "Bundle"), policy=Settings.load({}, environ={}).policy, now=NOW
     )
     return sorted((f.finding_id, f.present, f.side) for f in extraction.findings)
 

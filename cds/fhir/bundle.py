@@ -29,6 +29,10 @@ class NotAResource(ValueError):
     """A value that is not a FHIR resource at all (not an object, no resourceType)."""
 
 
+class NotJson(NotAResource):
+    """A value that is not even JSON text."""
+
+
 class Item(msgspec.Struct, frozen=True, gc=False):
     """One resource of a value. A Struct like the elements it holds: made once per entry, it
     costs a third of a frozen dataclass to build."""
@@ -45,6 +49,14 @@ class Flattened:
     unreadable: list[str] = field(default_factory=list)  # entries that are not objects
     next_links: dict[str, str] = field(default_factory=dict)  # where -> the `next` page URL
     lone_patients: int = 0  # values that are one Patient resource, not a Bundle
+
+    def extend(self, other: Flattened) -> None:
+        """Add another value's resources (a later page of the same query); its `next` link is
+        the pager's to follow, not kept here."""
+        self.items += other.items
+        self.skipped += other.skipped
+        self.unreadable += other.unreadable
+        self.lone_patients += other.lone_patients
 
     @property
     def entries(self) -> int:
@@ -67,8 +79,10 @@ def _string(raw: msgspec.Raw | el.UnsetType) -> str | None:
 def _resource_type(raw: msgspec.Raw) -> str | None:
     try:
         head = el.decoder(el.RawBundle).decode(raw)  # any object decodes; others raise
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except msgspec.ValidationError as exc:  # a subclass of DecodeError: JSON, not an object
         raise NotAResource(str(exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise NotJson(str(exc)) from exc
     return _string(head.resourceType)
 
 
@@ -77,7 +91,7 @@ def _admitted(resource_type: str | None, refuse: Set[str]) -> str:
     if not resource_type:
         raise NotAResource("resourceType is missing or not a string")
     if resource_type in refuse:
-        raise NotAResource(f"a {resource_type}")
+        raise NotAResource(f"{resource_type} is not accepted here")
     return resource_type
 
 
@@ -87,17 +101,19 @@ def flatten(
     into: Flattened | None = None,
     *,
     refuse: Set[str] = frozenset(),
+    first_entry: int = 0,
 ) -> Flattened:
     """The resources of one value, raw or already decoded: a Bundle's entries, or the value
-    itself.
+    itself. A Bundle's entries are numbered from `first_entry` (a later page of a query
+    continues its numbering).
 
-    Raises NotAResource for a value that is not a FHIR resource (not an object, or without a
-    resourceType) or is of a type in `refuse`, BundleError for a Bundle whose `entry` is not a
-    list of objects.
+    Raises NotJson for text that is not JSON, NotAResource for a value that is not a FHIR
+    resource (not an object, or without a resourceType) or is of a type in `refuse`,
+    BundleError for a Bundle whose `entry` is not a list of objects.
     """
     out = into if into is not None else Flattened()
     if isinstance(value, el.Value):
-        _flatten_decoded(value, where, out, refuse)
+        _flatten_decoded(value, where, out, refuse, first_entry)
         return out
     try:
         # The usual value, a well-formed Bundle or resource, is decoded in one pass.
@@ -105,23 +121,25 @@ def flatten(
     except (msgspec.ValidationError, msgspec.DecodeError):
         resource_type = _admitted(_resource_type(value), refuse)
     else:
-        _flatten_decoded(decoded, where, out, refuse)
+        _flatten_decoded(decoded, where, out, refuse, first_entry)
         return out
     if resource_type == "Bundle":
-        _entry_by_entry(out, value, where)
+        _entry_by_entry(out, value, where, first_entry)
     else:
         _add(out, value, where)
         out.lone_patients += resource_type == "Patient"
     return out
 
 
-def _flatten_decoded(value: el.Value, where: str, out: Flattened, refuse: Set[str]) -> None:
+def _flatten_decoded(
+    value: el.Value, where: str, out: Flattened, refuse: Set[str], first_entry: int
+) -> None:
     resource_type = value.resourceType if isinstance(value.resourceType, str) else None
     if _admitted(resource_type, refuse) != "Bundle":
         out.items.append(Item(value, where))
         out.lone_patients += resource_type == "Patient"
         return
-    for index, entry in enumerate(value.entry or ()):
+    for index, entry in enumerate(value.entry or (), first_entry):
         if entry.resource is el.UNSET:
             out.skipped.append(f"{where} entry {index}")
         else:
@@ -152,7 +170,7 @@ def _next_link(out: Flattened, where: str, links: list[el.Link]) -> None:
             out.next_links[where] = link.url
 
 
-def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
+def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str, first_entry: int) -> None:
     try:
         bundle = el.decoder(el.RawBundle).decode(raw)
         entries = (
@@ -160,7 +178,7 @@ def _entry_by_entry(out: Flattened, raw: msgspec.Raw, where: str) -> None:
         )
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BundleError(N_("must be a list of Bundle entries")) from exc
-    for index, entry_raw in enumerate(entries):
+    for index, entry_raw in enumerate(entries, first_entry):
         locator = f"{where} entry {index}"
         try:
             entry = el.decoder(el.RawEntry).decode(entry_raw)

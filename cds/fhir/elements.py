@@ -133,6 +133,9 @@ class Resource(Struct, frozen=True, gc=False):
     onsetPeriod: Period | UnsetType = UNSET
     recordedDate: str | UnsetType = UNSET
     birthDate: str | UnsetType = UNSET
+    # No rule reads these: the red-flag check app's banner shows them as the EHR wrote them.
+    name: Raw | UnsetType = UNSET
+    gender: Raw | UnsetType = UNSET
 
 
 class Entry(Struct, frozen=True, gc=False):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import logging
 import re
 import socket
@@ -26,9 +25,12 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpcore
 import httpx
+import msgspec
 
 from ..config import Settings
 from ..core.model import CUT_ENTRIES, CUT_ERROR, CUT_PAGE_CAP, CUT_SIZE, CUT_TIME
+from ..jsonio import without_lone_surrogates
+from .bundle import BundleError, Flattened, NotAResource, NotJson, flatten
 
 log = logging.getLogger("cds.fhir.fetch")
 
@@ -54,14 +56,15 @@ PAGE_CAP, BUDGET, SIZE, ENTRIES, ERROR = CUT_PAGE_CAP, CUT_TIME, CUT_SIZE, CUT_E
 class FetchOutcome:
     """The result of one prefetch query.
 
-    `resources` is None on failure (then `reason` says why, for the log, without PHI); on success
-    it holds the Bundle entries' `resource` values of every page read, or the single resource.
-    `truncated` is True when pages were read but not all of them (page cap, time budget, a page
-    over the size cap, too many entries, a later page that failed): `truncated_by` is one of
-    PAGE_CAP, BUDGET, SIZE, ENTRIES, ERROR.
+    `flattened` is None on failure (then `reason` says why, for the log, without PHI); on
+    success it holds the resources of every page read, flattened as a prefetched value is
+    (`bundle.flatten`: cited by id, else fullUrl, else "<key> entry <n>"). `truncated` is True
+    when pages were read but not all of them (page cap, time budget, a page over the size cap,
+    too many entries, a later page that failed): `truncated_by` is one of PAGE_CAP, BUDGET,
+    SIZE, ENTRIES, ERROR.
     """
 
-    resources: list[Any] | None
+    flattened: Flattened | None
     reason: str | None = None
     pages: int = 0
     truncated: bool = False
@@ -69,7 +72,7 @@ class FetchOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.resources is not None
+        return self.flattened is not None
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -224,9 +227,11 @@ def fetch_queries(
         items = list(queries.items())
         if len(items) == 1:
             key, query = items[0]
-            return {key: fetcher.fetch(base, query)}
+            return {key: fetcher.fetch(base, query, _where(key))}
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(items))) as pool:
-            futures = {key: pool.submit(fetcher.fetch, base, query) for key, query in items}
+            futures = {
+                key: pool.submit(fetcher.fetch, base, query, _where(key)) for key, query in items
+            }
             # No read outlives the deadline, so leaving the pool joins promptly.
             return {key: future.result() for key, future in futures.items()}
 
@@ -396,27 +401,27 @@ class _Fetcher:
     deadline: float
     settings: Settings
 
-    def fetch(self, base: str, query: str) -> FetchOutcome:
+    def fetch(self, base: str, query: str, where: str) -> FetchOutcome:
+        """Every page of `query`; the resources are cited under `where` (the prefetch key)."""
         started = time.monotonic()
-        resources: list[Any] = []
+        read = Flattened()
         pages = 0
         cap = self.settings.fhir_page_cap
         try:
             url: str | None = self._first_url(base, query)
             while url is not None:
                 if pages >= cap:
-                    return self._cut(
-                        resources, pages, PAGE_CAP, f"the page cap ({cap}) was reached"
-                    )
-                page_resources, next_url = _read_page(self._get_json(url))
-                if len(resources) + len(page_resources) > self.settings.max_entries:
+                    return self._cut(read, pages, PAGE_CAP, f"the page cap ({cap}) was reached")
+                page = _read_page(self._get(url), where, first_entry=read.entries)
+                if read.entries + page.entries > self.settings.max_entries:
                     raise _Failure(f"more than {self.settings.max_entries} entries", ENTRIES)
-                resources.extend(page_resources)
+                read.extend(page)
                 pages += 1
+                next_url = page.next_links.get(where)
                 url = self._next_url(url, next_url) if next_url else None
         except _Failure as failure:
             if pages:
-                return self._cut(resources, pages, failure.kind, _cut_note(failure, pages + 1))
+                return self._cut(read, pages, failure.kind, _cut_note(failure, pages + 1))
             log.info(
                 "prefetch query failed: %s",
                 failure,
@@ -427,14 +432,14 @@ class _Fetcher:
             "prefetch query fetched",
             extra={"origin": self.origin, "pages": pages, "ms": _ms_since(started)},
         )
-        return FetchOutcome(resources, pages=pages)
+        return FetchOutcome(read, pages=pages)
 
-    def _cut(self, resources: list[Any], pages: int, kind: str, why: str) -> FetchOutcome:
+    def _cut(self, read: Flattened, pages: int, kind: str, why: str) -> FetchOutcome:
         log.warning(
             "prefetch query cut short; later pages not read",
             extra={"origin": self.origin, "pages": pages, "truncated_by": kind},
         )
-        return FetchOutcome(resources, reason=why, pages=pages, truncated=True, truncated_by=kind)
+        return FetchOutcome(read, reason=why, pages=pages, truncated=True, truncated_by=kind)
 
     def _first_url(self, base: str, query: str) -> str:
         parts = urlsplit(query)
@@ -462,7 +467,7 @@ class _Fetcher:
             raise self._budget_exhausted()
         return remaining
 
-    def _get_json(self, url: str) -> Any:
+    def _get(self, url: str) -> bytes:
         remaining = self._remaining()
         timeout = httpx.Timeout(remaining, connect=min(remaining, CONNECT_TIMEOUT_CAP_S))
         try:
@@ -476,7 +481,7 @@ class _Fetcher:
                 media_type = content_type.split(";")[0].strip().lower()
                 if media_type not in ACCEPTED_CONTENT_TYPES:
                     raise _Failure(f"content type {media_type or '(none)'!r} is not FHIR JSON")
-                body = self._read_body(response)
+                return self._read_body(response)
         except httpx.InvalidURL as exc:  # not an HTTPError: e.g. control characters in a link
             raise _Failure("invalid URL") from exc
         except httpx.HTTPError as exc:
@@ -485,10 +490,6 @@ class _Fetcher:
             if time.monotonic() >= self.deadline - DEADLINE_SLACK_S:
                 raise self._budget_exhausted(f" ({type(exc).__name__})") from exc
             raise _Failure(f"{type(exc).__name__} talking to {self.origin}") from exc
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            raise _Failure("body is not JSON") from exc
 
     def _read_body(self, response: httpx.Response) -> bytes:
         """The body, within the deadline (each read is bounded by it) and the size cap."""
@@ -513,31 +514,27 @@ def _cut_note(failure: _Failure, page: int) -> str:
     return f"page {page} could not be read ({failure})"
 
 
-def _read_page(page: Any) -> tuple[list[Any], str | None]:
-    """(resources, next link) of one response body; raises _Failure for non-resources."""
-    if not isinstance(page, Mapping) or not isinstance(page.get("resourceType"), str):
-        raise _Failure("body is not a FHIR resource")
-    resource_type = page["resourceType"]
-    if resource_type == "OperationOutcome":
-        raise _Failure("server answered with an OperationOutcome")
-    if resource_type != "Bundle":
-        return [page], None
-    entries = page.get("entry", [])
-    if not isinstance(entries, list):
-        raise _Failure("Bundle.entry is not a list")
-    resources = [
-        entry["resource"] for entry in entries if isinstance(entry, Mapping) and "resource" in entry
-    ]
-    next_url = None
-    links = page.get("link", [])
-    if isinstance(links, list):
-        for link in links:
-            if isinstance(link, Mapping) and link.get("relation") == "next":
-                candidate = link.get("url")
-                if isinstance(candidate, str) and candidate:
-                    next_url = candidate
-                    break
-    return resources, next_url
+def _where(key: str) -> str:
+    """The prefetch key a query's resources are cited under: a prefetched Bundle's later pages
+    ("observations#next") are its key's."""
+    return key.partition("#")[0]
+
+
+def _read_page(body: bytes, where: str, *, first_entry: int) -> Flattened:
+    """One response body flattened as a prefetched value is; raises _Failure for a body that
+    is not a FHIR resource, or is an OperationOutcome."""
+    try:
+        # An unpaired surrogate escape reads as U+FFFD, as in a request body (cds.jsonio).
+        raw = msgspec.Raw(without_lone_surrogates(body))
+        return flatten(raw, where, refuse={"OperationOutcome"}, first_entry=first_entry)
+    except NotJson as exc:
+        raise _Failure("body is not JSON") from exc
+    except NotAResource as exc:
+        raise _Failure(f"body is not a usable FHIR resource ({exc})") from exc
+    except BundleError as exc:
+        raise _Failure("Bundle.entry is not a list") from exc
+    except RecursionError as exc:
+        raise _Failure("body is nested too deeply") from exc
 
 
 def _ms_since(started: float) -> int:

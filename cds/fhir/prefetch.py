@@ -117,17 +117,11 @@ class PrefetchRead:
         """Add what the service fetched for `query_key` (a key, or "<key>#next" for the later
         pages of a prefetched Bundle): its resources satisfy the key, a cut is remembered."""
         key = query_key.removesuffix(NEXT_SUFFIX)
-        if outcome.resources is None:
+        if outcome.flattened is None:
             if query_key.endswith(NEXT_SUFFIX):
                 self.incomplete[key] = QueryCut(key, CUT_FAILED)
             return
-        if key == PATIENT:  # a read of one resource, counted as a prefetched Patient is
-            for resource in outcome.resources:
-                self.add(key, msgspec.Raw(msgspec.json.encode(resource)))
-        else:  # read as the search Bundle they came in: its entries count (CDS_MAX_ENTRIES)
-            entries = [{"resource": resource} for resource in outcome.resources]
-            bundle = {"resourceType": "Bundle", "entry": entries}
-            self.add(key, msgspec.Raw(msgspec.json.encode(bundle)))
+        self.flattened.extend(outcome.flattened)
         if key in self.unsatisfied:
             self.unsatisfied.remove(key)
         if outcome.truncated:

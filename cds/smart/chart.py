@@ -22,7 +22,8 @@ from ..config import Settings
 from ..core.i18n import ENGLISH, N_, Translator
 from ..core.model import Extraction
 from ..fhir import reading
-from ..fhir.bundle import flatten
+from ..fhir.bundle import Flattened
+from ..fhir.elements import UNSET, UnsetType
 from ..fhir.fetch import (
     ACCEPTED_CONTENT_TYPES,
     FHIR_JSON,
@@ -45,26 +46,32 @@ MAX_ANSWER_BYTES = 1024 * 1024
 class Chart:
     """The patient's resources as the hook's prefetch queries return them."""
 
-    resources: tuple[dict[str, Any], ...]
+    flattened: Flattened
     incomplete: tuple[str, ...] = ()  # query keys cut short by the page cap
     unreadable: tuple[str, ...] = ()  # query keys the EHR would not answer (conditions only)
 
-    def bundle(self) -> msgspec.Raw:
-        """The resources as one collection Bundle (what `/evaluate` reads)."""
-        document = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": resource} for resource in self.resources],
-        }
-        return msgspec.Raw(msgspec.json.encode(document))
-
     def read(self, settings: Settings, now: datetime) -> Extraction:
         """The findings, through the reader the hook uses."""
-        return reading.read(flatten(self.bundle(), "Bundle"), policy=settings.policy, now=now)
+        return reading.read(self.flattened, policy=settings.policy, now=now)
 
     @property
     def patient(self) -> dict[str, Any] | None:
-        return next((r for r in self.resources if r.get("resourceType") == "Patient"), None)
+        """The Patient's banner elements as the EHR wrote them."""
+        found = next(
+            (i.resource for i in self.flattened.items if i.resource.resourceType == "Patient"),
+            None,
+        )
+        if found is None:
+            return None
+        return {
+            "name": _as_written(found.name),
+            "birthDate": found.birthDate if isinstance(found.birthDate, str) else None,
+            "gender": _as_written(found.gender),
+        }
+
+
+def _as_written(raw: msgspec.Raw | UnsetType) -> Any:
+    return None if raw is UNSET else msgspec.json.decode(raw)
 
 
 def read_chart(iss: str, patient_id: str, access_token: str, settings: Settings) -> Chart:
@@ -77,11 +84,11 @@ def read_chart(iss: str, patient_id: str, access_token: str, settings: Settings)
     context = {"patientId": patient_id}
     queries = {key: render_template(template, context) for key, template in templates.items()}
     outcomes = fetch_queries(iss, queries, access_token=access_token, settings=settings)
-    resources: list[dict[str, Any]] = []
+    read = Flattened()
     incomplete: list[str] = []
     unreadable: list[str] = []
     for key, outcome in outcomes.items():
-        if outcome.resources is None:
+        if outcome.flattened is None:
             log.warning(
                 "SMART chart read failed",
                 extra={"prefetch_key": key, "reason": outcome.reason, "origin": _origin(iss)},
@@ -90,10 +97,10 @@ def read_chart(iss: str, patient_id: str, access_token: str, settings: Settings)
                 raise EhrUnavailable(N_("The patient's record could not be read from the EHR."))
             unreadable.append(key)
             continue
-        resources += [r for r in outcome.resources if isinstance(r, dict)]
+        read.extend(outcome.flattened)
         if outcome.truncated:
             incomplete.append(key)
-    return Chart(tuple(resources), tuple(incomplete), tuple(unreadable))
+    return Chart(read, tuple(incomplete), tuple(unreadable))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from ..http.jsonout import json_response
 from ..http.language import prefer_language, request_translator
 from ..http.runtime import runtime
 from ..registry import DEFAULT_SERVICE_ID, SERVICES
-from ..service import Deps, Presentation, evaluate_bundle
+from ..service import Deps, Presentation, evaluate_flattened
 from . import chart as ehr
 from . import oauth, page, questionnaire, writeback
 from .answers import InvalidAnswers, Statement, parse, statements
@@ -253,9 +253,9 @@ def result() -> str:
     record = ehr.read_chart(session.iss, patient, token, settings)
     deps = runtime().deps
     t = request_translator()
-    answer = evaluate_bundle(
+    answer = evaluate_flattened(
         SERVICES[DEFAULT_SERVICE_ID],
-        record.bundle(),
+        record.flattened,
         Deps(settings=settings, clock=deps.clock),  # no store: shown here, not issued
         Presentation(translator=t, as_of=_now(session)),
     )
