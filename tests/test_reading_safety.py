@@ -115,6 +115,38 @@ def test_a_measured_value_that_is_not_a_number_is_unreadable_and_named(
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("cramps-self-care-normal-potassium", "3,9", id="potassium-decimal-comma"),
+        pytest.param(
+            "rest-examined-post-exercise-soreness", "37,2", id="temperature-decimal-comma"
+        ),
+    ],
+)
+def test_a_blocking_lab_value_that_cannot_be_read_still_withholds_self_care(
+    live_server: LiveServer, name: str, value: str
+) -> None:
+    # Spec-silent, conservative: sent but unreadable is no safer than not interpretable (§1.7).
+    body = sample(name)
+    lab = next(r for r in observations(body) if "valueQuantity" in r)
+    lab["valueQuantity"]["value"] = value
+
+    cards = post(live_server, body)
+
+    rules = [c["extension"]["example.calf-cds"].get("ruleId") for c in cards]
+    assert "R-REST" not in rules and "R-CRAMP-SELFCARE" not in rules
+    assert rules == ["R-NO-RED-FLAG-DATA", None]
+    analyte = "Potassium" if "potassium" in name else "Temperature"
+    advice = card(cards, "R-NO-RED-FLAG-DATA")
+    assert advice["summary"].startswith(f"{analyte} result could not be interpreted")
+    assert f"{analyte}: not interpretable, " in advice["detail"]
+    assert analyte.lower() not in advice["detail"].split("**Not recorded**")[1].split("**")[0]
+    quality = card(cards, None)["detail"].splitlines()
+    assert f"- Observation/{lab['id']}: valueQuantity.value is not a number" in quality
+    assert len([line for line in quality if f"{analyte}: not interpretable" in line]) == 1
+
+
 def test_a_code_with_one_bad_coding_is_read_by_its_good_one(live_server: LiveServer) -> None:
     body = sample(ALI)
     for resource in observations(body):

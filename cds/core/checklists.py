@@ -31,8 +31,8 @@ def _still_missing(
         r
         for f in item.findings
         for r in fs.records(f)
+        # A value that could not be interpreted was recorded: the card names it as such.
         if r.in_window
-        and r.interpretable
         and (r.present or r.when is not None)
         and all(tag in r.tags for tag in item.with_tags)
         and (

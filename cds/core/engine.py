@@ -137,8 +137,13 @@ class Assessment:
 
     @property
     def blocking_values(self) -> tuple[Finding, ...]:
-        """Not-interpretable D-dimer, CK, potassium or temperature values (§2)."""
-        return tuple(r for r in self.not_interpretable if TAG_NOT_INTERPRETABLE_BLOCKS in r.tags)
+        """Not-interpretable D-dimer, CK, potassium or temperature values (§2), each once (a
+        potassium records two findings)."""
+        blocking: dict[tuple[str, str], Finding] = {}
+        for record in self.not_interpretable:
+            if TAG_NOT_INTERPRETABLE_BLOCKS in record.tags:
+                blocking.setdefault((record.reference, record.name), record)
+        return tuple(blocking.values())
 
     @property
     def age_unknown(self) -> bool:

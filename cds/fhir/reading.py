@@ -22,7 +22,7 @@ import msgspec
 
 from ..core import findings as cat
 from ..core.i18n import N_
-from ..core.measurements import LabResult
+from ..core.measurements import BLOCKING_ANALYTES, LabResult
 from ..core.measurements import Quantity as LabQuantity
 from ..core.model import Caveat, Extraction, Finding, PatientFacts, Side, Unreadable
 from ..core.policy import Policy
@@ -31,6 +31,7 @@ from . import elements as el
 from .bundle import Flattened, Item
 from .dates import age_on, parse_birth_date, parse_when
 from .values import (
+    Values,
     body_site_codes,
     codings,
     extension_sides,
@@ -254,24 +255,23 @@ class Reader:
         if res.malformed and not self._relevant(codes, value_codes, components):
             return False
         measure = self.statements.first_measurement(codes)
-        if measure is not None:
-            for name in _VALUE_ELEMENTS:
-                bad = res.malformed.get(name)
-                if bad is not None:
-                    raise _Unreadable(bad.path, bad.problem)
-            quantity = res.elements.valueQuantity
-            if (
-                isinstance(quantity, el.Quantity)
-                and quantity.value is el.UNSET
-                and measure.analyte != "abi"
-            ):
-                raise _Unreadable("valueQuantity.value", IS_MISSING)
-        else:
+        unreadable_value = None if measure is None else _unreadable_value(res, measure.analyte)
+        if unreadable_value is not None:
+            if measure is None or measure.analyte not in BLOCKING_ANALYTES:
+                raise unreadable_value
+            # Spec-silent, conservative: a D-dimer, CK, potassium or temperature that was sent
+            # but cannot be read still blocks self-care (§1.7) as a not-interpretable one does.
+            value_codes, components = (), []
+        if measure is None:
             # A malformed value of a coded finding reads as present (conservative).
             res.ignore_malformed("valueQuantity", "valueString", "valueInteger", "valueBoolean")
         res.ignore_malformed("interpretation", "referenceRange", "subject", "dataAbsentReason")
-        values = values_of(res.elements, value_codes)
-        interpretation = interpretation_codes(res.elements.interpretation)
+        values = values_of(res.elements, value_codes) if unreadable_value is None else Values()
+        interpretation = (
+            interpretation_codes(res.elements.interpretation)
+            if unreadable_value is None
+            else frozenset()
+        )
         when, effective = self._when(
             res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod"
         )
@@ -308,6 +308,8 @@ class Reader:
             statements += [self._component(part, observation) for part in components]
         for statement in statements:
             self.findings.extend(self.statements.read(statement))
+        if unreadable_value is not None:
+            raise unreadable_value  # counted unreadable too, and named on the info card (§2)
         return True
 
     def _status(self, res: _Resource) -> str | None:
@@ -503,6 +505,18 @@ class Reader:
         reference = res.reference if isinstance(res.elements.id, str) else None
         self.patient = PatientFacts(reference, birth, age)
         return True
+
+
+def _unreadable_value(res: _Resource, analyte: str) -> _Unreadable | None:
+    """Why a measurement's value cannot be read (§2: the resource is then unreadable)."""
+    for name in _VALUE_ELEMENTS:
+        bad = res.malformed.get(name)
+        if bad is not None:
+            return _Unreadable(bad.path, bad.problem)
+    quantity = res.elements.valueQuantity
+    if isinstance(quantity, el.Quantity) and quantity.value is el.UNSET and analyte != "abi":
+        return _Unreadable("valueQuantity.value", IS_MISSING)
+    return None
 
 
 def _has_readable_coding(code: el.CodeableConcept | el.UnsetType) -> TypeGuard[el.CodeableConcept]:
