@@ -25,6 +25,7 @@ from cds.core.i18n import ENGLISH
 from cds.core.model import (
     CUT_NOT_FETCHED,
     CUT_PAGE_CAP,
+    FLAG_NORMAL,
     TAG_CODED_RESULT,
     TAG_COLD,
     TAG_HEART_RATE,
@@ -575,6 +576,27 @@ def test_a_qualitative_lab_result_reads_negative_or_positive_never_absent(
     )
 
     assert record_line(coded, ENGLISH, lateral=False).startswith(f"D-dimer: {word}, ")
+
+
+def test_a_d_dimer_the_lab_flags_normal_reads_negative_with_the_flag_named() -> None:
+    # §5: interpretation N is negative whatever the value; the line never says "below 500".
+    ddimer = f(
+        "F-D-DIMER",
+        value=600,
+        unit="ng/mL",
+        analyte="d-dimer",
+        basis="FEU",
+        present=False,
+        flag=FLAG_NORMAL,
+        name="D-dimer",
+        days_ago=0.01,
+        tags={TAG_MEASURED},
+    )
+
+    card = only(cards_for(*DVT, ddimer, age=40), "R-DVT-PATHWAY")
+
+    assert "D-dimer 600 ng/mL FEU, " in card.detail
+    assert ": negative (flagged normal by the lab)." in card.detail
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from cds.core.measurements import (
     judge,
 )
 from cds.core.model import (
+    FLAG_ABNORMAL,
     FLAG_HIGH,
     FLAG_LOW,
     FLAG_NEGATIVE,
@@ -196,7 +197,7 @@ def test_the_measurement_keeps_what_the_ehr_sent() -> None:
         pytest.param(TEMPERATURE, 37.2, "Cel", {"N"}, False, "normal", id="normal-says-normal"),
         pytest.param(D_DIMER_FEU, 300, "ng/mL", {"H"}, True, FLAG_HIGH, id="dimer-high-flag"),
         pytest.param(D_DIMER_FEU, 300, "ng/mL", {"POS"}, True, FLAG_POSITIVE, id="dimer-pos"),
-        pytest.param(D_DIMER_FEU, 300, "ng/mL", {"A"}, True, None, id="dimer-abnormal"),
+        pytest.param(D_DIMER_FEU, 300, "ng/mL", {"A"}, True, FLAG_ABNORMAL, id="dimer-abnormal"),
         pytest.param(SPO2, 94, "%", {"L"}, True, FLAG_LOW, id="spo2-flagged-low"),
         pytest.param(SPO2, 90, "%", {"N"}, True, "normal", id="spo2-n-not-decisive"),
         pytest.param(SPO2, 90, "%", {"H"}, False, FLAG_HIGH, id="spo2-said-high"),

@@ -9,7 +9,16 @@ import pytest
 from finding_factory import NOW, B, L, f
 
 from cds.core.findingset import FindingSet
-from cds.core.model import FLAG_HIGH, FLAG_POSITIVE, TAG_MEASURED, TAG_NOT_DEEP_VEIN, Finding
+from cds.core.model import (
+    FLAG_ABNORMAL,
+    FLAG_HIGH,
+    FLAG_NEGATIVE,
+    FLAG_NORMAL,
+    FLAG_POSITIVE,
+    TAG_MEASURED,
+    TAG_NOT_DEEP_VEIN,
+    Finding,
+)
 from cds.core.rules import WELLS_FINDINGS
 from cds.core.scores import (
     ABSENT,
@@ -181,7 +190,49 @@ SYMPTOMS = NOW - timedelta(hours=5)
         ),
         pytest.param(d_dimer(None, present=False), 40, NEGATIVE, "", id="coded-negative"),
         pytest.param(
+            d_dimer(600, flag=FLAG_NORMAL, present=False),
+            40,
+            NEGATIVE,
+            "flagged normal by the lab",
+            id="lab-flag-normal-over-500-is-negative",
+        ),
+        pytest.param(
+            d_dimer(600, flag=FLAG_NORMAL),
+            40,
+            NEGATIVE,
+            "flagged normal by the lab",
+            id="lab-flag-normal-over-500-also-positive-by-value",
+        ),
+        pytest.param(
+            d_dimer(None, flag=FLAG_NEGATIVE),
+            40,
+            NEGATIVE,
+            "flagged negative by the lab",
+            id="lab-flag-negative",
+        ),
+        pytest.param(
+            d_dimer(600, flag=FLAG_NORMAL, status="preliminary"),
+            40,
+            POSITIVE,
+            "preliminary",
+            id="lab-flag-normal-preliminary-stays-positive",
+        ),
+        pytest.param(
+            d_dimer(300, flag=FLAG_NORMAL, days_ago=None),
+            40,
+            UNUSABLE,
+            "undated",
+            id="lab-flag-normal-undated",
+        ),
+        pytest.param(
             d_dimer(450, present=True), 40, POSITIVE, "above the lab's reference range", id="range"
+        ),
+        pytest.param(
+            d_dimer(300, flag=FLAG_ABNORMAL, present=True),
+            40,
+            POSITIVE,
+            "flagged abnormal by the lab",
+            id="lab-flag-abnormal-is-never-negative",
         ),
         pytest.param(
             d_dimer(None, interpretable=False, present=False),

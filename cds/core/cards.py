@@ -257,6 +257,8 @@ class _CardBuilder:
             )
             if result.state == NEGATIVE and result.cutoff is not None:
                 tail = _with_cutoff(result, t, _BELOW)
+            elif result.state == NEGATIVE and result.reason:
+                tail = t.gettext(N_("negative ({reason})")).format(reason=t.gettext(result.reason))
             elif result.state == NEGATIVE:
                 tail = t.gettext(N_("negative"))
             elif (

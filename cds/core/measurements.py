@@ -27,6 +27,7 @@ from .findings import (
 )
 from .i18n import N_
 from .model import (
+    FLAG_ABNORMAL,
     FLAG_HIGH,
     FLAG_LOW,
     FLAG_NEGATIVE,
@@ -149,13 +150,16 @@ class Judgement:
 
 
 def flag_of(interpretation: frozenset[str]) -> str | None:
-    """The lab's own interpretation as one flag (positive, high, low, negative, normal)."""
+    """The lab's own interpretation as one flag (positive, high, low, abnormal, negative,
+    normal)."""
     if interpretation & _POSITIVE:
         return FLAG_POSITIVE
     if interpretation & _HIGH:
         return FLAG_HIGH
     if interpretation & _LOW:
         return FLAG_LOW
+    if interpretation & _ABNORMAL:
+        return FLAG_ABNORMAL
     if interpretation & _NEGATIVE:
         return FLAG_NEGATIVE
     if interpretation & _NORMAL:

@@ -115,6 +115,7 @@ FLAG_LOW = "low"
 FLAG_POSITIVE = "positive"
 FLAG_NEGATIVE = "negative"
 FLAG_NORMAL = "normal"
+FLAG_ABNORMAL = "abnormal"  # A: abnormal, no direction
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py

@@ -8,14 +8,17 @@ with the reason a card gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from .findingset import FindingSet, dated_in_the_future, selected, timestamp
 from .i18n import N_, Translator
 from .measurements import D_DIMER_DDU_NG_ML, D_DIMER_FEU_NG_ML, d_dimer_cutoff
 from .model import (
+    FLAG_ABNORMAL,
     FLAG_HIGH,
+    FLAG_NEGATIVE,
+    FLAG_NORMAL,
     FLAG_POSITIVE,
     TAG_NOT_DEEP_VEIN,
     Finding,
@@ -134,6 +137,10 @@ def wells(fs: FindingSet) -> WellsResult:
 POSITIVE, NEGATIVE, UNUSABLE = "positive", "negative", "unusable"
 _FINAL = frozenset({"final", "amended", "corrected"})
 _LAB_POSITIVE = frozenset({FLAG_HIGH, FLAG_POSITIVE})
+_LAB_NEGATIVE = {
+    FLAG_NORMAL: N_("flagged normal by the lab"),
+    FLAG_NEGATIVE: N_("flagged negative by the lab"),
+}
 DAY = timedelta(hours=24)
 
 
@@ -145,7 +152,9 @@ class DDimerResult:
     state: str  # positive | negative | unusable
     cutoff: float | None = None  # ng/mL in the record's basis, when a value was compared
     age_adjusted: bool = False
-    reason: str = ""  # why it is not negative (an N_ message id), "" when negative
+    # Why it is not negative (an N_ message id); for a negative, the lab flag that made it
+    # one, else "".
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,14 +225,24 @@ def _judge(
             else N_("flagged positive by the lab")
         )
         return DDimerResult(record, POSITIVE, reason=reason)
+    if record.flag in _LAB_NEGATIVE:
+        # §5: interpretation N or NEG is negative, whatever the value. One at or over 500 is
+        # positive too (its presence triggers the pathway), as an unflagged value under the
+        # age-adjusted cut-off is.
+        usable = _usable(record, symptoms_from, now, None, False)
+        if usable.state == NEGATIVE:
+            return replace(usable, reason=_LAB_NEGATIVE[record.flag])
+        return replace(usable, state=POSITIVE) if record.present else usable
     if m is None or m.value is None:  # a coded result without a number
         if record.present:
             return DDimerResult(record, POSITIVE, reason=N_("positive"))
         return _usable(record, symptoms_from, now, None, False)
     default_cut = D_DIMER_DDU_NG_ML if m.basis == "DDU" else D_DIMER_FEU_NG_ML
     if record.present and m.value < default_cut and record.flag not in _LAB_POSITIVE:
-        # Positive below the default cut-off: the lab's own reference range said so, and a
-        # lab's "above range" is never read as a negative (conservative).
+        # Positive below the default cut-off: the lab's flag A or its own reference range said
+        # so, and neither is ever read as a negative (conservative).
+        if record.flag == FLAG_ABNORMAL:
+            return DDimerResult(record, POSITIVE, reason=N_("flagged abnormal by the lab"))
         return DDimerResult(record, POSITIVE, reason=N_("above the lab's reference range"))
     cutoff, adjusted = _cutoff(record, age_years, over_flag)
     if m.value >= cutoff:
