@@ -672,8 +672,16 @@ def _laterality_extension(kind: str, code: str) -> dict[str, Any]:
                     {"system": SNOMED, "code": "24028007"},
                 ]
             },
-            Side.BILATERAL,
+            Side.UNKNOWN,  # one concept is one site: the codings contradict each other
             id="left-plus-right-codings",
+        ),
+        pytest.param(
+            {
+                "coding": [{"system": SNOMED, "code": "7771000"}],
+                "extension": [_laterality_extension("valueCoding", "24028007")],
+            },
+            Side.UNKNOWN,
+            id="left-coding-right-extension",
         ),
         pytest.param(
             {
@@ -700,6 +708,27 @@ def test_laterality_comes_from_body_site_codings_or_extensions(
     finding = only(read(observation("449615005", bodySite=body_site)))
 
     assert finding.side is side
+
+
+def test_a_body_site_coded_both_left_and_right_is_side_unknown_and_named() -> None:
+    body_site = {"coding": [{"system": SNOMED, "code": c} for c in ("7771000", "24028007")]}
+    extraction = read(observation("449615005", bodySite=body_site))
+
+    assert only(extraction).side is Side.UNKNOWN
+    assert [(c.element, c.problem) for c in extraction.caveats] == [
+        ("bodySite", "codes both left and right: side unknown")
+    ]
+
+
+def test_a_condition_sited_on_each_leg_is_bilateral() -> None:
+    legs = [
+        {"coding": [{"system": SNOMED, "code": LOWER_LEG}, {"system": SNOMED, "code": side}]}
+        for side in ("7771000", "24028007")
+    ]
+    extraction = read(condition("449615005", bodySite=legs))
+
+    assert only(extraction).side is Side.BILATERAL
+    assert extraction.caveats == ()
 
 
 def test_bilateral_finding_code_is_bilateral() -> None:

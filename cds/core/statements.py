@@ -65,7 +65,11 @@ class Statement:
 
 def side_of(codes: set[str]) -> Side:
     """Laterality from SNOMED codes: one side, both, or unknown (§2 "Laterality")."""
-    sides = {LATERALITY[code] for code in codes if code in LATERALITY}
+    return combined_side({LATERALITY[code] for code in codes if code in LATERALITY})
+
+
+def combined_side(sides: set[Side]) -> Side:
+    """The sides several sites name, as one: one side, both, or unknown."""
     if not sides:
         return Side.UNKNOWN
     if Side.BILATERAL in sides or {Side.LEFT, Side.RIGHT} <= sides:

@@ -32,7 +32,7 @@ from .bundle import Flattened, Item
 from .dates import age_on, parse_birth_date, parse_when
 from .values import (
     Values,
-    body_site_codes,
+    body_site,
     codings,
     extension_sides,
     interpretation_codes,
@@ -75,6 +75,7 @@ _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_hist
 IGNORED = N_("is malformed: ignored")
 UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
+LEFT_AND_RIGHT = N_("codes both left and right: side unknown")
 AGE_UNKNOWN = N_("is malformed: age unknown")
 MARKED = (
     N_("is not a number"),
@@ -458,7 +459,10 @@ class Reader:
         except (msgspec.ValidationError, msgspec.DecodeError):
             res.caveat("bodySite", SIDE_UNKNOWN)
             return None, Side.UNKNOWN
-        return body_site_codes(decoded if many else [decoded])
+        site = body_site(decoded if many else [decoded])
+        if site.contradictory:
+            res.caveat("bodySite", LEFT_AND_RIGHT)
+        return site.codes, site.side
 
     # -- Condition -----------------------------------------------------------------------
     def _condition(self, res: _Resource) -> bool:

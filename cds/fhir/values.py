@@ -12,7 +12,7 @@ from ..core import findings as cat
 from ..core.measurements import INTERPRETATION_SYSTEMS
 from ..core.measurements import Quantity as LabQuantity
 from ..core.model import Side
-from ..core.statements import LATERALITY, Coding, side_of
+from ..core.statements import LATERALITY, Coding, combined_side
 from ..core.units import display_unit
 from . import elements as el
 
@@ -88,17 +88,35 @@ def extension_sides(extensions: Sequence[el.Extension], codes: set[str]) -> None
             codes.update(c.code.strip() for c in ext.valueCodeableConcept.coding)
 
 
-def body_site_codes(concepts: list[el.CodeableConcept]) -> tuple[frozenset[str], Side]:
-    """SNOMED site codes and the side of bodySite (codings and extensions, §2 "Laterality")."""
+@dataclass(frozen=True)
+class BodySite:
+    codes: frozenset[str]  # SNOMED site codes, laterality included
+    side: Side
+    # One concept coded both left and right: its codings contradict each other (one
+    # CodeableConcept is one site), so the side is unknown, counted as one-sided (§2).
+    contradictory: bool = False
+
+
+def body_site(concepts: list[el.CodeableConcept]) -> BodySite:
+    """The site codes and side of bodySite (codings and extensions, §2 "Laterality"). Several
+    concepts (a Condition's list) may name both legs; one concept names one site."""
     codes: set[str] = set()
-    lateral: set[str] = set()
+    sides: set[Side] = set()
     for concept in concepts:
+        lateral: set[str] = set()
         for coding in concept.coding:
             if cat.normalise_system(coding.system) in (cat.SNOMED, ""):
-                codes.add(coding.code.strip())
+                code = coding.code.strip()
+                codes.add(code)
+                if code in LATERALITY:
+                    lateral.add(code)
             extension_sides(coding.extension, lateral)
         extension_sides(concept.extension, lateral)
-    return frozenset(codes), side_of(lateral | (codes & LATERALITY.keys()))
+        named = {LATERALITY[code] for code in lateral if code in LATERALITY}
+        if {Side.LEFT, Side.RIGHT} <= named and Side.BILATERAL not in named:
+            return BodySite(frozenset(codes), Side.UNKNOWN, contradictory=True)
+        sides |= named
+    return BodySite(frozenset(codes), combined_side(sides))
 
 
 @dataclass
