@@ -22,6 +22,7 @@ from cds.core.model import (
     TAG_SPO2,
     TAG_SUPPORTING,
     Finding,
+    Side,
 )
 from cds.core.rules import WELLS_FINDINGS, Present, Unilateral
 
@@ -550,14 +551,23 @@ def test_also_noted_names_an_old_record_another_rule_of_the_topic_reads() -> Non
     # An old bladder symptom would have counted for cauda equina; beside the radiculopathy
     # card (same spinal topic) it is named, though that rule does not read it.
     old_bladder = f("F-BLADDER-BOWEL-FLAG", days_ago=20, in_window=False)
-    old_cold_leg = f("F-COLD-LIMB", days_ago=20, in_window=False)  # arterial: another topic
 
-    fired = evaluate(extraction(f("F-RADICULAR"), old_bladder, old_cold_leg)).fired_rule(
-        "R-RADICULOPATHY"
-    )
+    fired = evaluate(extraction(f("F-RADICULAR"), old_bladder)).fired_rule("R-RADICULOPATHY")
 
     assert fired is not None
     assert fired.also_noted == (old_bladder,)
+
+
+def test_an_old_record_no_cards_topic_reads_is_named_once_on_the_first_card() -> None:
+    # §2: it would have counted in its window; no card's rules read it, so the first card
+    # names it, and only that card.
+    old_cold_leg = f("F-COLD-LIMB", side=Side.LEFT, days_ago=20, in_window=False)
+    dvt = [f("F-CALF-PAIN", side=Side.LEFT), f("F-LEG-SWELLING", side=Side.LEFT)]
+
+    assessment = evaluate(extraction(*dvt, f("F-RADICULAR"), old_cold_leg))
+
+    assert [fired.rule.id for fired in assessment.fired] == ["R-DVT-PATHWAY", "R-RADICULOPATHY"]
+    assert [old_cold_leg in fired.also_noted for fired in assessment.fired] == [True, False]
 
 
 def test_mixed_naive_and_aware_dates_never_raise() -> None:

@@ -395,6 +395,24 @@ def _name_every_sign(fired: tuple[FiredRule, ...], run: _Run) -> tuple[FiredRule
     return (replace(fired[0], signs_noted=unnamed), *fired[1:])
 
 
+def _note_every_old_record(fired: tuple[FiredRule, ...], run: _Run) -> tuple[FiredRule, ...]:
+    """§2 "Also noted": an old record that would have counted in its window is named once in
+    the answer; one that no card's topic reads (an old postpartum beside a spinal card, a cold
+    leg three weeks ago beside a DVT card) goes on the first card."""
+    if not fired:
+        return fired
+    named = {r.reference for f in fired for r in (*f.evidence, *f.also_noted, *f.signs_noted)}
+    rest = {
+        r.reference: r
+        for r in run.fs.also_noted(run.fs.by_id)
+        if not r.in_window and r.reference not in named
+    }
+    if not rest:
+        return fired
+    first = fired[0]
+    return (replace(first, also_noted=(*first.also_noted, *rest.values())), *fired[1:])
+
+
 def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Assessment:
     """Evaluate every rule of `core.rules` over one extraction (pure; never raises on data).
 
@@ -417,8 +435,11 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
         run.fired[rule.id] = FiredRule(
             rule, variant, evidence, tuple(r for r in also_noted if id(r) not in seen)
         )
-    fired = _name_every_sign(
-        tuple(sorted(run.fired.values(), key=lambda f: _DISPLAY_RANK[f.rule.id])), run
+    fired = _note_every_old_record(
+        _name_every_sign(
+            tuple(sorted(run.fired.values(), key=lambda f: _DISPLAY_RANK[f.rule.id])), run
+        ),
+        run,
     )
     return Assessment(
         fired=fired,

@@ -136,6 +136,14 @@ class Group:
     name: str
 
 
+# The findings that put a patient in a principle-5 group (age has none).
+GROUP_FINDINGS: dict[str, tuple[str, ...]] = {
+    "pregnant": ("F-PREGNANT",),
+    "anticoagulated": ("F-ANTICOAGULATED",),
+    "under-18": (),
+    "any": ("F-PREGNANT", "F-ANTICOAGULATED"),
+}
+
 # The items the Wells node reads: NICE NG158 table 1 (two-level DVT Wells score),
 # as (finding id, label, points).
 WELLS_ITEMS: tuple[tuple[str, str, int], ...] = (
@@ -898,6 +906,9 @@ def findings_of(condition: Condition) -> tuple[str, ...]:
         elif isinstance(node, Wells):
             for finding in WELLS_FINDINGS:
                 seen.setdefault(finding, None)
+        elif isinstance(node, Group):
+            for finding in GROUP_FINDINGS[node.name]:
+                seen.setdefault(finding, None)
     return tuple(seen)
 
 
@@ -989,7 +1000,10 @@ def _build(rows: tuple[Rule, ...]) -> tuple[Rule, ...]:
     used = {row.id: findings_of(row.condition) for row in rows}
     by_topic: dict[str, dict[str, None]] = {}
     for row in rows:
-        by_topic.setdefault(row.topic, {}).update(dict.fromkeys(used[row.id]))
+        topic = by_topic.setdefault(row.topic, {})
+        topic.update(dict.fromkeys(used[row.id]))
+        for variant in row.variants:  # a postpartum record chooses the DVT card's variant
+            topic.update(dict.fromkeys(findings_of(variant.condition)))
     built = [
         Rule(
             **{
