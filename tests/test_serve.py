@@ -25,7 +25,7 @@ from conftest import SAMPLES, load_json
 from loopback import FakeFhir, serve
 from served import CALF_CDS, calf_cds_serve, free_port, serve_env, stop
 
-from cds.serving.worker import Arriving
+from cds.serving.worker import MAX_ARRIVING, Arriving
 
 VERSION = version("calf-cds")
 HOOK = "/cds-services/calf-pain-triage"
@@ -438,6 +438,23 @@ def test_a_client_stalled_inside_its_body_does_not_hold_the_only_worker(tmp_path
     assert (health.status_code, health_s < 1.0) == (200, True)
     assert (hook.status_code, hook_s < 2.0) == (200, True)
     assert [card["source"]["topic"]["code"] for card in hook.json()["cards"]] == ["R-CAUDA-EQUINA"]
+
+
+def test_more_idle_connections_than_a_worker_holds_do_not_keep_new_ones_out(
+    tmp_path: Path,
+) -> None:
+    env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
+    idle_head = f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\n".encode()
+    with calf_cds_serve(env, tmp_path, workers=1) as served, contextlib.ExitStack() as stack:
+        for _ in range(MAX_ARRIVING + 44):
+            idle = stack.enter_context(socket.create_connection(("127.0.0.1", served.port)))
+            idle.sendall(idle_head)
+        time.sleep(0.5)
+        health, health_s = timed(lambda: httpx.get(f"{served.url}/healthz", timeout=10))
+        log = served.log.read_text()
+
+    assert (health.status_code, health_s < 1.0) == (200, True)
+    assert f"closed a connection: over {MAX_ARRIVING} still arriving" in log
 
 
 def test_a_flood_of_large_bodies_is_cut_largest_first_and_a_small_request_answered(

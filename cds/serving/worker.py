@@ -14,11 +14,11 @@ and takes a request to work on only once all of it has arrived:
 - their bytes are read without blocking, from a selector, until the head and the whole body
   (Content-Length, or chunked up to its last chunk) are in; then the request is parsed and
   answered by gunicorn's own code, reading from those bytes;
-- a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is one beyond
-  MAX_ARRIVING; and when the requests still arriving hold more than CDS_MAX_BUFFERED_BYTES,
-  the largest of them is closed, until the rest fit (a flood of large bodies: the proxy in
-  front is for that; a request alone is never closed for its size, which the body limit
-  bounds);
+- a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is the oldest one still
+  incomplete when a new one would make more than MAX_ARRIVING; and when the requests still
+  arriving hold more than CDS_MAX_BUFFERED_BYTES, the largest of them is closed, until the
+  rest fit (a flood of large bodies: the proxy in front is for that; a request alone is never
+  closed for its size, which the body limit bounds);
 - after its answer, a connection with nothing unread is closed at once; one whose client still
   sends lingers (drained) in the same selector for at most LINGER_S, never in the worker's way.
 
@@ -194,7 +194,7 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
             if ready:
                 self.answer(ready.pop(0), selector, lingering)
                 continue  # the next complete request first, then new connections
-            want_accept = self.alive and len(arriving) < MAX_ARRIVING
+            want_accept = self.alive
             if want_accept != accepting:
                 for listener in self.sockets:
                     if want_accept:
@@ -246,6 +246,12 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
             raise
         sock.setblocking(False)
         util.close_on_exec(sock)
+        if len(arriving) >= MAX_ARRIVING:
+            # Idle connections must not keep new ones out: the one incomplete the longest goes
+            # (a client that sends its request at once is answered long before its turn).
+            oldest = min(arriving.values(), key=lambda state: state.since)
+            self.log.warning("closed a connection: over %d still arriving", MAX_ARRIVING)
+            self._close_arriving(oldest, selector, arriving)
         state = Arriving(sock, addr, listener, time.monotonic(), body_limit)
         arriving[sock] = state
         selector.register(sock, selectors.EVENT_READ, state)
@@ -298,9 +304,15 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
                 "(CDS_MAX_BUFFERED_BYTES)",
                 self.buffer_limit,
             )
-            selector.unregister(largest.sock)
-            del arriving[largest.sock]
-            util.close(largest.sock)
+            self._close_arriving(largest, selector, arriving)
+
+    @staticmethod
+    def _close_arriving(
+        state: Arriving, selector: selectors.BaseSelector, arriving: dict[socket.socket, Arriving]
+    ) -> None:
+        selector.unregister(state.sock)
+        del arriving[state.sock]
+        util.close(state.sock)
 
     def answer(
         self,
@@ -336,11 +348,9 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         lingering: dict[socket.socket, float],
     ) -> None:
         now = time.monotonic()
-        for sock, state in list(arriving.items()):
+        for state in list(arriving.values()):
             if now - state.since > ARRIVAL_TIMEOUT_S:
-                selector.unregister(sock)
-                del arriving[sock]
-                util.close(sock)
+                self._close_arriving(state, selector, arriving)
         for sock, until in list(lingering.items()):
             if now > until:
                 selector.unregister(sock)
