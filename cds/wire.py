@@ -46,6 +46,7 @@ def _evidence(item: EvidenceItem) -> dict[str, Any]:
         present=item.present,
         rawValue=item.raw_value,
         unit=item.unit,
+        interpretable=None if item.interpretable else False,
     )
 
 

@@ -30,6 +30,7 @@ from cds.core.model import (
     TAG_COLD,
     TAG_HEART_RATE,
     TAG_MEASURED,
+    TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_SPO2,
     Card,
     Caveat,
@@ -576,6 +577,31 @@ def test_a_qualitative_lab_result_reads_negative_or_positive_never_absent(
     )
 
     assert record_line(coded, ENGLISH, lateral=False).startswith(f"D-dimer: {word}, ")
+
+
+def test_the_extension_gives_a_value_not_interpreted_as_sent_and_says_so() -> None:
+    # An EHR reading the extension must not see "300 U/L FEU", absent, in ng/mL (a negative).
+    ddimer = replace(
+        f(
+            "F-D-DIMER",
+            interpretable=False,
+            present=False,
+            name="D-dimer",
+            reference="O/dd",
+            tags={TAG_NOT_INTERPRETABLE_BLOCKS},
+        ),
+        measurement=Measurement("d-dimer", None, "ng/mL", sent_value=300, sent_unit="U/L"),
+    )
+
+    card = only(cards_for(f("F-CALF-PAIN"), ddimer, age=40), "R-NO-RED-FLAG-DATA")
+
+    (item,) = [e for e in card.extension.evidence if e.finding_id == "F-D-DIMER"]
+    assert (item.value, item.unit, item.interpretable) == ("300 U/L", "U/L", False)
+    wired = wire.extension(card.extension)["evidence"]
+    assert {"value": "300 U/L", "unit": "U/L", "interpretable": False}.items() <= next(
+        e for e in wired if e["finding"] == "F-D-DIMER"
+    ).items()
+    assert all("interpretable" not in e for e in wired if e["finding"] != "F-D-DIMER")
 
 
 def test_a_d_dimer_the_lab_flags_normal_reads_negative_with_the_flag_named() -> None:

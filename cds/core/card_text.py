@@ -135,12 +135,17 @@ def cut(value: float | None) -> str:
 
 
 def as_sent(m: Measurement | None) -> str:
-    """A value (with its comparator) and unit exactly as sent, each cut to 12 characters; ""
-    when neither was."""
+    """A value (with its comparator) and unit exactly as sent, each cut to 12 characters, for
+    markdown; "" when neither was."""
+    return md(sent_text(m))
+
+
+def sent_text(m: Measurement | None) -> str:
+    """As `as_sent`, as plain text (the card extension's data)."""
     if m is None:
         return ""
     value = (m.comparator or "") + cut(m.sent_value) if m.sent_value is not None else ""
-    return md(" ".join(part for part in (value, (m.sent_unit or "")[:12]) if part))
+    return " ".join(part for part in (value, (m.sent_unit or "")[:12]) if part)
 
 
 def tidy(text: str) -> str:

@@ -24,6 +24,7 @@ from .card_text import (
     dimer_unit,
     md,
     record_line,
+    sent_text,
     value_text,
 )
 from .checklists import item_label, net_line
@@ -547,16 +548,22 @@ class _CardBuilder:
             if record.side is Side.UNKNOWN
             else ("both" if record.side is Side.BILATERAL else str(record.side))
         )
+        value = unit = None
+        if m is not None and record.interpretable:
+            value, unit = value_text(m, self.t), m.unit
+        elif m is not None:  # shown as sent, its unit unchanged (never "300 U/L FEU")
+            value, unit = sent_text(m) or None, m.sent_unit
         return EvidenceItem(
             finding_id=record.finding_id,
             name=self.t.gettext(record.name),
             reference=record.reference,
             date=record.when.date().isoformat() if record.when else None,
-            value=value_text(m, self.t) if m is not None else None,
+            value=value,
             side=side,
             present=record.present,
             raw_value=m.value if m is not None else None,
-            unit=m.unit if m is not None else None,
+            unit=unit,
+            interpretable=record.interpretable,
         )
 
 

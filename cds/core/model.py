@@ -260,6 +260,9 @@ class EvidenceItem:
     present: bool
     raw_value: float | None = None
     unit: str | None = None
+    # False: the value could not be interpreted (unit or value unusable); `value` and `unit`
+    # are then as sent, and `present` only says whether the lab flagged it.
+    interpretable: bool = True
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
