@@ -69,6 +69,25 @@ def test_ndjson_is_checked_line_by_line(capsys: pytest.CaptureFixture[str], tmp_
     assert out.rstrip().endswith("2 resources checked, 1 invalid")
 
 
+def test_each_ndjson_line_is_judged_alone_and_odd_text_is_printed_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    surrogate = json.dumps({"resourceType": "Patient", "id": "\ud800"})  # RFC 8259 allows it
+    path = tmp_path / "resources.ndjson"
+    path.write_text(surrogate + "\n{not json\n", encoding="utf-8")
+
+    code, out, _ = validate(capsys, path)
+
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("line 1 (Patient/\\ud800): ")
+    assert (
+        "line 2 (not JSON): not JSON (Expecting property name enclosed in double quotes at "
+        "column 2)" in lines
+    )
+    assert out.rstrip().endswith("2 resources checked, 2 invalid")
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -78,6 +97,7 @@ def test_ndjson_is_checked_line_by_line(capsys: pytest.CaptureFixture[str], tmp_
             id="broken-json",
         ),
         pytest.param(b"\xff\xfe", "not UTF-8 text (byte 0)", id="not-utf8"),
+        pytest.param(b"[" * 100_000, "JSON nested too deeply", id="too-deep"),
     ],
 )
 def test_an_unreadable_file_is_exit_1_with_the_reason(

@@ -248,6 +248,26 @@ def test_evaluate_ndjson_resources_as_one_bundle(
     assert plan(json.loads(out)["cards"]) == golden_plan("dvt-unilateral-swelling-wells-likely")
 
 
+def test_an_ndjson_line_that_is_not_json_costs_only_itself(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    request = load_json(SAMPLES / "dvt-unilateral-swelling-wells-likely.json")
+    lines = [json.dumps(request["prefetch"]["patient"]), '{"resourceType": "Observation",']
+    lines += [
+        json.dumps(entry["resource"]) for entry in request["prefetch"]["observations"]["entry"]
+    ]
+    path = tmp_path / "resources.ndjson"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    code, out, err = run(capsys, "evaluate", str(path), "--json", "--now", SAMPLE_CLOCK)
+
+    assert code == 0
+    assert err.startswith(f"calf-cds: {path} line 2: not JSON (")
+    cards = json.loads(out)["cards"]
+    assert plan(cards) == [*golden_plan("dvt-unilateral-swelling-wells-likely"), "data-quality"]
+    assert "- line 2: " in cards[-1]["detail"]
+
+
 def test_a_sample_name_without_its_folder_gets_a_hint(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

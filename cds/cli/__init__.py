@@ -9,6 +9,7 @@ configuration error).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,10 @@ COMMANDS = (serve, evaluate, validate, rules, store, dev_ehr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A resource's own text may hold what the terminal cannot encode (a lone surrogate):
+        # it is printed escaped, never a traceback.
+        sys.stdout.reconfigure(errors="backslashreplace")
     parser, commands = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # said with the command's own usage, not the top-level one

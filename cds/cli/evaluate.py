@@ -22,7 +22,7 @@ from ..config import Settings
 from ..core.i18n import N_
 from ..errors import BadRequest, ServiceError
 from ..registry import SERVICES
-from .files import unreadable
+from .files import NotJson, ndjson_line, unreadable
 from .language import add_language_option, translator
 
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.load()
     try:
         raw = read_document(args.file)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         return _refused(unreadable(args.file, exc))
     deps = Deps(settings=settings)
     try:
@@ -131,13 +131,20 @@ def _usage(reason: str) -> int:
 
 
 def read_document(path: Path) -> bytes:
+    """The file's bytes; NDJSON as a collection Bundle, one entry per line. A line that is not
+    JSON is said on stderr and kept as an entry that is no resource: the info card counts it
+    unreadable, and the other lines' red flags are read."""
     data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-    if path.suffix == ".ndjson":
-        resources = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-        bundle = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": r} for r in resources],
-        }
-        return json.dumps(bundle).encode()
-    return data
+    if path.suffix != ".ndjson":
+        return data
+    entries = []
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        resource = ndjson_line(line)
+        if isinstance(resource, NotJson):
+            print(f"calf-cds: {path} line {number}: {resource.reason}", file=sys.stderr)
+            resource = line
+        entries.append({"fullUrl": f"line {number}", "resource": resource})
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return json.dumps(bundle).encode()

@@ -3,7 +3,28 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+NESTED_TOO_DEEPLY = "JSON nested too deeply"
+
+
+@dataclass(frozen=True)
+class NotJson:
+    """An NDJSON line that is not JSON: the file's other lines are still read."""
+
+    reason: str
+
+
+def ndjson_line(line: str) -> Any:
+    """One NDJSON line's JSON value, or NotJson saying why it has none."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return NotJson(f"not JSON ({exc.msg} at column {exc.colno})")
+    except RecursionError:
+        return NotJson(NESTED_TOO_DEEPLY)
 
 
 def unreadable(path: Path, exc: Exception) -> str:
@@ -21,6 +42,8 @@ def unreadable(path: Path, exc: Exception) -> str:
         why = f"not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
     elif isinstance(exc, OSError):
         why = exc.strerror or str(exc)
+    elif isinstance(exc, RecursionError):
+        why = NESTED_TOO_DEEPLY
     else:
         why = str(exc)
     return f"cannot read {path}: {why}"

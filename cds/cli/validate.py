@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .files import unreadable
+from .files import NotJson, ndjson_line, unreadable
 
 SHOWN_PROBLEMS = 20  # per resource; the rest are counted
 
@@ -36,11 +36,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         documents = list(_documents(args.file))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         print(f"calf-cds: {unreadable(args.file, exc)}", file=sys.stderr)
         return 1
     invalid = 0
     for label, resource in documents:
+        if isinstance(resource, NotJson):
+            invalid += 1
+            print(f"{label}: {resource.reason}")
+            continue
         found = problems(resource)
         if not found:
             print(f"{label}: valid")
@@ -63,7 +67,7 @@ def _documents(path: Path) -> Iterator[tuple[str, Any]]:
     if path.suffix == ".ndjson":
         for number, line in enumerate(text.splitlines(), start=1):
             if line.strip():
-                resource = json.loads(line)
+                resource = ndjson_line(line)
                 yield f"line {number} ({_name(resource)})", resource
         return
     document = json.loads(text)
@@ -77,6 +81,8 @@ def _documents(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def _name(resource: Any) -> str:
+    if isinstance(resource, NotJson):
+        return "not JSON"
     if not isinstance(resource, dict):
         return "not a JSON object"
     kind = resource.get("resourceType", "no resourceType")
