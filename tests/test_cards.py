@@ -324,6 +324,26 @@ def test_ehr_text_cannot_inject_markdown() -> None:
     assert r"\[click\]" in card.detail
 
 
+def test_ehr_text_in_the_plain_text_summary_is_not_backslash_escaped() -> None:
+    # The summary is plain text (CDS Hooks): escapes would show; the detail stays escaped.
+    ddimer = replace(
+        f(
+            "F-D-DIMER",
+            interpretable=False,
+            present=False,
+            name="D-dimer",
+            tags={TAG_NOT_INTERPRETABLE_BLOCKS},
+        ),
+        measurement=Measurement("d-dimer", None, "ng/mL", sent_value=300, sent_unit="[x](y)*z*"),
+    )
+
+    card = only(cards_for(f("F-CALF-PAIN"), ddimer), "R-NO-RED-FLAG-DATA")
+
+    assert "(300 [x](y)*z*)" in card.summary
+    assert "\\" not in card.summary
+    assert "300 \\[x\\](y)\\*z\\*" in card.detail
+
+
 def test_a_long_sign_list_is_shortened_to_the_first_and_n_more() -> None:
     signs = [
         f("F-PE-SYMPTOM", code=code) for code in ("267036007", "29857009", "66857006", "271594007")

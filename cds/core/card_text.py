@@ -4,6 +4,7 @@ dates, one "Why" line per record; EHR text escaped so it cannot inject markdown.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .findings import FINDINGS
 from .i18n import N_, Translator
@@ -49,9 +50,15 @@ SIDE_WORDS = {
 def md(text: str) -> str:
     """Escape EHR-supplied text so it cannot inject markdown (links, emphasis, tables, or
     lines of its own) nor reorder what is read: control characters become spaces."""
-    if not text.isprintable():  # a C loop: the usual text needs no second regex pass
-        text = CONTROL_CHARACTERS.sub(" ", text)
-    return _MD_SPECIAL.sub(_escaped, text)
+    return _MD_SPECIAL.sub(_escaped, plain(text))
+
+
+def plain(text: str) -> str:
+    """EHR-supplied text for a plain-text field (a card's summary): control characters become
+    spaces; nothing is escaped, since nothing there is read as markdown."""
+    if text.isprintable():  # a C loop: the usual text needs no regex pass
+        return text
+    return CONTROL_CHARACTERS.sub(" ", text)
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -62,8 +69,9 @@ def _decimals(m: Measurement) -> int:
     return decimals_for(m.analyte, display_unit(m.sent_unit))
 
 
-def value_text(m: Measurement, t: Translator) -> str:
-    """A value as a card shows it (§7.2.3), in the unit sent: "650 ng/mL FEU", "38.9 °C"."""
+def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md) -> str:
+    """A value as a card shows it (§7.2.3), in the unit sent: "650 ng/mL FEU", "38.9 °C"; an
+    unknown unit as sent, through `escape` (`plain` for a summary)."""
     if m.sent_value is None:
         return t.gettext(N_("positive")) if m.value is None else t.number(m.value, 2)
     if m.sent_unit is not None:
@@ -73,7 +81,7 @@ def value_text(m: Measurement, t: Translator) -> str:
     number = t.number(m.sent_value, _decimals(m))
     text = f"{m.comparator or ''}{number}"
     if unit is None:  # an unknown unit: shown as sent, cut to 12 characters
-        text += f" {md((m.sent_unit or '')[:12])}"
+        text += f" {escape((m.sent_unit or '')[:12])}"
     elif unit:
         shown = t.gettext(unit)
         # "108/min" as clinicians write it; a translation that is a word takes a space

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from . import wording
-from .card_text import SIDE_WORDS, SIDED_FINDINGS, cut, cutoff_text, date_text, md, tidy, value_text
+from .card_text import (
+    SIDE_WORDS,
+    SIDED_FINDINGS,
+    cut,
+    cutoff_text,
+    date_text,
+    plain,
+    tidy,
+    value_text,
+)
 from .checklists import not_recorded
 from .engine import Assessment, FiredRule
 from .findingset import FindingSet, timestamp
@@ -133,11 +142,13 @@ class SummarySlots:
         for record in self.fs.standing_present("F-PE-SYMPTOM"):
             m = record.measurement
             if TAG_SPO2 in record.tags and m is not None:
-                words.setdefault("spo2", "SpO2 " + value_text(m, self.t))
+                words.setdefault("spo2", "SpO2 " + value_text(m, self.t, plain))
             elif TAG_HEART_RATE in record.tags and m is not None:
                 words.setdefault(
                     "heart-rate",
-                    self.t.gettext(N_("heart rate {value}")).format(value=value_text(m, self.t)),
+                    self.t.gettext(N_("heart rate {value}")).format(
+                        value=value_text(m, self.t, plain)
+                    ),
                 )
             elif record.code.code in _PE_SIGN_WORDS:
                 words.setdefault(record.code.code, self.t.gettext(_PE_SIGN_WORDS[record.code.code]))
@@ -200,15 +211,15 @@ class SummarySlots:
         if self.fired.rule_id == "R-SEVERE-ELECTROLYTE":
             record = self._electrolyte_record()
             if record is not None and record.measurement is not None:
-                return value_text(record.measurement, self.t)
+                return value_text(record.measurement, self.t, plain)
             return self.t.gettext(N_("flagged critical by the lab"))
         if self.fired.rule_id == "R-NO-RED-FLAG-DATA":
             record = self._unreadable_record()
             m = record.measurement if record else None
-            return md(cut(m.sent_value if m else None))
+            return plain(cut(m.sent_value if m else None))
         result = self._ddimer(POSITIVE)
         if result is not None and result.record.measurement is not None:
-            return value_text(result.record.measurement, self.t)
+            return value_text(result.record.measurement, self.t, plain)
         return self.t.gettext(N_("positive"))
 
     def fever(self) -> str:
@@ -216,7 +227,7 @@ class SummarySlots:
         if hottest is None or hottest.measurement is None:
             return self.t.gettext(N_("fever"))
         return self.t.gettext(N_("fever {value}")).format(
-            value=value_text(hottest.measurement, self.t)
+            value=value_text(hottest.measurement, self.t, plain)
         )
 
     def ddimer(self) -> str:
@@ -225,7 +236,7 @@ class SummarySlots:
             return self.t.gettext(N_("D-dimer negative"))
         m = result.record.measurement
         return self.t.gettext(N_("D-dimer {value}, below {cutoff}")).format(
-            value=value_text(m, self.t), cutoff=cutoff_text(result, self.t)
+            value=value_text(m, self.t, plain), cutoff=cutoff_text(result, self.t)
         )
 
     def reason(self) -> str:
@@ -279,7 +290,7 @@ class SummarySlots:
             m = record.measurement
             if m is not None and m.analyte in _LOWER_ANALYTES:
                 causes.append(
-                    f"{self.t.gettext(_LOWER_ANALYTES[m.analyte])} {value_text(m, self.t)}"
+                    f"{self.t.gettext(_LOWER_ANALYTES[m.analyte])} {value_text(m, self.t, plain)}"
                 )
             else:
                 causes.append(self.t.gettext(record.name).lower())
@@ -317,7 +328,7 @@ class SummarySlots:
 
     def unit(self) -> str:
         record = self._unreadable_record()
-        return md(
+        return plain(
             ((record.measurement.sent_unit or "") if record and record.measurement else "")[:12]
         )
 
