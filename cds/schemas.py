@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -382,7 +382,9 @@ class OperationOutcomeSchema(Schema):
 # --- feedback (cds-hooks.md "Feedback"; CDS Hooks 2.0 §Feedback) ---
 
 # RFC 3339 date-time: seconds required, an offset required ("Z" or +hh:mm); fractions allowed.
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(?P<second>\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
 
 
 class Rfc3339DateTime(fields.Field[datetime]):
@@ -393,10 +395,17 @@ class Rfc3339DateTime(fields.Field[datetime]):
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        shape = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+        if shape is None:
             raise self.make_error("invalid")
+        text = value.upper().replace("Z", "+00:00")
+        # RFC 3339 allows a leap second (23:59:60); Python's datetime has none: read as the
+        # instant after 23:59:59, as POSIX clocks do.
+        leap = shape["second"] == "60"
+        if leap:
+            text = text[: shape.start("second")] + "59" + text[shape.end("second") :]
         try:
-            moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text) + timedelta(seconds=leap)
             moment.astimezone(UTC)  # the store keeps UTC: 9999-12-31T23:59:59-01:00 has none
         except (ValueError, OverflowError) as exc:  # e.g. month 13: the date does not exist
             raise self.make_error("invalid") from exc

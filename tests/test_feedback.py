@@ -10,6 +10,7 @@ import logging
 import textwrap
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from conftest_store import (
 )
 from flask import Flask
 
+from cds.schemas import load_feedback
 from cds.store import IssuedCard, Store
 
 SERVICE = "calf-pain-triage"
@@ -87,6 +89,23 @@ def test_feedback_is_stored_and_summarised(store_app: Flask, store_client: Any) 
     assert response.status_code == 200
     assert response.get_json() == {"stored": 2, "duplicates": 0, "unmatched": 0}
     assert store_of(store_app).feedback_count() == 2
+
+
+def test_a_leap_second_timestamp_is_stored_as_the_instant_after(
+    store_app: Flask, store_client: Any
+) -> None:
+    # RFC 3339 allows 23:59:60; a clinician's feedback is never refused for it.
+    card = issued_card(suggestions=(str(uuid.uuid4()),))
+    store_of(store_app).record_issued([card])
+
+    response = store_client.post(
+        FEEDBACK_URL, json={"feedback": [accepted_item(card, at="2016-12-31T23:59:60Z")]}
+    )
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"stored": 1, "duplicates": 0, "unmatched": 0}
+    (loaded,) = load_feedback({"feedback": [accepted_item(card, at="2016-12-31T23:59:60Z")]})
+    assert loaded.outcome_timestamp == datetime(2017, 1, 1, tzinfo=UTC)
 
 
 def test_an_offered_reason_is_stored_with_the_display_the_card_offered(
