@@ -135,6 +135,25 @@ def test_a_busy_port_is_one_clear_error_and_exit_status_1(tmp_path: Path, dev: b
     assert elapsed < 10  # gunicorn alone retried five times, a second apart
 
 
+def test_a_session_directory_others_can_read_is_refused_before_listening(
+    tmp_path: Path,
+) -> None:
+    sessions = tmp_path / "sessions"
+    sessions.mkdir(mode=0o755)
+    sessions.chmod(0o755)
+    args = ["serve", "--port", str(free_port())]
+    settings = {"smart_client_id": "calf-cds", "smart_session_dir": str(sessions)}
+    with started(tmp_path, args, **settings) as (process, out, err):
+        status = process.wait(timeout=30)
+
+    assert status == 2  # a configuration error, as the README says
+    assert out.read_text() == ""  # never "listening" first
+    assert err.read_text().endswith(
+        f"calf-cds: configuration error: CDS_SMART_SESSION_DIR {sessions} is readable by "
+        "others (chmod 700 it)\n"
+    )
+
+
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(CALF_CDS), "--version"], capture_output=True, text=True, timeout=30, check=False

@@ -190,7 +190,13 @@ def run_server(
     settings = Settings.load()
     port = settings.port if port is None else port
     configure_logging(settings)
-    check_required_mode(settings)  # refused here, before gunicorn: exit status 2, not 3
+    # Refused here, before gunicorn: exit status 2 and one line, not 3 after "listening".
+    check_required_mode(settings)
+    if settings.smart_client_id:
+        from ..smart.session import private_directory
+        from ..smart.views import session_directory
+
+        private_directory(session_directory(settings))
     try:
         listener = listen(host, port)
     except PortInUse as exc:

@@ -82,7 +82,7 @@ class SessionStore:
         self.directory = directory
         self.lifetime_s = lifetime_s
         self.clock = clock
-        _private_directory(directory)
+        private_directory(directory)
 
     def new(self, *, iss: str, launch: str) -> SmartSession:
         self._purge()
@@ -204,7 +204,7 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"calf-cds-smart-{uid}"
 
 
-def _private_directory(directory: Path) -> None:
+def private_directory(directory: Path) -> None:
     """Create the directory 0700, or accept an existing one only if it is ours and private:
     a directory another user made in a shared temp directory could read the tokens."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -70,13 +70,15 @@ class SmartRuntime:
     signer: CookieSigner
 
 
+def session_directory(settings: Settings) -> Path:
+    return Path(settings.smart_session_dir) if settings.smart_session_dir else default_directory()
+
+
 def install_smart(app: Flask, settings: Settings) -> None:
     """Register the blueprint; when CDS_SMART_CLIENT_ID is set, open the session directory
     (ConfigurationError at startup when it is not private) and the cookie signer."""
     if settings.smart_client_id:
-        directory = (
-            Path(settings.smart_session_dir) if settings.smart_session_dir else default_directory()
-        )
+        directory = session_directory(settings)
         clock = settings.extra.get("smart_clock") or time.time  # tests move the session clock
         sessions = SessionStore(directory, settings.smart_session_s, clock)
         signer = CookieSigner(signing_key(settings, directory), settings.smart_session_s)
