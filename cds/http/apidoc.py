@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app
 
 from ..openapi import build_openapi
+from .jsonout import json_response
 from .runtime import runtime
 
 blueprint = Blueprint("apidoc", __name__)
@@ -17,4 +18,4 @@ def openapi() -> Response:
     if document is None:
         document = build_openapi(runtime().settings)
         current_app.extensions[_CACHE_KEY] = document
-    return jsonify(document)
+    return json_response(document)

@@ -16,7 +16,7 @@ from typing import Any
 
 from babel import Locale
 from babel.numbers import format_percent
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from ..core.describe import RuleDescription
 from ..core.describe import catalog as rule_descriptions
@@ -27,6 +27,7 @@ from ..errors import NotFound, StoreUnavailable
 from ..i18n import LANGUAGES
 from ..registry import SERVICES
 from .console_text import console_messages
+from .jsonout import json_response
 from .language import request_translator
 from .runtime import runtime
 
@@ -84,7 +85,7 @@ def sample_files() -> dict[str, Path]:
 
 @blueprint.get("/console/samples")
 def samples() -> Response:
-    return jsonify({"samples": list(sample_files())})
+    return json_response({"samples": list(sample_files())})
 
 
 @blueprint.get("/console/samples/<name>")

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from ..core.i18n import N_
 from ..errors import ServiceError, Unauthorized, operation_outcome
+from .jsonout import json_response
 from .language import request_translator
 
 log = logging.getLogger("cds.http")
@@ -34,7 +35,7 @@ _INTERNAL_ERROR = N_("internal error; the incident was logged")
 
 
 def outcome_response(status: int, issue_code: str, diagnostics: str) -> Response:
-    response = jsonify(operation_outcome(issue_code, diagnostics))
+    response = json_response(operation_outcome(issue_code, diagnostics))
     response.status_code = status
     return response
 

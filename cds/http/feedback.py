@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Mapping
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, request
 
 from ..core.cards import override_reasons
 from ..core.i18n import ENGLISH, N_
@@ -21,6 +21,7 @@ from ..schemas import FeedbackItem, load_feedback
 from ..store import FeedbackEntry, OverrideReason
 from .body import read_json
 from .hooks import unknown_service
+from .jsonout import json_response
 from .runtime import runtime
 
 log = logging.getLogger("cds.http")
@@ -53,7 +54,7 @@ def feedback(service_id: str) -> Response:
             "unmatched": result.unmatched,
         },
     )
-    return jsonify(
+    return json_response(
         {"stored": result.stored, "duplicates": result.duplicates, "unmatched": result.unmatched}
     )
 

@@ -7,10 +7,11 @@ deleted or replaced under the service makes it 503.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from ..core.i18n import N_
 from ..errors import StoreUnavailable
+from .jsonout import json_response
 from .runtime import runtime
 
 blueprint = Blueprint("health", __name__)
@@ -18,7 +19,7 @@ blueprint = Blueprint("health", __name__)
 
 @blueprint.get("/healthz")
 def healthz() -> Response:
-    return jsonify({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @blueprint.get("/readyz")
@@ -27,4 +28,4 @@ def readyz() -> Response:
     store = runtime().store
     if store is None or not store.ping():
         raise StoreUnavailable(N_("not ready: the store cannot take a write"), retry_after_s=5)
-    return jsonify({"status": "ready"})
+    return json_response({"status": "ready"})

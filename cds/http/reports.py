@@ -9,11 +9,12 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from ..core.i18n import N_
 from ..errors import BadRequest, StoreUnavailable
 from ..store import RuleReport, RuleReportRow
+from .jsonout import json_response
 from .runtime import runtime
 
 blueprint = Blueprint("reports", __name__)
@@ -27,7 +28,7 @@ def rules_report() -> Response:
     store = runtime().store
     if store is None:
         raise StoreUnavailable()
-    return jsonify(report_to_wire(store.report(since)))
+    return json_response(report_to_wire(store.report(since)))
 
 
 def parse_since(raw: str | None) -> datetime | None:
