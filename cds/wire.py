@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core.model import Card, CardExtension, Code, EvidenceItem, Link, Suggestion
+import msgspec
+
+from .core.model import AppContext, Card, CardExtension, Code, EvidenceItem, Link, Suggestion
 from .fhir.service_request_fast import service_request_fast
 from .request_extension import EXTENSION_KEY
 
@@ -95,7 +97,26 @@ def _suggestion(suggestion: Suggestion) -> dict[str, Any]:
 
 
 def _link(link: Link) -> dict[str, Any]:
-    return _compact(label=link.label, url=link.url, type=link.type, appContext=link.app_context)
+    context = link.app_context
+    return _compact(
+        label=link.label,
+        url=link.url,
+        type=link.type,
+        appContext=None if context is None else _app_context(context),
+    )
+
+
+def _app_context(context: AppContext) -> str:
+    """CDS Hooks sends appContext as a string: the JSON of the context, keys in this order."""
+    fields: dict[str, Any] = {
+        "hookInstance": context.hook_instance,
+        "ruleId": context.rule_id,
+        "findings": list(context.findings),
+    }
+    if context.evaluation_time is not None:
+        fields["evaluationTime"] = context.evaluation_time
+    fields["language"] = context.language
+    return msgspec.json.encode(fields).decode()
 
 
 def card(value: Card) -> dict[str, Any]:

@@ -89,6 +89,8 @@ def test_the_core_imports_only_the_standard_library_and_itself(path: Path) -> No
         if not inside(name, "cds.core") and name.split(".")[0] not in sys.stdlib_module_names
     }
     assert foreign == set()
+    # Nor the standard library's JSON: the wire format lives outside the core.
+    assert {name for name in imports(path) if inside(name, "json")} == set()
 
 
 @pytest.mark.parametrize("layer", sorted(MAY_IMPORT))

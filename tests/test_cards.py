@@ -685,7 +685,7 @@ def test_the_red_flag_check_link_is_there_only_when_the_app_is_on_and_items_are_
 
     smart = [link for link in with_app.links if link.type == "smart"]
     assert [(link.label, link.url) for link in smart] == [("Complete the red-flag check", launch)]
-    context = json.loads(smart[0].app_context or "")
+    context = json.loads(wire.card(with_app)["links"][-1]["appContext"])  # a string on the wire
     assert context["hookInstance"] == "h-1"
     assert context["ruleId"] == "R-DVT-PATHWAY"
     assert "F-ACTIVE-CANCER" in context["findings"]

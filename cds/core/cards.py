@@ -7,7 +7,6 @@ that fails to build is logged with its rule id and replaced by a minimal card (Â
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from .i18n import N_, Translator
 from .model import (
     TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_SUPPORTING,
+    AppContext,
     Card,
     CardExtension,
     Code,
@@ -527,19 +527,15 @@ class _CardBuilder:
             links=tuple(links),
         )
 
-    def _app_context(self, missing: tuple[str, ...]) -> str:
-        """The smart link's appContext (issue 20): the hook call, the card's rule and the finding
-        ids to complete; with the evaluation time the request asked for, so the app judges the
-        record at the same instant (testers' requests; an EHR's call never sets one)."""
-        context: dict[str, object] = {
-            "hookInstance": self.request.hook_instance,
-            "ruleId": self.rule.id,
-            "findings": list(missing),
-        }
-        if self.request.reference_time is not None:
-            context["evaluationTime"] = self.request.reference_time.isoformat()
-        context["language"] = self.t.language  # the app's pages speak the card's language
-        return json.dumps(context, separators=(",", ":"))
+    def _app_context(self, missing: tuple[str, ...]) -> AppContext:
+        reference_time = self.request.reference_time  # testers' requests; an EHR's never sets one
+        return AppContext(
+            hook_instance=self.request.hook_instance,
+            rule_id=self.rule.id,
+            findings=missing,
+            language=self.t.language,
+            evaluation_time=reference_time.isoformat() if reference_time is not None else None,
+        )
 
     def _evidence_item(self, record: Finding) -> EvidenceItem:
         m = record.measurement

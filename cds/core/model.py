@@ -240,11 +240,24 @@ class Suggestion:
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
+class AppContext:
+    """A smart link's appContext (sent as a JSON string): the hook call, the card's rule and
+    the finding ids to complete, the evaluation time the request asked for (the app judges the
+    record at the same instant), and the card's language (the app's pages speak it)."""
+
+    hook_instance: str | None
+    rule_id: str
+    findings: tuple[str, ...]
+    language: str
+    evaluation_time: str | None = None
+
+
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Link:
     label: str
     url: str
     type: str = "absolute"  # absolute | smart
-    app_context: str | None = None  # smart links only (a JSON string)
+    app_context: AppContext | None = None  # smart links only
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
