@@ -40,7 +40,6 @@ NUCC = "http://nucc.org/provider-taxonomy"
 # Local codes are stored under this sentinel system; matching accepts the configured
 # `<fhir_base>/CodeSystem/finding` and any system ending in that suffix (lenient = conservative).
 LOCAL = "local:finding"
-DEFAULT_LOCAL_SYSTEM = "http://calf-cds.example/fhir" + LOCAL_FINDING_SYSTEM_SUFFIX
 
 # Confidence marks of clinical-rules.md (preamble): V verified, V2 several implementations,
 # U unverified. LOCAL_MARK: a code this service defines itself (nothing to verify).
@@ -964,30 +963,6 @@ MEASUREMENT_LIST: tuple[MeasurementDef, ...] = (
         WINDOW_SYMPTOM,
         ("F-CALF-SWELLING-3CM",),
     ),
-)
-
-# Other codes the service uses (docs/terminology.md lists them all): §2, §6, §7.
-BODY_SITE_CODES: tuple[tuple[str, str, str], ...] = (
-    ("53840002", "Calf of leg structure", U),
-    ("30021000", "Lower leg structure", U),
-    ("61685007", "Lower limb structure", U),
-    ("344001", "Ankle region structure", U),
-    ("56459004", "Foot structure", U),
-)
-LATERALITY_CODES: tuple[tuple[str, str, str], ...] = (
-    (LEFT_CODE, "Left", U),
-    (RIGHT_CODE, "Right", U),
-    (BILATERAL_CODE, "Right and left", U),
-)
-VALUE_CODES: tuple[tuple[str, str, str, str], ...] = (
-    (NO_CODE, "No", U, "explicit absence (§2)"),
-    (YES_CODE, "Yes", U, "presence (§2)"),
-    (POSITIVE_CODE, "Positive", U, "qualitative D-dimer positive (§3)"),
-    (NEGATIVE_CODE, "Negative", U, "qualitative D-dimer negative (§5)"),
-)
-EXCLUDED_CODES: tuple[tuple[str, str, str], ...] = (
-    ("16973004", "Limping", "never counts as F-CLAUDICATION (§3)"),
-    ("306206005", "Referral to service", "never used for neurology (§6)"),
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 DEFAULT_FHIR_BASE = "http://calf-cds.example/fhir"
 
@@ -29,14 +28,6 @@ class Policy:
     @property
     def base(self) -> str:
         return self.fhir_base.rstrip("/")
-
-    @property
-    def symptom_window(self) -> timedelta:
-        return timedelta(days=self.window_symptom_days)
-
-    @property
-    def lab_window(self) -> timedelta:
-        return timedelta(hours=self.window_lab_hours)
 
 
 DEFAULT_POLICY = Policy()

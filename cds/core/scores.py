@@ -22,11 +22,9 @@ from .model import (
     FLAG_POSITIVE,
     TAG_NOT_DEEP_VEIN,
     Finding,
-    Side,
 )
 from .rules import WELLS_FINDINGS, WELLS_ITEMS, Present, Unilateral
 
-ALTERNATIVE_DX = "F-ALTERNATIVE-DX-LIKELY"
 WELLS_MAX = sum(points for _, _, points in WELLS_ITEMS if points > 0)
 
 PRESENT, ABSENT, NOT_RECORDED = "present", "absent", "not-recorded"
@@ -280,7 +278,3 @@ def first_dated(records: tuple[Finding, ...], now: datetime) -> datetime:
     """The time of the first in-window record among `records`; an undated one counts as now."""
     times = [r.when if r.when is not None else now for r in records if r.in_window]
     return min(times, key=timestamp) if times else now
-
-
-def bilateral_only(records: tuple[Finding, ...]) -> bool:
-    return bool(records) and all(r.side is Side.BILATERAL for r in records)

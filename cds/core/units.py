@@ -73,7 +73,6 @@ _CANONICAL_KEY = {
     "mg/dL": "mg/dl",
     "cm": "cm",
 }
-ANALYTES = frozenset({*_LINEAR, TEMPERATURE})
 
 
 def canonical_key(unit: str) -> str:

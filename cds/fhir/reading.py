@@ -49,7 +49,6 @@ IGNORED_OBSERVATION_STATUSES = frozenset({"entered-in-error", "cancelled", "regi
 ACTIVE_CLINICAL = frozenset({"active", "recurrence", "relapse"})
 INACTIVE_CLINICAL = frozenset({"inactive", "remission", "resolved"})
 EXCLUDED_VERIFICATION = frozenset({"entered-in-error", "refuted"})
-READ_TYPES = frozenset({"Observation", "Condition", "Patient"})
 _RECORDING_DATES = frozenset({"issued", "recordedDate"})  # when it was written, not when it began
 _VALUE_ELEMENTS = (
     "valueQuantity",
@@ -63,7 +62,6 @@ _VALUE_ELEMENTS = (
 IS_MISSING = N_("is missing")
 NO_READABLE_CODING = N_("has no readable coding")
 UNKNOWN_STATUS = N_("is not a known status")
-NOT_A_RESOURCE = N_("is not a FHIR resource")
 NOT_AN_ENTRY = N_("is not a Bundle entry")
 UNKNOWN_TYPE = N_("is not a FHIR resource type")
 COULD_NOT_BE_READ = N_("could not be read")
