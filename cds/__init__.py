@@ -61,7 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     from .smart.views import install_smart
 
-    install_smart(app, settings)  # the red-flag check app (issue 20): off without a client id
+    install_smart(app, settings)  # the red-flag check app: off without a client id
     return app
 
 

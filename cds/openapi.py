@@ -331,7 +331,7 @@ def _paths(settings: Settings) -> dict[str, dict[str, Any]]:
     }
 
 
-# The red-flag check app (cds.smart, issue 20): browser pages. An error is a page for a browser
+# The red-flag check app (cds.smart): browser pages. An error is a page for a browser
 # (Accept: text/html) and an OperationOutcome for any other caller.
 _SMART_ERRORS = {
     400: "launch refused: `iss` not on CDS_FHIR_SERVER_ALLOWLIST (nothing is fetched), no "

@@ -1,4 +1,4 @@
-"""`calf-cds dev-ehr`: a development EHR that does SMART, for the red-flag check app (issue 20).
+"""`calf-cds dev-ehr`: a development EHR that does SMART, for the red-flag check app.
 
 Loopback only, for testers and tests; never for production data. The EHR itself lives in
 `cds.smart.dev_ehr`, imported only when the command runs.

@@ -8,9 +8,9 @@ The records built per resource, per cited finding or per card (`Finding`, `Measu
 `EvidenceItem`, the statements and lab results they are read from, the fired rules and plan
 entries of `core.engine` and `core.compose`, and the card models) are never changed once built,
 but are not declared frozen: a frozen dataclass sets each field through `object.__setattr__`,
-which made building one 5-8x slower, and a request builds hundreds. They compare by value, and
-hash by value where their fields can (a card's `wells` is a dict). `Code` stays frozen: cached
-instances are shared between findings and cards.
+which makes building one several times slower, and a request builds hundreds. They compare by
+value, and hash by value where their fields can (a card's `wells` is a dict). `Code` stays
+frozen: cached instances are shared between findings and cards.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The draft ServiceRequest, fast: the part fixed by the route validated once, then completed.
 
 `resources.service_request` builds and dumps a whole fhir.resources ServiceRequest for every
-suggestion, about 0.4 ms each (bench/README.md, "Suggestions"). What varies per request is
+suggestion, which a profile of the served worker showed to be costly. What varies per request is
 only the subject and the reasonReference strings, so the fixed part (status, intent, priority,
 category, code, performerType) is built once per route and priority by that same function, and
 each Reference is validated by fhir.resources as it is added. tests/test_service_request_fast.py

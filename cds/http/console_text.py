@@ -1,4 +1,4 @@
-"""The console script's own words, in the page's language (issue 21).
+"""The console script's own words, in the page's language.
 
 cds/static/console.js draws cards in the browser; it holds no text of its own. Every label,
 status and error it shows is a message id here (marked `N_`, so `make messages` extracts it),

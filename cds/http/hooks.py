@@ -32,7 +32,7 @@ def discovery() -> Response:
     settings = runtime().settings
     services = [service.discovery(settings) for service in SERVICES.values()]
     app = registration(settings, request.host_url)
-    if app is not None:  # the red-flag check app's smart links (issue 20)
+    if app is not None:  # the red-flag check app's smart links
         for entry in services:
             entry["extension"] = {EXTENSION_KEY: {"smartApp": app}}
     return json_response({"services": services})

@@ -99,7 +99,7 @@ class _Babel(Babel):  # type: ignore[misc]  # flask_babel ships no type informat
 
 def install_languages(app: Flask, settings: Settings) -> None:
     """Flask-Babel with the precedence above: `_()`/`ngettext()` in templates, `get_locale()`.
-    The catalogs are read now, so a broken one stops the start, not a request (~25 ms each)."""
+    The catalogs are read now, so a broken one stops the start, not a request."""
     for language in LANGUAGES:
         if language != SOURCE_LANGUAGE:
             translations(language)

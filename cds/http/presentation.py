@@ -8,7 +8,7 @@ The reference time comes from the request's documented extension
 (`extension["example.calf-cds"].evaluationTime`) or, on `/evaluate`, the `now` query
 parameter. It is honoured only while authentication is off (testers, the console, the
 samples); an authenticated EHR call is always evaluated now. The red-flag check app's launch URL
-goes on cards when CDS_SMART_CLIENT_ID is set (issue 20).
+goes on cards when CDS_SMART_CLIENT_ID is set.
 """
 
 from __future__ import annotations

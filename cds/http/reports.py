@@ -1,4 +1,4 @@
-"""`GET /reports/rules`: per-rule alert-fatigue numbers from the store (issue 4 "Reporting").
+"""`GET /reports/rules`: per-rule alert-fatigue numbers from the store.
 
 `?since=YYYY-MM-DD` limits the report to cards issued from that day (00:00 UTC) on.
 """

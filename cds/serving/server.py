@@ -93,8 +93,8 @@ def configure_worker_gc() -> None:
 
 # A request's parsed body is some 30,000 containers that reference counting frees as a tree
 # (no cycles); with CPython's default gen-0 threshold of 700 the collector scans it dozens of
-# times per request, about 10% of a worker's CPU (bench/README.md, History). Cyclic garbage is
-# rare here, so collecting every 50,000 net allocations costs little memory.
+# times per request, for nothing. Cyclic garbage is rare here, so collecting every 50,000 net
+# allocations costs little memory.
 WORKER_GC_THRESHOLDS = (50_000, 20, 100)
 
 

@@ -1,5 +1,5 @@
 """The red-flag check: a SMART on FHIR app where the clinician records what the cards list as
-not recorded, written back to the EHR as Observations (issue 20).
+not recorded, written back to the EHR as Observations.
 
 Modules, one concern each: `checklist` (what the form asks, generated from the finding catalog),
 `prefill` (what the record already says, read by the hook's own reader), `answers` (what was

@@ -1,4 +1,4 @@
-"""What the red-flag check asks, generated from the finding catalog (issue 20, item 3).
+"""What the red-flag check asks, generated from the finding catalog.
 
 Pure. The form asks the ten Wells items (`rules.WELLS_ITEMS`) and the items of the cards'
 "not recorded" checklists (`wording.CHECKLISTS`) that a clinician answers present or absent at
@@ -164,8 +164,8 @@ def _groups(finding: cat.FindingDef, with_tags: frozenset[str]) -> list[list[cat
 
 
 def _chosen(codes: list[cat.CodeDef]) -> cat.CodeDef:
-    """A standard code when the group has one (issue 20: a local code only where the catalog
-    has no standard one), else the first local code; catalog order otherwise."""
+    """A standard code when the group has one (a local code only where the catalog has no
+    standard one), else the first local code; catalog order otherwise."""
     return next((c for c in codes if not c.is_local), codes[0])
 
 
@@ -266,7 +266,7 @@ def all_rows() -> tuple[Row, ...]:
 
 def asked_findings(app_context_findings: Iterable[str] | None) -> frozenset[str]:
     """The findings one launch asks: the card's missing items (appContext) or, without them,
-    the default checklist's; always the ten Wells items (issue 20)."""
+    the default checklist's; always the ten Wells items."""
     if app_context_findings is None:
         wanted = {f for item in CHECKLISTS[DEFAULT_CHECKLIST] for f in item.findings}
     else:

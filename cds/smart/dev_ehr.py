@@ -1,4 +1,4 @@
-"""`calf-cds dev-ehr`: a small development EHR that does SMART, for loopback only (issue 20, 6).
+"""`calf-cds dev-ehr`: a small development EHR that does SMART, for loopback only.
 
 It lets a tester, and the tests, go through the red-flag check without an EHR:
 - `GET /launch?patient=&url=&appContext=`: the EHR's side of a CDS Hooks smart link; makes a

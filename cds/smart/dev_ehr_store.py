@@ -1,4 +1,4 @@
-"""The development EHR's FHIR store: in memory, loaded from fhir_samples/ (issue 20, item 6).
+"""The development EHR's FHIR store: in memory, loaded from fhir_samples/.
 
 Enough FHIR for the red-flag check and the hook: Patient and Observation read, Observation and
 Condition search by patient (and code), Observation create, transaction Bundles (Observation and

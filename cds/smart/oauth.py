@@ -1,4 +1,4 @@
-"""SMART App Launch 2.x, EHR launch, with authlib's OAuth 2 client (issue 20, item 2).
+"""SMART App Launch 2.x, EHR launch, with authlib's OAuth 2 client.
 
 `iss` is accepted only when its origin is on CDS_FHIR_SERVER_ALLOWLIST, checked before any
 connection. The EHR's `.well-known/smart-configuration` gives the endpoints; the authorization
@@ -42,7 +42,7 @@ from .errors import EhrUnavailable, LaunchRefused
 
 log = logging.getLogger("cds.smart")
 
-# SMART v2 scopes: issue 20's (read the patient and their Observations, create Observations),
+# SMART v2 scopes: read the patient and their Observations, create Observations,
 # plus creating the QuestionnaireResponse it writes beside them, and reading Conditions, which
 # the hook reads too: without them the form would show a cancer or an earlier DVT on the problem
 # list as not recorded, and an "absent" answered there would cancel it (§2: a later absence

@@ -1,4 +1,4 @@
-"""What the record already says for each question, read by the hook's own reader (issue 20, 3).
+"""What the record already says for each question, read by the hook's own reader.
 
 Pure. The findings come from `cds.fhir.reading` over the patient's current Observations and
 Conditions; this module picks, per question and leg, the record that stands with the semantics

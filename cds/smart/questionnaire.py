@@ -1,4 +1,4 @@
-"""The FHIR R4 Questionnaire of the red-flag check, generated from the checklist (issue 20, 4).
+"""The FHIR R4 Questionnaire of the red-flag check, generated from the checklist.
 
 Published at `GET /fhir/Questionnaire/calf-red-flag-check` and answered by the
 QuestionnaireResponse the app writes. Built with fhir.resources (R4B models, as the rest of

@@ -1,4 +1,4 @@
-"""What an EHR registers for the red-flag check, as discovery describes it (issue 20, item 1).
+"""What an EHR registers for the red-flag check, as discovery describes it.
 
 `GET /cds-services` carries it under each service's `extension["example.calf-cds"].smartApp`
 while the app is enabled: the smart link the cards carry, and the launch URL, redirect URI,

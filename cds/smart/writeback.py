@@ -1,4 +1,4 @@
-"""The resources the app writes to the EHR, built and validated with fhir.resources (issue 20, 4).
+"""The resources the app writes to the EHR, built and validated with fhir.resources.
 
 One transaction Bundle: one Observation per statement and one QuestionnaireResponse holding the
 same answers. Each Observation: status `final`, category `exam`, the row's catalog code,
