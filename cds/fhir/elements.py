@@ -14,6 +14,8 @@ from typing import Any, get_type_hints
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
+from ..core.i18n import N_
+
 __all__ = [
     "UNSET",
     "CodeableConcept",
@@ -184,14 +186,16 @@ def decoder(kind: Any) -> msgspec.json.Decoder[Any]:
     return found
 
 
+# What is wrong, by the type msgspec expected: message ids, translated on the card.
 _WORDS = {
-    "float": "is not a number",
-    "int": "is not a whole number",
-    "str": "is not a string",
-    "bool": "is not true or false",
-    "array": "is not a list",
-    "object": "is not an object",
+    "float": N_("is not a number"),
+    "int": N_("is not a whole number"),
+    "str": N_("is not a string"),
+    "bool": N_("is not true or false"),
+    "array": N_("is not a list"),
+    "object": N_("is not an object"),
 }
+_MALFORMED = N_("is malformed")
 
 
 def problem(error: Exception) -> tuple[str, str]:
@@ -204,7 +208,7 @@ def problem(error: Exception) -> tuple[str, str]:
     for word, text in _WORDS.items():
         if f"Expected `{word}" in message:
             return path, text
-    return path, "is malformed"
+    return path, _MALFORMED
 
 
 class Malformed(Struct, frozen=True):

@@ -75,15 +75,6 @@ UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
 LEFT_AND_RIGHT = N_("codes both left and right: side unknown")
 AGE_UNKNOWN = N_("is malformed: age unknown")
-MARKED = (
-    N_("is not a number"),
-    N_("is not a whole number"),
-    N_("is not a string"),
-    N_("is not true or false"),
-    N_("is not a list"),
-    N_("is not an object"),
-    N_("is malformed"),
-)
 
 
 @functools.lru_cache(maxsize=512)
