@@ -46,7 +46,7 @@ install: $(DEV_STAMP)
 lock: | $(UV)
 	$(UV) lock
 
-# Issue 21: re-extract the message ids into messages.pot and merge them into every catalog
+# Re-extract the message ids into messages.pot and merge them into every catalog
 # (cds/translations/<lang>/LC_MESSAGES/messages.po); then translate the new or fuzzy entries.
 # The service reads the .po files themselves (cds/i18n.py), so nothing is compiled for `run`.
 EXTRACT := $(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 \
@@ -97,7 +97,7 @@ test: install
 	  $(BIN)/pybabel compile --statistics -i $$po -o /dev/null || exit 1; done
 	$(BIN)/pytest
 
-# Engine, HTTP (wrk, Debian package), memory and startup figures in one table, with issue 16's
+# Engine, HTTP (wrk, Debian package), memory and startup figures in one table, with the speed
 # targets; the HTTP rows put calf-cds beside a bare Flask app and a minimal HealthChain 0.16
 # service, which runs from its own venv (.venv-healthchain/, built by the bench with this uv
 # from bench/healthchain-requirements.txt; its row says "skipped" when that cannot be built).
@@ -108,13 +108,13 @@ bench: install
 	  else echo "bench needs wrk: sudo apt-get install -y wrk (or run make bench as root)"; exit 1; fi; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# Issue 7: the long fuzz run (random seeds, FUZZ_EXAMPLES cases per test, default 2000; a
+# The long fuzz run (random seeds, FUZZ_EXAMPLES cases per test, default 2000; a
 # failure is saved under .hypothesis/ and replayed first next time). `make test` runs the same
 # tests derandomised with small counts.
 fuzz: install
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m fuzz -q $(FUZZ_ARGS)
 
-# Issue 7: 60 s of mixed traffic at 32 connections against `calf-cds serve` on its own
+# 60 s of mixed traffic at 32 connections against `calf-cds serve` on its own
 # PostgreSQL; exits non-zero on any 5xx or lost feedback. Not part of CI.
 # SOAK_ARGS="--duration 10 --connections 8" for a quick look.
 soak: install

@@ -24,6 +24,7 @@ from .errors import BadRequest, TooDeep
 
 _OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ANY = msgspec.json.Decoder()
+_STRING = msgspec.json.Decoder(str)
 _PREFETCH = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
 _EMPTY = N_("request body is empty; expected a JSON object")
 NOT_A_REQUEST = N_("request body must be a JSON object (a CDS Hooks request)")
@@ -106,6 +107,18 @@ def json_object(
         return json_object(repaired, settings, not_an_object=not_an_object)
     except RecursionError as exc:
         raise _too_deep(settings) from exc
+
+
+def string_member(members: dict[str, msgspec.Raw], name: str) -> str | None:
+    """A member that should be a string, decoded (escapes read); None when it is absent or is
+    not one."""
+    raw = members.get(name)
+    if raw is None:
+        return None
+    try:
+        return _STRING.decode(raw)
+    except msgspec.DecodeError:  # ValidationError too: JSON, but not a string
+        return None
 
 
 def decode_member(raw: msgspec.Raw, settings: Settings, *, level: int = 1) -> Any:

@@ -259,6 +259,14 @@ def test_evaluate_refuses_a_non_bundle(client: Any) -> None:
     assert_outcome(response, 400, "invalid", "Bundle")
 
 
+def test_evaluate_reads_the_resource_type_as_json_not_as_bytes(client: Any) -> None:
+    # "Bundl\u0065" is the string "Bundle": an escape is JSON, not a different type.
+    body = b'{"resourceType": "Bundl\\u0065", "type": "collection", "entry": []}'
+    response = client.post("/evaluate", data=body, content_type="application/json")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"cards": []}
+
+
 def test_evaluate_unknown_service_is_404(client: Any) -> None:
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": []}
     response = client.post("/evaluate?service=nope", json=bundle)

@@ -64,7 +64,7 @@ def instant(text: str) -> datetime:
 def run(args: argparse.Namespace) -> int:
     from .. import wire
     from ..fhir.bundle import BundleError
-    from ..jsonio import envelope, json_object
+    from ..jsonio import envelope, json_object, string_member
     from ..registry import DEFAULT_SERVICE_ID
     from ..schemas import load_hook_request
     from ..service import Deps, Presentation, evaluate_bundle, run_hook
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 as_of=args.now or request_extension.evaluation_time(request.extra.get("extension")),
             )
             answer = run_hook(service, request, deps, shown)
-        elif bytes(members.get("resourceType", b"")).strip() == b'"Bundle"':
+        elif string_member(members, "resourceType") == "Bundle":
             service = SERVICES[args.service or DEFAULT_SERVICE_ID]
             shown = Presentation(translator=translator(args), as_of=args.now)
             answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, shown)

@@ -12,7 +12,7 @@ from ..core.i18n import N_
 from ..errors import BadRequest, InvalidFields, NotFound
 from ..fhir.bundle import BundleError
 from ..hook_body_fast import hook_members
-from ..jsonio import json_object
+from ..jsonio import json_object, string_member
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
 from ..request_extension import EXTENSION_KEY
 from ..schemas import load_hook_request
@@ -59,7 +59,7 @@ def evaluate() -> Response:
         settings,
         not_an_object=N_("request body must be a JSON object (a FHIR Bundle)"),
     )
-    if bytes(document.members.get("resourceType", b"")).strip() != b'"Bundle"':
+    if string_member(document.members, "resourceType") != "Bundle":
         raise BadRequest(
             N_(
                 "POST /evaluate takes a FHIR Bundle (searchset, collection, transaction or "
