@@ -37,7 +37,6 @@ from .model import (
 from .routes import route_for
 from .scores import NEGATIVE, POSITIVE, DDimerResult
 
-# shown, and a missing side reads "side not recorded (counted as one-sided)" (§7.2.4).
 # The signs whose side a summary's {side} names (§7.4), ahead of the symptoms beside them.
 _SIGN_FINDINGS = frozenset(
     {
