@@ -4,6 +4,7 @@ its template asks for it. Pure."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -81,15 +82,6 @@ _LOWER_ANALYTES = {
     "tsh": N_("TSH"),
 }
 
-# The §7.4 placeholders a template may hold; each is the method of the same name (spaces as _).
-_SLOTS = frozenset(
-    {
-        "side", "sign", "leg", "calf symptom", "Calf symptom", "symptom", "Sign", "deficit",
-        "Spinal", "pregnancy", "n", "value", "fever", "ddimer", "reason", "electrolyte",
-        "abi", "Evidence", "evidence", "muscle", "cause", "treatment", "date", "items",
-        "Test", "unit", "route",
-    }
-)  # fmt: skip
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
@@ -166,13 +158,13 @@ class SummarySlots:
     def calf_symptom(self) -> str:
         return self._first_present(_CALF_SYMPTOMS, capital=False)
 
-    def Calf_symptom(self) -> str:
+    def calf_symptom_capitalised(self) -> str:
         return self._first_present(_CALF_SYMPTOMS, capital=True)
 
     def symptom(self) -> str:
         return self._first_present(_LEG_SYMPTOMS, capital=False)
 
-    def Sign(self) -> str:
+    def ischaemia_sign(self) -> str:
         cold = self.fs.present("F-COLD-LIMB", with_tags=(TAG_COLD,))
         pale = self.fs.present("F-COLD-LIMB", with_tags=(TAG_PALLOR,))
         if cold and pale:
@@ -186,7 +178,7 @@ class SummarySlots:
             return self.t.gettext(N_("numbness and weakness"))
         return self.t.gettext(N_("weakness") if weak else N_("numbness"))
 
-    def Spinal(self) -> str:
+    def spinal_complaint(self) -> str:
         return self.t.gettext(
             N_("Back pain") if self.fs.present("F-LOW-BACK-PAIN") else N_("Sciatica")
         )
@@ -264,7 +256,7 @@ class SummarySlots:
             return "?"
         return self.t.number(low.measurement.value, 2)
 
-    def Evidence(self) -> str:
+    def pad_evidence(self) -> str:
         if self.fs.present("F-CLAUDICATION"):
             return self.t.gettext(N_("Claudication"))
         return self.t.gettext(N_("PAD on record"))
@@ -320,7 +312,7 @@ class SummarySlots:
         blocking = self.assessment.blocking_values
         return blocking[0] if blocking else None
 
-    def Test(self) -> str:
+    def test_name(self) -> str:
         record = self._unreadable_record()
         analyte = record.measurement.analyte if record and record.measurement else "d-dimer"
         return self.t.gettext(ANALYTE_NAMES[analyte])
@@ -337,7 +329,7 @@ class SummarySlots:
 
     def fill(self, template: str, *, shorten: bool = False) -> str:
         values = {
-            name: getattr(self, name.replace(" ", "_"))()
+            name: _SLOTS[name](self)
             for name in dict.fromkeys(_PLACEHOLDER.findall(template))
             if name in _SLOTS
         }
@@ -347,3 +339,35 @@ class SummarySlots:
         for name, value in values.items():
             text = text.replace("{" + name + "}", value)
         return tidy(text)
+
+
+# The §7.4 placeholders a template may hold, each with the method that fills it.
+_SLOTS: dict[str, Callable[[SummarySlots], str]] = {
+    "side": SummarySlots.side,
+    "sign": SummarySlots.sign,
+    "Sign": SummarySlots.ischaemia_sign,
+    "leg": SummarySlots.leg,
+    "calf symptom": SummarySlots.calf_symptom,
+    "Calf symptom": SummarySlots.calf_symptom_capitalised,
+    "symptom": SummarySlots.symptom,
+    "deficit": SummarySlots.deficit,
+    "Spinal": SummarySlots.spinal_complaint,
+    "pregnancy": SummarySlots.pregnancy,
+    "n": SummarySlots.n,
+    "value": SummarySlots.value,
+    "fever": SummarySlots.fever,
+    "ddimer": SummarySlots.ddimer,
+    "reason": SummarySlots.reason,
+    "electrolyte": SummarySlots.electrolyte,
+    "abi": SummarySlots.abi,
+    "Evidence": SummarySlots.pad_evidence,
+    "evidence": SummarySlots.evidence,
+    "muscle": SummarySlots.muscle,
+    "cause": SummarySlots.cause,
+    "treatment": SummarySlots.treatment,
+    "date": SummarySlots.date,
+    "items": SummarySlots.items,
+    "Test": SummarySlots.test_name,
+    "unit": SummarySlots.unit,
+    "route": SummarySlots.route,
+}
