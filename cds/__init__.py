@@ -8,9 +8,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .service import Store as ServiceStore
 
 __all__ = ["create_app"]
 
@@ -65,7 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _install_security(app: Flask, settings: Any, store: Any) -> None:
+def _install_security(app: Flask, settings: Settings, store: ServiceStore) -> None:
     """CORS first (preflight needs no token), then the JWT guard (cds.http.auth)."""
     from .http.auth import install_auth, install_cors
 

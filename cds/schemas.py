@@ -625,7 +625,7 @@ class RuleReportRowSchema(Schema):
 
 
 class RuleReportSchema(Schema):
-    """`GET /reports/rules` (cds.http.reports.report_to_wire)."""
+    """`GET /reports/rules` (cds.wire.report)."""
 
     rules = fields.List(fields.Nested(RuleReportRowSchema), required=True)
     unmatchedFeedback = fields.Integer(required=True)

@@ -6,6 +6,7 @@ Clinical answers never wait on the store: a store failure is logged, the cards s
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,14 +18,14 @@ import msgspec
 from . import metrics
 from .config import Settings
 from .core.card_request import CardRequest
-from .core.cards import build_cards
+from .core.cards import build_cards, override_reasons
 from .core.engine import evaluate
 from .core.i18n import ENGLISH, N_, Translator
 from .core.model import Card, QueryCut
 from .core.rules import RULE_SET_VERSION
-from .errors import PrefetchUnsatisfiable, StoreUnavailable, TooLarge
+from .errors import InvalidFields, PrefetchUnsatisfiable, StoreUnavailable, TooLarge
 from .fhir import reading
-from .fhir.bundle import Flattened, flatten
+from .fhir.bundle import BundleError, Flattened, flatten
 from .fhir.prefetch import (
     CLINICAL_KEYS,
     NEXT_SUFFIX,
@@ -33,8 +34,8 @@ from .fhir.prefetch import (
     read_prefetch,
 )
 from .registry import ServiceDef
-from .schemas import HookRequest
-from .store import IssuedCard
+from .schemas import FeedbackItem, HookRequest
+from .store import FeedbackEntry, FeedbackResult, IssuedCard, OverrideReason, RuleReport
 
 if TYPE_CHECKING:
     from .fhir.fetch import FetchOutcome
@@ -43,11 +44,21 @@ log = logging.getLogger("cds.service")
 
 
 class Store(Protocol):
-    """What a hook call needs from the store (cds.store.Store implements it)."""
+    """What the service needs from the store (cds.store.Store implements it)."""
 
     def record_issued(self, cards: Sequence[IssuedCard]) -> None: ...
 
     def patient_hash(self, patient_id: str) -> str: ...
+
+    def record_feedback(self, entries: Sequence[FeedbackEntry]) -> FeedbackResult: ...
+
+    def report(self, since: datetime | None = None) -> RuleReport: ...
+
+    def ping(self) -> bool: ...
+
+    def claim_jti(
+        self, issuer: str, jti: str, expires_at: datetime, *, now: datetime | None = None
+    ) -> bool: ...
 
 
 class Fetcher(Protocol):
@@ -131,8 +142,11 @@ def evaluate_bundle(
     service: ServiceDef, bundle: msgspec.Raw, deps: Deps, shown: Presentation = Presentation()
 ) -> HookAnswer:
     """Testers' path: a plain FHIR Bundle evaluated as if it were the service's prefetch.
-    Raises BundleError when the Bundle's `entry` is not a list."""
-    flattened = flatten(bundle, "Bundle")
+    Raises InvalidFields naming `entry` when the Bundle's `entry` is not a list."""
+    try:
+        flattened = flatten(bundle, "Bundle")
+    except BundleError as exc:  # its text is a message id (cds.fhir.bundle)
+        raise InvalidFields([("entry", str(exc))]) from exc
     _check_entry_limit(
         flattened.entries, deps.settings, N_("Bundle has {entries} entries; the limit is {limit}")
     )
@@ -268,3 +282,34 @@ def _record(
             "cards not recorded: store unavailable",
             extra={"hook_instance": hook_instance, "cards": len(issued), "error": str(exc)},
         )
+
+
+def record_feedback(items: Sequence[FeedbackItem], store: Store, base: str) -> FeedbackResult:
+    """Store a validated feedback body in one transaction (cds-hooks.md "Feedback")."""
+    offered = offered_reasons(base)
+    return store.record_feedback([_feedback_entry(item, offered) for item in items])
+
+
+@functools.lru_cache(maxsize=8)  # one base per deployment: built once, not per request
+def offered_reasons(base: str) -> Mapping[tuple[str, str], str]:
+    """(system, code) -> display of the override reasons this service's cards offer."""
+    return {(c.system, c.code): c.display for c in override_reasons(base, ENGLISH)}
+
+
+def _feedback_entry(item: FeedbackItem, offered: Mapping[tuple[str, str], str]) -> FeedbackEntry:
+    """The store's record of one validated wire entry. A reason the cards offered is stored
+    with the display they offered, so no caller can reword it in the alert-fatigue report."""
+    has_reason = any((item.reason_system, item.reason_code, item.reason_display))
+    display = offered.get((item.reason_system or "", item.reason_code or ""))
+    return FeedbackEntry(
+        card_uuid=item.card,
+        outcome="accepted" if item.outcome == "accepted" else "overridden",
+        outcome_timestamp=item.outcome_timestamp,
+        accepted_suggestions=item.accepted_suggestions,
+        override_reason=(
+            OverrideReason(item.reason_system, item.reason_code, display or item.reason_display)
+            if has_reason
+            else None
+        ),
+        user_comment=item.user_comment,
+    )

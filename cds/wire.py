@@ -15,6 +15,7 @@ import msgspec
 from .core.model import AppContext, Card, CardExtension, Code, EvidenceItem, Link, Suggestion
 from .fhir.service_request_fast import service_request_fast
 from .request_extension import EXTENSION_KEY
+from .store import RuleReport, RuleReportRow
 
 
 def coding(code: Code) -> dict[str, str]:
@@ -148,3 +149,39 @@ def card(value: Card) -> dict[str, Any]:
 def cards(values: list[Card]) -> dict[str, Any]:
     """The service response body: `{"cards": [...]}` (always present, [] when nothing fits)."""
     return {"cards": [card(value) for value in values]}
+
+
+def report(report: RuleReport) -> dict[str, Any]:
+    """The JSON shape of a report (also `calf-cds report --format json`).
+
+    `ruleId` null is the data-quality cards' row; `overrideRate` null means no outcome yet.
+    """
+    return {
+        "rules": [_report_row(row) for row in report.rows],
+        "unmatchedFeedback": report.unmatched_feedback,
+        "since": report.since.date().isoformat() if report.since else None,
+        "generatedAt": report.generated_at.isoformat(timespec="seconds"),
+    }
+
+
+def _report_row(row: RuleReportRow) -> dict[str, Any]:
+    return {
+        "ruleId": row.rule_id,
+        "issued": row.issued,
+        "accepted": row.accepted,
+        "overridden": row.overridden,
+        "overrideRate": row.override_rate,
+        "topOverrideReasons": [
+            {
+                key: value
+                for key, value in (
+                    ("system", reason.system),
+                    ("code", reason.code),
+                    ("display", reason.display),
+                    ("count", reason.count),
+                )
+                if value is not None
+            }
+            for reason in row.top_override_reasons
+        ],
+    }

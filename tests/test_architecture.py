@@ -1,6 +1,7 @@
 """The layers of docs/architecture.md hold: imports point inwards, each library has its owners.
 
-http -> service -> (fhir, store) -> core. The core is pure Python (standard library only); a
+http -> service -> (fhir, store) -> core; the HTTP layer reaches the store and the reading
+path only through the service. The core is pure Python (standard library only); a
 boundary library (Flask, marshmallow, SQLAlchemy, fhir.resources) is imported only by the
 modules that own that boundary.
 """
@@ -121,11 +122,35 @@ def test_each_boundary_library_is_imported_only_by_its_owners(library: str) -> N
     assert {m for m in importers if not any(owned_by(m, owner) for owner in owners)} == set()
 
 
+# http -> service -> (reading, engine, cards, store): the HTTP layer reaches the store, the FHIR
+# reading path and the engine only through cds.service (it may still name the core's data).
+THROUGH_THE_SERVICE = (
+    "cds.store",
+    "cds.fhir.bundle",
+    "cds.fhir.reading",
+    "cds.fhir.prefetch",
+    "cds.fhir.fetch",
+    "cds.core.engine",
+    "cds.core.cards",
+)
+
+
+def test_the_http_layer_reaches_the_store_and_the_engine_only_through_the_service() -> None:
+    wrong = {
+        f"{module_name(path)} -> {name}"
+        for path in cds_modules()
+        if inside(module_name(path), "cds.http")
+        for name in imports(path)
+        if any(inside(name, inner) for inner in THROUGH_THE_SERVICE)
+    }
+    assert wrong == set()
+
+
 def test_the_service_layer_knows_nothing_of_flask() -> None:
     assert not any(inside(name, "flask") for name in imports(CDS / "service.py"))
 
 
 def test_the_table_names_real_packages() -> None:
     # A renamed package must not leave a rule that silently checks nothing.
-    for layer in (*MAY_IMPORT, *OUTER[:2]):
+    for layer in (*MAY_IMPORT, *OUTER[:2], *THROUGH_THE_SERVICE):
         assert is_cds_module(layer), layer

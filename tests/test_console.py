@@ -255,7 +255,7 @@ class DownStore:
     def record_issued(self, cards: Any) -> None:
         raise StoreUnavailable()
 
-    def rule_report(self, since: datetime | None = None) -> list[Any]:
+    def report(self, since: datetime | None = None) -> Any:
         raise StoreUnavailable("the feedback store is unavailable; retry later")
 
     def ping(self) -> bool:

@@ -292,7 +292,7 @@ def test_a_sample_name_without_its_folder_gets_a_hint(
         ),
         pytest.param(
             b'{"resourceType": "Bundle", "type": "collection", "entry": "nope"}',
-            "calf-cds: entry: must be a list of Bundle entries\n",
+            "input.json: entry: must be a list of Bundle entries\n",
             id="entry-not-a-list",
         ),
     ],

@@ -63,7 +63,6 @@ def instant(text: str) -> datetime:
 
 def run(args: argparse.Namespace) -> int:
     from .. import wire
-    from ..fhir.bundle import BundleError
     from ..jsonio import envelope, json_object, string_member
     from ..registry import DEFAULT_SERVICE_ID
     from ..schemas import load_hook_request
@@ -109,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
             answer = evaluate_bundle(service, msgspec.Raw(parsed.raw), deps, shown)
         else:
             return _refused("expected a CDS Hooks request, a FHIR Bundle, or NDJSON resources")
-    except BundleError as exc:  # its text is a message id
-        return _refused(f"entry: {translator(args).gettext(str(exc))}")
     except ServiceError as exc:  # the file named; the service's own words for what is wrong
         return _refused(f"{args.file}: {exc.translated(translator(args))}")
     if args.json:

@@ -143,10 +143,10 @@ def _where(store: Any) -> str:
 def render_report(report: Any, form: str) -> str:
     """A cds.store.RuleReport as `table` (terminal), `csv` (spreadsheets) or `json` (the
     `GET /reports/rules` body). Always ends with a newline."""
-    from ..http.reports import report_to_wire
+    from .. import wire
 
     if form == "json":
-        return json.dumps(report_to_wire(report), indent=2) + "\n"
+        return json.dumps(wire.report(report), indent=2) + "\n"
     header = ("rule", "issued", "accepted", "overridden", "override_rate", "top_override_reasons")
     rows = [
         (

@@ -15,13 +15,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Flask, Request, Response, g, request
 
 from ..auth import Clock, JwtVerifier, bearer_token, check_required_mode
 from ..config import Settings
 from ..errors import Unauthorized
+from ..service import Store
 from .errors import outcome_response
 
 log = logging.getLogger("cds.http.auth")
@@ -51,7 +51,7 @@ def audience_url(settings: Settings, req: Request) -> str:
 
 
 def install_auth(
-    app: Flask, settings: Settings, store: Any | None, *, clock: Clock = time.time
+    app: Flask, settings: Settings, store: Store | None, *, clock: Clock = time.time
 ) -> None:
     """Register the JWT guard (a before_request hook) for CDS_AUTH_MODE=required.
 
@@ -107,14 +107,11 @@ def install_auth(
         return None
 
 
-def _store_claim(store: Any, clock: Clock) -> Callable[[str, str, datetime], bool]:
+def _store_claim(store: Store, clock: Clock) -> Callable[[str, str, datetime], bool]:
     """store.claim_jti judged by the verifier's clock, so exp and the jti record agree."""
 
     def claim(issuer: str, jti: str, expires_at: datetime) -> bool:
-        claimed: bool = store.claim_jti(
-            issuer, jti, expires_at, now=datetime.fromtimestamp(clock(), UTC)
-        )
-        return claimed
+        return store.claim_jti(issuer, jti, expires_at, now=datetime.fromtimestamp(clock(), UTC))
 
     return claim
 

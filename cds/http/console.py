@@ -163,7 +163,7 @@ def _rule_counts(t: Translator) -> tuple[dict[str | None, RuleCounts], str | Non
     if store is None:
         return {}, t.gettext(N_("no feedback store is configured"))
     try:
-        report = store.rule_report()
+        report = store.report().rows
     except StoreUnavailable as exc:
         return {}, exc.translated(t)
     return (

@@ -1,24 +1,21 @@
 """`POST /cds-services/<id>/feedback`: card outcomes from the EHR (cds-hooks.md "Feedback").
 
-Parse (schemas.load_feedback) -> store.record_feedback (one transaction) -> a small summary.
+Parse (schemas.load_feedback) -> service.record_feedback (one transaction) -> a small summary.
 Any invalid entry is a 400 naming it and nothing is stored; the store down is a 503 with
 Retry-After and nothing is half-written.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Mapping
 
 from flask import Blueprint, Response, g, request
 
-from ..core.cards import override_reasons
-from ..core.i18n import ENGLISH, N_
+from ..core.i18n import N_
 from ..errors import StoreUnavailable, TooLarge
 from ..registry import SERVICES
-from ..schemas import FeedbackItem, load_feedback
-from ..store import FeedbackEntry, OverrideReason
+from ..schemas import load_feedback
+from ..service import record_feedback
 from .body import read_json
 from .hooks import unknown_service
 from .jsonout import json_response
@@ -43,8 +40,7 @@ def feedback(service_id: str) -> Response:
         )
     if current.store is None:
         raise StoreUnavailable()
-    offered = offered_reasons(current.settings.policy.base)
-    result = current.store.record_feedback([to_entry(item, offered) for item in items])
+    result = record_feedback(items, current.store, current.settings.policy.base)
     log.info(
         "feedback recorded",
         extra={
@@ -56,29 +52,4 @@ def feedback(service_id: str) -> Response:
     )
     return json_response(
         {"stored": result.stored, "duplicates": result.duplicates, "unmatched": result.unmatched}
-    )
-
-
-@functools.lru_cache(maxsize=8)  # one base per deployment: built once, not per request
-def offered_reasons(base: str) -> Mapping[tuple[str, str], str]:
-    """(system, code) -> display of the override reasons this service's cards offer."""
-    return {(c.system, c.code): c.display for c in override_reasons(base, ENGLISH)}
-
-
-def to_entry(item: FeedbackItem, offered: Mapping[tuple[str, str], str]) -> FeedbackEntry:
-    """The store's record of one validated wire entry. A reason the cards offered is stored
-    with the display they offered, so no caller can reword it in the alert-fatigue report."""
-    has_reason = any((item.reason_system, item.reason_code, item.reason_display))
-    display = offered.get((item.reason_system or "", item.reason_code or ""))
-    return FeedbackEntry(
-        card_uuid=item.card,
-        outcome="accepted" if item.outcome == "accepted" else "overridden",
-        outcome_timestamp=item.outcome_timestamp,
-        accepted_suggestions=item.accepted_suggestions,
-        override_reason=(
-            OverrideReason(item.reason_system, item.reason_code, display or item.reason_display)
-            if has_reason
-            else None
-        ),
-        user_comment=item.user_comment,
     )

@@ -9,8 +9,7 @@ from flask import Blueprint, Response, g, request
 
 from .. import wire
 from ..core.i18n import N_
-from ..errors import BadRequest, InvalidFields, NotFound
-from ..fhir.bundle import BundleError
+from ..errors import BadRequest, NotFound
 from ..hook_body_fast import hook_members
 from ..jsonio import json_object, string_member
 from ..registry import DEFAULT_SERVICE_ID, SERVICES, ServiceDef
@@ -68,10 +67,7 @@ def evaluate() -> Response:
         )
     g.service_id = service.id
     shown = presentation(request, settings, None)
-    try:
-        answer = evaluate_bundle(service, msgspec.Raw(document.raw), runtime().deps, shown)
-    except BundleError as exc:  # its text is a message id (cds.fhir.bundle)
-        raise InvalidFields([("entry", str(exc))]) from exc
+    answer = evaluate_bundle(service, msgspec.Raw(document.raw), runtime().deps, shown)
     return _respond(answer)
 
 

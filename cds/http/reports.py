@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Any
 
 from flask import Blueprint, Response, request
 
+from .. import wire
 from ..core.i18n import N_
 from ..errors import BadRequest, StoreUnavailable
-from ..store import RuleReport, RuleReportRow
 from .jsonout import json_response
 from .runtime import runtime
 
@@ -28,7 +27,7 @@ def rules_report() -> Response:
     store = runtime().store
     if store is None:
         raise StoreUnavailable()
-    return json_response(report_to_wire(store.report(since)))
+    return json_response(wire.report(store.report(since)))
 
 
 def parse_since(raw: str | None) -> datetime | None:
@@ -44,39 +43,3 @@ def parse_since(raw: str | None) -> datetime | None:
             N_("{where}: expected a date YYYY-MM-DD, got {value}"), where="since", value=repr(raw)
         ) from exc
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def report_to_wire(report: RuleReport) -> dict[str, Any]:
-    """The JSON shape of a report (also `calf-cds report --format json`).
-
-    `ruleId` null is the data-quality cards' row; `overrideRate` null means no outcome yet.
-    """
-    return {
-        "rules": [row_to_wire(row) for row in report.rows],
-        "unmatchedFeedback": report.unmatched_feedback,
-        "since": report.since.date().isoformat() if report.since else None,
-        "generatedAt": report.generated_at.isoformat(timespec="seconds"),
-    }
-
-
-def row_to_wire(row: RuleReportRow) -> dict[str, Any]:
-    return {
-        "ruleId": row.rule_id,
-        "issued": row.issued,
-        "accepted": row.accepted,
-        "overridden": row.overridden,
-        "overrideRate": row.override_rate,
-        "topOverrideReasons": [
-            {
-                key: value
-                for key, value in (
-                    ("system", reason.system),
-                    ("code", reason.code),
-                    ("display", reason.display),
-                    ("count", reason.count),
-                )
-                if value is not None
-            }
-            for reason in row.top_override_reasons
-        ],
-    }

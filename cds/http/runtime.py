@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from flask import current_app
 
 from ..config import Settings
-from ..service import Deps
+from ..service import Deps, Store
 
 EXTENSION_KEY = "calf-cds"
 
@@ -17,7 +16,7 @@ EXTENSION_KEY = "calf-cds"
 class Runtime:
     settings: Settings
     deps: Deps
-    store: Any  # cds.store.Store
+    store: Store | None
 
 
 def runtime() -> Runtime:
