@@ -432,7 +432,7 @@ def test_a_safety_net_keeps_a_warning_recorded_only_on_the_other_leg(
     [
         pytest.param(R, [R], "left foot pulses", id="right recorded"),
         pytest.param(L, [L], "right foot pulses", id="left recorded"),
-        pytest.param(R, [U], "foot pulses, each side", id="side unknown"),
+        pytest.param(R, [U], "foot pulses on each side", id="side unknown"),
         pytest.param(R, [L, R], None, id="both recorded"),
     ],
 )

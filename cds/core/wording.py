@@ -646,7 +646,7 @@ TEMPERATURE = CheckItem(N_("temperature"), ("F-FEVER",))
 HEART_RATE = CheckItem(N_("heart rate"), ("F-PE-SYMPTOM",), analyte="heart-rate")
 SPO2 = CheckItem(N_("SpO2"), ("F-PE-SYMPTOM",), analyte="spo2")
 FOOT_PULSES = CheckItem(
-    N_("foot pulses, each side"),
+    N_("foot pulses on each side"),
     ("F-PULSELESS",),
     sides=True,
     one_leg_missing=(N_("left foot pulses"), N_("right foot pulses")),
