@@ -283,6 +283,46 @@ def test_values_are_shown_in_the_unit_sent_with_at_most_two_decimals(
     assert value_text(measurement, ENGLISH) == shown
 
 
+@pytest.mark.parametrize(
+    ("measurement", "shown"),
+    [
+        pytest.param(Measurement("spo2", 91.6, "%", sent_value=91.6, sent_unit="%"), "91.6 %"),
+        pytest.param(
+            Measurement("heart-rate", 100.4, "/min", sent_value=100.4, sent_unit="/min"),
+            "100.4/min",
+        ),
+        pytest.param(
+            Measurement("heart-rate", 99.6, "/min", sent_value=99.6, sent_unit="/min"), "99.6/min"
+        ),
+        pytest.param(
+            Measurement("heart-rate", 104.6, "/min", sent_value=104.6, sent_unit="/min"), "105/min"
+        ),
+        pytest.param(
+            Measurement("temperature", 37.96, "Cel", sent_value=37.96, sent_unit="Cel"), "37.96 °C"
+        ),
+        pytest.param(
+            Measurement("magnesium", 0.69, "mmol/L", sent_value=0.69, sent_unit="mmol/L"),
+            "0.69 mmol/L",
+        ),
+        pytest.param(
+            Measurement("magnesium", 0.84, "mmol/L", sent_value=0.84, sent_unit="mmol/L"),
+            "0.8 mmol/L",
+        ),
+        pytest.param(
+            Measurement(
+                "d-dimer", 499.6, "ng/mL", sent_value=499.6, sent_unit="ng/mL", basis="FEU"
+            ),
+            "499.6 ng/mL FEU",
+        ),
+    ],
+)
+def test_a_value_is_never_rounded_onto_the_other_side_of_its_cut_off(
+    measurement: Measurement, shown: str
+) -> None:
+    # Spec-silent beside §7.2.3: one more decimal only where rounding would cross a cut-off.
+    assert value_text(measurement, ENGLISH) == shown
+
+
 def test_side_is_shown_on_venous_and_arterial_cards_and_a_missing_side_is_named() -> None:
     dvt = only(cards_for(f("F-CALF-PAIN", side=U), f("F-LEG-SWELLING", side=U)), "R-DVT-PATHWAY")
     sign = only(cards_for(f("F-CALF-PAIN", side=U), f("F-PULSELESS", side=U)), "R-ISCHAEMIA-SIGN")

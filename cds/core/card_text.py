@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from .findings import FINDINGS
 from .i18n import N_, Translator
-from .measurements import decimals_for
+from .measurements import display_decimals
 from .model import (
     TAG_CODED_RESULT,
     TAG_NOT_DEEP_VEIN,
@@ -66,7 +66,7 @@ def _escaped(match: re.Match[str]) -> str:
 
 
 def _decimals(m: Measurement) -> int:
-    return decimals_for(m.analyte, display_unit(m.sent_unit))
+    return display_decimals(m, display_unit(m.sent_unit))
 
 
 def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md) -> str:

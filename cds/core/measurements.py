@@ -114,6 +114,50 @@ def decimals_for(analyte: str, shown_unit: str | None) -> int:
     return 1 if analyte in _ONE_DECIMAL else 0
 
 
+# The cut-offs a value is judged against (§3, §5), in the analyte's canonical unit: shown
+# rounded, a value must not land on the other side of one.
+_JUDGED_AT: dict[str, tuple[float, ...]] = {
+    TEMPERATURE: (FEVER_CEL,),
+    SPO2: (SPO2_LOW_PERCENT,),
+    HEART_RATE: (HEART_RATE_HIGH_PER_MIN,),
+    POTASSIUM: (POTASSIUM_LOW_MMOL_L, POTASSIUM_SEVERE_MMOL_L),
+    TSH: (TSH_HIGH_MIU_L,),
+    CALF_CIRCUMFERENCE: (CALF_DIFFERENCE_CM,),
+}
+
+
+def display_decimals(m: Measurement, shown_unit: str | None) -> int:
+    """The decimals a card shows `m` with: §7.2.3's, or one more (never over 2) where those
+    would round the value onto the other side of a cut-off it is judged against. Spec-silent,
+    conservative: SpO2 91.6 % reads "91.6 %", not "92 %" beside "ambulance if SpO2 < 92 %"."""
+    decimals = decimals_for(m.analyte, shown_unit)
+    sent = m.sent_value
+    if decimals >= 2 or sent is None or m.value is None or round(sent, decimals) == sent:
+        return decimals
+    shown = round(sent, decimals)
+    low_by_unit = _LOW_IN_EACH_UNIT.get(m.analyte)
+    if low_by_unit is not None:  # compared in the unit sent (§3 gives both)
+        parsed = units.parse_unit(m.sent_unit)
+        cut = low_by_unit.get(parsed.base) if parsed is not None else None
+        crosses = cut is not None and _side(sent, cut) != _side(shown, cut)
+    else:
+        if m.analyte == D_DIMER:
+            cuts: tuple[float, ...] = (
+                D_DIMER_DDU_NG_ML if m.basis == "DDU" else D_DIMER_FEU_NG_ML,
+            )
+        else:
+            cuts = _JUDGED_AT.get(m.analyte, ())
+        shown_value = units.convert(m.analyte, shown, m.sent_unit, m.unit) if cuts else None
+        crosses = shown_value is not None and any(
+            _side(m.value, cut) != _side(shown_value, cut) for cut in cuts
+        )
+    return decimals + 1 if crosses else decimals
+
+
+def _side(value: float, cut: float) -> int:
+    return (value > cut) - (value < cut)
+
+
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
 class Quantity:
     """A value as the EHR sent it."""
