@@ -45,6 +45,7 @@ from cds.core.routes import PROFILES
 from cds.core.rules import RULES
 
 DVT = [f("F-CALF-PAIN", side=L), f("F-LEG-SWELLING", side=L)]
+DVT_RULE = "R-DVT-PATHWAY"
 SECTIONS = ("What to do next", "Why", "Score", "Not recorded", "Also noted", "Caveats")
 
 
@@ -662,6 +663,25 @@ def test_the_extension_gives_a_value_not_interpreted_as_sent_and_says_so() -> No
         e for e in wired if e["finding"] == "F-D-DIMER"
     ).items()
     assert all("interpretable" not in e for e in wired if e["finding"] != "F-D-DIMER")
+
+
+def test_a_dvt_on_record_is_not_scored_again() -> None:
+    # Wells scores a suspected DVT: with one on record the card asks for no score or D-dimer.
+    on_record = f("F-DVT-DX", side=L, resource_type="Condition", days_ago=3)
+    launch = "https://cds.example/smart/launch"
+
+    card = only(cards_for(f("F-CALF-PAIN", side=L), on_record, smart_launch_url=launch), DVT_RULE)
+
+    assert card.extension.variant == "diagnosed"
+    score = card.detail.split("**Score**")[1].split("**")[0]
+    assert "- Wells score not used: DVT or PE is on record." in score
+    assert "Wells incomplete" not in score
+    assert "D-dimer" not in score
+    assert card.extension.wells is None
+    assert all(
+        "F-PREVIOUS-DVT" not in (link.app_context.findings if link.app_context else ())
+        for link in card.links
+    )
 
 
 def test_a_d_dimer_the_lab_flags_normal_reads_negative_with_the_flag_named() -> None:

@@ -185,11 +185,22 @@ class _CardBuilder:
         lines += [f"- {record_line(r, self.t, lateral=True, note=note)}" for r in signs]
         return lines, [*shown, *signs], total + len(signs)
 
+    @cached_property
+    def wells_applies(self) -> bool:
+        """The Wells score and its D-dimer belong on this DVT card: not for a principle-5 group
+        (§1.5), nor where a DVT or PE is already on record (it scores a suspected DVT)."""
+        return (
+            self.rule.scored and not self.assessment.groups and self.fired.variant.name != DIAGNOSED
+        )
+
     def score(self, missing: list[str], ddimer: list[str]) -> list[str]:
         t, wells = self.t, self.assessment.wells
         lines: list[str] = []
-        if self.assessment.groups:
-            lines.append(t.gettext(N_("Validated scores do not apply.")))
+        if not self.wells_applies:
+            if self.assessment.groups:
+                lines.append(t.gettext(N_("Validated scores do not apply.")))
+            else:
+                lines.append(t.gettext(N_("Wells score not used: DVT or PE is on record.")))
             if missing:
                 lines.append(
                     t.gettext(N_("Not recorded: {items}.")).format(items=", ".join(missing))
@@ -411,7 +422,7 @@ class _CardBuilder:
         ]
         detail += ["", "**" + t.gettext(N_("Why")) + "**", *why]
         is_dvt = rule.scored
-        ddimer = self.ddimer_lines() if is_dvt else []
+        ddimer = self.ddimer_lines() if self.wells_applies else []
         score = self.score(missing, ddimer) if is_dvt else []
         if is_dvt:
             # List items: lines of one paragraph would run together in rendered markdown.
@@ -451,9 +462,7 @@ class _CardBuilder:
         ]
         suggestion = self.suggestion()
         wells_missing = (
-            [i.finding_id for i in self.assessment.wells.not_recorded]
-            if is_dvt and not self.assessment.groups
-            else []
+            [i.finding_id for i in self.assessment.wells.not_recorded] if self.wells_applies else []
         )
         # What the red-flag check app can complete: findings a clinician answers present or
         # absent; lab values and vital signs (an analyte, or no presence code) stay with the lab.
@@ -486,9 +495,7 @@ class _CardBuilder:
             variant=fired.variant.name,
             evidence=tuple(self._evidence_item(r) for r in cited_records),
             evidence_total=evidence_total,
-            wells=self.assessment.wells.as_data(t)
-            if is_dvt and not self.assessment.groups
-            else None,
+            wells=self.assessment.wells.as_data(t) if self.wells_applies else None,
             not_recorded=tuple(
                 dict.fromkeys(
                     [
@@ -562,6 +569,8 @@ class _CardBuilder:
             interpretable=record.interpretable,
         )
 
+
+DIAGNOSED = "diagnosed"  # R-DVT-PATHWAY's variant for a DVT or PE on record (§7.4)
 
 # A D-dimer's state with the cut-off used: (plain, age-adjusted) wording (§5 "Display").
 _BELOW = (
