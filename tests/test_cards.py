@@ -332,6 +332,15 @@ def test_side_is_shown_on_venous_and_arterial_cards_and_a_missing_side_is_named(
     assert "Absent foot pulses (side not recorded)" in sign.summary
 
 
+def test_an_abi_without_a_side_says_so_without_counting_it_one_sided() -> None:
+    abi = f("F-ABI", value=0.99, unit="1", analyte="abi", name="ABI", reference="O/abi")
+
+    line = record_line(abi, ENGLISH, lateral=True)
+
+    assert ", side not recorded, " in line
+    assert "counted as one-sided" not in line
+
+
 def test_the_summary_names_the_side_of_the_sign_not_of_the_symptom_beside_it() -> None:
     cards = cards_for(f("F-CALF-PAIN", side=L), f("F-COLD-LIMB", side=R))
 

@@ -185,7 +185,12 @@ def test_a_condition_with_a_malformed_clinical_status_counts_as_active(
 
     cards = post(live_server, body)
 
-    assert card(cards, "R-NECROTISING")["indicator"] == "critical"
+    necrotising = card(cards, "R-NECROTISING")
+    assert necrotising["indicator"] == "critical"
+    assert (
+        f"Condition/{condition['id']}: clinicalStatus is malformed: read as absent, the "
+        "condition counted as active"
+    ) in necrotising["detail"]
 
 
 def test_a_malformed_birth_date_means_age_unknown(live_server: LiveServer) -> None:

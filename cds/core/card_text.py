@@ -106,6 +106,8 @@ def side_text(record: Finding, lateral: bool, t: Translator) -> str:
         return ""
     if record.side is not Side.UNKNOWN:
         return t.gettext(SIDE_WORDS[record.side])
+    if lateral and record.finding_id == "F-ABI":  # a ratio: no sign to count one-sided
+        return t.gettext(SIDE_WORDS[Side.UNKNOWN])
     if lateral and record.finding_id in SIDED_FINDINGS:
         return t.gettext(N_("side not recorded (counted as one-sided)"))
     return ""

@@ -71,6 +71,7 @@ ANOTHER_PATIENT = N_("names another patient: counted for a red flag, never again
 # contained, a Group) cannot be compared, so they are read as the hook's patient (conservative).
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 IGNORED = N_("is malformed: ignored")
+READ_AS_ACTIVE = N_("is malformed: read as absent, the condition counted as active")
 UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
 LEFT_AND_RIGHT = N_("codes both left and right: side unknown")
@@ -119,9 +120,10 @@ class _Resource:
             if name in self.malformed:
                 self.caveat(self.malformed[name].path, problem)
 
-    def concept(self, name: str, *, strict: bool) -> tuple[Coding, ...]:
+    def concept(self, name: str, *, strict: bool, problem: str = IGNORED) -> tuple[Coding, ...]:
         """A concept element's readable codings. A malformed concept keeps its readable
-        codings (the bad ones are named); with none left it is unreadable when `strict`."""
+        codings (the bad ones are named); with none left it is unreadable when `strict`, else
+        named with `problem`."""
         bad = self.malformed.get(name)
         if bad is None:
             return codings(getattr(self.elements, name))
@@ -132,7 +134,7 @@ class _Resource:
                     bad.path if decoded is None else name,
                     bad.problem if decoded is None else NO_READABLE_CODING,
                 )
-            self.caveat(bad.path, IGNORED)
+            self.caveat(bad.path, problem)
             return ()
         concept, indexes = decoded
         for index in indexes:
@@ -461,11 +463,15 @@ class Reader:
         if res.malformed and not any(self.catalog.knows(c.system, c.code) for c in codes):
             return False
         # A malformed clinical or verification status reads as absent: counted, active (§2).
-        verification = {c.code for c in res.concept("verificationStatus", strict=False)}
+        verification = {
+            c.code for c in res.concept("verificationStatus", strict=False, problem=READ_AS_ACTIVE)
+        }
         if verification & EXCLUDED_VERIFICATION:
             self.ignored += 1
             return False
-        clinical = {c.code for c in res.concept("clinicalStatus", strict=False)}
+        clinical = {
+            c.code for c in res.concept("clinicalStatus", strict=False, problem=READ_AS_ACTIVE)
+        }
         active = bool(clinical & ACTIVE_CLINICAL) or not (clinical & INACTIVE_CLINICAL)
         res.ignore_malformed("subject")
         when, onset = self._when(res, ("onsetDateTime", "recordedDate"), "onsetPeriod")
