@@ -685,6 +685,17 @@ def _laterality_extension(kind: str, code: str) -> dict[str, Any]:
         ),
         pytest.param(
             {
+                "coding": [
+                    {"system": SNOMED, "code": LOWER_LEG},
+                    {"system": SNOMED, "code": "7771000"},
+                    {"system": SNOMED, "code": "51440002"},
+                ]
+            },
+            Side.UNKNOWN,
+            id="left-plus-right-and-left",
+        ),
+        pytest.param(
+            {
                 "coding": [{"system": SNOMED, "code": CALF}],
                 "extension": [_laterality_extension("valueCodeableConcept", "24028007")],
             },
@@ -716,8 +727,21 @@ def test_a_body_site_coded_both_left_and_right_is_side_unknown_and_named() -> No
 
     assert only(extraction).side is Side.UNKNOWN
     assert [(c.element, c.problem) for c in extraction.caveats] == [
-        ("bodySite", "codes both left and right: side unknown")
+        ("bodySite", "codes conflicting sides: side unknown")
     ]
+
+
+def test_a_contradictory_concept_first_keeps_the_sites_of_the_concepts_after_it() -> None:
+    both = {"coding": [{"system": SNOMED, "code": c} for c in ("7771000", "24028007")]}
+    site = {"coding": [{"system": SNOMED, "code": LOWER_LEG}]}
+
+    first, last = (
+        only(read(condition("284521000", bodySite=order))) for order in ([both, site], [site, both])
+    )
+
+    assert (first.side, first.finding_id) == (last.side, last.finding_id)
+    assert first.side is Side.UNKNOWN
+    assert TAG_SUPPORTING not in first.tags  # its lower-leg site was read: pitting oedema counts
 
 
 def test_a_condition_sited_on_each_leg_is_bilateral() -> None:

@@ -199,9 +199,30 @@ SYMPTOMS = NOW - timedelta(hours=5)
         pytest.param(
             d_dimer(600, flag=FLAG_NORMAL),
             40,
+            POSITIVE,
+            "positive",
+            id="lab-flag-normal-but-raised-without-a-range-is-judged-by-its-value",
+        ),
+        pytest.param(
+            d_dimer(5000, flag=FLAG_NEGATIVE),
+            40,
+            POSITIVE,
+            "positive",
+            id="lab-flag-negative-far-over-the-cut-off-never-excludes",
+        ),
+        pytest.param(
+            d_dimer(650, flag=FLAG_NORMAL),
+            80,
             NEGATIVE,
-            "flagged normal by the lab",
-            id="lab-flag-normal-over-500-also-positive-by-value",
+            "",
+            id="lab-flag-normal-raised-under-the-age-adjusted-cut-off-as-unflagged",
+        ),
+        pytest.param(
+            d_dimer(600, flag=FLAG_ABNORMAL, present=True),
+            80,
+            POSITIVE,
+            "positive",
+            id="lab-flag-abnormal-keeps-the-plain-cut-off",
         ),
         pytest.param(
             d_dimer(None, flag=FLAG_NEGATIVE),
@@ -211,11 +232,11 @@ SYMPTOMS = NOW - timedelta(hours=5)
             id="lab-flag-negative",
         ),
         pytest.param(
-            d_dimer(600, flag=FLAG_NORMAL, status="preliminary"),
+            d_dimer(300, flag=FLAG_NORMAL, present=False, status="preliminary"),
             40,
-            POSITIVE,
+            UNUSABLE,
             "preliminary",
-            id="lab-flag-normal-preliminary-stays-positive",
+            id="lab-flag-normal-preliminary",
         ),
         pytest.param(
             d_dimer(300, flag=FLAG_NORMAL, days_ago=None),

@@ -180,7 +180,8 @@ def _cutoff(record: Finding, age_years: int | None, over_flag: bool) -> tuple[fl
     m = record.measurement
     if m is not None and m.basis == "DDU":
         return D_DIMER_DDU_NG_ML, False  # never age-adjusted
-    flagged = record.flag in _LAB_POSITIVE
+    # A lab flag (H, POS, or A) keeps the plain cut-off unless the deployment says otherwise.
+    flagged = record.flag in _LAB_POSITIVE or record.flag == FLAG_ABNORMAL
     if flagged and not over_flag:
         return D_DIMER_FEU_NG_ML, False
     return d_dimer_cutoff(age_years)
@@ -223,14 +224,14 @@ def _judge(
             else N_("flagged positive by the lab")
         )
         return DDimerResult(record, POSITIVE, reason=reason)
-    if record.flag in _LAB_NEGATIVE:
-        # §5: interpretation N or NEG is negative, whatever the value. One at or over 500 is
-        # positive too (its presence triggers the pathway), as an unflagged value under the
-        # age-adjusted cut-off is.
+    if record.flag in _LAB_NEGATIVE and not record.present:
+        # §5: interpretation N or NEG is negative. A value the lab's range (or, without one,
+        # the default cut-off) still calls raised is positive by §5's value clause as well:
+        # the two disagree, so it is judged by its value as an unflagged one (conservative).
         usable = _usable(record, symptoms_from, now, None, False)
         if usable.state == NEGATIVE:
             return replace(usable, reason=_LAB_NEGATIVE[record.flag])
-        return replace(usable, state=POSITIVE) if record.present else usable
+        return usable
     if m is None or m.value is None:  # a coded result without a number
         if record.present:
             return DDimerResult(record, POSITIVE, reason=N_("positive"))

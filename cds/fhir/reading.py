@@ -74,7 +74,7 @@ IGNORED = N_("is malformed: ignored")
 READ_AS_ACTIVE = N_("is malformed: read as absent, the condition counted as active")
 UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
-LEFT_AND_RIGHT = N_("codes both left and right: side unknown")
+LEFT_AND_RIGHT = N_("codes conflicting sides: side unknown")
 AGE_UNKNOWN = N_("is malformed: age unknown")
 
 

@@ -92,8 +92,9 @@ def extension_sides(extensions: Sequence[el.Extension], codes: set[str]) -> None
 class BodySite:
     codes: frozenset[str]  # SNOMED site codes, laterality included
     side: Side
-    # One concept coded both left and right: its codings contradict each other (one
-    # CodeableConcept is one site), so the side is unknown, counted as one-sided (§2).
+    # One concept coded with two lateralities (left and right, or one side and both): its
+    # codings contradict each other (one CodeableConcept is one site), so the side is unknown,
+    # counted as one-sided (§2).
     contradictory: bool = False
 
 
@@ -102,6 +103,7 @@ def body_site(concepts: list[el.CodeableConcept]) -> BodySite:
     concepts (a Condition's list) may name both legs; one concept names one site."""
     codes: set[str] = set()
     sides: set[Side] = set()
+    contradictory = False
     for concept in concepts:
         lateral: set[str] = set()
         for coding in concept.coding:
@@ -113,9 +115,10 @@ def body_site(concepts: list[el.CodeableConcept]) -> BodySite:
             extension_sides(coding.extension, lateral)
         extension_sides(concept.extension, lateral)
         named = {LATERALITY[code] for code in lateral if code in LATERALITY}
-        if {Side.LEFT, Side.RIGHT} <= named and Side.BILATERAL not in named:
-            return BodySite(frozenset(codes), Side.UNKNOWN, contradictory=True)
+        contradictory = contradictory or len(named) > 1  # left and right, or one and both
         sides |= named
+    if contradictory:
+        return BodySite(frozenset(codes), Side.UNKNOWN, contradictory=True)
     return BodySite(frozenset(codes), combined_side(sides))
 
 
