@@ -315,6 +315,19 @@ def test_values_are_shown_in_the_unit_sent_with_at_most_two_decimals(
             ),
             "499.6 ng/mL FEU",
         ),
+        pytest.param(
+            Measurement(
+                "d-dimer", 799.6, "ng/mL", sent_value=799.6, sent_unit="ng/mL", basis="FEU"
+            ),
+            "799.6 ng/mL FEU",
+            id="the-age-adjusted-cut-off-at-80",
+        ),
+        pytest.param(Measurement("spo2", 91.6, "%", sent_value=91.6), "91.6 %", id="unit-less"),
+        pytest.param(
+            Measurement("potassium", 3.46, "mmol/L", sent_value=3.46),
+            "3.46 mmol/L",
+            id="unit-less-potassium",
+        ),
     ],
 )
 def test_a_value_is_never_rounded_onto_the_other_side_of_its_cut_off(

@@ -132,26 +132,38 @@ def display_decimals(m: Measurement, shown_unit: str | None) -> int:
     conservative: SpO2 91.6 % reads "91.6 %", not "92 %" beside "ambulance if SpO2 < 92 %"."""
     decimals = decimals_for(m.analyte, shown_unit)
     sent = m.sent_value
-    if decimals >= 2 or sent is None or m.value is None or round(sent, decimals) == sent:
+    if decimals >= 2 or sent is None or round(sent, decimals) == sent:
         return decimals
     shown = round(sent, decimals)
     low_by_unit = _LOW_IN_EACH_UNIT.get(m.analyte)
-    if low_by_unit is not None:  # compared in the unit sent (§3 gives both)
+    if low_by_unit is not None:  # compared in the unit sent (§3 gives both); unit-less: either
         parsed = units.parse_unit(m.sent_unit)
-        cut = low_by_unit.get(parsed.base) if parsed is not None else None
-        crosses = cut is not None and _side(sent, cut) != _side(shown, cut)
-    else:
-        if m.analyte == D_DIMER:
-            cuts: tuple[float, ...] = (
-                D_DIMER_DDU_NG_ML if m.basis == "DDU" else D_DIMER_FEU_NG_ML,
-            )
-        else:
-            cuts = _JUDGED_AT.get(m.analyte, ())
-        shown_value = units.convert(m.analyte, shown, m.sent_unit, m.unit) if cuts else None
-        crosses = shown_value is not None and any(
-            _side(m.value, cut) != _side(shown_value, cut) for cut in cuts
-        )
+        cuts = tuple(low_by_unit.values()) if parsed is None else (low_by_unit.get(parsed.base),)
+        crosses = any(cut is not None and _side(sent, cut) != _side(shown, cut) for cut in cuts)
+        return decimals + 1 if crosses else decimals
+    cuts = _cuts_of(m)
+    if not cuts:
+        return decimals
+    value: float | None = sent  # a unit-less value is read in the analyte's own unit
+    shown_value: float | None = shown
+    if m.sent_unit is not None:
+        value, shown_value = m.value, units.convert(m.analyte, shown, m.sent_unit, m.unit)
+    if value is None or shown_value is None:
+        return decimals
+    crosses = any(_side(value, cut) != _side(shown_value, cut) for cut in cuts)
     return decimals + 1 if crosses else decimals
+
+
+def _cuts_of(m: Measurement) -> tuple[float, ...]:
+    if m.analyte != D_DIMER:
+        return _JUDGED_AT.get(m.analyte, ())
+    if m.basis == "DDU":
+        return (D_DIMER_DDU_NG_ML,)
+    return _FEU_CUTS
+
+
+# FEU: 500 ng/mL, and age x 10 over 50 (§5), for any age a patient can have.
+_FEU_CUTS = (D_DIMER_FEU_NG_ML, *(float(age * 10) for age in range(51, 121)))
 
 
 def _side(value: float, cut: float) -> int:
