@@ -197,6 +197,22 @@ def test_fetched_entries_are_cited_as_prefetched_ones_numbered_across_pages(
     ]
 
 
+def test_a_prefetched_bundles_later_pages_are_cited_apart_from_its_first(server: Server) -> None:
+    # The prefetched first page's entries are "observations entry 0, 1, ..." already.
+    outcomes = fetch_queries(
+        f"{server.url}/idless",
+        {"observations#next": "Observation"},
+        access_token=None,
+        settings=server.settings(),
+    )
+    flattened = outcomes["observations#next"].flattened
+    assert flattened is not None
+    assert [item.locator for item in flattened.items][1:3] == [
+        "observations next pages entry 1",
+        "observations next pages entry 2",
+    ]
+
+
 def test_an_unpaired_surrogate_in_a_fetched_page_reads_as_the_replacement_character(
     server: Server,
 ) -> None:

@@ -515,9 +515,11 @@ def _cut_note(failure: _Failure, page: int) -> str:
 
 
 def _where(key: str) -> str:
-    """The prefetch key a query's resources are cited under: a prefetched Bundle's later pages
-    ("observations#next") are its key's."""
-    return key.partition("#")[0]
+    """What a query's entries without an id or fullUrl are cited under: the prefetch key; a
+    prefetched Bundle's later pages ("observations#next") apart from its first page, whose
+    entries are numbered from 0 too."""
+    key, _, later = key.partition("#")
+    return f"{key} next pages" if later else key
 
 
 def _read_page(body: bytes, where: str, *, first_entry: int) -> Flattened:
