@@ -623,6 +623,18 @@ def test_a_not_interpretable_value_the_rule_reads_is_a_caveat_and_counts_as_not_
     assert "calf swelling 3 cm or more" in card.detail.split("Not recorded:")[1].split("\n")[0]
 
 
+def test_a_checklist_item_not_interpreted_stays_not_recorded_as_its_caveat_says() -> None:
+    abi = replace(
+        f("F-ABI", interpretable=False, present=False, value=0.5, name="ABI"),
+        measurement=Measurement("abi", None, "1", sent_value=0.5, sent_unit="mm[Hg]"),
+    )
+
+    card = only(cards_for(f("F-CLAUDICATION", side=L), abi), "R-PAD")
+
+    assert "not interpretable, counted as not recorded" in card.detail.split("**Caveats**")[1]
+    assert "ABI" in card.detail.split("**Not recorded**")[1].split("**")[0]
+
+
 def test_a_value_not_interpreted_is_listed_as_sent_under_why() -> None:
     # A unit the service did not understand is not relabelled ("300 U/L", never "300 U/L FEU").
     ddimer = f(

@@ -138,12 +138,15 @@ def test_a_blocking_lab_value_that_cannot_be_read_still_withholds_self_care(
     assert rules == ["R-NO-RED-FLAG-DATA", None]  # no R-REST, no R-CRAMP-SELFCARE
     analyte = "Potassium" if "potassium" in name else "Temperature"
     advice = card(cards, "R-NO-RED-FLAG-DATA")
-    assert advice["summary"].startswith(f"{analyte} result could not be interpreted")
-    assert f"{analyte}: not interpretable, " in advice["detail"]
+    unit = "mmol/L" if analyte == "Potassium" else "Cel"
+    assert advice["summary"].startswith(
+        f"{analyte} result could not be interpreted ({value} {unit})"
+    )
+    assert f"{analyte} {value} {unit}: not interpretable, " in advice["detail"]
     assert analyte.lower() not in advice["detail"].split("**Not recorded**")[1].split("**")[0]
     quality = card(cards, None)["detail"].splitlines()
     assert f"- Observation/{lab['id']}: valueQuantity.value is not a number" in quality
-    assert len([line for line in quality if f"{analyte}: not interpretable" in line]) == 1
+    assert len([line for line in quality if f"{analyte} {value} {unit}: not" in line]) == 1
 
 
 def test_a_code_with_one_bad_coding_is_read_by_its_good_one(live_server: LiveServer) -> None:

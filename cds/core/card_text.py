@@ -154,7 +154,10 @@ def sent_text(m: Measurement | None) -> str:
     """As `as_sent`, as plain text (the card extension's data)."""
     if m is None:
         return ""
-    value = (m.comparator or "") + cut(m.sent_value) if m.sent_value is not None else ""
+    if m.sent_value is not None:
+        value = (m.comparator or "") + cut(m.sent_value)
+    else:
+        value = (m.sent_text or "")[:12]
     return " ".join(part for part in (value, (m.sent_unit or "")[:12]) if part)
 
 

@@ -260,10 +260,9 @@ class _CardBuilder:
         lines = []
         for result in results[:3]:
             record, m = result.record, result.record.measurement
-            if m is None:
-                value = t.gettext(N_("result"))
-            else:  # a value that could not be interpreted is shown as sent, its unit unchanged
-                value = value_text(m, t) if record.interpretable else as_sent(m)
+            # A value that could not be interpreted is shown as sent, its unit unchanged.
+            value = "" if m is None else value_text(m, t) if record.interpretable else as_sent(m)
+            value = value or t.gettext(N_("result"))
             head = t.gettext(N_("D-dimer {value}, {date}")).format(
                 value=value, date=date_text(record, t)
             )

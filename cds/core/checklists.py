@@ -10,7 +10,7 @@ from .card_text import SIDED_FINDINGS
 from .engine import Assessment, FiredRule
 from .findingset import FindingSet
 from .i18n import N_, Translator
-from .model import Side
+from .model import TAG_NOT_INTERPRETABLE_BLOCKS, Side
 
 
 def checklist_key(fired: FiredRule) -> str:
@@ -31,8 +31,10 @@ def _still_missing(
         r
         for f in item.findings
         for r in fs.records(f)
-        # A value that could not be interpreted was recorded: the card names it as such.
+        # A D-dimer, CK, potassium or temperature that could not be interpreted was recorded:
+        # every card names it ("check it with the lab"). Any other counts as not recorded.
         if r.in_window
+        and (r.interpretable or TAG_NOT_INTERPRETABLE_BLOCKS in r.tags)
         and (r.present or r.when is not None)
         and all(tag in r.tags for tag in item.with_tags)
         and (

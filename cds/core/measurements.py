@@ -177,6 +177,7 @@ class Quantity:
     value: float | None
     unit: str | None  # the UCUM code, else the human unit
     comparator: str | None = None
+    text: str | None = None  # a value that is no number, as sent (not interpretable)
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
@@ -360,6 +361,7 @@ class _Judge:
             sent_value=quantity.value,
             sent_unit=quantity.unit,
             basis=self.mdef.dimer_basis,
+            sent_text=quantity.text,
         )
         return [
             Judgement(

@@ -85,6 +85,7 @@ class Measurement:
     sent_unit: str | None = None
     basis: str | None = None
     uln: float | None = None  # CK: the upper limit of normal the multiple used
+    sent_text: str | None = None  # a value sent that is no number ("2,3"), as sent
 
 
 # Tags a Finding may carry (strings keep rows and tests readable).

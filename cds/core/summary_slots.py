@@ -207,6 +207,8 @@ class SummarySlots:
         if self.fired.rule_id == "R-NO-RED-FLAG-DATA":
             record = self._unreadable_record()
             m = record.measurement if record else None
+            if m is not None and m.sent_value is None:
+                return plain((m.sent_text or "")[:12])
             return plain(cut(m.sent_value if m else None))
         result = self._ddimer(POSITIVE)
         if result is not None and result.record.measurement is not None:

@@ -272,8 +272,9 @@ class Reader:
         if measure is not None:
             highs, lows = reference_ranges(res.elements.referenceRange)
             abi_parts = self._abi_components(res, components) if measure.analyte == "abi" else ()
+            quantity = values.quantity if unreadable_value is None else _as_sent(res)
             lab = LabResult(
-                values.quantity,
+                quantity,
                 values.coded,
                 values.absent_reason,
                 interpretation,
@@ -504,6 +505,23 @@ class Reader:
         reference = res.reference if isinstance(res.elements.id, str) else None
         self.patient = PatientFacts(reference, birth, age)
         return True
+
+
+def _as_sent(res: _Resource) -> LabQuantity | None:
+    """A malformed valueQuantity's value and unit as sent, for the card to show ("2,3
+    mmol/L"); never compared with anything."""
+    bad = res.malformed.get("valueQuantity")
+    if bad is None:
+        return None
+    try:
+        sent = msgspec.json.decode(bad.raw)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(sent, dict):
+        return None
+    value, unit = sent.get("value"), sent.get("unit") or sent.get("code")
+    text = value if isinstance(value, str) else None
+    return LabQuantity(None, unit if isinstance(unit, str) else None, text=text)
 
 
 def _unreadable_value(res: _Resource, analyte: str) -> _Unreadable | None:
