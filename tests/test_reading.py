@@ -755,6 +755,20 @@ def test_a_condition_sited_on_each_leg_is_bilateral() -> None:
     assert extraction.caveats == ()
 
 
+@pytest.mark.parametrize(
+    ("element", "problem"),
+    [
+        ("clinicalStatus", "is malformed: read as absent, the condition counted as active"),
+        ("verificationStatus", "is malformed: read as absent, the condition counted"),
+    ],
+)
+def test_a_malformed_condition_status_says_how_it_was_read(element: str, problem: str) -> None:
+    extraction = read(condition("449615005", **{element: "confirmed"}))
+
+    assert only(extraction).present
+    assert [(c.element, c.problem) for c in extraction.caveats] == [(element, problem)]
+
+
 def test_bilateral_finding_code_is_bilateral() -> None:
     finding = only(read(observation("762898005")))
 

@@ -154,6 +154,26 @@ def test_a_session_directory_others_can_read_is_refused_before_listening(
     )
 
 
+def test_a_session_directory_that_cannot_be_made_is_one_line_and_exit_status_2(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    sessions = blocker / "sessions"  # under a file: mkdir fails
+    args = ["serve", "--port", str(free_port())]
+    settings = {"smart_client_id": "calf-cds", "smart_session_dir": str(sessions)}
+    with started(tmp_path, args, **settings) as (process, out, err):
+        status = process.wait(timeout=30)
+
+    assert status == 2
+    assert out.read_text() == ""
+    assert err.read_text().endswith(
+        f"calf-cds: configuration error: CDS_SMART_SESSION_DIR {sessions} cannot be used: "
+        "Not a directory\n"
+    )
+    assert "Traceback" not in err.read_text()
+
+
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(CALF_CDS), "--version"], capture_output=True, text=True, timeout=30, check=False
@@ -473,15 +493,26 @@ def test_more_idle_connections_than_a_worker_holds_do_not_keep_new_ones_out(
 ) -> None:
     env = serve_env(f"sqlite:///{tmp_path / 'calf-cds.sqlite3'}")
     idle_head = f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\n".encode()
+    body = json.dumps(RED_FLAG_CALL).encode()
+    head = (
+        f"POST {HOOK} HTTP/1.1\r\nHost: calf-cds\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     with calf_cds_serve(env, tmp_path, workers=1) as served, contextlib.ExitStack() as stack:
+        sending = stack.enter_context(socket.create_connection(("127.0.0.1", served.port)))
+        sending.sendall(head + body[:3])  # a body on its way, first to connect
         for _ in range(MAX_ARRIVING + 44):
             idle = stack.enter_context(socket.create_connection(("127.0.0.1", served.port)))
             idle.sendall(idle_head)
         time.sleep(0.5)
         health, health_s = timed(lambda: httpx.get(f"{served.url}/healthz", timeout=10))
+        sending.sendall(body[3:])
+        sending.settimeout(10)
+        answer = sending.recv(12)
         log = served.log.read_text()
 
     assert (health.status_code, health_s < 1.0) == (200, True)
+    assert answer == b"HTTP/1.1 200"  # the client still sending was kept
     assert f"closed a connection: over {MAX_ARRIVING} still arriving" in log
 
 

@@ -72,6 +72,7 @@ ANOTHER_PATIENT = N_("names another patient: counted for a red flag, never again
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
 IGNORED = N_("is malformed: ignored")
 READ_AS_ACTIVE = N_("is malformed: read as absent, the condition counted as active")
+READ_AS_COUNTED = N_("is malformed: read as absent, the condition counted")
 UNDATED = N_("is malformed: the record counts as undated")
 SIDE_UNKNOWN = N_("is malformed: side unknown")
 LEFT_AND_RIGHT = N_("codes conflicting sides: side unknown")
@@ -465,7 +466,7 @@ class Reader:
             return False
         # A malformed clinical or verification status reads as absent: counted, active (§2).
         verification = {
-            c.code for c in res.concept("verificationStatus", strict=False, problem=READ_AS_ACTIVE)
+            c.code for c in res.concept("verificationStatus", strict=False, problem=READ_AS_COUNTED)
         }
         if verification & EXCLUDED_VERIFICATION:
             self.ignored += 1

@@ -14,8 +14,9 @@ and takes a request to work on only once all of it has arrived:
 - their bytes are read without blocking, from a selector, until the head and the whole body
   (Content-Length, or chunked up to its last chunk) are in; then the request is parsed and
   answered by gunicorn's own code, reading from those bytes;
-- a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is the oldest one still
-  incomplete when a new one would make more than MAX_ARRIVING; and when the requests still
+- a connection still incomplete after ARRIVAL_TIMEOUT_S is closed; so is one when a new one
+  would make more than MAX_ARRIVING (one still without its whole head first, then the one
+  quiet the longest); and when the requests still
   arriving hold more than CDS_MAX_BUFFERED_BYTES, the largest of them is closed, until the
   rest fit (a flood of large bodies: the proxy in front is for that; a request alone is never
   closed for its size, which the body limit bounds);
@@ -73,10 +74,12 @@ class Arriving:
     continued: bool = False  # 100 Continue sent
     chunk_pos: int = -1  # chunked: where the next chunk-size line starts
     chunked_bytes: int = 0
+    last_read: float = 0.0  # when bytes last arrived (0: none since the connection)
 
     def feed(self, chunk: bytes) -> bool:
         """Add bytes; True once the request can be handed to gunicorn."""
         self.data += chunk
+        self.last_read = time.monotonic()
         return self.ready()
 
     def ready(self) -> bool:
@@ -247,9 +250,12 @@ class BufferingSyncWorker(SyncWorker):  # type: ignore[misc]
         sock.setblocking(False)
         util.close_on_exec(sock)
         if len(arriving) >= MAX_ARRIVING:
-            # Idle connections must not keep new ones out: the one incomplete the longest goes
-            # (a client that sends its request at once is answered long before its turn).
-            oldest = min(arriving.values(), key=lambda state: state.since)
+            # Idle connections must not keep new ones out. One goes: without a whole head before
+            # one with (a body on its way), then the one quiet the longest.
+            oldest = min(
+                arriving.values(),
+                key=lambda state: (state.head_end >= 0, max(state.since, state.last_read)),
+            )
             self.log.warning("closed a connection: over %d still arriving", MAX_ARRIVING)
             self._close_arriving(oldest, selector, arriving)
         state = Arriving(sock, addr, listener, time.monotonic(), body_limit)

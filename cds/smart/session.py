@@ -207,8 +207,13 @@ def default_directory() -> Path:
 def private_directory(directory: Path) -> None:
     """Create the directory 0700, or accept an existing one only if it is ours and private:
     a directory another user made in a shared temp directory could read the tokens."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = directory.stat()
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.stat()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"CDS_SMART_SESSION_DIR {directory} cannot be used: {exc.strerror or exc}"
+        ) from exc
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise ConfigurationError(f"CDS_SMART_SESSION_DIR {directory} is not owned by this user")
     if stat.S_IMODE(info.st_mode) & 0o077:
