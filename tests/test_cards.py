@@ -324,6 +324,16 @@ def test_values_are_shown_in_the_unit_sent_with_at_most_two_decimals(
         ),
         pytest.param(Measurement("spo2", 91.6, "%", sent_value=91.6), "91.6 %", id="unit-less"),
         pytest.param(
+            Measurement("ck", 40.1, "xULN", sent_value=8020, sent_unit="U/L"),
+            "8,020 U/L (40.1 × ULN)",
+            id="ck-over-40-not-shown-as-40",
+        ),
+        pytest.param(
+            Measurement("d-dimer", None, "ng/mL", sent_value=0.45, basis="FEU"),
+            "0.45 FEU",
+            id="unit-less-d-dimer-as-sent",
+        ),
+        pytest.param(
             Measurement("potassium", 3.46, "mmol/L", sent_value=3.46),
             "3.46 mmol/L",
             id="unit-less-potassium",

@@ -19,6 +19,7 @@ from cds.core.model import (
     TAG_OUTSIDE_LEG,
     TAG_POSTPARTUM,
     TAG_SENSORY,
+    TAG_SIDES_CONFLICT,
     TAG_SPO2,
     TAG_SUPPORTING,
     Finding,
@@ -568,6 +569,16 @@ def test_an_old_record_no_cards_topic_reads_is_named_once_on_the_first_card() ->
 
     assert [fired.rule.id for fired in assessment.fired] == ["R-DVT-PATHWAY", "R-RADICULOPATHY"]
     assert [old_cold_leg in fired.also_noted for fired in assessment.fired] == [True, False]
+
+
+def test_sciatica_whose_body_site_names_two_sides_counts_for_both_legs() -> None:
+    # Side unknown for the one-sided rules; for a rule that asks for both legs, it may be both.
+    sciatica = f("F-RADICULAR", tags={TAG_SIDES_CONFLICT})
+
+    fired = evaluate(extraction(f("F-LOW-BACK-PAIN"), sciatica)).fired_rule("R-CAUDA-EQUINA")
+
+    assert fired is not None
+    assert sciatica in fired.evidence
 
 
 def test_mixed_naive_and_aware_dates_never_raise() -> None:

@@ -198,6 +198,9 @@ def test_the_measurement_keeps_what_the_ehr_sent() -> None:
         pytest.param(D_DIMER_FEU, 300, "ng/mL", {"H"}, True, FLAG_HIGH, id="dimer-high-flag"),
         pytest.param(D_DIMER_FEU, 300, "ng/mL", {"POS"}, True, FLAG_POSITIVE, id="dimer-pos"),
         pytest.param(D_DIMER_FEU, 300, "ng/mL", {"A"}, True, FLAG_ABNORMAL, id="dimer-abnormal"),
+        # NEG, like N, decides nothing beside a number: 5000 ng/mL FEU is raised.
+        pytest.param(D_DIMER_FEU, 5000, "ng/mL", {"NEG"}, True, FLAG_NEGATIVE, id="dimer-neg-5000"),
+        pytest.param(D_DIMER_FEU, 300, "ng/mL", {"NEG"}, False, FLAG_NEGATIVE, id="dimer-neg-300"),
         pytest.param(SPO2, 94, "%", {"L"}, True, FLAG_LOW, id="spo2-flagged-low"),
         pytest.param(SPO2, 90, "%", {"N"}, True, "normal", id="spo2-n-not-decisive"),
         pytest.param(SPO2, 90, "%", {"H"}, False, FLAG_HIGH, id="spo2-said-high"),

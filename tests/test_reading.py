@@ -40,6 +40,7 @@ from cds.core.model import (
     TAG_NOT_DEEP_VEIN,
     TAG_NOT_INTERPRETABLE_BLOCKS,
     TAG_PAIN_OUT_OF_PROPORTION,
+    TAG_SIDES_CONFLICT,
     TAG_SUPERFICIAL_CORD,
     TAG_SUPPORTING,
     Extraction,
@@ -725,7 +726,9 @@ def test_a_body_site_coded_both_left_and_right_is_side_unknown_and_named() -> No
     body_site = {"coding": [{"system": SNOMED, "code": c} for c in ("7771000", "24028007")]}
     extraction = read(observation("449615005", bodySite=body_site))
 
-    assert only(extraction).side is Side.UNKNOWN
+    finding = only(extraction)
+    assert finding.side is Side.UNKNOWN
+    assert TAG_SIDES_CONFLICT in finding.tags  # it still counts where a rule asks for both legs
     assert [(c.element, c.problem) for c in extraction.caveats] == [
         ("bodySite", "codes conflicting sides: side unknown")
     ]
@@ -1053,7 +1056,19 @@ def test_d_dimer_string_keeps_the_comparator_for_the_card() -> None:
 @pytest.mark.parametrize(
     ("value", "extra", "present"),
     [
-        pytest.param(620, {"interpretation": interpretation("NEG")}, False, id="neg-beats-cut-off"),
+        # NEG, like N, decides nothing beside a number (§2's list): 620 is over the cut-off.
+        pytest.param(
+            620, {"interpretation": interpretation("NEG")}, True, id="NEG-is-not-decisive"
+        ),
+        pytest.param(
+            620,
+            {
+                "interpretation": interpretation("NEG"),
+                "referenceRange": [{"high": quantity(700, "ng/mL")}],
+            },
+            False,
+            id="NEG-within-its-own-range",
+        ),
         pytest.param(620, {"interpretation": interpretation("N")}, True, id="N-is-not-decisive"),
         pytest.param(400, {"interpretation": interpretation("H")}, True, id="H-beats-cut-off"),
         pytest.param(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from .findings import FINDINGS
 from .i18n import N_, Translator
-from .measurements import display_decimals
+from .measurements import display_decimals, uln_multiple_decimals
 from .model import (
     TAG_CODED_RESULT,
     TAG_NOT_DEEP_VEIN,
@@ -69,6 +69,11 @@ def _decimals(m: Measurement) -> int:
     return display_decimals(m, display_unit(m.sent_unit))
 
 
+def _sent_decimals(value: float) -> int:
+    """The decimals a number was sent with, at most 2 (§7.2.3)."""
+    return min(2, len(f"{value:g}".partition(".")[2]))
+
+
 def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md) -> str:
     """A value as a card shows it (§7.2.3), in the unit sent: "650 ng/mL FEU", "38.9 °C"; an
     unknown unit as sent, through `escape` (`plain` for a summary)."""
@@ -78,7 +83,11 @@ def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md)
         unit = display_unit(m.sent_unit)
     else:  # read in full only when every accepted unit gives the same number
         unit = unit_of_unitless(m.analyte) if m.value is not None else ""
-    number = t.number(m.sent_value, _decimals(m))
+    if m.sent_unit is None and m.value is None:
+        # No unit, and the units it could be in give different numbers: shown as sent.
+        number = t.number(m.sent_value, _sent_decimals(m.sent_value))
+    else:
+        number = t.number(m.sent_value, _decimals(m))
     text = f"{m.comparator or ''}{number}"
     if unit is None:  # an unknown unit: shown as sent, cut to 12 characters
         text += f" {escape((m.sent_unit or '')[:12])}"
@@ -90,7 +99,7 @@ def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md)
     if m.basis:
         text += f" {m.basis}"
     if m.analyte == "ck" and m.value is not None:
-        multiple = t.number(m.value, 1 if m.value < 10 else 0)
+        multiple = t.number(m.value, uln_multiple_decimals(m.value))
         text += " " + t.gettext(N_("({multiple} × ULN)")).format(multiple=multiple)
     return text
 

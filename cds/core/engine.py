@@ -16,6 +16,7 @@ from . import scores
 from .findingset import FindingSet, cited, plain_selector
 from .model import (
     TAG_NOT_INTERPRETABLE_BLOCKS,
+    TAG_SIDES_CONFLICT,
     Extraction,
     Finding,
     PatientFacts,
@@ -213,7 +214,8 @@ def _compare(record: Finding, op: str, threshold: float) -> bool:
 
 
 def _both_sides(records: tuple[Finding, ...]) -> tuple[Finding, ...]:
-    both = [r for r in records if r.side is Side.BILATERAL]
+    # A record whose bodySite names two sides may be about both legs (conservative).
+    both = [r for r in records if r.side is Side.BILATERAL or TAG_SIDES_CONFLICT in r.tags]
     if both:
         return tuple(both)
     left = [r for r in records if r.side is Side.LEFT]

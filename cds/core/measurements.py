@@ -154,6 +154,21 @@ def display_decimals(m: Measurement, shown_unit: str | None) -> int:
     return decimals + 1 if crosses else decimals
 
 
+# §4: R-MYOSITIS above 10 × ULN, R-RHABDO above 40 × ULN.
+CK_MYOSITIS_ULN, CK_RHABDO_ULN = 10.0, 40.0
+CK_ULN_CUTS = (CK_MYOSITIS_ULN, CK_RHABDO_ULN)
+
+
+def uln_multiple_decimals(multiple: float) -> int:
+    """A CK multiple of ULN: one decimal below 10, else none (§7.2.3), or one more where that
+    would round it onto the other side of 10 or 40 ("40.1 × ULN" fires R-RHABDO; "40" would
+    not say so)."""
+    decimals = 1 if multiple < 10 else 0
+    shown = round(multiple, decimals)
+    crosses = any(_side(multiple, cut) != _side(shown, cut) for cut in CK_ULN_CUTS)
+    return decimals + 1 if crosses else decimals
+
+
 def _cuts_of(m: Measurement) -> tuple[float, ...]:
     if m.analyte != D_DIMER:
         return _JUDGED_AT.get(m.analyte, ())
@@ -406,6 +421,9 @@ class _Judge:
         measurement = self.measurement(value, quantity)
         if analyte == ABI:
             return self.judged(True, measurement)
+        # NEG is a qualitative result's word (§5), not in §2's list (H, HH, L, LL, A, POS):
+        # beside a number, as N, it decides nothing (scores.py reads it for the D-dimer).
+        direction = None if self.flag == FLAG_NEGATIVE else self.direction
         if limit is not None:
             if analyte == D_DIMER:
                 by_range = value >= limit  # the D-dimer cut-off convention is >= (§5)
@@ -413,9 +431,9 @@ class _Judge:
                 by_range = _above(value, limit, comparator)
             else:
                 by_range = _below(value, limit, comparator)
-            present = self.direction is True or by_range
-        elif self.direction is not None:
-            present = self.direction
+            present = direction is True or by_range
+        elif direction is not None:
+            present = direction
         else:
             present = crosses_default(
                 mdef, value, comparator, self.policy.ck_uln_u_per_l, sent=quantity

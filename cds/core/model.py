@@ -109,6 +109,7 @@ TAG_SADDLE = "saddle"  # F-CAUDA-EQUINA-DX from saddle-anaesthesia
 TAG_BLADDER = "bladder"  # F-BLADDER-BOWEL-FLAG urinary codes
 TAG_BOWEL = "bowel"  # F-BLADDER-BOWEL-FLAG faecal incontinence
 TAG_CODED_RESULT = "coded-result"  # a qualitative lab result (Positive/Negative) without a value
+TAG_SIDES_CONFLICT = "sides-conflict"  # bodySite coded with two sides: unknown, and both legs
 
 # Flags from an Observation's `interpretation` (§2 "Quantities"; §5).
 FLAG_HIGH = "high"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from . import findings as catalog
 from .i18n import N_
+from .measurements import CK_MYOSITIS_ULN, CK_RHABDO_ULN
 from .model import (
     TAG_HEART_RATE,
     TAG_MOTOR,
@@ -306,8 +307,8 @@ ABI_NON_COMPRESSIBLE = Measure("F-ABI", ">", 1.40, lowest=True)
 ABI_BORDERLINE = AllOf(
     Measure("F-ABI", ">", 0.90, lowest=True), Measure("F-ABI", "<", 1.00, lowest=True)
 )
-CK_OVER_10 = Measure("F-CK", ">", 10.0)
-CK_OVER_40 = Measure("F-CK", ">", 40.0)
+CK_OVER_10 = Measure("F-CK", ">", CK_MYOSITIS_ULN)
+CK_OVER_40 = Measure("F-CK", ">", CK_RHABDO_ULN)
 # §4 R-DVT-PATHWAY's trigger (shared with R-DVT-UNLIKELY).
 DVT_TRIGGER = AllOf(
     CALF_SYMPTOM,

@@ -19,6 +19,7 @@ from .measurements import ANALYTE_NAMES, LabResult, judge
 from .model import (
     TAG_ACTIVE_CONDITION,
     TAG_OUTSIDE_LEG,
+    TAG_SIDES_CONFLICT,
     Code,
     Finding,
     Side,
@@ -57,6 +58,9 @@ class Statement:
     anchor: datetime | None = None
     site_codes: frozenset[str] | None = frozenset()  # None: a malformed bodySite
     side: Side = Side.UNKNOWN
+    # bodySite coded with two lateralities: side unknown for one-sided rules, and it still
+    # counts where a rule asks for both legs (conservative both ways).
+    sides_conflict: bool = False
     subject: str | None = None
     status: str = "final"
     active: bool = True  # a Condition's clinicalStatus (absent counts as active)
@@ -134,6 +138,9 @@ class StatementReader:
                 presence = self._presence(statement, entry, outside_leg=outside)
                 if presence is not None:
                     made.setdefault(_key(presence), presence)
+        if statement.sides_conflict:
+            for finding in made.values():
+                finding.tags = finding.tags | {TAG_SIDES_CONFLICT}
         return list(made.values())
 
     def first_measurement(self, codes: tuple[Coding, ...]) -> cat.MeasurementDef | None:

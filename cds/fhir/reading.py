@@ -31,6 +31,9 @@ from . import elements as el
 from .bundle import Flattened, Item
 from .dates import age_on, parse_birth_date, parse_when
 from .values import (
+    MALFORMED_BODY_SITE,
+    NO_BODY_SITE,
+    BodySite,
     Values,
     body_site,
     codings,
@@ -268,7 +271,7 @@ class Reader:
         when, effective = self._when(
             res, ("effectiveDateTime", "effectiveInstant", "issued"), "effectivePeriod"
         )
-        site_codes, side = self._body_site(res, many=False)
+        site = self._body_site(res, many=False)
         lab = None
         if measure is not None:
             highs, lows = reference_ranges(res.elements.referenceRange)
@@ -292,8 +295,9 @@ class Reader:
             lab=lab,
             when=when,
             anchor=effective,
-            site_codes=site_codes,
-            side=side,
+            site_codes=site.codes,
+            side=site.side,
+            sides_conflict=site.contradictory,
             subject=_subject(res),
             status=status,
         )
@@ -441,21 +445,22 @@ class Reader:
                 first = parsed
         return latest, first
 
-    def _body_site(self, res: _Resource, *, many: bool) -> tuple[frozenset[str] | None, Side]:
-        """(site codes, side); a malformed bodySite reads as side unknown, site unknown (None)."""
+    def _body_site(self, res: _Resource, *, many: bool) -> BodySite:
+        """The site codes and side; a malformed bodySite reads as side unknown, site unknown
+        (codes None)."""
         raw = res.elements.bodySite
         if raw is el.UNSET:
-            return frozenset(), Side.UNKNOWN
+            return NO_BODY_SITE
         kind = list[el.CodeableConcept] if many else el.CodeableConcept
         try:
             decoded = el.decoder(kind).decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError):
             res.caveat("bodySite", SIDE_UNKNOWN)
-            return None, Side.UNKNOWN
+            return MALFORMED_BODY_SITE
         site = body_site(decoded if many else [decoded])
         if site.contradictory:
             res.caveat("bodySite", LEFT_AND_RIGHT)
-        return site.codes, site.side
+        return site
 
     # -- Condition -----------------------------------------------------------------------
     def _condition(self, res: _Resource) -> bool:
@@ -477,15 +482,16 @@ class Reader:
         active = bool(clinical & ACTIVE_CLINICAL) or not (clinical & INACTIVE_CLINICAL)
         res.ignore_malformed("subject")
         when, onset = self._when(res, ("onsetDateTime", "recordedDate"), "onsetPeriod")
-        site_codes, side = self._body_site(res, many=True)
+        site = self._body_site(res, many=True)
         statement = Statement(
             reference=res.reference,
             resource_type="Condition",
             codes=codes,
             when=when,
             anchor=onset,
-            site_codes=site_codes,
-            side=side,
+            site_codes=site.codes,
+            side=site.side,
+            sides_conflict=site.contradictory,
             subject=_subject(res),
             active=active,
         )
@@ -520,9 +526,15 @@ def _as_sent(res: _Resource) -> LabQuantity | None:
         return None
     if not isinstance(sent, dict):
         return None
-    value, unit = sent.get("value"), sent.get("unit") or sent.get("code")
-    text = value if isinstance(value, str) else None
-    return LabQuantity(None, unit if isinstance(unit, str) else None, text=text)
+    value = sent.get("value")
+    unit = next((u for u in (sent.get("unit"), sent.get("code")) if isinstance(u, str)), None)
+    if isinstance(value, str):
+        text: str | None = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = f"{value:g}"  # a number beside a malformed unit or comparator
+    else:
+        text = None
+    return LabQuantity(None, unit, text=text)
 
 
 def _unreadable_value(res: _Resource, analyte: str) -> _Unreadable | None:

@@ -90,12 +90,16 @@ def extension_sides(extensions: Sequence[el.Extension], codes: set[str]) -> None
 
 @dataclass(frozen=True)
 class BodySite:
-    codes: frozenset[str]  # SNOMED site codes, laterality included
+    codes: frozenset[str] | None  # SNOMED site codes, laterality included; None: malformed
     side: Side
     # One concept coded with two lateralities (left and right, or one side and both): its
     # codings contradict each other (one CodeableConcept is one site), so the side is unknown,
     # counted as one-sided (§2).
     contradictory: bool = False
+
+
+NO_BODY_SITE = BodySite(frozenset(), Side.UNKNOWN)
+MALFORMED_BODY_SITE = BodySite(None, Side.UNKNOWN)
 
 
 def body_site(concepts: list[el.CodeableConcept]) -> BodySite:

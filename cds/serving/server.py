@@ -192,7 +192,7 @@ def run_server(
     configure_logging(settings)
     # Refused here, before gunicorn: exit status 2 and one line, not 3 after "listening".
     check_required_mode(settings)
-    if settings.smart_client_id:
+    if settings.smart_client_id:  # the red-flag check app's session directory, in use
         from ..smart.session import private_directory
         from ..smart.views import session_directory
 

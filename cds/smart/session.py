@@ -210,6 +210,8 @@ def private_directory(directory: Path) -> None:
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = directory.stat()
+        with tempfile.TemporaryFile(dir=directory):  # sessions are written here
+            pass
     except OSError as exc:
         raise ConfigurationError(
             f"CDS_SMART_SESSION_DIR {directory} cannot be used: {exc.strerror or exc}"
@@ -228,13 +230,18 @@ def signing_key(settings: Settings, directory: Path) -> bytes:
     if settings.smart_secret_key:
         return settings.smart_secret_key.encode()
     path = directory / _KEY_FILE
-    with contextlib.suppress(FileExistsError):
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-    for _ in range(50):  # another worker may be writing it this instant
-        key = path.read_bytes()
-        if len(key) == 32:
-            return key
-        time.sleep(0.01)
+    try:
+        with contextlib.suppress(FileExistsError):
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        for _ in range(50):  # another worker may be writing it this instant
+            key = path.read_bytes()
+            if len(key) == 32:
+                return key
+            time.sleep(0.01)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"CDS_SMART_SESSION_DIR {directory} cannot be used: {exc.strerror or exc}"
+        ) from exc
     raise ConfigurationError(f"{path} does not hold a 32-byte key")
