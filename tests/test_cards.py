@@ -324,6 +324,16 @@ def test_values_are_shown_in_the_unit_sent_with_at_most_two_decimals(
         ),
         pytest.param(Measurement("spo2", 91.6, "%", sent_value=91.6), "91.6 %", id="unit-less"),
         pytest.param(
+            Measurement("spo2", 91.996, "%", sent_value=91.996, sent_unit="%"),
+            "91.99 %",
+            id="two-decimals-at-most-toward-its-side",
+        ),
+        pytest.param(
+            Measurement("potassium", 3.496, "mmol/L", sent_value=3.496, sent_unit="mmol/L"),
+            "3.49 mmol/L",
+            id="potassium-just-under-3-5",
+        ),
+        pytest.param(
             Measurement("ck", 40.1, "xULN", sent_value=8020, sent_unit="U/L"),
             "8,020 U/L (40.1 × ULN)",
             id="ck-over-40-not-shown-as-40",

@@ -149,6 +149,22 @@ def test_a_blocking_lab_value_that_cannot_be_read_still_withholds_self_care(
     assert len([line for line in quality if f"{analyte} {value} {unit}: not" in line]) == 1
 
 
+def test_any_other_lab_value_that_cannot_be_read_is_named_on_the_card_that_reads_it(
+    live_server: LiveServer,
+) -> None:
+    body = sample("units-magnesium-mg-per-dl-cramps")
+    magnesium = next(r for r in observations(body) if "valueQuantity" in r)
+    magnesium["valueQuantity"]["value"] = "1,6"
+
+    cards = post(live_server, body)
+
+    caveats = [c["detail"].split("**Caveats**")[1] for c in cards if "**Caveats**" in c["detail"]]
+    expected = f"Magnesium 1,6 mg/dL (Observation/{magnesium['id']}): not interpretable"
+    assert any(expected in block for block in caveats)
+    quality = card(cards, None)["detail"]
+    assert f"Observation/{magnesium['id']}: valueQuantity.value is not a number" in quality
+
+
 def test_a_code_with_one_bad_coding_is_read_by_its_good_one(live_server: LiveServer) -> None:
     body = sample(ALI)
     for resource in observations(body):

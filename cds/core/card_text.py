@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from .findings import FINDINGS
 from .i18n import N_, Translator
-from .measurements import display_decimals, uln_multiple_decimals
+from .measurements import shown_number, uln_multiple_decimals
 from .model import (
     TAG_CODED_RESULT,
     TAG_NOT_DEEP_VEIN,
@@ -65,10 +65,6 @@ def _escaped(match: re.Match[str]) -> str:
     return "\\" + match.group()
 
 
-def _decimals(m: Measurement) -> int:
-    return display_decimals(m, display_unit(m.sent_unit))
-
-
 def _sent_decimals(value: float) -> int:
     """The decimals a number was sent with, at most 2 (§7.2.3)."""
     return min(2, len(f"{value:g}".partition(".")[2]))
@@ -87,7 +83,7 @@ def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md)
         # No unit, and the units it could be in give different numbers: shown as sent.
         number = t.number(m.sent_value, _sent_decimals(m.sent_value))
     else:
-        number = t.number(m.sent_value, _decimals(m))
+        number = t.number(*shown_number(m, display_unit(m.sent_unit)))
     text = f"{m.comparator or ''}{number}"
     if unit is None:  # an unknown unit: shown as sent, cut to 12 characters
         text += f" {escape((m.sent_unit or '')[:12])}"

@@ -8,6 +8,7 @@ preferred over the default cut-offs; a unit that cannot be converted is never gu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import units
@@ -126,32 +127,43 @@ _JUDGED_AT: dict[str, tuple[float, ...]] = {
 }
 
 
-def display_decimals(m: Measurement, shown_unit: str | None) -> int:
-    """The decimals a card shows `m` with: §7.2.3's, or one more (never over 2) where those
-    would round the value onto the other side of a cut-off it is judged against. Spec-silent,
-    conservative: SpO2 91.6 % reads "91.6 %", not "92 %" beside "ambulance if SpO2 < 92 %"."""
-    decimals = decimals_for(m.analyte, shown_unit)
+def shown_number(m: Measurement, shown_unit: str | None) -> tuple[float, int]:
+    """The sent value as a card shows it, and its decimals: §7.2.3's, more (never over 2)
+    where those would put it on the other side of a cut-off it is judged against, and at 2
+    rounded toward its own side if even that would. Spec-silent, conservative: SpO2 91.6 %
+    reads "91.6 %", 91.996 % "91.99 %", never "92 %" beside "ambulance if SpO2 < 92 %"."""
+    assert m.sent_value is not None
     sent = m.sent_value
-    if decimals >= 2 or sent is None or round(sent, decimals) == sent:
-        return decimals
-    shown = round(sent, decimals)
+    decimals = decimals_for(m.analyte, shown_unit)
+    places, side = decimals, 0
+    for places in range(decimals, max(decimals, 2) + 1):
+        shown = float(f"{sent:.{places}f}")
+        side = _crossing(m, shown)
+        if not side:
+            return shown, places
+    step = 10.0**-places  # the values rise with the sent number in every unit
+    return (math.floor(sent / step) if side < 0 else math.ceil(sent / step)) * step, places
+
+
+def _crossing(m: Measurement, shown: float) -> int:
+    """0 when `shown` is on the value's side of every cut-off it is judged against; else the
+    value's side of the cut-off crossed (-1 below, 1 above)."""
+    sent = m.sent_value
+    assert sent is not None
     low_by_unit = _LOW_IN_EACH_UNIT.get(m.analyte)
+    pairs: list[tuple[float, float, float]] = []  # (value, shown, cut-off) in one unit
     if low_by_unit is not None:  # compared in the unit sent (§3 gives both); unit-less: either
         parsed = units.parse_unit(m.sent_unit)
         cuts = tuple(low_by_unit.values()) if parsed is None else (low_by_unit.get(parsed.base),)
-        crosses = any(cut is not None and _side(sent, cut) != _side(shown, cut) for cut in cuts)
-        return decimals + 1 if crosses else decimals
-    cuts = _cuts_of(m)
-    if not cuts:
-        return decimals
-    value: float | None = sent  # a unit-less value is read in the analyte's own unit
-    shown_value: float | None = shown
-    if m.sent_unit is not None:
-        value, shown_value = m.value, units.convert(m.analyte, shown, m.sent_unit, m.unit)
-    if value is None or shown_value is None:
-        return decimals
-    crosses = any(_side(value, cut) != _side(shown_value, cut) for cut in cuts)
-    return decimals + 1 if crosses else decimals
+        pairs = [(sent, shown, cut) for cut in cuts if cut is not None]
+    elif cuts_of := _cuts_of(m):  # CK's multiples are shown apart (uln_multiple_decimals)
+        value: float | None = sent  # a unit-less value is read in the analyte's own unit
+        shown_value: float | None = shown
+        if m.sent_unit is not None:
+            value, shown_value = m.value, units.convert(m.analyte, shown, m.sent_unit, m.unit)
+        if value is not None and shown_value is not None:
+            pairs = [(value, shown_value, cut) for cut in cuts_of]
+    return next((_side(v, c) for v, s, c in pairs if _side(v, c) != _side(s, c)), 0)
 
 
 # §4: R-MYOSITIS above 10 × ULN, R-RHABDO above 40 × ULN.

@@ -22,7 +22,7 @@ import msgspec
 
 from ..core import findings as cat
 from ..core.i18n import N_
-from ..core.measurements import BLOCKING_ANALYTES, LabResult
+from ..core.measurements import LabResult
 from ..core.measurements import Quantity as LabQuantity
 from ..core.model import Caveat, Extraction, Finding, PatientFacts, Side, Unreadable
 from ..core.policy import Policy
@@ -253,10 +253,9 @@ class Reader:
         measure = self.statements.first_measurement(codes)
         unreadable_value = None if measure is None else _unreadable_value(res, measure.analyte)
         if unreadable_value is not None:
-            if measure is None or measure.analyte not in BLOCKING_ANALYTES:
-                raise unreadable_value
-            # Spec-silent, conservative: a D-dimer, CK, potassium or temperature that was sent
-            # but cannot be read still blocks self-care (§1.7) as a not-interpretable one does.
+            # Spec-silent, conservative: a value sent but not readable is also recorded as not
+            # interpretable, so a D-dimer, CK, potassium or temperature still blocks self-care
+            # (§1.7) and any other is named on the cards that read it.
             value_codes, components = (), []
         if measure is None:
             # A malformed value of a coded finding reads as present (conservative).
