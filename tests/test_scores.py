@@ -200,14 +200,14 @@ SYMPTOMS = NOW - timedelta(hours=5)
             d_dimer(600, flag=FLAG_NORMAL),
             40,
             POSITIVE,
-            "positive",
+            "at or over the cut-off, though flagged normal by the lab",
             id="lab-flag-normal-but-raised-without-a-range-is-judged-by-its-value",
         ),
         pytest.param(
             d_dimer(5000, flag=FLAG_NEGATIVE),
             40,
             POSITIVE,
-            "positive",
+            "at or over the cut-off, though flagged negative by the lab",
             id="lab-flag-negative-far-over-the-cut-off-never-excludes",
         ),
         pytest.param(
@@ -221,7 +221,7 @@ SYMPTOMS = NOW - timedelta(hours=5)
             d_dimer(600, flag=FLAG_ABNORMAL, present=True),
             80,
             POSITIVE,
-            "positive",
+            "flagged abnormal by the lab",
             id="lab-flag-abnormal-keeps-the-plain-cut-off",
         ),
         pytest.param(

@@ -135,6 +135,11 @@ def wells(fs: FindingSet) -> WellsResult:
 POSITIVE, NEGATIVE, UNUSABLE = "positive", "negative", "unusable"
 _FINAL = frozenset({"final", "amended", "corrected"})
 _LAB_POSITIVE = frozenset({FLAG_HIGH, FLAG_POSITIVE})
+_FLAGGED_POSITIVE = {
+    FLAG_ABNORMAL: N_("flagged abnormal by the lab"),
+    FLAG_NORMAL: N_("at or over the cut-off, though flagged normal by the lab"),
+    FLAG_NEGATIVE: N_("at or over the cut-off, though flagged negative by the lab"),
+}
 _LAB_NEGATIVE = {
     FLAG_NORMAL: N_("flagged normal by the lab"),
     FLAG_NEGATIVE: N_("flagged negative by the lab"),
@@ -245,7 +250,10 @@ def _judge(
         return DDimerResult(record, POSITIVE, reason=N_("above the lab's reference range"))
     cutoff, adjusted = _cutoff(record, age_years, over_flag)
     if m.value >= cutoff:
-        return DDimerResult(record, POSITIVE, cutoff, adjusted, reason=N_("positive"))
+        # The line says why a flag did not decide it: A keeps the plain cut-off; N or NEG is
+        # overruled by the value (§5 "Display": the cut-off used, or why).
+        reason = _FLAGGED_POSITIVE.get(record.flag or "", N_("positive"))
+        return DDimerResult(record, POSITIVE, cutoff, adjusted, reason=reason)
     usable = _usable(record, symptoms_from, now, cutoff, adjusted)
     if usable.state != NEGATIVE and record.present:
         # From 500 to below the age-adjusted cut-off, and not usable as a negative.
