@@ -293,8 +293,8 @@ def test_values_are_shown_in_the_unit_sent_with_at_most_two_decimals(
             "100.4/min",
         ),
         pytest.param(
-            Measurement("heart-rate", 99.6, "/min", sent_value=99.6, sent_unit="/min"), "99.6/min"
-        ),
+            Measurement("heart-rate", 99.6, "/min", sent_value=99.6, sent_unit="/min"), "100/min"
+        ),  # "> 100": 100 is on 99.6's side of it
         pytest.param(
             Measurement("heart-rate", 104.6, "/min", sent_value=104.6, sent_unit="/min"), "105/min"
         ),
@@ -334,14 +334,24 @@ def test_values_are_shown_in_the_unit_sent_with_at_most_two_decimals(
             id="potassium-just-under-3-5",
         ),
         pytest.param(
-            Measurement("ck", 40.1, "xULN", sent_value=8020, sent_unit="U/L"),
-            "8,020 U/L (40.1 × ULN)",
+            Measurement("ck", 40.04, "xULN", sent_value=8008, sent_unit="U/L"),
+            "8,008 U/L (40.04 × ULN)",
             id="ck-over-40-not-shown-as-40",
         ),
         pytest.param(
-            Measurement("d-dimer", None, "ng/mL", sent_value=0.45, basis="FEU"),
-            "0.45 FEU",
-            id="unit-less-d-dimer-as-sent",
+            Measurement("d-dimer", None, "ng/mL", sent_value=0.4996, basis="FEU"),
+            "0.49 FEU",
+            id="unit-less-d-dimer-cut-never-rounded-up",
+        ),
+        pytest.param(
+            Measurement("temperature", 38.004, "Cel", sent_value=38.004, sent_unit="Cel"),
+            "38.0 °C",
+            id="at-a-greater-or-equal-cut-off-is-its-side",
+        ),
+        pytest.param(
+            Measurement("abi", 0.9004, "1", sent_value=0.9004, sent_unit="1"),
+            "0.91",
+            id="abi-over-0-90-never-shown-at-it",
         ),
         pytest.param(
             Measurement("potassium", 3.46, "mmol/L", sent_value=3.46),
@@ -717,6 +727,27 @@ def test_the_extension_gives_a_value_not_interpreted_as_sent_and_says_so() -> No
         e for e in wired if e["finding"] == "F-D-DIMER"
     ).items()
     assert all("interpretable" not in e for e in wired if e["finding"] != "F-D-DIMER")
+
+
+def test_a_positive_d_dimer_a_lab_flag_did_not_decide_names_the_flag_and_the_cut_off() -> None:
+    ddimer = f(
+        "F-D-DIMER",
+        value=5000,
+        unit="ng/mL",
+        analyte="d-dimer",
+        basis="FEU",
+        flag=FLAG_NORMAL,
+        name="D-dimer",
+        days_ago=0.01,
+        tags={TAG_MEASURED},
+    )
+
+    card = only(cards_for(*DVT, ddimer, age=56), "R-DVT-PATHWAY")
+
+    assert (
+        ": positive (at or over the cut-off, though flagged normal by the lab; age-adjusted "
+        "cut-off 560 ng/mL FEU)."
+    ) in card.detail
 
 
 def test_a_dvt_on_record_is_not_scored_again() -> None:

@@ -201,6 +201,7 @@ def test_the_measurement_keeps_what_the_ehr_sent() -> None:
         # NEG, like N, decides nothing beside a number: 5000 ng/mL FEU is raised.
         pytest.param(D_DIMER_FEU, 5000, "ng/mL", {"NEG"}, True, FLAG_NEGATIVE, id="dimer-neg-5000"),
         pytest.param(D_DIMER_FEU, 300, "ng/mL", {"NEG"}, False, FLAG_NEGATIVE, id="dimer-neg-300"),
+        pytest.param(D_DIMER_FEU, 5000, None, {"NEG"}, True, FLAG_NEGATIVE, id="dimer-neg-no-unit"),
         pytest.param(SPO2, 94, "%", {"L"}, True, FLAG_LOW, id="spo2-flagged-low"),
         pytest.param(SPO2, 90, "%", {"N"}, True, "normal", id="spo2-n-not-decisive"),
         pytest.param(SPO2, 90, "%", {"H"}, False, FLAG_HIGH, id="spo2-said-high"),
@@ -212,7 +213,7 @@ def test_the_measurement_keeps_what_the_ehr_sent() -> None:
 def test_the_lab_interpretation_comes_before_the_default_cut_off(
     code: str,
     value: float,
-    unit: str,
+    unit: str | None,
     interpretation: set[str],
     expected: bool,
     flag: str | None,

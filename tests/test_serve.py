@@ -174,6 +174,22 @@ def test_a_session_directory_that_cannot_be_made_is_one_line_and_exit_status_2(
     assert "Traceback" not in err.read_text()
 
 
+def test_a_broken_cookie_key_in_the_session_directory_is_refused_before_listening(
+    tmp_path: Path,
+) -> None:
+    sessions = tmp_path / "sessions"
+    sessions.mkdir(mode=0o700)
+    (sessions / "cookie-signing.key").write_bytes(b"short")  # a write cut short
+    args = ["serve", "--port", str(free_port())]
+    settings = {"smart_client_id": "calf-cds", "smart_session_dir": str(sessions)}
+    with started(tmp_path, args, **settings) as (process, out, err):
+        status = process.wait(timeout=30)
+
+    assert status == 2
+    assert out.read_text() == ""
+    assert "does not hold a 32-byte key" in err.read_text()
+
+
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(CALF_CDS), "--version"], capture_output=True, text=True, timeout=30, check=False

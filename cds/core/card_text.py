@@ -3,12 +3,13 @@ dates, one "Why" line per record; EHR text escaped so it cannot inject markdown.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
 from .findings import FINDINGS
 from .i18n import N_, Translator
-from .measurements import shown_number, uln_multiple_decimals
+from .measurements import shown_multiple, shown_number
 from .model import (
     TAG_CODED_RESULT,
     TAG_NOT_DEEP_VEIN,
@@ -80,8 +81,10 @@ def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md)
     else:  # read in full only when every accepted unit gives the same number
         unit = unit_of_unitless(m.analyte) if m.value is not None else ""
     if m.sent_unit is None and m.value is None:
-        # No unit, and the units it could be in give different numbers: shown as sent.
-        number = t.number(m.sent_value, _sent_decimals(m.sent_value))
+        # No unit, and the units it could be in give different numbers: shown as sent, cut
+        # (never rounded up) to at most 2 decimals, so 0.4996 never reads 0.50.
+        places = _sent_decimals(m.sent_value)
+        number = t.number(math.trunc(m.sent_value * 10**places) / 10**places, places)
     else:
         number = t.number(*shown_number(m, display_unit(m.sent_unit)))
     text = f"{m.comparator or ''}{number}"
@@ -95,7 +98,7 @@ def value_text(m: Measurement, t: Translator, escape: Callable[[str], str] = md)
     if m.basis:
         text += f" {m.basis}"
     if m.analyte == "ck" and m.value is not None:
-        multiple = t.number(m.value, uln_multiple_decimals(m.value))
+        multiple = t.number(*shown_multiple(m.value))
         text += " " + t.gettext(N_("({multiple} × ULN)")).format(multiple=multiple)
     return text
 

@@ -280,6 +280,9 @@ class _CardBuilder:
                 tail = _with_cutoff(result, t, _OVER)
             elif result.state == POSITIVE and result.reason == N_("positive"):
                 tail = t.gettext(N_("positive"))  # a coded or worded result: no cut-off to name
+            elif result.state == POSITIVE and result.cutoff is not None:
+                # Over the cut-off with a lab flag that did not decide it: both are named.
+                tail = _with_cutoff(result, t, _OVER_FLAGGED, reason=t.gettext(result.reason))
             elif result.state == POSITIVE:
                 tail = t.gettext(N_("positive ({reason})")).format(reason=t.gettext(result.reason))
             else:
@@ -582,10 +585,20 @@ _OVER = (
 )
 
 
-def _with_cutoff(result: DDimerResult, t: Translator, wording: tuple[str, str]) -> str:
+_OVER_FLAGGED = (
+    N_("positive ({reason}; cut-off {cutoff} {unit})"),
+    N_("positive ({reason}; age-adjusted cut-off {cutoff} {unit})"),
+)
+
+
+def _with_cutoff(
+    result: DDimerResult, t: Translator, wording: tuple[str, str], reason: str = ""
+) -> str:
     text = t.gettext(wording[result.age_adjusted])
     return text.format(
-        cutoff=cutoff_number(result, t), unit=dimer_unit(result.record.measurement, t)
+        cutoff=cutoff_number(result, t),
+        unit=dimer_unit(result.record.measurement, t),
+        reason=reason,
     )
 
 

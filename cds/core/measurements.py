@@ -9,6 +9,7 @@ preferred over the default cut-offs; a unit that cannot be converted is never gu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import units
@@ -115,16 +116,30 @@ def decimals_for(analyte: str, shown_unit: str | None) -> int:
     return 1 if analyte in _ONE_DECIMAL else 0
 
 
-# The cut-offs a value is judged against (§3, §5), in the analyte's canonical unit: shown
-# rounded, a value must not land on the other side of one.
-_JUDGED_AT: dict[str, tuple[float, ...]] = {
-    TEMPERATURE: (FEVER_CEL,),
-    SPO2: (SPO2_LOW_PERCENT,),
-    HEART_RATE: (HEART_RATE_HIGH_PER_MIN,),
-    POTASSIUM: (POTASSIUM_LOW_MMOL_L, POTASSIUM_SEVERE_MMOL_L),
-    TSH: (TSH_HIGH_MIU_L,),
-    CALF_CIRCUMFERENCE: (CALF_DIFFERENCE_CM,),
+# §4: R-MYOSITIS above 10 × ULN, R-RHABDO above 40 × ULN.
+CK_MYOSITIS_ULN, CK_RHABDO_ULN = 10.0, 40.0
+# §4: ABI below 0.40 (CLTI), at most 0.90 (PAD), below 1.00 (borderline), above 1.40
+# (incompressible).
+ABI_CLTI, ABI_PAD, ABI_NORMAL, ABI_INCOMPRESSIBLE = 0.40, 0.90, 1.00, 1.40
+
+# The cut-offs a value is judged against (§3, §4, §5), in the analyte's canonical unit, each
+# with the side a value exactly at it lies on (True: the upper side, as for ">=" and "<").
+Cut = tuple[float, bool]
+_JUDGED_AT: dict[str, tuple[Cut, ...]] = {
+    TEMPERATURE: ((FEVER_CEL, True),),
+    SPO2: ((SPO2_LOW_PERCENT, True),),
+    HEART_RATE: ((HEART_RATE_HIGH_PER_MIN, False),),
+    POTASSIUM: ((POTASSIUM_LOW_MMOL_L, True), (POTASSIUM_SEVERE_MMOL_L, True)),
+    TSH: ((TSH_HIGH_MIU_L, False),),
+    CALF_CIRCUMFERENCE: ((CALF_DIFFERENCE_CM, True),),
+    ABI: ((ABI_CLTI, True), (ABI_PAD, False), (ABI_NORMAL, True), (ABI_INCOMPRESSIBLE, False)),
 }
+_CK_CUTS: tuple[Cut, ...] = ((CK_MYOSITIS_ULN, False), (CK_RHABDO_ULN, False))
+# FEU: 500 ng/mL, and age x 10 over 50 (§5), for any age a patient can have; negative below.
+_FEU_CUTS: tuple[Cut, ...] = (
+    (D_DIMER_FEU_NG_ML, True),
+    *((float(age * 10), True) for age in range(51, 121)),
+)
 
 
 def shown_number(m: Measurement, shown_unit: str | None) -> tuple[float, int]:
@@ -133,16 +148,26 @@ def shown_number(m: Measurement, shown_unit: str | None) -> tuple[float, int]:
     rounded toward its own side if even that would. Spec-silent, conservative: SpO2 91.6 %
     reads "91.6 %", 91.996 % "91.99 %", never "92 %" beside "ambulance if SpO2 < 92 %"."""
     assert m.sent_value is not None
-    sent = m.sent_value
-    decimals = decimals_for(m.analyte, shown_unit)
+    return _rounded(m.sent_value, decimals_for(m.analyte, shown_unit), lambda s: _crossing(m, s))
+
+
+def shown_multiple(multiple: float) -> tuple[float, int]:
+    """A CK multiple of ULN as shown: one decimal below 10, else none (§7.2.3), or more where
+    that would land on or across 10 or 40 ("40.04 × ULN" fires R-RHABDO; "40" would not)."""
+    return _rounded(
+        multiple, 1 if multiple < 10 else 0, lambda shown: _crossed(multiple, shown, _CK_CUTS)
+    )
+
+
+def _rounded(value: float, decimals: int, crossing: Callable[[float], int]) -> tuple[float, int]:
     places, side = decimals, 0
     for places in range(decimals, max(decimals, 2) + 1):
-        shown = float(f"{sent:.{places}f}")
-        side = _crossing(m, shown)
+        shown = float(f"{value:.{places}f}")
+        side = crossing(shown)
         if not side:
             return shown, places
     step = 10.0**-places  # the values rise with the sent number in every unit
-    return (math.floor(sent / step) if side < 0 else math.ceil(sent / step)) * step, places
+    return (math.floor(value / step) if side < 0 else math.ceil(value / step)) * step, places
 
 
 def _crossing(m: Measurement, shown: float) -> int:
@@ -151,50 +176,37 @@ def _crossing(m: Measurement, shown: float) -> int:
     sent = m.sent_value
     assert sent is not None
     low_by_unit = _LOW_IN_EACH_UNIT.get(m.analyte)
-    pairs: list[tuple[float, float, float]] = []  # (value, shown, cut-off) in one unit
     if low_by_unit is not None:  # compared in the unit sent (§3 gives both); unit-less: either
         parsed = units.parse_unit(m.sent_unit)
         cuts = tuple(low_by_unit.values()) if parsed is None else (low_by_unit.get(parsed.base),)
-        pairs = [(sent, shown, cut) for cut in cuts if cut is not None]
-    elif cuts_of := _cuts_of(m):  # CK's multiples are shown apart (uln_multiple_decimals)
-        value: float | None = sent  # a unit-less value is read in the analyte's own unit
-        shown_value: float | None = shown
-        if m.sent_unit is not None:
-            value, shown_value = m.value, units.convert(m.analyte, shown, m.sent_unit, m.unit)
-        if value is not None and shown_value is not None:
-            pairs = [(value, shown_value, cut) for cut in cuts_of]
-    return next((_side(v, c) for v, s, c in pairs if _side(v, c) != _side(s, c)), 0)
+        return _crossed(sent, shown, tuple((cut, True) for cut in cuts if cut is not None))
+    cuts_of = _cuts_of(m)
+    if not cuts_of:  # CK's multiples are shown apart (shown_multiple)
+        return 0
+    if m.sent_unit is None:  # a unit-less value is read in the analyte's own unit
+        return _crossed(sent, shown, cuts_of)
+    shown_value = units.convert(m.analyte, shown, m.sent_unit, m.unit)
+    if m.value is None or shown_value is None:
+        return 0
+    return _crossed(m.value, shown_value, cuts_of)
 
 
-# §4: R-MYOSITIS above 10 × ULN, R-RHABDO above 40 × ULN.
-CK_MYOSITIS_ULN, CK_RHABDO_ULN = 10.0, 40.0
-CK_ULN_CUTS = (CK_MYOSITIS_ULN, CK_RHABDO_ULN)
+def _crossed(value: float, shown: float, cuts: tuple[Cut, ...]) -> int:
+    for cut, at_is_upper in cuts:
+        side = _side(value, cut, at_is_upper)
+        if side != _side(shown, cut, at_is_upper):
+            return side
+    return 0
 
 
-def uln_multiple_decimals(multiple: float) -> int:
-    """A CK multiple of ULN: one decimal below 10, else none (§7.2.3), or one more where that
-    would round it onto the other side of 10 or 40 ("40.1 × ULN" fires R-RHABDO; "40" would
-    not say so)."""
-    decimals = 1 if multiple < 10 else 0
-    shown = round(multiple, decimals)
-    crosses = any(_side(multiple, cut) != _side(shown, cut) for cut in CK_ULN_CUTS)
-    return decimals + 1 if crosses else decimals
+def _side(value: float, cut: float, at_is_upper: bool) -> int:
+    return 1 if value > cut or (value == cut and at_is_upper) else -1
 
 
-def _cuts_of(m: Measurement) -> tuple[float, ...]:
+def _cuts_of(m: Measurement) -> tuple[Cut, ...]:
     if m.analyte != D_DIMER:
         return _JUDGED_AT.get(m.analyte, ())
-    if m.basis == "DDU":
-        return (D_DIMER_DDU_NG_ML,)
-    return _FEU_CUTS
-
-
-# FEU: 500 ng/mL, and age x 10 over 50 (§5), for any age a patient can have.
-_FEU_CUTS = (D_DIMER_FEU_NG_ML, *(float(age * 10) for age in range(51, 121)))
-
-
-def _side(value: float, cut: float) -> int:
-    return (value > cut) - (value < cut)
+    return ((D_DIMER_DDU_NG_ML, True),) if m.basis == "DDU" else _FEU_CUTS
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: see cds/core/model.py
@@ -338,6 +350,13 @@ class _Judge:
         return _direction(self.result.interpretation, self.mdef.analyte)
 
     @property
+    def beside_a_number(self) -> bool | None:
+        """The lab's direction for a value with a number. NEG is a qualitative result's word
+        (§5), not in §2's list (H, HH, L, LL, A, POS): beside a number, as N, it decides
+        nothing (scores.py reads it for the D-dimer)."""
+        return None if self.flag == FLAG_NEGATIVE else self.direction
+
+    @property
     def flag(self) -> str | None:
         return flag_of(self.result.interpretation)
 
@@ -433,9 +452,7 @@ class _Judge:
         measurement = self.measurement(value, quantity)
         if analyte == ABI:
             return self.judged(True, measurement)
-        # NEG is a qualitative result's word (§5), not in §2's list (H, HH, L, LL, A, POS):
-        # beside a number, as N, it decides nothing (scores.py reads it for the D-dimer).
-        direction = None if self.flag == FLAG_NEGATIVE else self.direction
+        direction = self.beside_a_number
         if limit is not None:
             if analyte == D_DIMER:
                 by_range = value >= limit  # the D-dimer cut-off convention is >= (§5)
@@ -461,9 +478,10 @@ class _Judge:
         multiple = value / uln
         by_number = _above(multiple, 1.0, quantity.comparator)
         if limit is not None:
-            present = self.direction is True or by_number
+            present = self.beside_a_number is True or by_number
         else:
-            present = self.direction if self.direction is not None else by_number
+            direction = self.beside_a_number
+            present = direction if direction is not None else by_number
         return self.judged(present, self.measurement(multiple, quantity, uln=uln))
 
     def unitless(self, quantity: Quantity) -> list[Judgement]:
@@ -477,8 +495,8 @@ class _Judge:
         }
         if len(values) == 1 and (value := values.pop()) is not None:
             return self.numeric(value, quantity)
-        if self.direction is not None:
-            answers = {self.direction}
+        if self.beside_a_number is not None:
+            answers = {self.beside_a_number}
         else:
             answers = {
                 crosses_default(

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 from . import findings as catalog
 from .i18n import N_
-from .measurements import CK_MYOSITIS_ULN, CK_RHABDO_ULN
+from .measurements import (
+    ABI_CLTI,
+    ABI_INCOMPRESSIBLE,
+    ABI_NORMAL,
+    ABI_PAD,
+    CK_MYOSITIS_ULN,
+    CK_RHABDO_ULN,
+)
 from .model import (
     TAG_HEART_RATE,
     TAG_MOTOR,
@@ -302,10 +309,10 @@ SPO2_LOW = Present("F-PE-SYMPTOM", with_tags=(TAG_SPO2,))
 PAINFUL_COLD_LIMB = AnyOf(
     _p("F-PAINFUL-COLD-LIMB"), SameSide((Present("F-COLD-LIMB"),), (CALF_PAIN,))
 )
-ABI_LOW = Measure("F-ABI", "<=", 0.90, lowest=True)
-ABI_NON_COMPRESSIBLE = Measure("F-ABI", ">", 1.40, lowest=True)
+ABI_LOW = Measure("F-ABI", "<=", ABI_PAD, lowest=True)
+ABI_NON_COMPRESSIBLE = Measure("F-ABI", ">", ABI_INCOMPRESSIBLE, lowest=True)
 ABI_BORDERLINE = AllOf(
-    Measure("F-ABI", ">", 0.90, lowest=True), Measure("F-ABI", "<", 1.00, lowest=True)
+    Measure("F-ABI", ">", ABI_PAD, lowest=True), Measure("F-ABI", "<", ABI_NORMAL, lowest=True)
 )
 CK_OVER_10 = Measure("F-CK", ">", CK_MYOSITIS_ULN)
 CK_OVER_40 = Measure("F-CK", ">", CK_RHABDO_ULN)
@@ -598,7 +605,7 @@ _ROWS: tuple[Rule, ...] = (
             _p("F-CLTI-DX"),
             _p("F-GANGRENE"),
             _p("F-REST-PAIN"),
-            Measure("F-ABI", "<", 0.40, lowest=True),
+            Measure("F-ABI", "<", ABI_CLTI, lowest=True),
         ),
         topic="arterial",
         lateral=True,
@@ -732,7 +739,9 @@ _ROWS: tuple[Rule, ...] = (
             Variant("no-abi", Not(Recorded("F-ABI")), route="abi-workup"),
             Variant("abi-not-low", ABI_NON_COMPRESSIBLE, route="tbi"),
             # A measure, not Always: the ABI that chose the variant is cited under Why (§7.3.2).
-            Variant("abi-not-low", Measure("F-ABI", ">", 0.90, lowest=True), route="abi-exercise"),
+            Variant(
+                "abi-not-low", Measure("F-ABI", ">", ABI_PAD, lowest=True), route="abi-exercise"
+            ),
             Variant("abi-not-low", Always(), route="abi-exercise"),
         ),
         lateral=True,

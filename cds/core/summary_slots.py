@@ -23,7 +23,7 @@ from .checklists import not_recorded
 from .engine import Assessment, FiredRule
 from .findingset import FindingSet, timestamp
 from .i18n import N_, Translator
-from .measurements import ANALYTE_NAMES, uln_multiple_decimals
+from .measurements import ANALYTE_NAMES, shown_multiple
 from .model import (
     TAG_COLD,
     TAG_HEART_RATE,
@@ -192,7 +192,7 @@ class SummarySlots:
             ck = self.fs.highest("F-CK")
             if ck is not None and ck.measurement is not None and ck.measurement.value is not None:
                 value = ck.measurement.value
-                return self.t.number(value, uln_multiple_decimals(value))
+                return self.t.number(*shown_multiple(value))
         return str(self.assessment.wells.score)
 
     def _ddimer(self, state: str) -> DDimerResult | None:

@@ -520,20 +520,26 @@ def _as_sent(res: _Resource) -> LabQuantity | None:
     if bad is None:
         return None
     try:
-        sent = msgspec.json.decode(bad.raw)
-    except msgspec.DecodeError:
+        sent = el.decoder(dict[str, msgspec.Raw]).decode(bad.raw)
+    except msgspec.DecodeError:  # ValidationError too: not an object
         return None
-    if not isinstance(sent, dict):
-        return None
-    value = sent.get("value")
-    unit = next((u for u in (sent.get("unit"), sent.get("code")) if isinstance(u, str)), None)
-    if isinstance(value, str):
-        text: str | None = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        text = f"{value:g}"  # a number beside a malformed unit or comparator
-    else:
-        text = None
+    text = _text_as_sent(sent.get("value"), strings_only=False)
+    unit = _text_as_sent(sent.get("unit")) or _text_as_sent(sent.get("code"))
     return LabQuantity(None, unit, text=text)
+
+
+def _text_as_sent(raw: msgspec.Raw | None, *, strings_only: bool = True) -> str | None:
+    """A member's text as the EHR wrote it: a string's, or (not `strings_only`) a number's
+    JSON text ("1234567", not "1.23457e+06"); None when blank or of another kind."""
+    if raw is None:
+        return None
+    try:
+        value = el.decoder(str).decode(raw)
+    except msgspec.DecodeError:
+        text = bytes(raw).decode("utf-8", "replace").strip()
+        number = not strings_only and text[:1] in "-0123456789" and text[:1] != ""
+        return text if number else None
+    return value.strip() or None
 
 
 def _unreadable_value(res: _Resource, analyte: str) -> _Unreadable | None:

@@ -193,10 +193,12 @@ def run_server(
     # Refused here, before gunicorn: exit status 2 and one line, not 3 after "listening".
     check_required_mode(settings)
     if settings.smart_client_id:  # the red-flag check app's session directory, in use
-        from ..smart.session import private_directory
+        from ..smart.session import private_directory, signing_key
         from ..smart.views import session_directory
 
-        private_directory(session_directory(settings))
+        directory = session_directory(settings)
+        private_directory(directory)
+        signing_key(settings, directory)  # made once here, or refused: never after "listening"
     try:
         listener = listen(host, port)
     except PortInUse as exc:
