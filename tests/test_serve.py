@@ -13,7 +13,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -135,12 +135,50 @@ def test_a_busy_port_is_one_clear_error_and_exit_status_1(tmp_path: Path, dev: b
     assert elapsed < 10  # gunicorn alone retried five times, a second apart
 
 
-def test_a_session_directory_others_can_read_is_refused_before_listening(
-    tmp_path: Path,
-) -> None:
+def _readable_by_others(tmp_path: Path) -> Path:
     sessions = tmp_path / "sessions"
     sessions.mkdir(mode=0o755)
     sessions.chmod(0o755)
+    return sessions
+
+
+def _under_a_file(tmp_path: Path) -> Path:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return blocker / "sessions"  # under a file: mkdir fails
+
+
+def _with_a_broken_key(tmp_path: Path) -> Path:
+    sessions = tmp_path / "sessions"
+    sessions.mkdir(mode=0o700)
+    (sessions / "cookie-signing.key").write_bytes(b"short")  # a write cut short
+    return sessions
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        pytest.param(
+            _readable_by_others,
+            "CDS_SMART_SESSION_DIR {dir} is readable by others (chmod 700 it)",
+            id="readable",
+        ),
+        pytest.param(
+            _under_a_file,
+            "CDS_SMART_SESSION_DIR {dir} cannot be used: Not a directory",
+            id="cannot-be-made",
+        ),
+        pytest.param(
+            _with_a_broken_key,
+            "{dir}/cookie-signing.key does not hold a 32-byte key",
+            id="broken-key",
+        ),
+    ],
+)
+def test_an_unusable_session_directory_is_refused_before_listening(
+    tmp_path: Path, make: Callable[[Path], Path], reason: str
+) -> None:
+    sessions = make(tmp_path)
     args = ["serve", "--port", str(free_port())]
     settings = {"smart_client_id": "calf-cds", "smart_session_dir": str(sessions)}
     with started(tmp_path, args, **settings) as (process, out, err):
@@ -148,46 +186,9 @@ def test_a_session_directory_others_can_read_is_refused_before_listening(
 
     assert status == 2  # a configuration error, as the README says
     assert out.read_text() == ""  # never "listening" first
-    assert err.read_text().endswith(
-        f"calf-cds: configuration error: CDS_SMART_SESSION_DIR {sessions} is readable by "
-        "others (chmod 700 it)\n"
-    )
-
-
-def test_a_session_directory_that_cannot_be_made_is_one_line_and_exit_status_2(
-    tmp_path: Path,
-) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    sessions = blocker / "sessions"  # under a file: mkdir fails
-    args = ["serve", "--port", str(free_port())]
-    settings = {"smart_client_id": "calf-cds", "smart_session_dir": str(sessions)}
-    with started(tmp_path, args, **settings) as (process, out, err):
-        status = process.wait(timeout=30)
-
-    assert status == 2
-    assert out.read_text() == ""
-    assert err.read_text().endswith(
-        f"calf-cds: configuration error: CDS_SMART_SESSION_DIR {sessions} cannot be used: "
-        "Not a directory\n"
-    )
-    assert "Traceback" not in err.read_text()
-
-
-def test_a_broken_cookie_key_in_the_session_directory_is_refused_before_listening(
-    tmp_path: Path,
-) -> None:
-    sessions = tmp_path / "sessions"
-    sessions.mkdir(mode=0o700)
-    (sessions / "cookie-signing.key").write_bytes(b"short")  # a write cut short
-    args = ["serve", "--port", str(free_port())]
-    settings = {"smart_client_id": "calf-cds", "smart_session_dir": str(sessions)}
-    with started(tmp_path, args, **settings) as (process, out, err):
-        status = process.wait(timeout=30)
-
-    assert status == 2
-    assert out.read_text() == ""
-    assert "does not hold a 32-byte key" in err.read_text()
+    said = err.read_text()
+    assert said.endswith(f"calf-cds: configuration error: {reason.format(dir=sessions)}\n")
+    assert "Traceback" not in said
 
 
 def test_version_prints_the_package_version(tmp_path: Path) -> None:

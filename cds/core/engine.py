@@ -30,6 +30,7 @@ from .rules import (
     DVT_TRIGGER,
     EMERGENCY,
     EVALUATION_ORDER,
+    GROUP_FINDINGS,
     PRINCIPLE_7_SIGNS,
     ROUTINE,
     RULES,
@@ -194,8 +195,9 @@ class _Run:
 
 # The findings that put a patient in a principle-5 group (§1.5); under-18 is the age alone.
 _GROUP_SELECTORS = {
-    "pregnant": plain_selector("F-PREGNANT"),
-    "anticoagulated": plain_selector("F-ANTICOAGULATED"),
+    name: plain_selector(findings[0])
+    for name, findings in GROUP_FINDINGS.items()
+    if len(findings) == 1
 }
 
 
@@ -406,7 +408,7 @@ def _note_every_old_record(fired: tuple[FiredRule, ...], run: _Run) -> tuple[Fir
     named = {r.reference for f in fired for r in (*f.evidence, *f.also_noted, *f.signs_noted)}
     rest = {
         r.reference: r
-        for r in run.fs.also_noted(run.fs.by_id)
+        for r in run.fs.noted_anywhere
         if not r.in_window and r.reference not in named
     }
     if not rest:
@@ -432,7 +434,9 @@ def evaluate(extraction: Extraction, *, policy: Policy = DEFAULT_POLICY) -> Asse
         evidence = _join(evidence, variant_evidence)
         if rule.scored and not run.groups:
             evidence = _join(evidence, *(item.evidence for item in run.wells.counted))
-        also_noted = run.fs.also_noted(run.fs.by_id if rule.notes_all else rule.findings_of_topic)
+        also_noted = (
+            run.fs.noted_anywhere if rule.notes_all else run.fs.also_noted(rule.findings_of_topic)
+        )
         seen = {id(r) for r in evidence}
         run.fired[rule.id] = FiredRule(
             rule, variant, evidence, tuple(r for r in also_noted if id(r) not in seen)

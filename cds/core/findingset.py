@@ -201,6 +201,11 @@ class FindingSet:
                 noted.append(_latest(old))
         return tuple(noted)
 
+    @functools.cached_property
+    def noted_anywhere(self) -> tuple[Finding, ...]:
+        """`also_noted` over every finding of the request (worked out once)."""
+        return self.also_noted(self.by_id)
+
 
 def _latest(records: list[Finding]) -> Finding:
     dated = [r for r in records if r.when is not None]

@@ -144,7 +144,7 @@ class Group:
     name: str
 
 
-# The findings that put a patient in a principle-5 group (age has none).
+# The findings that put a patient in a principle-5 group (§1.5; under-18 is the age).
 GROUP_FINDINGS: dict[str, tuple[str, ...]] = {
     "pregnant": ("F-PREGNANT",),
     "anticoagulated": ("F-ANTICOAGULATED",),

@@ -31,6 +31,7 @@ from ..config import Settings
 from ..core.model import CUT_ENTRIES, CUT_ERROR, CUT_PAGE_CAP, CUT_SIZE, CUT_TIME
 from ..jsonio import without_lone_surrogates
 from .bundle import BundleError, Flattened, NotAResource, NotJson, flatten
+from .prefetch import NEXT_SUFFIX
 
 log = logging.getLogger("cds.fhir.fetch")
 
@@ -518,8 +519,8 @@ def _where(key: str) -> str:
     """What a query's entries without an id or fullUrl are cited under: the prefetch key; a
     prefetched Bundle's later pages ("observations#next") apart from its first page, whose
     entries are numbered from 0 too."""
-    key, _, later = key.partition("#")
-    return f"{key} next pages" if later else key
+    first_page_key = key.removesuffix(NEXT_SUFFIX)
+    return first_page_key if first_page_key == key else f"{first_page_key} next pages"
 
 
 def _read_page(body: bytes, where: str, *, first_entry: int) -> Flattened:

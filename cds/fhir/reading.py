@@ -523,23 +523,21 @@ def _as_sent(res: _Resource) -> LabQuantity | None:
         sent = el.decoder(dict[str, msgspec.Raw]).decode(bad.raw)
     except msgspec.DecodeError:  # ValidationError too: not an object
         return None
-    text = _text_as_sent(sent.get("value"), strings_only=False)
-    unit = _text_as_sent(sent.get("unit")) or _text_as_sent(sent.get("code"))
+    value = sent.get("value")
+    text = None
+    if value is not None:
+        decoded = msgspec.json.decode(value)
+        if isinstance(decoded, str):
+            text = decoded.strip() or None
+        elif isinstance(decoded, int | float) and not isinstance(decoded, bool):
+            text = bytes(value).decode()  # its JSON text: "1234567", not "1.23457e+06"
+    unit = _string_as_sent(sent.get("unit")) or _string_as_sent(sent.get("code"))
     return LabQuantity(None, unit, text=text)
 
 
-def _text_as_sent(raw: msgspec.Raw | None, *, strings_only: bool = True) -> str | None:
-    """A member's text as the EHR wrote it: a string's, or (not `strings_only`) a number's
-    JSON text ("1234567", not "1.23457e+06"); None when blank or of another kind."""
-    if raw is None:
-        return None
-    try:
-        value = el.decoder(str).decode(raw)
-    except msgspec.DecodeError:
-        text = bytes(raw).decode("utf-8", "replace").strip()
-        number = not strings_only and text[:1] in "-0123456789" and text[:1] != ""
-        return text if number else None
-    return value.strip() or None
+def _string_as_sent(raw: msgspec.Raw | None) -> str | None:
+    decoded = None if raw is None else msgspec.json.decode(raw)
+    return (decoded.strip() or None) if isinstance(decoded, str) else None
 
 
 def _unreadable_value(res: _Resource, analyte: str) -> _Unreadable | None:
